@@ -1,0 +1,1 @@
+// Anchor translation unit for tide_agent_core.

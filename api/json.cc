@@ -1,0 +1,335 @@
+#include "api/json.h"
+
+#include <ctime>
+
+namespace tide {
+namespace {
+
+// Reads j[key] into out when present and not null; leaves the default otherwise.
+template <typename T>
+void Get(const json& j, const char* key, T& out) {
+  auto it = j.find(key);
+  if (it != j.end() && !it->is_null()) it->get_to(out);
+}
+
+const char* ProbeTypeName(Probe::Type t) {
+  switch (t) {
+    case Probe::Type::kTcp:
+      return "tcp";
+    case Probe::Type::kHttp:
+      return "httpGet";
+    case Probe::Type::kExec:
+      return "exec";
+  }
+  return "tcp";
+}
+
+}  // namespace
+
+std::string FormatTime(int64_t wall_ms) {
+  if (wall_ms <= 0) return "";
+  std::time_t secs = static_cast<std::time_t>(wall_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(wall_ms % 1000));
+  return out;
+}
+
+void to_json(json& j, const Probe& p) {
+  j = json::object();
+  switch (p.type) {
+    case Probe::Type::kTcp:
+      j["tcp"] = true;
+      break;
+    case Probe::Type::kHttp:
+      j["httpGet"] = p.http_path;
+      break;
+    case Probe::Type::kExec:
+      j["exec"] = p.exec;
+      break;
+  }
+  j["initialDelaySeconds"] = p.initial_delay_seconds;
+  j["periodSeconds"] = p.period_seconds;
+  j["timeoutSeconds"] = p.timeout_seconds;
+  j["failureThreshold"] = p.failure_threshold;
+  j["successThreshold"] = p.success_threshold;
+  (void)ProbeTypeName;
+}
+
+void from_json(const json& j, Probe& p) {
+  p = Probe{};
+  if (j.contains("httpGet")) {
+    p.type = Probe::Type::kHttp;
+    j.at("httpGet").get_to(p.http_path);
+  } else if (j.contains("exec")) {
+    p.type = Probe::Type::kExec;
+    j.at("exec").get_to(p.exec);
+  } else {
+    p.type = Probe::Type::kTcp;
+  }
+  Get(j, "initialDelaySeconds", p.initial_delay_seconds);
+  Get(j, "periodSeconds", p.period_seconds);
+  Get(j, "timeoutSeconds", p.timeout_seconds);
+  Get(j, "failureThreshold", p.failure_threshold);
+  Get(j, "successThreshold", p.success_threshold);
+}
+
+void to_json(json& j, const Autoscale& a) {
+  j = json{{"minReplicas", a.min_replicas},
+           {"maxReplicas", a.max_replicas},
+           {"metric", a.metric},
+           {"target", a.target},
+           {"stableWindowSeconds", a.stable_window_seconds},
+           {"panicWindowSeconds", a.panic_window_seconds},
+           {"panicThreshold", a.panic_threshold},
+           {"maxScaleUpRate", a.max_scale_up_rate},
+           {"tolerance", a.tolerance}};
+}
+
+void from_json(const json& j, Autoscale& a) {
+  a = Autoscale{};
+  Get(j, "minReplicas", a.min_replicas);
+  Get(j, "maxReplicas", a.max_replicas);
+  Get(j, "metric", a.metric);
+  Get(j, "target", a.target);
+  Get(j, "stableWindowSeconds", a.stable_window_seconds);
+  Get(j, "panicWindowSeconds", a.panic_window_seconds);
+  Get(j, "panicThreshold", a.panic_threshold);
+  Get(j, "maxScaleUpRate", a.max_scale_up_rate);
+  Get(j, "tolerance", a.tolerance);
+}
+
+void to_json(json& j, const WorkloadSpec& s) {
+  j = json::object();
+  j["command"] = s.command;
+  if (!s.working_dir.empty()) j["workingDir"] = s.working_dir;
+  j["env"] = s.env;
+  j["replicas"] = s.replicas;
+  if (s.autoscale) j["autoscale"] = *s.autoscale;
+  j["concurrency"] = s.concurrency;
+  j["timeoutSeconds"] = s.timeout_seconds;
+  j["resources"] = {{"cpu", s.resources.cpu}, {"memory", s.resources.memory_bytes}};
+  if (s.readiness) j["readiness"] = *s.readiness;
+  if (s.liveness) j["liveness"] = *s.liveness;
+  j["restartPolicy"] = s.restart_policy;
+  j["terminationGracePeriodSeconds"] = s.termination_grace_period_seconds;
+  j["nodeSelector"] = s.node_selector;
+  j["layers"] = s.layers;
+  j["rollout"] = {{"maxSurge", s.rollout.max_surge},
+                  {"maxUnavailable", s.rollout.max_unavailable}};
+  j["backoff"] = {{"initialSeconds", s.backoff.initial_seconds},
+                  {"maxSeconds", s.backoff.max_seconds},
+                  {"resetAfterSeconds", s.backoff.reset_after_seconds}};
+  j["idleTimeoutSeconds"] = s.idle_timeout_seconds;
+  json triggers = json::array();
+  for (const auto& t : s.triggers) triggers.push_back({{"schedule", t.schedule}});
+  j["triggers"] = triggers;
+}
+
+void from_json(const json& j, WorkloadSpec& s) {
+  s = WorkloadSpec{};
+  Get(j, "command", s.command);
+  Get(j, "workingDir", s.working_dir);
+  Get(j, "env", s.env);
+  Get(j, "replicas", s.replicas);
+  if (j.contains("autoscale") && !j.at("autoscale").is_null()) s.autoscale = j.at("autoscale");
+  Get(j, "concurrency", s.concurrency);
+  Get(j, "timeoutSeconds", s.timeout_seconds);
+  if (j.contains("resources")) {
+    const auto& r = j.at("resources");
+    Get(r, "cpu", s.resources.cpu);
+    if (r.contains("memory") && r.at("memory").is_number())
+      s.resources.memory_bytes = r.at("memory").get<int64_t>();
+  }
+  if (j.contains("readiness") && !j.at("readiness").is_null()) s.readiness = j.at("readiness");
+  if (j.contains("liveness") && !j.at("liveness").is_null()) s.liveness = j.at("liveness");
+  Get(j, "restartPolicy", s.restart_policy);
+  Get(j, "terminationGracePeriodSeconds", s.termination_grace_period_seconds);
+  Get(j, "nodeSelector", s.node_selector);
+  Get(j, "layers", s.layers);
+  if (j.contains("rollout")) {
+    Get(j.at("rollout"), "maxSurge", s.rollout.max_surge);
+    Get(j.at("rollout"), "maxUnavailable", s.rollout.max_unavailable);
+  }
+  if (j.contains("backoff")) {
+    Get(j.at("backoff"), "initialSeconds", s.backoff.initial_seconds);
+    Get(j.at("backoff"), "maxSeconds", s.backoff.max_seconds);
+    Get(j.at("backoff"), "resetAfterSeconds", s.backoff.reset_after_seconds);
+  }
+  Get(j, "idleTimeoutSeconds", s.idle_timeout_seconds);
+  if (j.contains("triggers")) {
+    for (const auto& t : j.at("triggers")) {
+      Trigger tr;
+      Get(t, "schedule", tr.schedule);
+      s.triggers.push_back(tr);
+    }
+  }
+}
+
+void to_json(json& j, const Object& o) {
+  j = json::object();
+  j["apiVersion"] = o.api_version;
+  j["kind"] = KindName(o.kind);
+  j["metadata"] = {{"name", o.metadata.name}, {"labels", o.metadata.labels}};
+  if (o.kind == Kind::kLayer) {
+    j["spec"] = {{"path", o.layer.path}};
+  } else {
+    j["spec"] = o.spec;
+  }
+}
+
+void from_json(const json& j, Object& o) {
+  o = Object{};
+  Get(j, "apiVersion", o.api_version);
+  auto k = ParseKind(j.value("kind", std::string("Service")));
+  o.kind = k.value_or(Kind::kService);
+  if (j.contains("metadata")) {
+    Get(j.at("metadata"), "name", o.metadata.name);
+    Get(j.at("metadata"), "labels", o.metadata.labels);
+  }
+  if (j.contains("spec")) {
+    if (o.kind == Kind::kLayer) {
+      Get(j.at("spec"), "path", o.layer.path);
+    } else {
+      o.spec = j.at("spec").get<WorkloadSpec>();
+    }
+  }
+}
+
+void to_json(json& j, const InstanceStatus& s) {
+  j = json{{"id", s.id},
+           {"workload", s.workload},
+           {"node", s.node},
+           {"generation", s.generation},
+           {"pid", s.pid},
+           {"port", s.port},
+           {"state", InstanceStateName(s.state)},
+           {"restarts", s.restarts},
+           {"startedAt", FormatTime(s.started_at_ms)},
+           {"readyAt", FormatTime(s.ready_at_ms)},
+           {"startedAtMs", s.started_at_ms},
+           {"readyAtMs", s.ready_at_ms},
+           {"cpu", s.cpu},
+           {"cpuSecondsTotal", s.cpu_seconds_total},
+           {"memoryBytes", s.memory_bytes},
+           {"lastExitCode", s.last_exit_code},
+           {"lastSignal", s.last_signal},
+           {"reason", s.reason},
+           {"message", s.message},
+           {"limitEnforcer", s.limit_enforcer}};
+}
+
+void from_json(const json& j, InstanceStatus& s) {
+  s = InstanceStatus{};
+  Get(j, "id", s.id);
+  Get(j, "workload", s.workload);
+  Get(j, "node", s.node);
+  Get(j, "generation", s.generation);
+  Get(j, "pid", s.pid);
+  Get(j, "port", s.port);
+  s.state = ParseInstanceState(j.value("state", std::string("Pending")))
+                .value_or(InstanceState::kPending);
+  Get(j, "restarts", s.restarts);
+  Get(j, "startedAtMs", s.started_at_ms);
+  Get(j, "readyAtMs", s.ready_at_ms);
+  Get(j, "cpu", s.cpu);
+  Get(j, "cpuSecondsTotal", s.cpu_seconds_total);
+  Get(j, "memoryBytes", s.memory_bytes);
+  Get(j, "lastExitCode", s.last_exit_code);
+  Get(j, "lastSignal", s.last_signal);
+  Get(j, "reason", s.reason);
+  Get(j, "message", s.message);
+  Get(j, "limitEnforcer", s.limit_enforcer);
+}
+
+void to_json(json& j, const NodeInfo& n) {
+  j = json{{"name", n.name},
+           {"address", n.address},
+           {"agentUrl", n.agent_url},
+           {"capacity", {{"cpu", n.capacity.cpu}, {"memory", n.capacity.memory_bytes}}},
+           {"labels", n.labels}};
+}
+
+void from_json(const json& j, NodeInfo& n) {
+  n = NodeInfo{};
+  Get(j, "name", n.name);
+  Get(j, "address", n.address);
+  Get(j, "agentUrl", n.agent_url);
+  if (j.contains("capacity")) {
+    Get(j.at("capacity"), "cpu", n.capacity.cpu);
+    Get(j.at("capacity"), "memory", n.capacity.memory_bytes);
+  }
+  Get(j, "labels", n.labels);
+}
+
+void to_json(json& j, const Event& e) {
+  j = json{{"id", e.id},
+           {"time", FormatTime(e.time_ms)},
+           {"timeMs", e.time_ms},
+           {"type", e.type},
+           {"reason", e.reason},
+           {"object", e.object},
+           {"workload", e.workload},
+           {"message", e.message}};
+}
+
+void from_json(const json& j, Event& e) {
+  e = Event{};
+  Get(j, "id", e.id);
+  Get(j, "timeMs", e.time_ms);
+  Get(j, "type", e.type);
+  Get(j, "reason", e.reason);
+  Get(j, "object", e.object);
+  Get(j, "workload", e.workload);
+  Get(j, "message", e.message);
+}
+
+void to_json(json& j, const InstanceAssignment& a) {
+  json layers = json::array();
+  for (const auto& l : a.layers) layers.push_back({{"name", l.name}, {"path", l.path}});
+  j = json{{"id", a.id},
+           {"workload", a.workload},
+           {"kind", KindName(a.kind)},
+           {"generation", a.generation},
+           {"spec", a.spec},
+           {"layers", layers}};
+}
+
+void from_json(const json& j, InstanceAssignment& a) {
+  a = InstanceAssignment{};
+  Get(j, "id", a.id);
+  Get(j, "workload", a.workload);
+  a.kind = ParseKind(j.value("kind", std::string("Service"))).value_or(Kind::kService);
+  Get(j, "generation", a.generation);
+  if (j.contains("spec")) a.spec = j.at("spec").get<WorkloadSpec>();
+  if (j.contains("layers")) {
+    for (const auto& l : j.at("layers")) {
+      a.layers.push_back({l.value("name", ""), l.value("path", "")});
+    }
+  }
+}
+
+void to_json(json& j, const AssignmentSet& a) {
+  j = json{{"version", a.version}, {"instances", a.instances}};
+}
+
+void from_json(const json& j, AssignmentSet& a) {
+  a = AssignmentSet{};
+  Get(j, "version", a.version);
+  Get(j, "instances", a.instances);
+}
+
+void to_json(json& j, const NodeReport& r) {
+  j = json{{"node", r.node}, {"instances", r.instances}};
+}
+
+void from_json(const json& j, NodeReport& r) {
+  r = NodeReport{};
+  Get(j, "node", r.node);
+  Get(j, "instances", r.instances);
+}
+
+}  // namespace tide

@@ -1,0 +1,39 @@
+// JSON wire form of the model (nlohmann::json), camelCase field names as in manifests and SPEC.
+// to_json writes every field (defaults filled in), so GET shows the effective spec.
+// from_json is lenient about missing fields (defaults apply) and is used for trusted peers
+// (agent <-> tided); user input goes through api/manifest.h, which validates strictly.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "api/model.h"
+
+namespace tide {
+
+using nlohmann::json;
+
+void to_json(json& j, const Probe& p);
+void from_json(const json& j, Probe& p);
+void to_json(json& j, const Autoscale& a);
+void from_json(const json& j, Autoscale& a);
+void to_json(json& j, const WorkloadSpec& s);
+void from_json(const json& j, WorkloadSpec& s);
+void to_json(json& j, const Object& o);  // {apiVersion, kind, metadata, spec}
+void from_json(const json& j, Object& o);
+void to_json(json& j, const InstanceStatus& s);
+void from_json(const json& j, InstanceStatus& s);
+void to_json(json& j, const NodeInfo& n);
+void from_json(const json& j, NodeInfo& n);
+void to_json(json& j, const Event& e);
+void from_json(const json& j, Event& e);
+void to_json(json& j, const InstanceAssignment& a);
+void from_json(const json& j, InstanceAssignment& a);
+void to_json(json& j, const AssignmentSet& a);
+void from_json(const json& j, AssignmentSet& a);
+void to_json(json& j, const NodeReport& r);
+void from_json(const json& j, NodeReport& r);
+
+// RFC 3339 UTC with milliseconds, e.g. 2026-11-27T21:07:26.123Z; "" for 0.
+std::string FormatTime(int64_t wall_ms);
+
+}  // namespace tide

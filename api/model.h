@@ -1,0 +1,194 @@
+// The typed model shared by tided, tide-agent and tidectl: manifest objects (Service, Function,
+// Layer), the runtime view (instances, nodes, events) and the agent wire types.
+// Plain structs with value semantics; JSON conversion lives in api/json.h, YAML parsing and
+// validation in api/manifest.h. Defaults here are the documented defaults (docs/manifests.md).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tide {
+
+enum class Kind { kService, kFunction, kLayer };
+const char* KindName(Kind k);                            // "Service" | "Function" | "Layer"
+std::optional<Kind> ParseKind(const std::string& name);  // inverse of KindName
+
+using StringMap = std::map<std::string, std::string>;
+
+struct Metadata {
+  std::string name;
+  StringMap labels;
+};
+
+struct Probe {
+  enum class Type { kTcp, kHttp, kExec };
+  Type type = Type::kTcp;
+  std::string http_path;          // httpGet
+  std::vector<std::string> exec;  // exec argv
+  int initial_delay_seconds = 0;
+  double period_seconds = 5;  // liveness period; readiness probes fast during start-up
+  double timeout_seconds = 1;
+  int failure_threshold = 3;
+  int success_threshold = 1;
+};
+
+struct Autoscale {
+  int min_replicas = 1;  // Functions default to 0
+  int max_replicas = 10;
+  std::string metric = "concurrency";  // concurrency | rps | cpu
+  double target = 10;                  // per instance
+  double stable_window_seconds = 60;
+  double panic_window_seconds = 6;
+  double panic_threshold = 2.0;
+  double max_scale_up_rate = 10;
+  double tolerance = 0.1;
+};
+
+struct Resources {
+  double cpu = 0;            // cores requested; 0 = none
+  int64_t memory_bytes = 0;  // requested and enforced; 0 = unlimited
+};
+
+struct Rollout {
+  int max_surge = 1;
+  int max_unavailable = 0;
+};
+
+struct Backoff {  // crash-loop restart backoff
+  double initial_seconds = 1;
+  double max_seconds = 300;
+  double reset_after_seconds = 600;  // healthy this long resets the backoff
+};
+
+struct Trigger {
+  std::string schedule;  // cron expression
+};
+
+struct WorkloadSpec {
+  std::vector<std::string> command;  // argv, never through a shell
+  std::string working_dir;
+  StringMap env;
+  int replicas = 1;  // used when autoscale is absent
+  std::optional<Autoscale> autoscale;
+  int concurrency = 0;  // 0 = no limit
+  double timeout_seconds = 30;
+  Resources resources;
+  std::optional<Probe> readiness;  // absent: TCP on $PORT
+  std::optional<Probe> liveness;   // absent: none
+  std::string restart_policy = "Always";  // Always | OnFailure | Never
+  double termination_grace_period_seconds = 10;
+  StringMap node_selector;
+  std::vector<std::string> layers;
+  Rollout rollout;
+  Backoff backoff;
+  double idle_timeout_seconds = 60;  // Functions
+  std::vector<Trigger> triggers;     // Functions
+};
+
+struct LayerSpec {
+  std::string path;
+};
+
+// One manifest document after parsing and validation.
+struct Object {
+  std::string api_version = "tide/v1";
+  Kind kind = Kind::kService;
+  Metadata metadata;
+  WorkloadSpec spec;  // Service / Function
+  LayerSpec layer;    // Layer
+};
+
+// ---- runtime view -------------------------------------------------------------------------
+
+// Instance states as shown by the API (SPEC section 3).
+enum class InstanceState {
+  kPending,
+  kStarting,
+  kReady,
+  kTerminating,
+  kExited,
+  kFailed,
+  kCrashLoopBackOff
+};
+const char* InstanceStateName(InstanceState s);
+std::optional<InstanceState> ParseInstanceState(const std::string& s);
+
+// What an agent observes about one instance; also what GET /v1/instances shows.
+struct InstanceStatus {
+  std::string id;
+  std::string workload;
+  std::string node;
+  int64_t generation = 0;  // spec generation the instance runs
+  int pid = 0;
+  int port = 0;
+  InstanceState state = InstanceState::kPending;
+  int restarts = 0;
+  int64_t started_at_ms = 0;  // wall ms, 0 = never
+  int64_t ready_at_ms = 0;    // wall ms, 0 = not ready
+  double cpu = 0;             // cores used, averaged over the last sample interval
+  double cpu_seconds_total = 0;
+  int64_t memory_bytes = 0;  // RSS
+  int last_exit_code = -1;   // -1 = none
+  int last_signal = 0;       // 0 = none
+  std::string reason;        // e.g. OOMKilled, CommandNotFound, ProbeFailed
+  std::string message;       // human text for the reason
+  std::string limit_enforcer;  // cgroup2 | cgroup1 | rlimit | none
+};
+
+enum class NodeState { kReady, kNotReady, kLost };
+const char* NodeStateName(NodeState s);
+
+struct NodeResources {
+  double cpu = 0;
+  int64_t memory_bytes = 0;
+};
+
+struct NodeInfo {
+  std::string name;
+  std::string address;    // host the gateway uses to reach instances
+  std::string agent_url;  // the agent's own API (logs), e.g. http://127.0.0.1:7401
+  NodeResources capacity;
+  StringMap labels;
+};
+
+struct Event {
+  int64_t id = 0;
+  int64_t time_ms = 0;  // wall
+  std::string type;     // Normal | Warning
+  std::string reason;
+  std::string object;  // e.g. workload/users, node/a, instance/users-3f2a
+  std::string workload;
+  std::string message;
+};
+
+// ---- agent wire types ---------------------------------------------------------------------
+
+struct LayerRef {
+  std::string name;
+  std::string path;
+};
+
+// What tided wants one node to run: the full desired set is sent every time (level-triggered).
+struct InstanceAssignment {
+  std::string id;
+  std::string workload;
+  Kind kind = Kind::kService;
+  int64_t generation = 0;
+  WorkloadSpec spec;
+  std::vector<LayerRef> layers;  // resolved from spec.layers
+};
+
+struct AssignmentSet {
+  int64_t version = 0;  // increases whenever this node's desired set changes
+  std::vector<InstanceAssignment> instances;
+};
+
+struct NodeReport {  // agent -> tided: heartbeat plus every instance it runs
+  std::string node;
+  std::vector<InstanceStatus> instances;
+};
+
+}  // namespace tide
