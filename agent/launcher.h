@@ -31,6 +31,12 @@ struct LaunchResult {
   std::string limit_enforcer;  // cgroup2 | cgroup1 | rlimit | none
 };
 
+// CPU and memory of one instance: summed over every process in its process group.
+struct ProcSample {
+  double cpu_seconds_total = 0;  // user + system
+  int64_t rss_bytes = 0;
+};
+
 // How a process ended, when the launcher can know it.
 struct ExitInfo {
   int exit_code = -1;  // -1 when killed by a signal or unknown
@@ -52,6 +58,8 @@ class ProcessLauncher {
   // Non-blocking: if the process has ended, reaps it (when it is our child) and returns how it
   // ended (exit code unknown, -1, for re-adopted non-children). nullopt while it still runs.
   virtual std::optional<ExitInfo> TryReap(int pid, uint64_t start_time) = 0;
+  // Samples the instance's process group from /proc. False when nothing could be read.
+  virtual bool Sample(int pid, ProcSample* out) = 0;
   // Releases per-instance OS resources (cgroup directory) after the process is gone.
   virtual void Cleanup(const std::string& instance_id) = 0;
 };
