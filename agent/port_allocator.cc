@@ -1,0 +1,89 @@
+#include "agent/port_allocator.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <charconv>
+
+namespace tide {
+namespace {
+
+bool CanBind(in_addr_t addr, int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  sa.sin_addr.s_addr = addr;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+bool ParseInt(std::string_view s, int* out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+}  // namespace
+
+PortAllocator::PortAllocator(int lo, int hi, std::function<bool(int)> is_free)
+    : lo_(lo), hi_(hi), is_free_(std::move(is_free)), next_(lo) {
+  if (!is_free_) is_free_ = &PortAllocator::PortIsFreeOnHost;
+}
+
+Status PortAllocator::Allocate(int* port) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int n = hi_ - lo_ + 1;
+  for (int i = 0; i < n; ++i) {
+    const int p = lo_ + (next_ - lo_ + i) % n;
+    if (taken_.count(p) || !is_free_(p)) continue;
+    taken_.insert(p);
+    next_ = p == hi_ ? lo_ : p + 1;
+    *port = p;
+    return Status::Ok();
+  }
+  return Status::Unavailable("no free port in range " + std::to_string(lo_) + "-" +
+                             std::to_string(hi_));
+}
+
+bool PortAllocator::MarkTaken(int port) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return taken_.insert(port).second;
+}
+
+void PortAllocator::Release(int port) {
+  std::lock_guard<std::mutex> lock(mu_);
+  taken_.erase(port);
+}
+
+bool PortAllocator::IsTaken(int port) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return taken_.count(port) > 0;
+}
+
+bool PortAllocator::PortIsFreeOnHost(int port) {
+  return CanBind(htonl(INADDR_LOOPBACK), port) && CanBind(htonl(INADDR_ANY), port);
+}
+
+Status PortAllocator::ParseRange(const std::string& text, int* lo, int* hi) {
+  const auto dash = text.find('-');
+  int a = 0, b = 0;
+  if (dash == std::string::npos || !ParseInt(std::string_view(text).substr(0, dash), &a) ||
+      !ParseInt(std::string_view(text).substr(dash + 1), &b)) {
+    return Status::Invalid("port range must be LO-HI, got \"" + text + "\"");
+  }
+  if (a < 1 || b > 65535 || a > b) {
+    return Status::Invalid("port range " + text + " must satisfy 1 <= LO <= HI <= 65535");
+  }
+  *lo = a;
+  *hi = b;
+  return Status::Ok();
+}
+
+}  // namespace tide
