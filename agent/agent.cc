@@ -1,0 +1,281 @@
+#include "agent/agent.h"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "agent/log_files.h"
+#include "agent/process_launcher.h"
+#include "agent/prober.h"
+#include "agent/supervisor.h"
+#include "api/client.h"
+#include "api/json.h"
+
+namespace tide {
+
+struct Agent::Http {
+  httplib::Server server;
+};
+
+namespace {
+
+bool SplitListen(const std::string& s, std::string* host, int* port) {
+  size_t colon = s.rfind(':');
+  if (colon == std::string::npos) return false;
+  *host = s.substr(0, colon);
+  try {
+    *port = std::stoi(s.substr(colon + 1));
+  } catch (...) {
+    return false;
+  }
+  return !host->empty() && *port >= 0 && *port <= 65535;
+}
+
+int64_t PhysicalMemory() {
+  long pages = sysconf(_SC_PHYS_PAGES);
+  long page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
+}
+
+}  // namespace
+
+Agent::Agent(AgentOptions opts, Clock& clock) : opts_(std::move(opts)), clock_(clock) {
+  if (opts_.name.empty()) {
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    opts_.name = host[0] ? host : "node";
+  }
+  if (opts_.cpu <= 0) opts_.cpu = static_cast<double>(std::thread::hardware_concurrency());
+  if (opts_.memory_bytes <= 0) opts_.memory_bytes = PhysicalMemory();
+}
+
+Agent::~Agent() { Stop(); }
+
+NodeInfo Agent::Info() const {
+  NodeInfo n;
+  n.name = opts_.name;
+  n.address = opts_.advertise;
+  std::string host;
+  int port = 0;
+  SplitListen(opts_.listen, &host, &port);
+  if (host == "0.0.0.0" || host == "::") host = opts_.advertise;
+  n.agent_url = "http://" + host + ":" + std::to_string(api_port_);
+  n.capacity.cpu = opts_.cpu;
+  n.capacity.memory_bytes = opts_.memory_bytes;
+  n.labels = opts_.labels;
+  return n;
+}
+
+Status Agent::Start() {
+  std::error_code ec;
+  std::filesystem::create_directories(opts_.data_dir, ec);
+  if (ec) return Status::Invalid("cannot create data dir " + opts_.data_dir + ": " + ec.message());
+  launcher_ = std::make_unique<BoostProcessLauncher>();
+  prober_ = std::make_unique<RealProber>(4, clock_);
+  logs_ = std::make_unique<LogFiles>(opts_.data_dir + "/logs");
+  SupervisorOptions so;
+  so.node = opts_.name;
+  so.data_dir = opts_.data_dir;
+  so.port_lo = opts_.port_lo;
+  so.port_hi = opts_.port_hi;
+  supervisor_ = std::make_unique<Supervisor>(so, clock_, *launcher_, *prober_, *logs_);
+  Status st = supervisor_->Restore();
+  if (!st.ok()) spdlog::warn("agent: restoring instances: {}", st.message());
+
+  http_ = std::make_unique<Http>();
+  ServeApi();
+  std::string host;
+  int port = 0;
+  if (!SplitListen(opts_.listen, &host, &port))
+    return Status::Invalid("--listen: expected HOST:PORT, got '" + opts_.listen + "'");
+  if (port == 0) {
+    api_port_ = http_->server.bind_to_any_port(host);
+  } else {
+    api_port_ = http_->server.bind_to_port(host, port) ? port : -1;
+  }
+  if (api_port_ <= 0) return Status::Unavailable("agent: cannot listen on " + opts_.listen);
+  http_thread_ = std::thread([this] { http_->server.listen_after_bind(); });
+  supervise_thread_ = std::thread([this] { SuperviseLoop(); });
+  report_thread_ = std::thread([this] { ReportLoop(); });
+  assign_thread_ = std::thread([this] { AssignmentsLoop(); });
+  spdlog::info("agent {}: serving on {}:{}, server {}", opts_.name, host, api_port_, opts_.server);
+  return Status::Ok();
+}
+
+void Agent::Stop() {
+  if (stopping_.exchange(true)) return;
+  supervise_cv_.notify_all();
+  report_cv_.notify_all();
+  if (http_) http_->server.stop();
+  for (auto* t : {&assign_thread_, &supervise_thread_, &report_thread_, &http_thread_}) {
+    if (t->joinable()) t->join();
+  }
+}
+
+bool Agent::Register() {
+  json body;
+  body["node"] = Info();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    body["instances"] = supervisor_->Statuses();
+  }
+  ClientConfig cc{opts_.server, opts_.token, 5};
+  Client cli(cc);
+  Response r;
+  Status st = cli.Post("/v1/agent/register", body.dump(), "application/json", &r);
+  if (!st.ok()) {
+    spdlog::warn("agent {}: register with {} failed: {}", opts_.name, opts_.server, st.message());
+    return false;
+  }
+  registered_ = true;
+  spdlog::info("agent {}: registered with {}", opts_.name, opts_.server);
+  return true;
+}
+
+void Agent::AssignmentsLoop() {
+  ClientConfig cc{opts_.server, opts_.token, 40};
+  Client cli(cc);
+  int64_t version = -1;
+  int64_t backoff_ms = 100;
+  auto pause = [&](int64_t ms) {
+    std::unique_lock<std::mutex> lk(mu_);
+    supervise_cv_.wait_for(lk, std::chrono::milliseconds(ms), [this] { return stopping_.load(); });
+  };
+  while (!stopping_) {
+    if (!registered_ && !Register()) {
+      pause(backoff_ms);
+      backoff_ms = std::min<int64_t>(backoff_ms * 2, 2000);
+      continue;
+    }
+    Response r;
+    // Short waits let Stop() finish promptly; the answer still comes the moment a change lands.
+    Status st = cli.Get("/v1/agent/assignments?node=" + UrlEncode(opts_.name) +
+                            "&after=" + std::to_string(version) + "&waitMs=2000",
+                        &r);
+    if (stopping_) break;
+    if (!st.ok()) {
+      if (r.reached && r.status == 404) {
+        registered_ = false;  // tided restarted and forgot us: register again
+        version = -1;
+        continue;
+      }
+      spdlog::debug("agent {}: assignments: {}", opts_.name, st.message());
+      registered_ = false;
+      version = -1;
+      pause(backoff_ms);
+      backoff_ms = std::min<int64_t>(backoff_ms * 2, 2000);
+      continue;
+    }
+    backoff_ms = 100;
+    json j = json::parse(r.body, nullptr, false);
+    if (j.is_discarded()) continue;
+    AssignmentSet set = j.get<AssignmentSet>();
+    if (set.version == version) continue;
+    version = set.version;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      supervisor_->SetDesired(set.instances);
+      wake_supervisor_ = true;
+    }
+    supervise_cv_.notify_all();
+  }
+}
+
+void Agent::SuperviseLoop() {
+  std::unique_lock<std::mutex> lk(mu_);
+  while (!stopping_) {
+    bool changed = supervisor_->Tick();
+    if (changed) {
+      report_now_ = true;
+      report_cv_.notify_all();
+    }
+    int64_t delay = std::clamp<int64_t>(supervisor_->NextTickDelayMs(), 1, 500);
+    supervise_cv_.wait_for(lk, std::chrono::milliseconds(delay),
+                           [this] { return wake_supervisor_ || stopping_.load(); });
+    wake_supervisor_ = false;
+  }
+}
+
+void Agent::ReportLoop() {
+  ClientConfig cc{opts_.server, opts_.token, 5};
+  Client cli(cc);
+  while (!stopping_) {
+    NodeReport report;
+    report.node = opts_.name;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      report_cv_.wait_for(lk, std::chrono::seconds(1),
+                          [this] { return report_now_ || stopping_.load(); });
+      if (stopping_) return;
+      report_now_ = false;
+      report.instances = supervisor_->Statuses();
+    }
+    if (!registered_) continue;
+    Response r;
+    Status st = cli.Post("/v1/agent/status", json(report).dump(), "application/json", &r);
+    if (!st.ok() && r.reached && r.status == 404) registered_ = false;
+  }
+}
+
+void Agent::ServeApi() {
+  auto& s = http_->server;
+  s.new_task_queue = [] { return new httplib::ThreadPool(4); };
+  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok\n", "text/plain");
+  });
+  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    std::vector<InstanceStatus> st;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      st = supervisor_->Statuses();
+    }
+    std::string out;
+    out += "# HELP tide_agent_instances Instances supervised by this agent, by state.\n";
+    out += "# TYPE tide_agent_instances gauge\n";
+    std::map<std::string, int> by_state;
+    for (const auto& i : st) by_state[InstanceStateName(i.state)]++;
+    for (const auto& [k, v] : by_state)
+      out += "tide_agent_instances{node=\"" + opts_.name + "\",state=\"" + k + "\"} " +
+             std::to_string(v) + "\n";
+    out += "# HELP tide_agent_instance_memory_bytes Resident memory of an instance.\n";
+    out += "# TYPE tide_agent_instance_memory_bytes gauge\n";
+    for (const auto& i : st)
+      out += "tide_agent_instance_memory_bytes{instance=\"" + i.id + "\",workload=\"" +
+             i.workload + "\"} " + std::to_string(i.memory_bytes) + "\n";
+    out += "# HELP tide_agent_instance_cpu_seconds_total CPU time of an instance.\n";
+    out += "# TYPE tide_agent_instance_cpu_seconds_total counter\n";
+    for (const auto& i : st)
+      out += "tide_agent_instance_cpu_seconds_total{instance=\"" + i.id + "\",workload=\"" +
+             i.workload + "\"} " + std::to_string(i.cpu_seconds_total) + "\n";
+    res.set_content(out, "text/plain; version=0.0.4");
+  });
+  s.Get(R"(/v1/instances/([A-Za-z0-9-]+)/logs)", [this](const httplib::Request& req,
+                                                       httplib::Response& res) {
+    std::string id = req.matches[1];
+    int tail = req.has_param("tail") ? std::atoi(req.get_param_value("tail").c_str()) : -1;
+    if (req.has_param("follow") && req.get_param_value("follow") == "true") {
+      res.set_chunked_content_provider("text/plain", [this, id, tail](size_t, httplib::DataSink& sink) {
+        logs_->Follow(
+            id, tail, [&](const std::string& chunk) { return sink.write(chunk.data(), chunk.size()); },
+            [&] { return stopping_.load() || !sink.is_writable(); });
+        sink.done();
+        return true;
+      });
+      return;
+    }
+    std::string out;
+    Status st = logs_->Tail(id, tail, &out);
+    if (!st.ok()) {
+      res.status = 404;
+      res.set_content(json{{"error", {{"code", "NotFound"}, {"message", st.message()}}}}.dump(),
+                      "application/json");
+      return;
+    }
+    res.set_content(out, "text/plain");
+  });
+}
+
+}  // namespace tide

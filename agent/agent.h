@@ -1,0 +1,82 @@
+// Agent: the node agent runtime, run by `tide-agent` and in-process by `tided` (local agent).
+// It registers with tided (with the instances it already runs, so a restarted tided re-adopts
+// them), long-polls its assignment set, drives the Supervisor, reports status at once on every
+// change and as a heartbeat every second, and serves its own API on `listen`:
+//   GET /healthz, GET /metrics, GET /v1/instances/{id}/logs?tail=N&follow=true
+// Threads: assignments (long-poll), supervisor loop, reporter, HTTP server. Stop() joins them
+// and leaves every instance running (they are detached and re-adopted on the next start).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "api/clock.h"
+#include "api/model.h"
+#include "api/status.h"
+
+namespace tide {
+
+class Supervisor;
+class ProcessLauncher;
+class Prober;
+class LogFiles;
+class Client;
+
+struct AgentOptions {
+  std::string server = "http://127.0.0.1:7400";
+  std::string token;
+  std::string name;                      // default: host name
+  std::string listen = "127.0.0.1:0";    // agent API
+  std::string advertise = "127.0.0.1";   // host the gateway uses to reach instances
+  std::string data_dir = "./tide-agent-data";
+  double cpu = 0;                        // 0: number of cores
+  int64_t memory_bytes = 0;              // 0: physical memory
+  StringMap labels;
+  int port_lo = 20000, port_hi = 29999;
+};
+
+class Agent {
+ public:
+  explicit Agent(AgentOptions opts, Clock& clock = SystemClock::Get());
+  ~Agent();
+
+  // Restores instances from the data dir, starts the agent API and the threads. Connecting to
+  // tided is retried in the background, so Start succeeds while tided is still down.
+  Status Start();
+  void Stop();
+  int api_port() const { return api_port_; }
+  const AgentOptions& options() const { return opts_; }
+
+ private:
+  void AssignmentsLoop();
+  void SuperviseLoop();
+  void ReportLoop();
+  bool Register();
+  NodeInfo Info() const;
+  void ServeApi();
+
+  AgentOptions opts_;
+  Clock& clock_;
+  std::unique_ptr<ProcessLauncher> launcher_;
+  std::unique_ptr<Prober> prober_;
+  std::unique_ptr<LogFiles> logs_;
+  std::unique_ptr<Supervisor> supervisor_;
+
+  std::mutex mu_;  // guards supervisor_ and the flags below
+  std::condition_variable supervise_cv_, report_cv_;
+  bool wake_supervisor_ = false;
+  bool report_now_ = false;
+  std::atomic<bool> registered_{false};
+  std::atomic<bool> stopping_{false};
+
+  struct Http;
+  std::unique_ptr<Http> http_;
+  int api_port_ = 0;
+  std::thread assign_thread_, supervise_thread_, report_thread_, http_thread_;
+};
+
+}  // namespace tide

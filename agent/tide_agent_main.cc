@@ -1,0 +1,107 @@
+// tide-agent: the node agent binary (SPEC section 1). Thin: parses flags, runs tide::Agent until
+// SIGINT/SIGTERM. Instances keep running after the agent exits; the next start re-adopts them.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <fstream>
+#include <iostream>
+
+#include "agent/agent.h"
+#include "api/quantity.h"
+
+namespace {
+
+bool ParseLabels(const std::string& s, tide::StringMap* out, std::string* err) {
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t comma = s.find(',', start);
+    std::string kv = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      *err = "--labels: expected k=v[,k2=v2], got '" + kv + "'";
+      return false;
+    }
+    (*out)[kv.substr(0, eq)] = kv.substr(eq + 1);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tide-agent: Tide node agent"};
+  tide::AgentOptions o;
+  std::string token_file, memory, labels, port_range, cpu;
+  app.add_option("--server", o.server, "tided API URL")->required();
+  app.add_option("--name", o.name, "node name (default: host name)");
+  app.add_option("--token-file", token_file, "file holding the agent token");
+  app.add_option("--listen", o.listen, "agent API HOST:PORT (logs, health, metrics)")
+      ->default_val("127.0.0.1:7401");
+  app.add_option("--advertise", o.advertise, "address the gateway uses to reach instances");
+  app.add_option("--data-dir", o.data_dir, "instance records and logs")
+      ->default_val("./tide-agent-data");
+  app.add_option("--cpu", cpu, "cpu capacity (cores; default: all)");
+  app.add_option("--memory", memory, "memory capacity (bytes, 256Mi, 2Gi; default: physical)");
+  app.add_option("--labels", labels, "node labels k=v,k2=v2");
+  app.add_option("--port-range", port_range, "ports handed to instances as $PORT")
+      ->default_val("20000-29999");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return e.get_exit_code() == 0 ? rc : 2;
+  }
+  std::string err;
+  if (!cpu.empty() && !tide::ParseCpu(cpu, &o.cpu, &err)) {
+    std::cerr << "tide-agent: --cpu: " << err << "\n";
+    return 2;
+  }
+  if (!memory.empty() && !tide::ParseMemory(memory, &o.memory_bytes, &err)) {
+    std::cerr << "tide-agent: --memory: " << err << "\n";
+    return 2;
+  }
+  if (!labels.empty() && !ParseLabels(labels, &o.labels, &err)) {
+    std::cerr << "tide-agent: " << err << "\n";
+    return 2;
+  }
+  if (!port_range.empty()) {
+    if (std::sscanf(port_range.c_str(), "%d-%d", &o.port_lo, &o.port_hi) != 2 || o.port_lo < 1 ||
+        o.port_hi > 65535 || o.port_lo > o.port_hi) {
+      std::cerr << "tide-agent: --port-range: expected LO-HI within 1-65535, got '" << port_range
+                << "'\n";
+      return 2;
+    }
+  }
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    if (!in) {
+      std::cerr << "tide-agent: cannot read --token-file " << token_file << "\n";
+      return 2;
+    }
+    std::getline(in, o.token);
+    while (!o.token.empty() && isspace(static_cast<unsigned char>(o.token.back()))) o.token.pop_back();
+  } else if (const char* t = std::getenv("TIDE_TOKEN")) {
+    o.token = t;
+  }
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // threads inherit: only sigwait sees them
+
+  tide::Agent agent(o);
+  tide::Status st = agent.Start();
+  if (!st.ok()) {
+    std::cerr << "tide-agent: " << st.message() << "\n";
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&set, &sig);
+  spdlog::info("tide-agent: signal {}, stopping (instances keep running)", sig);
+  agent.Stop();
+  return 0;
+}

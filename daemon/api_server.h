@@ -1,0 +1,55 @@
+// ApiServer: tided's REST API (SPEC section 3), the agent protocol routes (ARCHITECTURE.md),
+// /healthz and /metrics, on cpp-httplib. Every /v1 route is authorized by Auth; errors are
+// JSON `{"error":{"code","message","details"}}` with a fitting status. Bodies over
+// max_body_bytes are refused with 413 before they are read whole.
+// The store, control plane, auth and metrics must outlive the server.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "api/status.h"
+#include "daemon/auth.h"
+#include "daemon/control_plane.h"
+#include "daemon/metrics.h"
+#include "daemon/store.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace tide {
+
+struct ApiServerOptions {
+  std::string listen = "127.0.0.1:7400";
+  size_t max_body_bytes = 8 << 20;
+  std::string gateway_url;  // shown at GET /v1/info for `tidectl invoke`
+};
+
+class ApiServer {
+ public:
+  ApiServer(ApiServerOptions opts, Store& store, ControlPlane& cp, Auth& auth, Metrics& metrics);
+  ~ApiServer();
+
+  Status Start();  // binds and serves on a background thread
+  void Stop();
+  int port() const { return port_; }
+
+ private:
+  void Routes();
+
+  ApiServerOptions opts_;
+  Store& store_;
+  ControlPlane& cp_;
+  Auth& auth_;
+  Metrics& metrics_;
+  std::unique_ptr<httplib::Server> srv_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+// Splits "HOST:PORT" (PORT 0 allowed). False when malformed.
+bool SplitHostPort(const std::string& s, std::string* host, int* port);
+
+}  // namespace tide

@@ -1,0 +1,58 @@
+// ClusterState: tided's in-memory view of nodes and instances, rebuilt from agents' reports
+// after a restart (it is never persisted: observed state belongs to the agents).
+// Plain data plus small queries; the owner (ControlPlane) serializes all access with its mutex.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "api/model.h"
+
+namespace tide {
+
+struct NodeEntry {
+  NodeInfo info;
+  NodeState state = NodeState::kReady;
+  int64_t last_heartbeat_ms = 0;    // steady
+  int64_t last_heartbeat_wall = 0;  // wall, shown to users
+  int64_t version = 0;              // assignment-set version, bumped on every change
+};
+
+// One instance as the control plane tracks it: what it asked for and what the agent reports.
+struct InstanceRecord {
+  std::string id;
+  std::string workload;
+  Kind kind = Kind::kService;
+  int64_t generation = 0;
+  std::string node;  // "" while Pending (unplaced)
+  InstanceAssignment assignment;
+  bool assigned = false;      // listed in its node's assignment set
+  bool draining = false;      // out of routing, waiting for in-flight requests to finish
+  int64_t drain_deadline_ms = 0;
+  bool removed = false;       // no longer assigned; forgotten once the agent reports it gone
+  bool observed_seen = false;  // an agent has reported it at least once
+  InstanceStatus observed;
+  int64_t created_ms = 0;  // steady
+  std::string pending_reason;
+  double cpu_seconds_reported = 0;  // last cpu_seconds_total folded into the workload counter
+
+  bool Ready() const { return observed_seen && observed.state == InstanceState::kReady; }
+  // Counts towards the workload's replicas: placed or pending, not on its way out.
+  bool Live() const { return !removed && !draining; }
+};
+
+class ClusterState {
+ public:
+  std::map<std::string, NodeEntry> nodes;
+  std::map<std::string, InstanceRecord> instances;  // by id
+
+  std::vector<InstanceRecord*> InstancesOf(const std::string& workload);
+  // The full desired set of a node, as sent to its agent.
+  AssignmentSet AssignmentsFor(const std::string& node) const;
+  // Bumps the version of a node's assignment set (no-op for unknown nodes).
+  void Bump(const std::string& node);
+};
+
+}  // namespace tide

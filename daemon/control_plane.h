@@ -1,0 +1,157 @@
+// ControlPlane: the heart of tided. Owns the in-memory cluster state (nodes, instances), runs the
+// level-triggered reconcile loop (desired replicas from the store and the autoscaler vs the
+// instances agents report), speaks the agent protocol, and feeds the gateway its routing table.
+//
+// Threading: one mutex guards all state. Every public method may be called from any thread (API
+// handlers, gateway I/O threads, the reconcile thread). Calls into the gateway are made after the
+// mutex is released, so the gateway may call back (Route, OnLoad) at any time.
+// The store, clock, metrics and gateway must outlive the ControlPlane.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/clock.h"
+#include "api/model.h"
+#include "api/status.h"
+#include "daemon/autoscaler.h"
+#include "daemon/cluster_state.h"
+#include "daemon/gateway.h"
+#include "daemon/metrics.h"
+#include "daemon/store.h"
+
+namespace tide {
+
+struct ControlPlaneOptions {
+  int64_t node_grace_ms = 10000;    // silent this long: Lost (NotReady at half of it)
+  int64_t reconcile_period_ms = 200;  // safety net; changes trigger a pass at once
+  int64_t autoscale_period_ms = 100;  // load sampling and scaling decisions
+};
+
+// What GET /v1/workloads shows as "status".
+struct WorkloadStatus {
+  int desired = 0;
+  int ready = 0;
+  std::string phase;  // Running | Pending | Progressing | Degraded | Idle | Failed
+  int64_t generation = 0;
+  int64_t observed_generation = 0;  // every live instance runs this generation
+  struct Condition {
+    std::string type, status, reason, message;
+  };
+  std::vector<Condition> conditions;
+  double instance_seconds = 0;
+};
+
+class ControlPlane : public GatewayBackend {
+ public:
+  ControlPlane(ControlPlaneOptions opts, Store& store, Clock& clock, Metrics& metrics,
+               Gateway* gateway);
+  ~ControlPlane() override;
+
+  void Start();  // starts the reconcile and autoscale threads
+  void Stop();
+
+  // ---- agent protocol ----
+  // Registers (or re-registers) a node with the instances it runs now; known ones are adopted.
+  Status RegisterNode(const NodeInfo& info, const std::vector<InstanceStatus>& running);
+  // Heartbeat plus observed instance states. NotFound when the node is not registered (the
+  // agent then registers again: that is how it re-syncs after a tided restart).
+  Status Report(const NodeReport& report);
+  // Long-poll: the node's full desired set once its version is > after, or after wait_ms.
+  Status WaitAssignments(const std::string& node, int64_t after, int64_t wait_ms,
+                         AssignmentSet* out);
+
+  // ---- queries for the API ----
+  WorkloadStatus StatusOf(const StoredObject& obj);
+  std::vector<InstanceStatus> Instances(const std::string& workload, const std::string& node);
+  struct NodeView {
+    NodeEntry entry;
+    NodeResources allocated;
+    int instances = 0;
+  };
+  std::vector<NodeView> Nodes();
+  // The agent API URL of the node running instance `id` ("" when unknown).
+  std::string AgentUrlOf(const std::string& instance_id);
+
+  // Wakes the reconcile loop (after applies, deletes, scale).
+  void Kick();
+  // Records an event (also logged).
+  void Emit(const std::string& type, const std::string& reason, const std::string& object,
+            const std::string& workload, const std::string& message);
+
+  // ---- GatewayBackend ----
+  std::optional<RouteInfo> Route(const std::string& workload) override;
+  void OnLoad(const std::string& workload, int inflight, int queued) override;
+
+ private:
+  struct WorkloadRuntime {
+    StoredObject obj;
+    int desired = 0;                // current desired replicas
+    bool autoscaled = false;
+    int64_t last_request_ms = 0;    // steady; for idle scale-to-zero
+    int inflight = 0, queued = 0;   // latest from the gateway
+    std::string last_pending_reason;
+    std::string last_route_key;     // endpoints last pushed to the gateway
+    bool rollout_failed = false;
+    int64_t rollout_started_ms = 0;
+    double instance_seconds = 0;
+    uint64_t rps_last_total = 0;  // gateway request counter at the last autoscale sample
+    int64_t rps_last_ms = 0;
+  };
+  struct GatewayUpdate {
+    std::string workload;
+    std::vector<Endpoint> endpoints;
+    bool remove = false;
+  };
+
+  void ReconcileLoop();
+  void AutoscaleLoop();
+  void ReconcileOnce();
+  // All under mu_:
+  void RefreshWorkloadsLocked();
+  void UpdateNodeStatesLocked(int64_t now);
+  void ReconcileWorkloadLocked(WorkloadRuntime& wr, int64_t now);
+  void ReapDeletedLocked(int64_t now);
+  bool PlaceLocked(InstanceRecord& rec, std::string* reason);
+  void DrainLocked(InstanceRecord& rec, int64_t now, const char* why);
+  void FinishDrainsLocked(int64_t now);
+  void RoutesLocked(std::vector<GatewayUpdate>* out);
+  void MetricsLocked();
+  int DesiredFromSpecLocked(const WorkloadRuntime& wr) const;
+  InstanceRecord NewInstanceLocked(const WorkloadRuntime& wr);
+  void ApplyObservedLocked(const std::string& node, const InstanceStatus& st, int64_t now);
+  void FlushGateway(std::vector<GatewayUpdate> updates);
+  void EmitLocked(const std::string& type, const std::string& reason, const std::string& object,
+                  const std::string& workload, const std::string& message);
+
+  ControlPlaneOptions opts_;
+  Store& store_;
+  Clock& clock_;
+  Metrics& metrics_;
+  Gateway* gateway_;
+
+  std::mutex mu_;
+  std::condition_variable kick_cv_;        // reconcile loop
+  std::condition_variable assignments_cv_;  // long-polls
+  std::condition_variable autoscale_cv_;    // only for stopping the autoscale loop
+  int64_t last_metrics_ms_ = 0;
+  bool kicked_ = false;
+  bool stopping_ = false;
+  int64_t store_revision_seen_ = -1;
+  ClusterState state_;
+  std::map<std::string, WorkloadRuntime> workloads_;
+  std::map<std::string, std::string> layer_paths_;
+  Autoscaler autoscaler_;
+  std::vector<Event> pending_events_;
+  std::thread reconcile_thread_, autoscale_thread_;
+};
+
+}  // namespace tide

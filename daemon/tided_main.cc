@@ -1,0 +1,232 @@
+// tided: the control-plane binary (SPEC section 1). Parses flags (each also settable in the YAML
+// file given by --config; flags win), opens the store, loads credentials, starts the control
+// plane, gateway, REST API and (unless --no-local-agent) the in-process node agent, applies
+// --manifests, then runs until SIGINT/SIGTERM.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
+
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "agent/agent.h"
+#include "api/quantity.h"
+#include "daemon/api_server.h"
+#include "daemon/apply.h"
+#include "daemon/auth.h"
+#include "daemon/control_plane.h"
+#include "daemon/gateway.h"
+#include "daemon/metrics.h"
+#include "daemon/store.h"
+
+namespace {
+
+struct Config {
+  std::string api_listen = "127.0.0.1:7400";
+  std::string gateway_listen = "127.0.0.1:7480";
+  std::string data_dir = "./tide-data";
+  std::string tokens_file;
+  bool no_local_agent = false;
+  std::string manifests;
+  std::string node_grace = "10s";
+  std::string agent_port_range = "20000-29999";
+};
+
+// Reads --config YAML into cfg for every key not given as a flag.
+bool LoadConfigFile(const std::string& path, const CLI::App& app, Config* cfg, std::string* err) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const std::exception& e) {
+    *err = "--config " + path + ": " + e.what();
+    return false;
+  }
+  if (!root.IsMap()) {
+    *err = "--config " + path + ": expected a mapping of settings";
+    return false;
+  }
+  struct Key {
+    const char* yaml;
+    const char* flag;
+    std::string* value;
+  };
+  Key keys[] = {{"apiListen", "--api-listen", &cfg->api_listen},
+                {"gatewayListen", "--gateway-listen", &cfg->gateway_listen},
+                {"dataDir", "--data-dir", &cfg->data_dir},
+                {"tokensFile", "--tokens-file", &cfg->tokens_file},
+                {"manifests", "--manifests", &cfg->manifests},
+                {"nodeGrace", "--node-grace", &cfg->node_grace},
+                {"agentPortRange", "--agent-port-range", &cfg->agent_port_range}};
+  for (const auto& kv : root) {
+    std::string k = kv.first.as<std::string>();
+    bool known = false;
+    for (const auto& key : keys) {
+      if (k != key.yaml) continue;
+      known = true;
+      if (app.count(key.flag) == 0) *key.value = kv.second.as<std::string>();
+    }
+    if (k == "noLocalAgent") {
+      known = true;
+      if (app.count("--no-local-agent") == 0) cfg->no_local_agent = kv.second.as<bool>();
+    }
+    if (!known) {
+      *err = "--config " + path + ": unknown setting '" + k + "'";
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tided: Tide control plane"};
+  Config cfg;
+  std::string config_file;
+  app.add_option("--config", config_file, "YAML file with these settings (flags win)");
+  app.add_option("--api-listen", cfg.api_listen, "REST API, /healthz, /metrics")
+      ->capture_default_str();
+  app.add_option("--gateway-listen", cfg.gateway_listen, "request gateway")->capture_default_str();
+  app.add_option("--data-dir", cfg.data_dir, "store and generated credentials")
+      ->capture_default_str();
+  app.add_option("--tokens-file", cfg.tokens_file, "API tokens (YAML)");
+  app.add_flag("--no-local-agent", cfg.no_local_agent, "control plane only");
+  app.add_option("--manifests", cfg.manifests, "apply these manifests (file or dir) at start");
+  app.add_option("--node-grace", cfg.node_grace, "silent agent: NotReady, then Lost")
+      ->capture_default_str();
+  app.add_option("--agent-port-range", cfg.agent_port_range, "local agent's $PORT range")
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return e.get_exit_code() == 0 ? rc : 2;
+  }
+  std::string err;
+  if (!config_file.empty() && !LoadConfigFile(config_file, app, &cfg, &err)) {
+    std::cerr << "tided: " << err << "\n";
+    return 2;
+  }
+  int64_t grace_ms = 0;
+  if (!tide::ParseDuration(cfg.node_grace, &grace_ms, &err) || grace_ms < 1000) {
+    std::cerr << "tided: --node-grace: " << (err.empty() ? "must be at least 1s" : err) << "\n";
+    return 2;
+  }
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  tide::Clock& clock = tide::SystemClock::Get();
+  std::unique_ptr<tide::Store> store;
+  tide::Status st = tide::Store::Open(cfg.data_dir, clock, &store);
+  if (!st.ok()) {
+    std::cerr << "tided: store: " << st.message() << "\n";
+    return 1;
+  }
+  std::unique_ptr<tide::Auth> auth;
+  st = cfg.tokens_file.empty()
+           ? tide::Auth::LoadOrGenerate(cfg.data_dir, tide::ServerUrlForListen(cfg.api_listen), &auth)
+           : tide::Auth::LoadTokensFile(cfg.tokens_file, &auth);
+  if (!st.ok()) {
+    std::cerr << "tided: " << st.message() << "\n";
+    return 2;
+  }
+
+  tide::Metrics metrics;
+  tide::ControlPlaneOptions cpo;
+  cpo.node_grace_ms = grace_ms;
+  // The gateway needs the control plane as its backend and the control plane feeds the
+  // gateway: construct the control plane first with the gateway pointer it will use.
+  struct Holder {
+    std::unique_ptr<tide::Gateway> gateway;
+    std::unique_ptr<tide::ControlPlane> cp;
+  } h;
+  tide::GatewayOptions gwo;
+  gwo.listen = cfg.gateway_listen;
+  // Two-step wiring through a small forwarding backend.
+  struct Forward : tide::GatewayBackend {
+    tide::ControlPlane* cp = nullptr;
+    std::optional<tide::RouteInfo> Route(const std::string& w) override { return cp->Route(w); }
+    void OnLoad(const std::string& w, int inflight, int queued) override {
+      cp->OnLoad(w, inflight, queued);
+    }
+  } forward;
+  h.gateway = std::make_unique<tide::Gateway>(gwo, forward, clock, &metrics);
+  h.cp = std::make_unique<tide::ControlPlane>(cpo, *store, clock, metrics, h.gateway.get());
+  forward.cp = h.cp.get();
+  store->SetChangeListener([cp = h.cp.get()] { cp->Kick(); });
+
+  if (!cfg.manifests.empty()) {
+    std::vector<tide::ManifestFile> files;
+    st = tide::ReadManifestPath(cfg.manifests, &files);
+    std::vector<tide::ApplyResult> results;
+    std::vector<tide::FieldError> errors;
+    if (st.ok()) st = tide::ApplyFiles(*store, files, false, &results, &errors);
+    if (!st.ok()) {
+      std::cerr << "tided: --manifests " << cfg.manifests << ": " << st.message() << "\n";
+      for (const auto& e : errors) std::cerr << "  " << tide::FormatFieldError(e) << "\n";
+      return 1;
+    }
+    for (const auto& r : results)
+      spdlog::info("manifests: {} {} {}", tide::KindName(r.kind), r.name, r.action);
+  }
+
+  h.cp->Start();
+  st = h.gateway->Start();
+  if (!st.ok()) {
+    std::cerr << "tided: gateway: " << st.message() << "\n";
+    return 1;
+  }
+  tide::ApiServerOptions apo;
+  apo.listen = cfg.api_listen;
+  std::string gw_host;
+  int gw_port = 0;
+  tide::SplitHostPort(cfg.gateway_listen, &gw_host, &gw_port);
+  apo.gateway_url = "http://" + gw_host + ":" + std::to_string(h.gateway->port());
+  tide::ApiServer api(apo, *store, *h.cp, *auth, metrics);
+  st = api.Start();
+  if (!st.ok()) {
+    std::cerr << "tided: " << st.message() << "\n";
+    return 1;
+  }
+  spdlog::info("tided: API on {} (port {}), gateway on {} (port {}), data in {}", cfg.api_listen,
+               api.port(), cfg.gateway_listen, h.gateway->port(), cfg.data_dir);
+
+  std::unique_ptr<tide::Agent> agent;
+  if (!cfg.no_local_agent) {
+    tide::AgentOptions ao;
+    std::string api_host;
+    int api_port = 0;
+    tide::SplitHostPort(cfg.api_listen, &api_host, &api_port);
+    if (api_host == "0.0.0.0" || api_host == "::") api_host = "127.0.0.1";
+    ao.server = "http://" + api_host + ":" + std::to_string(api.port());
+    ao.token = auth->local_agent_token();
+    ao.data_dir = cfg.data_dir + "/agent";
+    ao.listen = "127.0.0.1:0";
+    ao.advertise = "127.0.0.1";
+    if (std::sscanf(cfg.agent_port_range.c_str(), "%d-%d", &ao.port_lo, &ao.port_hi) != 2) {
+      std::cerr << "tided: --agent-port-range: expected LO-HI\n";
+      return 2;
+    }
+    agent = std::make_unique<tide::Agent>(ao, clock);
+    st = agent->Start();
+    if (!st.ok()) {
+      std::cerr << "tided: local agent: " << st.message() << "\n";
+      return 1;
+    }
+  }
+
+  int sig = 0;
+  sigwait(&set, &sig);
+  spdlog::info("tided: signal {}, shutting down (instances keep running)", sig);
+  if (agent) agent->Stop();
+  api.Stop();
+  h.gateway->Stop();
+  h.cp->Stop();
+  return 0;
+}
