@@ -1,0 +1,312 @@
+#include "api/client.h"
+
+#include <httplib.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+namespace tide {
+namespace {
+
+std::string EnvOr(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : std::string();
+}
+
+std::string DefaultConfigPath() {
+  std::string home = EnvOr("HOME");
+  if (home.empty()) return "";
+  return home + "/.config/tide/config.yaml";
+}
+
+// Reads server/token/timeout from a YAML config file. Missing file: ok, nothing read.
+Status ReadConfigFile(const std::string& path, ClientConfig* file_cfg, bool* has_server,
+                      bool* has_token) {
+  *has_server = false;
+  *has_token = false;
+  if (path.empty()) return Status::Ok();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return Status::Ok();
+  try {
+    YAML::Node root = YAML::LoadFile(path);
+    if (!root || root.IsNull()) return Status::Ok();
+    if (!root.IsMap()) return Status::Invalid("config file " + path + ": not a YAML mapping");
+    if (root["server"]) {
+      file_cfg->server = root["server"].as<std::string>();
+      *has_server = !file_cfg->server.empty();
+    }
+    if (root["token"]) {
+      file_cfg->token = root["token"].as<std::string>();
+      *has_token = !file_cfg->token.empty();
+    }
+    if (root["timeout"]) file_cfg->timeout_seconds = root["timeout"].as<double>();
+  } catch (const YAML::Exception& e) {
+    return Status::Invalid("config file " + path + ": " + e.what());
+  }
+  return Status::Ok();
+}
+
+std::string FirstLine(const std::string& s, size_t max) {
+  std::string line = s.substr(0, s.find('\n'));
+  while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+  if (line.size() > max) line = line.substr(0, max) + "...";
+  return line;
+}
+
+std::string MessageFromBody(int http_status, const std::string& body) {
+  ApiError e;
+  if (ParseApiError(body, &e) && !e.message.empty()) return e.message;
+  std::string line = FirstLine(body, 300);
+  if (!line.empty()) return line;
+  return "server answered HTTP " + std::to_string(http_status);
+}
+
+void SplitTimeout(double seconds, time_t* sec, time_t* usec) {
+  if (seconds <= 0) seconds = 30;
+  double whole = std::floor(seconds);
+  *sec = static_cast<time_t>(whole);
+  *usec = static_cast<time_t>((seconds - whole) * 1e6);
+}
+
+void CopyResponse(const httplib::Response& res, Response* out) {
+  out->reached = true;
+  out->status = res.status;
+  out->headers.clear();
+  for (const auto& [k, v] : res.headers) out->headers.emplace(k, v);
+  out->content_type = res.get_header_value("Content-Type");
+}
+
+}  // namespace
+
+bool HeaderLess::operator()(const std::string& a, const std::string& b) const {
+  return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) <
+           std::tolower(static_cast<unsigned char>(y));
+  });
+}
+
+Status ResolveClientConfig(const std::string& flag_server, const std::string& flag_token,
+                           ClientConfig* out) {
+  ClientConfig cfg;
+  ClientConfig file_cfg;
+  std::string config_path = EnvOr("TIDE_CONFIG");
+  if (config_path.empty()) config_path = DefaultConfigPath();
+  bool file_server = false;
+  bool file_token = false;
+  Status st = ReadConfigFile(config_path, &file_cfg, &file_server, &file_token);
+  if (!st.ok()) return st;
+
+  std::string env_server = EnvOr("TIDE_SERVER");
+  std::string env_token = EnvOr("TIDE_TOKEN");
+  if (!flag_server.empty()) {
+    cfg.server = flag_server;
+  } else if (!env_server.empty()) {
+    cfg.server = env_server;
+  } else if (file_server) {
+    cfg.server = file_cfg.server;
+  }
+  if (!flag_token.empty()) {
+    cfg.token = flag_token;
+  } else if (!env_token.empty()) {
+    cfg.token = env_token;
+  } else if (file_token) {
+    cfg.token = file_cfg.token;
+  }
+  cfg.timeout_seconds = file_cfg.timeout_seconds;
+  *out = cfg;
+  return Status::Ok();
+}
+
+bool ParseApiError(const std::string& body, ApiError* out) {
+  auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("error") || !j["error"].is_object()) return false;
+  const auto& e = j["error"];
+  ApiError r;
+  if (e.contains("code") && e["code"].is_string()) r.code = e["code"].get<std::string>();
+  if (e.contains("message") && e["message"].is_string()) {
+    r.message = e["message"].get<std::string>();
+  }
+  if (e.contains("details") && e["details"].is_array()) {
+    for (const auto& d : e["details"]) {
+      if (!d.is_object()) continue;
+      ApiErrorDetail det;
+      if (d.contains("file") && d["file"].is_string()) det.file = d["file"].get<std::string>();
+      if (d.contains("line") && d["line"].is_number()) det.line = d["line"].get<int>();
+      if (d.contains("column") && d["column"].is_number()) det.column = d["column"].get<int>();
+      if (d.contains("path") && d["path"].is_string()) det.path = d["path"].get<std::string>();
+      if (d.contains("message") && d["message"].is_string()) {
+        det.message = d["message"].get<std::string>();
+      }
+      r.details.push_back(std::move(det));
+    }
+  }
+  *out = std::move(r);
+  return true;
+}
+
+Status StatusFromHttp(int http_status, std::string message) {
+  if (http_status >= 200 && http_status < 300) return Status::Ok();
+  switch (http_status) {
+    case 400:
+    case 422:
+      return Status::Invalid(std::move(message));
+    case 401:
+      return Status::Unauthorized(std::move(message));
+    case 403:
+      return Status::Forbidden(std::move(message));
+    case 404:
+      return Status::NotFound(std::move(message));
+    case 409:
+      return Status::Conflict(std::move(message));
+    case 413:
+      return Status::TooLarge(std::move(message));
+    case 429:
+    case 502:
+    case 503:
+      return Status::Unavailable(std::move(message));
+    case 408:
+    case 504:
+      return Status::Timeout(std::move(message));
+    default:
+      if (http_status >= 400 && http_status < 500) return Status::Invalid(std::move(message));
+      return Status::Internal(std::move(message));
+  }
+}
+
+std::string UrlEncode(std::string_view s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+Client::Client(ClientConfig config) : config_(std::move(config)) { init_status_ = Init(); }
+
+Client::~Client() = default;
+
+Status Client::Init() {
+  std::string url = config_.server;
+  if (url.find("://") == std::string::npos) url = "http://" + url;
+  static const std::regex kUrl(R"(^(https?)://([^/?#]+)([^?#]*)$)", std::regex::icase);
+  std::smatch m;
+  if (!std::regex_match(url, m, kUrl)) {
+    return Status::Invalid("invalid server URL \"" + config_.server + "\"");
+  }
+  prefix_ = m[3].str();
+  while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
+  http_ = std::make_unique<httplib::Client>(m[1].str() + "://" + m[2].str());
+  if (!http_->is_valid()) {
+    return Status::Invalid("invalid server URL \"" + config_.server + "\"");
+  }
+  time_t sec = 0;
+  time_t usec = 0;
+  SplitTimeout(config_.timeout_seconds, &sec, &usec);
+  http_->set_connection_timeout(sec, usec);
+  http_->set_read_timeout(sec, usec);
+  http_->set_write_timeout(sec, usec);
+  http_->set_keep_alive(true);
+  if (!config_.token.empty()) http_->set_bearer_token_auth(config_.token);
+  return Status::Ok();
+}
+
+void Client::SetReadTimeout(double seconds) {
+  time_t sec = 0;
+  time_t usec = 0;
+  SplitTimeout(seconds, &sec, &usec);
+  http_->set_read_timeout(sec, usec);
+}
+
+Status Client::Get(const std::string& path, Response* out) {
+  return Send("GET", path, "", "", {}, out);
+}
+
+Status Client::Post(const std::string& path, const std::string& body,
+                    const std::string& content_type, Response* out,
+                    const HeaderMap& extra_headers) {
+  return Send("POST", path, body, content_type, extra_headers, out);
+}
+
+Status Client::Put(const std::string& path, const std::string& body,
+                   const std::string& content_type, Response* out) {
+  return Send("PUT", path, body, content_type, {}, out);
+}
+
+Status Client::Delete(const std::string& path, Response* out) {
+  return Send("DELETE", path, "", "", {}, out);
+}
+
+Status Client::Send(const std::string& method, const std::string& path, const std::string& body,
+                    const std::string& content_type, const HeaderMap& extra_headers,
+                    Response* out) {
+  Response local;
+  if (out == nullptr) out = &local;
+  *out = Response{};
+  if (!init_status_.ok()) return init_status_;
+  httplib::Request req;
+  req.method = method;
+  req.path = prefix_ + path;
+  for (const auto& [k, v] : extra_headers) req.headers.emplace(k, v);
+  if (!content_type.empty()) req.headers.emplace("Content-Type", content_type);
+  req.body = body;
+  httplib::Result res = http_->send(req);
+  if (!res) {
+    return Status::Unavailable("cannot reach server " + config_.server + ": " +
+                               httplib::to_string(res.error()));
+  }
+  CopyResponse(res.value(), out);
+  out->body = res->body;
+  return StatusFromHttp(out->status, MessageFromBody(out->status, out->body));
+}
+
+Status Client::GetStream(const std::string& path, const ChunkFn& on_chunk, Response* out,
+                         double read_timeout_seconds) {
+  Response local;
+  if (out == nullptr) out = &local;
+  *out = Response{};
+  if (!init_status_.ok()) return init_status_;
+  SetReadTimeout(read_timeout_seconds > 0 ? read_timeout_seconds : config_.timeout_seconds);
+  bool stopped = false;
+  httplib::Result res = http_->Get(
+      prefix_ + path, httplib::Headers{},
+      [&](const httplib::Response& r) {
+        CopyResponse(r, out);
+        return true;
+      },
+      [&](const char* data, size_t len) {
+        if (out->status < 200 || out->status >= 300) {
+          if (out->body.size() < (1 << 20)) out->body.append(data, len);
+          return true;
+        }
+        if (!on_chunk(std::string_view(data, len))) {
+          stopped = true;
+          return false;
+        }
+        return true;
+      });
+  SetReadTimeout(config_.timeout_seconds);
+  if (stopped) return Status::Ok();
+  if (!res) {
+    if (out->reached) {  // the answer started, then the stream broke
+      return Status::Unavailable("stream from " + config_.server +
+                                 " ended: " + httplib::to_string(res.error()));
+    }
+    return Status::Unavailable("cannot reach server " + config_.server + ": " +
+                               httplib::to_string(res.error()));
+  }
+  return StatusFromHttp(out->status, MessageFromBody(out->status, out->body));
+}
+
+}  // namespace tide

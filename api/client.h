@@ -1,0 +1,129 @@
+// Client: a small HTTP/JSON client for tided's REST API (and any other Tide HTTP endpoint, such
+// as the gateway or an agent's own API). Built on cpp-httplib.
+//
+// A Client is made from a ClientConfig (base URL, bearer token, timeout). Every call adds
+// `Authorization: Bearer TOKEN` when a token is set, keeps the connection alive between calls,
+// and fills a Response. The returned Status is:
+//   - ok() for a 2xx answer;
+//   - the code matching the HTTP status (400 -> kInvalid, 404 -> kNotFound, ...) with the
+//     server's error message (`{"error":{"message"}}`) for any other answer; Response::reached
+//     is then true and Response::body holds the whole error body (use ParseApiError for details);
+//   - kUnavailable with Response::reached == false when no HTTP answer came at all (connection
+//     refused, DNS failure, timeout). Callers that must tell "server unreachable" from "server
+//     said 503" look at Response::reached (see IsUnreachable).
+//
+// Thread-safety: a Client may be used by one thread at a time (it is not copyable; make one per
+// thread). ResolveClientConfig reads the environment and the file system and is thread-compatible.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/status.h"
+
+namespace httplib {
+class Client;
+}
+
+namespace tide {
+
+inline constexpr const char* kDefaultServer = "http://127.0.0.1:7400";
+
+struct ClientConfig {
+  std::string server = kDefaultServer;  // base URL: http[s]://host:port[/prefix]
+  std::string token;                    // bearer token; empty = none
+  double timeout_seconds = 30;          // connect, read and write timeout per call
+};
+
+// Picks server and token, each independently: the flag when non-empty, else the environment
+// (TIDE_SERVER / TIDE_TOKEN), else the YAML file named by TIDE_CONFIG (default
+// $HOME/.config/tide/config.yaml; keys `server`, `token`, optional `timeout` in seconds), else
+// kDefaultServer and no token. A missing config file is not an error; an unreadable or
+// malformed one is (kInvalid, naming the file).
+Status ResolveClientConfig(const std::string& flag_server, const std::string& flag_token,
+                           ClientConfig* out);
+
+// Case-insensitive header map as sent or received.
+struct HeaderLess {
+  bool operator()(const std::string& a, const std::string& b) const;
+};
+using HeaderMap = std::multimap<std::string, std::string, HeaderLess>;
+
+struct Response {
+  bool reached = false;  // an HTTP answer came back (false: unreachable / transport error)
+  int status = 0;        // HTTP status code when reached
+  std::string body;
+  std::string content_type;
+  HeaderMap headers;
+};
+
+// True when the call failed without any HTTP answer (exit code 3 in tidectl).
+inline bool IsUnreachable(const Status& s, const Response& r) { return !s.ok() && !r.reached; }
+
+struct ApiErrorDetail {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string path;
+  std::string message;
+};
+
+struct ApiError {
+  std::string code;  // e.g. InvalidManifest, NotFound
+  std::string message;
+  std::vector<ApiErrorDetail> details;
+};
+
+// Decodes `{"error":{"code","message","details":[...]}}`; false when the body is not that shape.
+bool ParseApiError(const std::string& body, ApiError* out);
+
+// Maps an HTTP status to a Status code (2xx -> ok).
+Status StatusFromHttp(int http_status, std::string message);
+
+// Percent-encodes a query value or path segment (RFC 3986 unreserved characters kept).
+std::string UrlEncode(std::string_view s);
+
+class Client {
+ public:
+  // Receives body bytes as they arrive; return false to stop reading (the call then ends ok).
+  using ChunkFn = std::function<bool(std::string_view chunk)>;
+
+  explicit Client(ClientConfig config);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  const ClientConfig& config() const { return config_; }
+
+  // `path` starts with '/' and may carry a query string; it is appended to the base URL.
+  Status Get(const std::string& path, Response* out);
+  Status Post(const std::string& path, const std::string& body, const std::string& content_type,
+              Response* out, const HeaderMap& extra_headers = {});
+  Status Put(const std::string& path, const std::string& body, const std::string& content_type,
+             Response* out);
+  Status Delete(const std::string& path, Response* out);
+  // Any method (used for `tidectl invoke`).
+  Status Send(const std::string& method, const std::string& path, const std::string& body,
+              const std::string& content_type, const HeaderMap& extra_headers, Response* out);
+
+  // GET whose 2xx body is handed to `on_chunk` as it streams in (logs -f, long polls).
+  // `read_timeout_seconds` bounds the wait for each chunk (<= 0: the config's timeout).
+  // For a non-2xx answer the body is collected into out->body instead and the Status says why.
+  Status GetStream(const std::string& path, const ChunkFn& on_chunk, Response* out,
+                   double read_timeout_seconds = 0);
+
+ private:
+  Status Init();
+  void SetReadTimeout(double seconds);
+
+  ClientConfig config_;
+  std::string prefix_;  // path part of the base URL, without a trailing '/'
+  std::unique_ptr<httplib::Client> http_;
+  Status init_status_;
+};
+
+}  // namespace tide
