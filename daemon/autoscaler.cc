@@ -140,7 +140,7 @@ ScaleDecision WorkloadAutoscaler::Decide(int64_t now, int current) {
     }
     if (want > current) {
       const double rate = std::max(1.0, c.max_scale_up_rate);
-      const double limit = std::ceil(rate * std::max(current, 1));
+      const double limit = std::max(std::ceil(rate * std::max(current, 1)), current + 1.0);
       if (want > limit) {
         want = static_cast<int>(std::min<double>(limit, kMaxRecommendation));
         notes.push_back("limited by maxScaleUpRate " + Fmt("%g", rate));

@@ -13,8 +13,8 @@
 // timestamps: for concurrency and rps a gap in the samples is zero load; for cpu it is no news
 // (with no cpu sample in the stable window the decision keeps the current count).
 //
-// `current_replicas` passed to Decide is the count that serves now (ready instances); the
-// decision's `desired` is what the control loop should run. Rules, in order:
+// `current_replicas` passed to Decide is the number of instances that exist now (starting or
+// ready); the decision's `desired` is what the control loop should run. Rules, in order:
 //   1. stable = mean load over stableWindowSeconds; panic = max(mean over panicWindowSeconds,
 //      mean over the short burst window, 1 s by default), so a step is seen within a second.
 //   2. Panic mode starts when panic >= panicThreshold x current x target (at 0 replicas: any

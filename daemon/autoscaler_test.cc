@@ -344,6 +344,15 @@ TEST_F(Decisions, ToleranceBand) {
             "scaled down from 10 to 9: concurrency 85.0 over 60s stable window, target 10");
 }
 
+TEST_F(Decisions, ScaleUpRateOfOneStillAddsAnInstance) {
+  Autoscale c = Config(1, 1, 100);
+  c.max_scale_up_rate = 1;
+  WorkloadAutoscaler a(c, clock_);
+  const ScaleDecision d = Feed(a, 100, 2, 3);
+  EXPECT_EQ(d.desired, 4);
+  EXPECT_NE(d.reason.find("limited by maxScaleUpRate 1"), std::string::npos) << d.reason;
+}
+
 TEST_F(Decisions, ClampsToMinAndMax) {
   WorkloadAutoscaler a(Config(1, 1, 5), clock_);
   ScaleDecision d = Feed(a, 100, 10, 1);
