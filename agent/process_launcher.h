@@ -1,0 +1,61 @@
+// BoostProcessLauncher: the real ProcessLauncher (agent/launcher.h), on Boost.Process v2.
+//
+// Launch: argv is executed directly (never through a shell); argv[0] without '/' is looked up
+// in the child's own PATH (spec.env, default "/usr/local/bin:/usr/bin:/bin"), and a missing
+// executable or working dir is reported before forking. The child gets exactly spec.env,
+// stdin from /dev/null, stdout+stderr appended to spec.log_path (O_APPEND|O_CREAT, 0640), its
+// own process group (setpgid(0,0)), the memory limit (agent/limits.h), default signal mask and
+// dispositions, and no other inherited file descriptors. The process is detached: it outlives
+// the agent and is tracked by (pid, start time).
+//
+// Reaping: a launched process stays our child until TryReap reaps it with waitpid(pid) on that
+// pid only (never waitpid(-1), so other children's statuses are not stolen). Processes that are
+// not our children (re-adopted after an agent restart) are reported ended, with exit code -1,
+// once they are gone. OOM kills are detected through the instance's cgroup counters.
+//
+// Thread-safety: every method may be called from any thread (internally locked; Launch calls
+// are serialised).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "agent/launcher.h"
+#include "agent/limits.h"
+
+namespace tide {
+
+class BoostProcessLauncher : public ProcessLauncher {
+ public:
+  struct Options {
+    std::string proc_root = "/proc";
+    // Where instance cgroups go; nullopt = DetectCgroupLayout(proc_root).
+    std::optional<CgroupLayout> cgroups;
+  };
+
+  BoostProcessLauncher();
+  explicit BoostProcessLauncher(Options options);
+  ~BoostProcessLauncher() override;
+  BoostProcessLauncher(const BoostProcessLauncher&) = delete;
+  BoostProcessLauncher& operator=(const BoostProcessLauncher&) = delete;
+
+  Status Launch(const LaunchSpec& spec, LaunchResult* out) override;
+  void SignalGroup(int pid, int sig) override;
+  bool IsAlive(int pid, uint64_t start_time) override;
+  std::optional<ExitInfo> TryReap(int pid, uint64_t start_time) override;
+  bool Sample(int pid, ProcSample* out) override;
+  void Cleanup(const std::string& instance_id) override;
+
+  // Resolves argv[0] the way Launch does: through env's PATH when it has no '/', relative
+  // paths against working_dir. NotFound "executable not found: NAME" when there is none.
+  static Status ResolveExecutable(const std::string& name,
+                                  const std::map<std::string, std::string>& env,
+                                  const std::string& working_dir, std::string* path);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tide
