@@ -156,6 +156,19 @@ TEST_F(LauncherTest, MissingExecutableOrWorkingDirIsAnError) {
   EXPECT_FALSE(launcher_.Launch(spec, &r).ok());
 }
 
+TEST_F(LauncherTest, ExecFailureIsAnErrorAndLeavesNoZombie) {
+  std::string bad = dir_ / "not-a-program";
+  WriteAll(bad, "no shebang here\n");
+  ::chmod(bad.c_str(), 0755);
+  LaunchResult r;
+  Status s = launcher_.Launch(Spec({bad}), &r);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("cannot start"), std::string::npos) << s.message();
+  // The forked child was reaped: this test process has no children left.
+  EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);
+  EXPECT_EQ(errno, ECHILD);
+}
+
 TEST_F(LauncherTest, WorkingDirRelativeExecutableAndStdin) {
   std::filesystem::create_directories(dir_ / "app");
   WriteAll(dir_ / "app/run.sh", "#!/bin/sh\npwd\ncat\necho done\n");
