@@ -1,0 +1,352 @@
+#include "daemon/auth.h"
+
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace tide {
+namespace {
+
+std::string Trim(const std::string& s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return s.substr(b, e - b);
+}
+
+bool IEquals(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  }
+  return true;
+}
+
+bool ParseRole(const std::string& s, Role* r) {
+  if (s == "admin")
+    *r = Role::kAdmin;
+  else if (s == "read")
+    *r = Role::kRead;
+  else if (s == "agent")
+    *r = Role::kAgent;
+  else
+    return false;
+  return true;
+}
+
+const char* RouteClassName(RouteClass c) {
+  switch (c) {
+    case RouteClass::kPublic:
+      return "public";
+    case RouteClass::kRead:
+      return "read";
+    case RouteClass::kWrite:
+      return "write";
+    case RouteClass::kAgent:
+      return "agent";
+  }
+  return "?";
+}
+
+bool IsReadMethod(const std::string& m) { return m == "GET" || m == "HEAD"; }
+
+// Writes `content` to `path` atomically with mode 0600 (temp file, fsync, rename).
+Status WritePrivateFile(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp";
+  ::unlink(tmp.c_str());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::Internal("create " + tmp + ": " + std::strerror(errno));
+  bool ok = ::fchmod(fd, 0600) == 0;
+  size_t off = 0;
+  while (ok && off < content.size()) {
+    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      ok = false;
+    else
+      off += static_cast<size_t>(n);
+  }
+  ok = ok && ::fsync(fd) == 0;
+  int err = errno;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    if (ok) err = errno;
+    ::unlink(tmp.c_str());
+    return Status::Internal("write " + path + ": " + std::strerror(err));
+  }
+  return Status::Ok();
+}
+
+// Reads the token kept in `path`, or generates and stores a new one when the file is absent.
+Status LoadOrCreateToken(const std::string& path, std::string* token) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    std::ifstream in(path);
+    if (!in) return Status::Internal("read " + path + ": cannot open");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    *token = Trim(ss.str());
+    if (token->empty() || token->find_first_of(" \t\r\n") != std::string::npos) {
+      return Status::Invalid(path + " does not hold a token; delete it to generate a new one");
+    }
+    // Tighten permissions left loose by hand edits.
+    ::chmod(path.c_str(), 0600);
+    return Status::Ok();
+  }
+  Status s = GenerateToken(token);
+  if (!s.ok()) return s;
+  return WritePrivateFile(path, *token + "\n");
+}
+
+}  // namespace
+
+const char* RoleName(Role r) {
+  switch (r) {
+    case Role::kAdmin:
+      return "admin";
+    case Role::kRead:
+      return "read";
+    case Role::kAgent:
+      return "agent";
+  }
+  return "?";
+}
+
+RouteClass ClassifyRoute(const std::string& method, const std::string& path) {
+  if (path == "/healthz" || path == "/metrics") return RouteClass::kPublic;
+  if (path == "/v1/agent" || path.rfind("/v1/agent/", 0) == 0) return RouteClass::kAgent;
+  return IsReadMethod(method) ? RouteClass::kRead : RouteClass::kWrite;
+}
+
+std::string ServerUrlForListen(const std::string& listen) {
+  std::string host, port;
+  if (!listen.empty() && listen[0] == '[') {
+    size_t close = listen.find(']');
+    host = listen.substr(1, close == std::string::npos ? std::string::npos : close - 1);
+    if (close != std::string::npos && close + 1 < listen.size() && listen[close + 1] == ':')
+      port = listen.substr(close + 2);
+  } else {
+    size_t colon = listen.rfind(':');
+    if (colon == std::string::npos) {
+      host = listen;
+    } else {
+      host = listen.substr(0, colon);
+      port = listen.substr(colon + 1);
+    }
+  }
+  if (host.empty() || host == "0.0.0.0" || host == "::" || host == "*") host = "127.0.0.1";
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return "http://" + host + (port.empty() ? "" : ":" + port);
+}
+
+Status GenerateToken(std::string* out) {
+  unsigned char buf[32];
+  if (RAND_bytes(buf, sizeof buf) != 1) return Status::Internal("RAND_bytes failed");
+  static const char kHex[] = "0123456789abcdef";
+  out->clear();
+  for (unsigned char c : buf) {
+    out->push_back(kHex[c >> 4]);
+    out->push_back(kHex[c & 15]);
+  }
+  OPENSSL_cleanse(buf, sizeof buf);
+  return Status::Ok();
+}
+
+Auth::Digest Auth::Hash(const std::string& token) {
+  Digest d{};
+  unsigned int len = 0;
+  EVP_Digest(token.data(), token.size(), d.data(), &len, EVP_sha256(), nullptr);
+  return d;
+}
+
+Status Auth::Add(const Entry& e, const std::string& where) {
+  if (e.name.empty()) return Status::Invalid(where + ": name is missing or empty");
+  if (e.token.empty()) return Status::Invalid(where + " (" + e.name + "): token is empty");
+  if (e.token.find_first_of(" \t\r\n") != std::string::npos) {
+    return Status::Invalid(where + " (" + e.name + "): token contains whitespace");
+  }
+  const Digest d = Hash(e.token);
+  for (const auto& k : known_) {
+    if (k.name == e.name) {
+      return Status::Invalid(where + ": name " + e.name + " is used by another entry");
+    }
+    if (CRYPTO_memcmp(k.digest.data(), d.data(), d.size()) == 0) {
+      return Status::Invalid(where + " (" + e.name + ") has the same token as entry " + k.name);
+    }
+  }
+  known_.push_back({e.name, e.role, d});
+  return Status::Ok();
+}
+
+Status Auth::AddLocalAgent() {
+  Status s = GenerateToken(&local_agent_token_);
+  if (!s.ok()) return s;
+  known_.push_back({"local-agent", Role::kAgent, Hash(local_agent_token_)});
+  return Status::Ok();
+}
+
+Status Auth::FromEntries(const std::vector<Entry>& entries, std::unique_ptr<Auth>* out) {
+  std::unique_ptr<Auth> a(new Auth());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    Status s = a->Add(entries[i], "tokens[" + std::to_string(i) + "]");
+    if (!s.ok()) return s;
+  }
+  Status s = a->AddLocalAgent();
+  if (!s.ok()) return s;
+  *out = std::move(a);
+  return Status::Ok();
+}
+
+Status Auth::ParseTokens(const std::string& yaml_text, const std::string& source,
+                         std::unique_ptr<Auth>* out) {
+  auto at = [&](const YAML::Node& n) {
+    const YAML::Mark m = n.Mark();
+    if (m.line < 0) return source;
+    return source + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+  };
+  std::unique_ptr<Auth> a(new Auth());
+  try {
+    YAML::Node root = YAML::Load(yaml_text);
+    if (!root.IsMap()) return Status::Invalid(source + ": want a map with a `tokens` list");
+    for (const auto& kv : root) {
+      if (kv.first.as<std::string>() != "tokens") {
+        return Status::Invalid(at(kv.first) + ": unknown field " + kv.first.as<std::string>() +
+                               " (want tokens)");
+      }
+    }
+    YAML::Node list = root["tokens"];
+    if (!list || !list.IsSequence() || list.size() == 0) {
+      return Status::Invalid(source + ": `tokens` must be a non-empty list");
+    }
+    for (size_t i = 0; i < list.size(); ++i) {
+      const YAML::Node item = list[i];
+      std::string where = at(item) + ": tokens[" + std::to_string(i) + "]";
+      if (!item.IsMap()) return Status::Invalid(where + ": want {name, token, role}");
+      Entry e;
+      std::string role;
+      bool has_role = false;
+      for (const auto& kv : item) {
+        const std::string key = kv.first.as<std::string>();
+        if (!kv.second.IsScalar()) {
+          return Status::Invalid(where + ": " + key + " must be a string");
+        }
+        if (key == "name") {
+          e.name = kv.second.as<std::string>();
+        } else if (key == "token") {
+          e.token = kv.second.as<std::string>();
+        } else if (key == "role") {
+          role = kv.second.as<std::string>();
+          has_role = true;
+        } else {
+          return Status::Invalid(where + ": unknown field " + key + " (want name, token, role)");
+        }
+      }
+      const std::string who = e.name.empty() ? where : where + " (" + e.name + ")";
+      if (!has_role) return Status::Invalid(who + ": role is missing (admin, read or agent)");
+      if (!ParseRole(role, &e.role)) {
+        return Status::Invalid(who + ": unknown role \"" + role + "\" (want admin, read or agent)");
+      }
+      Status s = a->Add(e, where);
+      if (!s.ok()) return s;
+    }
+  } catch (const YAML::Exception& ex) {
+    return Status::Invalid(source + ": " + ex.what());
+  }
+  Status s = a->AddLocalAgent();
+  if (!s.ok()) return s;
+  *out = std::move(a);
+  return Status::Ok();
+}
+
+Status Auth::LoadTokensFile(const std::string& path, std::unique_ptr<Auth>* out) {
+  std::ifstream in(path);
+  if (!in) return Status::Invalid("tokens file " + path + ": cannot open");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseTokens(ss.str(), path, out);
+}
+
+Status Auth::LoadOrGenerate(const std::string& data_dir, const std::string& server_url,
+                            std::unique_ptr<Auth>* out) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) return Status::Internal("create data dir " + data_dir + ": " + ec.message());
+  const std::filesystem::path dir(data_dir);
+  std::string admin, agent;
+  Status s = LoadOrCreateToken((dir / "admin.token").string(), &admin);
+  if (!s.ok()) return s;
+  s = LoadOrCreateToken((dir / "agent.token").string(), &agent);
+  if (!s.ok()) return s;
+  if (admin == agent) return Status::Invalid(data_dir + ": admin.token and agent.token are equal");
+  s = WritePrivateFile((dir / "tidectl.yaml").string(),
+                       "# Written by tided at start: tidectl credentials (TIDE_CONFIG=this file).\n"
+                       "server: " +
+                           server_url + "\ntoken: " + admin + "\n");
+  if (!s.ok()) return s;
+  std::unique_ptr<Auth> a(new Auth());
+  a->known_.push_back({"admin", Role::kAdmin, Hash(admin)});
+  a->known_.push_back({"local-agent", Role::kAgent, Hash(agent)});
+  a->local_agent_token_ = agent;
+  a->generated_ = true;
+  *out = std::move(a);
+  return Status::Ok();
+}
+
+Status Auth::Authorize(const std::string& authorization_header, const std::string& method,
+                       RouteClass cls, std::string* principal) const {
+  if (principal != nullptr) principal->clear();
+  if (cls == RouteClass::kPublic) return Status::Ok();
+  if (cls == RouteClass::kRead && !IsReadMethod(method)) cls = RouteClass::kWrite;
+
+  const std::string h = Trim(authorization_header);
+  if (h.empty()) {
+    return Status::Unauthorized("missing token: send Authorization: Bearer TOKEN");
+  }
+  size_t sp = h.find_first_of(" \t");
+  if (sp == std::string::npos || !IEquals(h.substr(0, sp), "Bearer")) {
+    return Status::Unauthorized(
+        "unsupported authorization scheme: send Authorization: Bearer TOKEN");
+  }
+  const std::string token = Trim(h.substr(sp + 1));
+  const Digest d = Hash(token);
+  // Look at every entry, without an early exit, so timing does not reveal which one matched.
+  const Known* match = nullptr;
+  for (const auto& k : known_) {
+    if (CRYPTO_memcmp(k.digest.data(), d.data(), d.size()) == 0) match = &k;
+  }
+  if (match == nullptr || token.empty()) return Status::Unauthorized("unknown token");
+
+  bool allowed = false;
+  switch (match->role) {
+    case Role::kAdmin:
+      allowed = true;
+      break;
+    case Role::kRead:
+      allowed = cls == RouteClass::kRead;
+      break;
+    case Role::kAgent:
+      allowed = cls == RouteClass::kAgent;
+      break;
+  }
+  if (!allowed) {
+    return Status::Forbidden("token " + match->name + " (role " + RoleName(match->role) +
+                             ") may not call " + method + " on " + RouteClassName(cls) + " routes");
+  }
+  if (principal != nullptr) *principal = match->name;
+  return Status::Ok();
+}
+
+}  // namespace tide
