@@ -12,3 +12,6 @@ tide_add_test(port_allocator_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/port_allocat
 tide_add_test(instance_env_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/instance_env_test.cc
   LIBS tide_agent_core)
 tide_add_test(prober_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/prober_test.cc LIBS tide_agent_core)
+target_sources(tide_agent_core PRIVATE ${CMAKE_CURRENT_LIST_DIR}/supervisor.cc)
+tide_add_test(supervisor_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/supervisor_test.cc
+  LIBS tide_agent_core)

@@ -1,0 +1,520 @@
+#include "agent/supervisor.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+#include "agent/instance_env.h"
+#include "api/json.h"
+
+namespace tide {
+namespace {
+
+int64_t SecondsToMs(double s) {
+  return static_cast<int64_t>(std::llround(std::max(0.0, s) * 1000));
+}
+
+const char* PhaseName(int phase) {
+  switch (phase) {
+    case 0:
+      return "waiting";
+    case 1:
+      return "running";
+    default:
+      return "done";
+  }
+}
+
+int ParsePhase(const std::string& s) {
+  if (s == "running") return 1;
+  if (s == "done") return 2;
+  return 0;
+}
+
+std::string DescribeExit(const ExitInfo& e) {
+  if (e.signal != 0) {
+    std::string m = "killed by signal " + std::to_string(e.signal);
+    if (const char* name = sigabbrev_np(e.signal)) m += std::string(" (SIG") + name + ")";
+    if (e.oom_killed) m += ": out of memory";
+    return m;
+  }
+  if (e.exit_code < 0) return e.oom_killed ? "killed: out of memory" : "exit status unknown";
+  return "exited with code " + std::to_string(e.exit_code) +
+         (e.oom_killed ? " (out of memory)" : "");
+}
+
+}  // namespace
+
+Supervisor::Supervisor(SupervisorOptions options, Clock& clock, ProcessLauncher& launcher,
+                       Prober& prober, LogFiles& logs)
+    : options_(std::move(options)),
+      clock_(clock),
+      launcher_(launcher),
+      prober_(prober),
+      logs_(logs),
+      ports_(options_.port_lo, options_.port_hi, options_.port_is_free),
+      agent_env_(options_.agent_env ? *options_.agent_env : CurrentProcessEnv()) {}
+
+Supervisor::~Supervisor() {
+  for (auto& [id, inst] : instances_) CancelProbes(inst);
+}
+
+std::string Supervisor::StatePath() const {
+  return options_.data_dir.empty() ? "" : options_.data_dir + "/instances.json";
+}
+
+Supervisor::Instance Supervisor::NewInstance(const InstanceAssignment& a) const {
+  Instance inst;
+  inst.assignment = a;
+  inst.status.id = a.id;
+  inst.status.workload = a.workload;
+  inst.status.node = options_.node;
+  inst.status.generation = a.generation;
+  inst.status.state = InstanceState::kPending;
+  inst.backoff.set_config(a.spec.backoff);
+  inst.restart_at_ms = clock_.NowMs();
+  return inst;
+}
+
+void Supervisor::SetDesired(const std::vector<InstanceAssignment>& desired) {
+  desired_.clear();
+  for (const auto& a : desired) desired_[a.id] = a;
+  desired_known_ = true;
+  for (auto& [id, inst] : instances_) {
+    auto it = desired_.find(id);
+    if (it == desired_.end() || inst.removing) continue;
+    // Same instance, maybe a newer generation: recorded for the next start, never restarted.
+    inst.assignment = it->second;
+    inst.status.workload = it->second.workload;
+    inst.status.generation = it->second.generation;
+    inst.backoff.set_config(it->second.spec.backoff);
+  }
+  for (const auto& [id, a] : desired_) {
+    if (!instances_.count(id)) instances_.emplace(id, NewInstance(a));
+  }
+  dirty_ = true;
+}
+
+void Supervisor::Launch(Instance& inst, int64_t now) {
+  const WorkloadSpec& spec = inst.assignment.spec;
+  if (spec.command.empty()) {
+    LaunchFailed(inst, now, "InvalidCommand", "spec.command is empty");
+    return;
+  }
+  if (inst.status.port == 0) {
+    int port = 0;
+    Status s = ports_.Allocate(&port);
+    if (!s.ok()) {
+      LaunchFailed(inst, now, "NoPortAvailable", s.message());
+      return;
+    }
+    inst.status.port = port;
+  }
+  LaunchSpec ls;
+  ls.instance_id = inst.assignment.id;
+  ls.env = BuildInstanceEnv(inst.assignment, options_.node, inst.status.port, agent_env_);
+  ls.argv = ExpandArgv(spec.command, ls.env);
+  ls.working_dir = spec.working_dir;
+  ls.log_path = logs_.PathFor(inst.assignment.id);
+  ls.memory_limit_bytes = spec.resources.memory_bytes;
+  LaunchResult r;
+  Status s = launcher_.Launch(ls, &r);
+  if (!s.ok()) {
+    const bool not_found =
+        s.code() == Status::Code::kNotFound || s.message().find("not found") != std::string::npos;
+    LaunchFailed(inst, now, not_found ? "CommandNotFound" : "LaunchFailed", s.message());
+    return;
+  }
+  if (inst.relaunch_counts) ++inst.status.restarts;
+  inst.relaunch_counts = false;
+  inst.phase = Phase::kRunning;
+  inst.status.pid = r.pid;
+  inst.start_time = r.start_time;
+  inst.status.limit_enforcer = r.limit_enforcer;
+  inst.status.state = InstanceState::kStarting;
+  inst.status.started_at_ms = clock_.WallMs();
+  inst.status.ready_at_ms = 0;
+  inst.started_ms = now;
+  inst.stopping = inst.killed = false;
+  inst.stop_reason.clear();
+  inst.was_ready = false;
+  const Probe readiness = spec.readiness.value_or(Probe{});
+  inst.readiness = ProbeState{0, now + SecondsToMs(readiness.initial_delay_seconds), 0, 0};
+  inst.liveness = ProbeState{
+      0, now + SecondsToMs(spec.liveness ? spec.liveness->initial_delay_seconds : 0), 0, 0};
+  inst.next_housekeeping_ms = now;
+  inst.last_cpu_total = -1;
+  inst.env = std::move(ls.env);
+  inst.backoff.Started(now);
+}
+
+void Supervisor::LaunchFailed(Instance& inst, int64_t now, const std::string& reason,
+                              const std::string& message) {
+  inst.status.state = InstanceState::kFailed;
+  inst.status.pid = 0;
+  inst.status.ready_at_ms = 0;
+  inst.status.reason = reason;
+  inst.status.message = message;
+  if (inst.assignment.spec.restart_policy == "Never") {
+    inst.phase = Phase::kDone;
+    return;
+  }
+  inst.phase = Phase::kWaiting;
+  inst.restart_at_ms = now + inst.backoff.Crashed(now);
+}
+
+void Supervisor::OnExit(Instance& inst, const ExitInfo& exit, int64_t now,
+                        const std::string& note) {
+  CancelProbes(inst);
+  // The leader is gone; take down anything it left in its process group (e.g. a forked worker
+  // still holding $PORT) before the instance is started again.
+  if (inst.status.pid > 0) launcher_.SignalGroup(inst.status.pid, SIGKILL);
+  const bool clean = exit.exit_code == 0 && exit.signal == 0 && !exit.oom_killed;
+  inst.status.last_exit_code = exit.exit_code;
+  inst.status.last_signal = exit.signal;
+  if (!inst.stop_reason.empty()) {
+    inst.status.reason = inst.stop_reason;
+  } else if (exit.oom_killed) {
+    inst.status.reason = "OOMKilled";
+  } else {
+    inst.status.reason = clean ? "Completed" : "Error";
+  }
+  inst.status.message = DescribeExit(exit) + note;
+  const bool failed = !clean || !inst.stop_reason.empty();
+  inst.status.pid = 0;
+  inst.start_time = 0;
+  inst.status.ready_at_ms = 0;
+  inst.status.cpu = 0;
+  inst.status.memory_bytes = 0;
+  inst.cpu_base = inst.status.cpu_seconds_total;
+  inst.stopping = inst.killed = false;
+  inst.stop_reason.clear();
+  inst.env.clear();
+  inst.phase = Phase::kWaiting;
+  if (inst.removing) return;  // dropped by the caller
+
+  const std::string& policy = inst.assignment.spec.restart_policy;
+  const bool restart = policy == "Always" || (policy == "OnFailure" && failed);
+  if (!restart) {
+    inst.phase = Phase::kDone;
+    inst.status.state = failed ? InstanceState::kFailed : InstanceState::kExited;
+    return;
+  }
+  inst.restart_at_ms = now + inst.backoff.Crashed(now);
+  inst.relaunch_counts = true;
+  inst.status.state =
+      inst.backoff.consecutive() >= 2 ? InstanceState::kCrashLoopBackOff : InstanceState::kPending;
+}
+
+void Supervisor::BeginStop(Instance& inst, int64_t now, const std::string& stop_reason) {
+  CancelProbes(inst);
+  if (inst.stopping) return;  // already on its way out; keep the earlier SIGKILL deadline
+  inst.stopping = true;
+  inst.killed = false;
+  inst.stop_reason = stop_reason;
+  inst.kill_at_ms = now + SecondsToMs(inst.assignment.spec.termination_grace_period_seconds);
+  launcher_.SignalGroup(inst.status.pid, SIGTERM);
+}
+
+void Supervisor::CancelProbes(Instance& inst) {
+  for (ProbeState* ps : {&inst.readiness, &inst.liveness}) {
+    if (ps->ticket != 0) prober_.Cancel(ps->ticket);
+    ps->ticket = 0;
+  }
+}
+
+ProbeTarget Supervisor::TargetFor(const Instance& inst) const {
+  return ProbeTarget{inst.assignment.id, inst.status.port, inst.env,
+                     inst.assignment.spec.working_dir};
+}
+
+void Supervisor::StepReadiness(Instance& inst, int64_t now) {
+  Probe probe = inst.assignment.spec.readiness.value_or(Probe{});
+  ProbeState& ps = inst.readiness;
+  if (ps.ticket == 0 && now >= ps.next_ms) {
+    probe.exec = ExpandArgv(probe.exec, inst.env);
+    ps.ticket = prober_.Submit(probe, TargetFor(inst));
+  }
+  if (ps.ticket == 0) return;
+  auto result = prober_.Poll(ps.ticket);
+  if (!result) return;
+  ps.ticket = 0;
+  InstanceStatus& st = inst.status;
+  if (result->ok) {
+    ps.failures = 0;
+    ++ps.successes;
+    if (st.state != InstanceState::kReady && ps.successes >= std::max(1, probe.success_threshold)) {
+      st.state = InstanceState::kReady;
+      st.ready_at_ms = clock_.WallMs();
+      st.reason.clear();
+      st.message.clear();
+      inst.was_ready = true;
+    }
+  } else {
+    ps.successes = 0;
+    ++ps.failures;
+    if (st.state == InstanceState::kReady && ps.failures >= std::max(1, probe.failure_threshold)) {
+      st.state = InstanceState::kStarting;
+      st.ready_at_ms = 0;
+      st.reason = "ProbeFailed";
+      st.message =
+          "readiness probe failed " + std::to_string(ps.failures) + " times: " + result->message;
+    }
+  }
+  // Until the first ready, probe again right away so readiness is seen within a tick or two.
+  ps.next_ms = now + (inst.was_ready ? std::max<int64_t>(1, SecondsToMs(probe.period_seconds))
+                                     : kStartupProbeIntervalMs);
+}
+
+void Supervisor::StepLiveness(Instance& inst, int64_t now) {
+  if (!inst.assignment.spec.liveness) return;
+  Probe probe = *inst.assignment.spec.liveness;
+  ProbeState& ps = inst.liveness;
+  if (ps.ticket == 0 && now >= ps.next_ms) {
+    probe.exec = ExpandArgv(probe.exec, inst.env);
+    ps.ticket = prober_.Submit(probe, TargetFor(inst));
+  }
+  if (ps.ticket == 0) return;
+  auto result = prober_.Poll(ps.ticket);
+  if (!result) return;
+  ps.ticket = 0;
+  ps.next_ms = now + std::max<int64_t>(1, SecondsToMs(probe.period_seconds));
+  if (result->ok) {
+    ps.failures = 0;
+    return;
+  }
+  if (++ps.failures < std::max(1, probe.failure_threshold)) return;
+  inst.status.state = InstanceState::kStarting;
+  inst.status.ready_at_ms = 0;
+  inst.status.reason = "LivenessFailed";
+  inst.status.message = "liveness probe failed " + std::to_string(ps.failures) +
+                        " times: " + result->message + "; restarting";
+  BeginStop(inst, now, "LivenessFailed");
+}
+
+void Supervisor::Housekeeping(Instance& inst, int64_t now) {
+  if (now < inst.next_housekeeping_ms) return;
+  inst.next_housekeeping_ms = now + kHousekeepingIntervalMs;
+  ProcSample sample;
+  if (launcher_.Sample(inst.status.pid, &sample)) {
+    if (inst.last_cpu_total >= 0 && now > inst.last_sample_ms) {
+      const double used = sample.cpu_seconds_total - inst.last_cpu_total;
+      inst.status.cpu = std::max(0.0, used / ((now - inst.last_sample_ms) / 1000.0));
+    }
+    inst.last_cpu_total = sample.cpu_seconds_total;
+    inst.last_sample_ms = now;
+    inst.status.cpu_seconds_total = inst.cpu_base + sample.cpu_seconds_total;
+    inst.status.memory_bytes = sample.rss_bytes;
+  }
+  logs_.RotateIfNeeded(inst.assignment.id);
+}
+
+void Supervisor::StepRunning(Instance& inst, int64_t now) {
+  if (inst.stopping) {
+    if (!inst.killed && now >= inst.kill_at_ms) {
+      launcher_.SignalGroup(inst.status.pid, SIGKILL);
+      inst.killed = true;
+    }
+  } else {
+    StepReadiness(inst, now);
+    if (!inst.stopping) StepLiveness(inst, now);
+  }
+  Housekeeping(inst, now);
+}
+
+void Supervisor::Remove(Instance& inst) {
+  CancelProbes(inst);
+  launcher_.Cleanup(inst.assignment.id);
+  if (inst.status.port != 0) ports_.Release(inst.status.port);
+}
+
+bool Supervisor::Tick() {
+  const int64_t now = clock_.NowMs();
+  if (desired_known_) {
+    for (const auto& [id, a] : desired_) {
+      if (!instances_.count(id)) instances_.emplace(id, NewInstance(a));
+    }
+  }
+  std::vector<std::string> gone;
+  for (auto& [id, inst] : instances_) {
+    if (desired_known_ && !inst.removing && !desired_.count(id)) {
+      inst.removing = true;
+      if (inst.phase == Phase::kRunning) {
+        inst.status.state = InstanceState::kTerminating;
+        inst.status.ready_at_ms = 0;
+        BeginStop(inst, now, "");
+      }
+    }
+    if (inst.phase == Phase::kRunning) {
+      if (auto exit = launcher_.TryReap(inst.status.pid, inst.start_time)) {
+        OnExit(inst, *exit, now);
+      }
+    }
+    if (inst.removing && inst.phase != Phase::kRunning) {
+      Remove(inst);
+      gone.push_back(id);
+      continue;
+    }
+    if (inst.phase == Phase::kWaiting && now >= inst.restart_at_ms) Launch(inst, now);
+    if (inst.phase == Phase::kRunning) StepRunning(inst, now);
+  }
+  for (const auto& id : gone) instances_.erase(id);
+
+  auto sigs = Signatures();
+  const bool changed = sigs != reported_;
+  if (changed || dirty_) {
+    reported_ = std::move(sigs);
+    dirty_ = !Persist().ok();  // try again next tick
+  }
+  return changed;
+}
+
+int64_t Supervisor::NextTickDelayMs() const {
+  const int64_t now = clock_.NowMs();
+  int64_t due = now + kMaxTickDelayMs;
+  auto at = [&](int64_t t) { due = std::min(due, t); };
+  if (dirty_) at(now);
+  if (desired_known_) {
+    for (const auto& [id, a] : desired_) {
+      if (!instances_.count(id)) at(now);
+    }
+  }
+  for (const auto& [id, inst] : instances_) {
+    if (desired_known_ && !inst.removing && !desired_.count(id)) at(now);
+    switch (inst.phase) {
+      case Phase::kWaiting:
+        at(inst.removing ? now : inst.restart_at_ms);
+        break;
+      case Phase::kDone:
+        if (inst.removing) at(now);
+        break;
+      case Phase::kRunning:
+        if (inst.stopping) {
+          at(inst.killed ? now + kStoppingPollMs
+                         : std::min(inst.kill_at_ms, now + kStoppingPollMs));
+          break;
+        }
+        if (inst.readiness.ticket != 0 || inst.liveness.ticket != 0) {
+          at(now + kStartupProbeIntervalMs);
+        }
+        at(inst.readiness.next_ms);
+        if (inst.assignment.spec.liveness) at(inst.liveness.next_ms);
+        at(inst.next_housekeeping_ms);
+        break;
+    }
+  }
+  return std::max<int64_t>(0, due - now);
+}
+
+std::vector<InstanceStatus> Supervisor::Statuses() const {
+  std::vector<InstanceStatus> out;
+  out.reserve(instances_.size());
+  for (const auto& [id, inst] : instances_) out.push_back(inst.status);
+  return out;
+}
+
+std::map<std::string, Supervisor::Signature> Supervisor::Signatures() const {
+  std::map<std::string, Signature> out;
+  for (const auto& [id, inst] : instances_) {
+    const InstanceStatus& s = inst.status;
+    out.emplace(id, Signature{s.state, s.pid, s.port, s.restarts, s.started_at_ms, s.ready_at_ms,
+                              s.generation, s.last_exit_code, s.last_signal, s.reason, s.message,
+                              s.limit_enforcer});
+  }
+  return out;
+}
+
+Status Supervisor::Persist() {
+  const std::string path = StatePath();
+  if (path.empty()) return Status::Ok();
+  json records = json::array();
+  for (const auto& [id, inst] : instances_) {
+    records.push_back({{"assignment", inst.assignment},
+                       {"status", inst.status},
+                       {"phase", PhaseName(static_cast<int>(inst.phase))},
+                       {"startTime", inst.start_time},
+                       {"removing", inst.removing},
+                       {"relaunchCounts", inst.relaunch_counts}});
+  }
+  const json doc = {{"node", options_.node}, {"instances", records}};
+  std::error_code ec;
+  std::filesystem::create_directories(options_.data_dir, ec);
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << doc.dump() << "\n";
+    out.flush();
+    if (!out) return Status::Internal("cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return Status::Internal("cannot rename " + tmp + " to " + path);
+  }
+  return Status::Ok();
+}
+
+Status Supervisor::Restore() {
+  const std::string path = StatePath();
+  if (path.empty()) return Status::Ok();
+  std::ifstream in(path);
+  if (!in) return Status::Ok();  // first start
+  std::stringstream buf;
+  buf << in.rdbuf();
+  json doc = json::parse(buf.str(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("instances") ||
+      !doc["instances"].is_array()) {
+    return Status::Invalid(path + ": not a valid instances file");
+  }
+  const int64_t now = clock_.NowMs();
+  try {
+    for (const json& rec : doc["instances"]) {
+      InstanceAssignment a = rec.at("assignment").get<InstanceAssignment>();
+      if (a.id.empty() || instances_.count(a.id)) continue;
+      Instance inst = NewInstance(a);
+      inst.status = rec.at("status").get<InstanceStatus>();
+      inst.status.node = options_.node;
+      inst.status.cpu = 0;
+      inst.cpu_base = inst.status.cpu_seconds_total;
+      inst.phase = static_cast<Phase>(ParsePhase(rec.value("phase", std::string("waiting"))));
+      inst.start_time = rec.value("startTime", uint64_t{0});
+      inst.removing = rec.value("removing", false);
+      inst.relaunch_counts = rec.value("relaunchCounts", false);
+      if (inst.status.port != 0) ports_.MarkTaken(inst.status.port);
+      inst.restart_at_ms = now;
+      if (inst.phase == Phase::kRunning) {
+        inst.started_ms = now;
+        inst.backoff.Started(now);
+        inst.env = BuildInstanceEnv(a, options_.node, inst.status.port, agent_env_);
+        inst.next_housekeeping_ms = now;
+        if (inst.status.pid <= 0 || !launcher_.IsAlive(inst.status.pid, inst.start_time)) {
+          OnExit(inst, ExitInfo{}, now, " (ended while the agent was down)");
+        } else if (inst.removing) {
+          inst.status.state = InstanceState::kTerminating;
+          BeginStop(inst, now, "");
+        } else {
+          // Re-adopted as it was: a Ready instance stays Ready and is re-probed at its period.
+          const Probe readiness = a.spec.readiness.value_or(Probe{});
+          inst.was_ready = inst.status.state == InstanceState::kReady;
+          if (!inst.was_ready) inst.status.state = InstanceState::kStarting;
+          inst.readiness.next_ms =
+              inst.was_ready ? now + std::max<int64_t>(1, SecondsToMs(readiness.period_seconds))
+                             : now;
+          inst.liveness.next_ms =
+              now + SecondsToMs(a.spec.liveness ? a.spec.liveness->period_seconds : 0);
+        }
+      }
+      instances_.emplace(a.id, std::move(inst));
+    }
+  } catch (const std::exception& e) {
+    return Status::Invalid(path + ": " + e.what());
+  }
+  dirty_ = true;
+  return Status::Ok();
+}
+
+}  // namespace tide

@@ -1,0 +1,162 @@
+// Supervisor: the state machines of every instance placed on this node.
+//
+// The caller hands it the node's full desired set (SetDesired, level-triggered) and calls Tick
+// again within NextTickDelayMs(). Each Tick, without ever blocking on a probe or a process:
+//  - starts what is desired and not running: a port from the node's range ($PORT), the env and
+//    argv from agent/instance_env.h, ProcessLauncher::Launch. A launch error is state Failed
+//    (reason CommandNotFound | LaunchFailed | NoPortAvailable | InvalidCommand), retried with
+//    backoff unless restartPolicy is Never.
+//  - Starting -> Ready on the readiness probe (default TCP on $PORT), probed every ~1 ms from
+//    initialDelaySeconds after the start until ready, then every periodSeconds; failureThreshold
+//    failures in a row while Ready -> back to Starting (reason ProbeFailed).
+//  - liveness probe (when set), every periodSeconds after initialDelaySeconds: failureThreshold
+//    failures in a row -> SIGTERM, grace, SIGKILL, then a restart (reason LivenessFailed).
+//  - reaps exits (TryReap) and applies restartPolicy: Always restarts; OnFailure restarts unless
+//    the exit was clean (code 0); Never leaves Exited (clean) or Failed. Restarts wait for
+//    agent/backoff.h delays; the state is Pending during the first wait and CrashLoopBackOff from
+//    the second crash in a row. Reasons: Completed, Error, OOMKilled, LivenessFailed.
+//  - stops what is no longer desired: Terminating, SIGTERM to the process group, SIGKILL after
+//    terminationGracePeriodSeconds; once reaped the instance is dropped from Statuses, its
+//    port released and launcher.Cleanup called.
+//  - about once a second per running instance: CPU/RSS sample, LogFiles::RotateIfNeeded.
+// A changed generation for a running instance id is recorded, never acted on (rollouts are the
+// control plane's job: it sends new instance ids).
+//
+// Persistence: the instance records go to DATA_DIR/instances.json (temp file + rename) whenever
+// they change; Restore() after an agent restart re-adopts processes that are still alive (pid +
+// start time) without restarting them, and treats dead ones as exits (restart policy applies).
+// Children are never killed by destroying the Supervisor.
+//
+// Thread-safety: none; the caller serializes every call. Clock, launcher, prober and log files
+// are borrowed and must outlive the Supervisor.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/backoff.h"
+#include "agent/launcher.h"
+#include "agent/log_files.h"
+#include "agent/port_allocator.h"
+#include "agent/prober.h"
+#include "api/clock.h"
+#include "api/model.h"
+#include "api/status.h"
+
+namespace tide {
+
+struct SupervisorOptions {
+  std::string node;
+  std::string data_dir;  // holds instances.json; "" = nothing persisted
+  int port_lo = 20000;
+  int port_hi = 29999;
+  std::optional<StringMap> agent_env;     // base of child envs; nullopt = this process's environ
+  std::function<bool(int)> port_is_free;  // nullptr = PortAllocator::PortIsFreeOnHost
+};
+
+class Supervisor {
+ public:
+  Supervisor(SupervisorOptions options, Clock& clock, ProcessLauncher& launcher, Prober& prober,
+             LogFiles& logs);
+  ~Supervisor();  // cancels probes in flight; leaves every process running
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // The node's complete desired set. Missing instances are started and extra ones stopped by the
+  // following Ticks.
+  void SetDesired(const std::vector<InstanceAssignment>& desired);
+  // Advances every state machine. True when any instance's reported status changed (state, pid,
+  // port, restarts, readiness, exit, reason, generation) or an instance appeared or went away.
+  bool Tick();
+  // How soon Tick must run again, in ms: 0 when something is due, ~1 while an instance is
+  // starting (or a probe is in flight), at most 500.
+  int64_t NextTickDelayMs() const;
+  // Every instance, ordered by id.
+  std::vector<InstanceStatus> Statuses() const;
+  // Re-adopts the instances recorded in DATA_DIR/instances.json. Call once, before SetDesired.
+  // Until the first SetDesired, restored instances count as desired. A missing file is OK.
+  Status Restore();
+  // DATA_DIR/instances.json ("" without a data dir).
+  std::string StatePath() const;
+
+  // Tunables (ms).
+  static constexpr int64_t kStartupProbeIntervalMs = 1;
+  static constexpr int64_t kHousekeepingIntervalMs = 1000;
+  static constexpr int64_t kMaxTickDelayMs = 500;
+  static constexpr int64_t kStoppingPollMs = 5;
+
+ private:
+  enum class Phase { kWaiting, kRunning, kDone };  // waiting to (re)start / has a process / final
+  struct ProbeState {
+    Prober::Ticket ticket = 0;
+    int64_t next_ms = 0;
+    int successes = 0;
+    int failures = 0;
+  };
+  struct Instance {
+    InstanceAssignment assignment;
+    InstanceStatus status;
+    Phase phase = Phase::kWaiting;
+    bool removing = false;         // no longer desired
+    bool relaunch_counts = false;  // the next successful launch is a restart
+    int64_t restart_at_ms = 0;     // kWaiting: launch at (steady)
+    uint64_t start_time = 0;       // with status.pid, identifies the process
+    int64_t started_ms = 0;        // steady time of the last start (or adoption)
+    bool stopping = false;         // SIGTERM sent, SIGKILL at kill_at_ms
+    bool killed = false;
+    int64_t kill_at_ms = 0;
+    std::string stop_reason;  // reason to report for the exit that follows (LivenessFailed)
+    bool was_ready = false;   // ready at least once since this process started
+    ProbeState readiness;
+    ProbeState liveness;
+    CrashBackoff backoff;
+    int64_t next_housekeeping_ms = 0;
+    double cpu_base = 0;         // cpu seconds of earlier processes of this instance
+    double last_cpu_total = -1;  // last sample of this process; -1 = none yet
+    int64_t last_sample_ms = 0;
+    StringMap env;  // the running process's env (exec probes)
+  };
+  struct Signature {
+    InstanceState state;
+    int pid, port, restarts;
+    int64_t started_at_ms, ready_at_ms, generation;
+    int last_exit_code, last_signal;
+    std::string reason, message, limit_enforcer;
+    bool operator==(const Signature&) const = default;
+  };
+
+  Instance NewInstance(const InstanceAssignment& a) const;
+  void Launch(Instance& inst, int64_t now);
+  void LaunchFailed(Instance& inst, int64_t now, const std::string& reason,
+                    const std::string& message);
+  void OnExit(Instance& inst, const ExitInfo& exit, int64_t now, const std::string& note = "");
+  void BeginStop(Instance& inst, int64_t now, const std::string& stop_reason);
+  void StepRunning(Instance& inst, int64_t now);
+  void StepReadiness(Instance& inst, int64_t now);
+  void StepLiveness(Instance& inst, int64_t now);
+  void Housekeeping(Instance& inst, int64_t now);
+  void CancelProbes(Instance& inst);
+  void Remove(Instance& inst);
+  ProbeTarget TargetFor(const Instance& inst) const;
+  std::map<std::string, Signature> Signatures() const;
+  Status Persist();
+
+  SupervisorOptions options_;
+  Clock& clock_;
+  ProcessLauncher& launcher_;
+  Prober& prober_;
+  LogFiles& logs_;
+  PortAllocator ports_;
+  StringMap agent_env_;
+  std::map<std::string, Instance> instances_;
+  std::map<std::string, InstanceAssignment> desired_;
+  bool desired_known_ = false;
+  bool dirty_ = false;  // records changed in a way Signatures() does not see
+  std::map<std::string, Signature> reported_;
+};
+
+}  // namespace tide
