@@ -214,7 +214,7 @@ void ApiServer::Routes() {
     } else if (res.status == 404) {
       SendError(res, 404, "NotFound", "no route " + req.method + " " + req.path);
     } else {
-      SendError(res, res.status, "Error", httplib::status_message(res.status));
+      SendError(res, res.status, "Error", "HTTP " + std::to_string(res.status));
     }
   });
   s.set_exception_handler([](const httplib::Request&, httplib::Response& res,

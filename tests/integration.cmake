@@ -1,1 +1,18 @@
-# tests/integration.cmake
+# tests/integration.cmake: the harness and the integration/fault tests (real processes).
+add_library(tide_test_harness STATIC harness.cc)
+target_include_directories(tide_test_harness PUBLIC ${PROJECT_SOURCE_DIR})
+target_compile_options(tide_test_harness PRIVATE ${TIDE_WARNINGS})
+target_link_libraries(tide_test_harness PUBLIC PkgConfig::HTTPLIB nlohmann_json::nlohmann_json
+  Threads::Threads)
+target_compile_definitions(tide_test_harness PRIVATE
+  TIDE_TIDED_BIN="$<TARGET_FILE:tided>"
+  TIDE_AGENT_BIN="$<TARGET_FILE:tide-agent>"
+  TIDE_TIDECTL_BIN="${PROJECT_BINARY_DIR}/cli/tidectl"
+  TIDE_TESTAPP_BIN="$<TARGET_FILE:tide-testapp>")
+
+# tide_add_integration_test(NAME SOURCES...): runs serially with the binaries built first.
+function(tide_add_integration_test name)
+  tide_add_test(${name} SOURCES ${ARGN} LIBS tide_test_harness LABELS integration)
+  add_dependencies(${name} tided tide-agent tide-testapp)
+endfunction()
+tide_add_integration_test(core_integration_test core_test.cc)

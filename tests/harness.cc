@@ -1,0 +1,369 @@
+#include "tests/harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace tide::testing {
+
+namespace fs = std::filesystem;
+
+std::string TidedBin() { return TIDE_TIDED_BIN; }
+std::string AgentBin() { return TIDE_AGENT_BIN; }
+std::string TidectlBin() { return TIDE_TIDECTL_BIN; }
+std::string TestappBin() { return TIDE_TESTAPP_BIN; }
+
+TempDir::TempDir() {
+  std::string tmpl = (fs::temp_directory_path() / "tide-test-XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  KillProcessesLoggingUnder(path_);
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+
+bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return pred();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+static std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Proc::Proc(std::vector<std::string> argv, std::string log_path,
+           std::map<std::string, std::string> extra_env)
+    : log_path_(std::move(log_path)) {
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    std::string key = kv.substr(0, kv.find('='));
+    if (!extra_env.count(key)) env_strings.push_back(kv);
+  }
+  for (const auto& [k, v] : extra_env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp, args;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  for (auto& s : argv) args.push_back(s.data());
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+  int rc = posix_spawn(&pid_, args[0], &fa, &attr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) throw std::runtime_error("posix_spawn " + argv[0] + " failed");
+}
+
+Proc::~Proc() {
+  if (pid_ > 0 && !reaped_) {
+    kill(-pid_, SIGKILL);
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+bool Proc::Alive() {
+  if (reaped_) return false;
+  int st = 0;
+  pid_t r = waitpid(pid_, &st, WNOHANG);
+  if (r == pid_) {
+    reaped_ = true;
+    return false;
+  }
+  return true;
+}
+
+void Proc::Kill9() {
+  if (reaped_) return;
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  reaped_ = true;
+}
+
+int Proc::Terminate(int sig, std::chrono::milliseconds timeout) {
+  if (reaped_) return 0;
+  kill(pid_, sig);
+  int st = 0;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid_, &st, WNOHANG) == pid_) {
+      reaped_ = true;
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  Kill9();
+  return -1;
+}
+
+std::string Proc::Log() const { return ReadFile(log_path_); }
+
+json HttpResult::Json() const {
+  json j = json::parse(body, nullptr, false);
+  return j.is_discarded() ? json() : j;
+}
+
+HttpResult Http(const std::string& method, const std::string& url, const std::string& body,
+                const std::string& token, const std::string& content_type, int timeout_seconds) {
+  // url = http://host:port/path
+  size_t slash = url.find('/', std::string("http://").size());
+  std::string base = url.substr(0, slash);
+  std::string path = slash == std::string::npos ? "/" : url.substr(slash);
+  httplib::Client cli(base);
+  cli.set_connection_timeout(5, 0);
+  cli.set_read_timeout(timeout_seconds, 0);
+  httplib::Headers h;
+  if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
+  auto call = [&]() -> httplib::Result {
+    if (method == "POST") return cli.Post(path, h, body, content_type);
+    if (method == "PUT") return cli.Put(path, h, body, content_type);
+    if (method == "DELETE") return cli.Delete(path, h);
+    return cli.Get(path, h);
+  };
+  httplib::Result r = call();
+  HttpResult out;
+  if (!r) return out;
+  out.status = r->status;
+  out.body = r->body;
+  for (const auto& [k, v] : r->headers) out.headers[k] = v;
+  return out;
+}
+
+// ---- Tided ----
+
+static const char* kAdminToken = "admin-token-0123456789";
+static const char* kReadToken = "read-token-0123456789";
+static const char* kAgentToken = "agent-token-0123456789";
+
+Tided::Tided(const std::string& dir, Options opts)
+    : dir_(dir), data_dir_(dir + "/tided-data"), token_(kAdminToken), opts_(std::move(opts)) {
+  api_port_ = FreePort();
+  gw_port_ = FreePort();
+  WriteFile(dir_ + "/tokens.yaml", std::string("tokens:\n") +
+                                       "  - {name: ops, token: \"" + kAdminToken +
+                                       "\", role: admin}\n  - {name: viewer, token: \"" +
+                                       kReadToken + "\", role: read}\n  - {name: nodes, token: \"" +
+                                       kAgentToken + "\", role: agent}\n");
+  WriteFile(dir_ + "/agent.token", std::string(kAgentToken) + "\n");
+  Start();
+}
+
+void Tided::Start() {
+  std::vector<std::string> argv = {TidedBin(),
+                                   "--api-listen",
+                                   "127.0.0.1:" + std::to_string(api_port_),
+                                   "--gateway-listen",
+                                   "127.0.0.1:" + std::to_string(gw_port_),
+                                   "--data-dir",
+                                   data_dir_,
+                                   "--tokens-file",
+                                   dir_ + "/tokens.yaml",
+                                   "--node-grace",
+                                   opts_.node_grace,
+                                   "--agent-port-range",
+                                   std::to_string(30000 + (api_port_ % 20) * 1000) + "-" +
+                                       std::to_string(30999 + (api_port_ % 20) * 1000)};
+  if (!opts_.local_agent) argv.push_back("--no-local-agent");
+  for (const auto& a : opts_.extra_args) argv.push_back(a);
+  proc_ = std::make_unique<Proc>(argv, dir_ + "/tided.log");
+  bool up = WaitFor([&] { return Http("GET", api() + "/healthz").status == 200; },
+                    std::chrono::seconds(20));
+  if (!up) throw std::runtime_error("tided did not come up:\n" + proc_->Log());
+}
+
+void Tided::Kill9() { proc_->Kill9(); }
+std::string Tided::api() const { return "http://127.0.0.1:" + std::to_string(api_port_); }
+std::string Tided::gateway() const { return "http://127.0.0.1:" + std::to_string(gw_port_); }
+HttpResult Tided::Get(const std::string& path) const { return Http("GET", api() + path, "", token_); }
+HttpResult Tided::Post(const std::string& path, const std::string& body,
+                       const std::string& ctype) const {
+  return Http("POST", api() + path, body, token_, ctype);
+}
+HttpResult Tided::Put(const std::string& path, const std::string& body) const {
+  return Http("PUT", api() + path, body, token_);
+}
+HttpResult Tided::Delete(const std::string& path) const {
+  return Http("DELETE", api() + path, "", token_);
+}
+
+json Tided::Instances(const std::string& workload) const {
+  json j = Get("/v1/instances?workload=" + workload).Json();
+  return j.is_object() && j.contains("items") ? j["items"] : json::array();
+}
+
+int Tided::ReadyCount(const std::string& workload) const {
+  int n = 0;
+  for (const auto& i : Instances(workload)) n += i.value("state", "") == "Ready" ? 1 : 0;
+  return n;
+}
+
+// ---- AgentProc ----
+
+AgentProc::AgentProc(const std::string& dir, const Tided& tided, const std::string& name,
+                     int port_lo, int port_hi, const std::string& extra)
+    : dir_(dir + "/agent-" + name),
+      name_(name),
+      server_(tided.api()),
+      token_file_(dir + "/agent.token"),
+      extra_(extra),
+      port_lo_(port_lo),
+      port_hi_(port_hi),
+      api_port_(FreePort()) {
+  fs::create_directories(dir_);
+  Start();
+}
+
+void AgentProc::Start() {
+  std::vector<std::string> argv = {AgentBin(),      "--server",     server_,
+                                   "--name",        name_,          "--token-file",
+                                   token_file_,     "--listen",     "127.0.0.1:" + std::to_string(api_port_),
+                                   "--advertise",   "127.0.0.1",    "--data-dir",
+                                   dir_ + "/data",  "--port-range", std::to_string(port_lo_) + "-" + std::to_string(port_hi_)};
+  if (!extra_.empty()) {
+    std::istringstream ss(extra_);
+    std::string a;
+    while (ss >> a) argv.push_back(a);
+  }
+  proc_ = std::make_unique<Proc>(argv, dir_ + "/agent.log");
+}
+
+void AgentProc::Kill9() { proc_->Kill9(); }
+
+// ---- tidectl ----
+
+CmdResult RunTidectl(const std::vector<std::string>& args, const std::string& server,
+                     const std::string& token, const std::string& stdin_text) {
+  TempDir tmp;
+  std::string in = tmp.path() + "/stdin", out = tmp.path() + "/stdout", err = tmp.path() + "/stderr";
+  WriteFile(in, stdin_text);
+  std::vector<std::string> argv = {TidectlBin()};
+  for (const auto& a : args) argv.push_back(a);
+  std::vector<char*> cargs;
+  for (auto& s : argv) cargs.push_back(s.data());
+  cargs.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    if (kv.rfind("TIDE_", 0) == 0) continue;
+    env_strings.push_back(kv);
+  }
+  if (!server.empty()) env_strings.push_back("TIDE_SERVER=" + server);
+  if (!token.empty()) env_strings.push_back("TIDE_TOKEN=" + token);
+  env_strings.push_back("TIDE_CONFIG=" + tmp.path() + "/none.yaml");
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, in.c_str(), O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid;
+  CmdResult r;
+  if (posix_spawn(&pid, cargs[0], &fa, nullptr, cargs.data(), envp.data()) != 0) return r;
+  posix_spawn_file_actions_destroy(&fa);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  r.out = ReadFile(out);
+  r.err = ReadFile(err);
+  return r;
+}
+
+bool PidAlive(int pid) {
+  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (stat.empty()) return false;
+  size_t close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
+
+std::vector<int> PidsOfWorkload(const std::string& workload) {
+  std::vector<int> out;
+  std::string needle = "TIDE_WORKLOAD=" + workload;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    std::string name = e.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::string env = ReadFile(e.path().string() + "/environ");
+    size_t pos = 0;
+    while (pos < env.size()) {
+      size_t end = env.find('\0', pos);
+      if (end == std::string::npos) end = env.size();
+      if (env.compare(pos, end - pos, needle) == 0) {
+        int pid = std::stoi(name);
+        if (PidAlive(pid)) out.push_back(pid);
+        break;
+      }
+      pos = end + 1;
+    }
+  }
+  return out;
+}
+
+void KillProcessesLoggingUnder(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    std::string name = e.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::error_code lec;
+    fs::path target = fs::read_symlink(e.path() / "fd" / "1", lec);
+    if (lec) continue;
+    if (target.string().rfind(dir + "/", 0) == 0) kill(std::stoi(name), SIGKILL);
+  }
+}
+
+}  // namespace tide::testing
