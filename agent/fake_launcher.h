@@ -33,7 +33,9 @@ class FakeLauncher : public ProcessLauncher {
     if (spec.argv.empty() || missing_commands.count(spec.argv[0])) {
       return Status::NotFound("executable not found: " + (spec.argv.empty() ? "" : spec.argv[0]));
     }
-    if (!fail_message.empty()) return Status::Internal(fail_message);
+    if (!fail_message.empty()) {
+      return fail_not_found ? Status::NotFound(fail_message) : Status::Internal(fail_message);
+    }
     Proc p;
     p.spec = spec;
     p.pid = next_pid_++;
@@ -92,6 +94,7 @@ class FakeLauncher : public ProcessLauncher {
 
   std::set<std::string> missing_commands;  // argv[0] values that are "not found"
   std::string fail_message;                // non-empty: every Launch fails with it
+  bool fail_not_found = false;             // ... with code NotFound instead of Internal
   bool exit_on_sigterm = true;             // a SIGTERMed process ends at once
   int launch_attempts = 0;
   std::vector<int> launched;                 // pids, in launch order

@@ -1,6 +1,7 @@
 #include "agent/supervisor.h"
 
 #include <signal.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
@@ -126,8 +127,9 @@ void Supervisor::Launch(Instance& inst, int64_t now) {
   LaunchResult r;
   Status s = launcher_.Launch(ls, &r);
   if (!s.ok()) {
-    const bool not_found =
-        s.code() == Status::Code::kNotFound || s.message().find("not found") != std::string::npos;
+    // The launcher names a missing executable "executable not found: X" (a missing working dir
+    // is also NotFound, but that is not a missing command).
+    const bool not_found = s.message().find("executable not found") != std::string::npos;
     LaunchFailed(inst, now, not_found ? "CommandNotFound" : "LaunchFailed", s.message());
     return;
   }
@@ -368,9 +370,15 @@ bool Supervisor::Tick() {
 
   auto sigs = Signatures();
   const bool changed = sigs != reported_;
-  if (changed || dirty_) {
+  if (changed || (dirty_ && now >= persist_retry_at_ms_)) {
     reported_ = std::move(sigs);
-    dirty_ = !Persist().ok();  // try again next tick
+    Status ps = Persist();
+    dirty_ = !ps.ok();
+    if (!ps.ok()) {
+      persist_retry_at_ms_ = now + kHousekeepingIntervalMs;  // no busy retry loop
+      if (!persist_failing_) spdlog::warn("supervisor: cannot persist instances: {}", ps.message());
+    }
+    persist_failing_ = !ps.ok();
   }
   return changed;
 }
@@ -379,7 +387,7 @@ int64_t Supervisor::NextTickDelayMs() const {
   const int64_t now = clock_.NowMs();
   int64_t due = now + kMaxTickDelayMs;
   auto at = [&](int64_t t) { due = std::min(due, t); };
-  if (dirty_) at(now);
+  if (dirty_) at(std::max(now, persist_retry_at_ms_));
   if (desired_known_) {
     for (const auto& [id, a] : desired_) {
       if (!instances_.count(id)) at(now);

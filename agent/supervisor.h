@@ -155,7 +155,9 @@ class Supervisor {
   std::map<std::string, Instance> instances_;
   std::map<std::string, InstanceAssignment> desired_;
   bool desired_known_ = false;
-  bool dirty_ = false;  // records changed in a way Signatures() does not see
+  bool dirty_ = false;  // records changed in a way Signatures() does not see, or unsaved
+  int64_t persist_retry_at_ms_ = 0;
+  bool persist_failing_ = false;
   std::map<std::string, Signature> reported_;
 };
 

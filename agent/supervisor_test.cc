@@ -299,7 +299,8 @@ TEST_F(SupervisorTest, CommandNotFoundFailsWithReasonAndRetriesWithBackoff) {
 }
 
 TEST_F(SupervisorTest, OtherLaunchErrorsAreLaunchFailed) {
-  launcher_.fail_message = "chdir /nope: No such file or directory";
+  launcher_.fail_message = "working directory not found: /nope";
+  launcher_.fail_not_found = true;
   auto s = Make();
   s->SetDesired({A("web-1")});
   s->Tick();
@@ -509,6 +510,21 @@ TEST_F(SupervisorTest, NextTickDelayIsShortWhileStartingAndLongWhenIdle) {
   s->Tick();
   EXPECT_GE(s->NextTickDelayMs(), 100);
   EXPECT_LE(s->NextTickDelayMs(), Supervisor::kMaxTickDelayMs);
+}
+
+TEST_F(SupervisorTest, UnwritableDataDirDoesNotSpin) {
+  std::ofstream(dir_ + "/a-file") << "x";
+  SupervisorOptions o;
+  o.node = "node-a";
+  o.data_dir = dir_ + "/a-file";  // a file, not a directory: every persist fails
+  o.agent_env = StringMap{};
+  o.port_is_free = [](int) { return true; };
+  Supervisor s(o, clock_, launcher_, prober_, *logs_);
+  listening_.insert("web-1");
+  s.SetDesired({A("web-1")});
+  s.Tick();
+  ASSERT_EQ(Get(s, "web-1").state, InstanceState::kReady);
+  EXPECT_GT(s.NextTickDelayMs(), 100);  // retried later, not in a busy loop
 }
 
 // A listening socket on 127.0.0.1:port.
