@@ -20,7 +20,7 @@ TEST(CrashBackoffTest, DoublesFromInitialAndCapsAtMax) {
     got.push_back(d);
     clock.Advance(d);
   }
-  const std::vector<int64_t> want = {1000,   2000,   4000,   8000,   16000, 32000,
+  const std::vector<int64_t> want = {1000,  2000,   4000,   8000,   16000, 32000,
                                      64000, 128000, 256000, 300000, 300000};
   EXPECT_EQ(got, want);
   EXPECT_EQ(b.consecutive(), 11);
