@@ -704,14 +704,19 @@ void ControlPlane::AutoscaleLoop() {
           wr.rps_last_ms = now;
         } else if (a.metric == "cpu") {
           double req = o.spec.resources.cpu > 0 ? o.spec.resources.cpu : 1.0;
+          bool any = false;
           for (auto* r : state_.InstancesOf(n)) {
-            if (r->Live() && r->observed_seen) value += r->observed.cpu / req * 100.0;
+            if (r->Live() && r->observed_seen && r->observed.pid > 0) {
+              value += r->observed.cpu / req * 100.0;
+              any = true;
+            }
           }
+          if (!any) value = -1;  // no samples: the autoscaler keeps the current count
         } else {
           value = load.inflight + load.queued;
         }
         if (load.inflight + load.queued > 0) wr.last_request_ms = now;
-        autoscaler_.Record(n, value);
+        if (value >= 0) autoscaler_.Record(n, value);
         int current = 0;
         for (auto* r : state_.InstancesOf(n)) current += r->Live() ? 1 : 0;
         auto decision = autoscaler_.Decide(n, current);
@@ -735,8 +740,10 @@ void ControlPlane::AutoscaleLoop() {
           metrics_.autoscaler_scale_events_total.Add({{"workload", n}, {"direction", dir}})
               .Increment();
           EmitLocked("Normal", want > wr.desired ? "ScaledUp" : "ScaledDown", "workload/" + n, n,
-                     "desired " + std::to_string(wr.desired) + " -> " + std::to_string(want) +
-                         (d.reason.empty() ? "" : ": " + d.reason));
+                     want == d.desired && !d.reason.empty()
+                         ? d.reason
+                         : "desired " + std::to_string(wr.desired) + " -> " +
+                               std::to_string(want) + " (idle timeout or waiting requests)");
           wr.desired = want;
           changed = true;
         }
