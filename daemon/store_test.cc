@@ -1,7 +1,10 @@
 #include "daemon/store.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -190,6 +193,30 @@ TEST_F(StoreTest, ReopenKeepsData) {
   // Reapplying the same object after reopen is unchanged.
   auto r = MustApply({Service("users", 2)});
   EXPECT_EQ(r[0].action, "unchanged");
+}
+
+TEST_F(StoreTest, ApplySurvivesKill9) {
+  store_.reset();
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    FakeClock clock;
+    std::unique_ptr<Store> s;
+    std::vector<ApplyResult> r;
+    if (!Store::Open(dir_.path(), clock, &s).ok()) _exit(2);
+    if (!s->Apply({Service("durable", 3)}, false, &r).ok()) _exit(3);
+    raise(SIGKILL);  // no destructors, no checkpoint
+    _exit(4);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+  EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/tide.db-wal"));
+  Reopen();
+  StoredObject got;
+  ASSERT_TRUE(store_->Get("durable", &got).ok());
+  EXPECT_EQ(got.object.spec.replicas, 3);
 }
 
 TEST_F(StoreTest, NewerSchemaIsRefused) {
