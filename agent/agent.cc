@@ -223,6 +223,7 @@ void Agent::ReportLoop() {
 void Agent::ServeApi() {
   auto& s = http_->server;
   s.new_task_queue = [] { return new httplib::ThreadPool(4); };
+  s.set_tcp_nodelay(true);
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });

@@ -218,6 +218,7 @@ Status Client::Init() {
   http_->set_read_timeout(sec, usec);
   http_->set_write_timeout(sec, usec);
   http_->set_keep_alive(true);
+  http_->set_tcp_nodelay(true);  // small requests must not wait for delayed ACKs
   if (!config_.token.empty()) http_->set_bearer_token_auth(config_.token);
   return Status::Ok();
 }

@@ -189,6 +189,7 @@ void ApiServer::Routes() {
   s.new_task_queue = [] { return new httplib::ThreadPool(16); };
   s.set_payload_max_length(opts_.max_body_bytes);
   s.set_keep_alive_max_count(1000);
+  s.set_tcp_nodelay(true);  // no Nagle: small JSON answers must not wait for delayed ACKs
   s.set_read_timeout(10, 0);
 
   // Auth for every route but /healthz and /metrics; metrics for every answer.

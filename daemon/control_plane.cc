@@ -294,6 +294,9 @@ void ControlPlane::ReconcileOnce() {
       if (rec.draining && !rec.removed) draining.push_back(id);
     }
   }
+  // New placements wake the agents' long-polls now (a version that did not change wakes
+  // nobody for long: each waiter re-checks its own node's version).
+  assignments_cv_.notify_all();
   // Routing changes reach the gateway before in-flight counts are read, so a drained instance
   // gets no new request after it is seen idle.
   FlushGateway(std::move(updates));
