@@ -1,1 +1,10 @@
-# daemon/gateway.cmake
+# daemon/gateway.cmake: the request gateway (SPEC section 4), Asio/Beast, see docs/gateway.md.
+target_sources(tide_daemon_core PRIVATE
+  gateway.cc
+  gateway_http.cc
+  gateway_session.cc
+  gateway_state.cc
+)
+tide_add_test(gateway_test SOURCES gateway_test.cc LIBS tide_daemon_core PkgConfig::HTTPLIB)
+add_dependencies(gateway_test tide-testapp)
+target_compile_definitions(gateway_test PRIVATE TIDE_TESTAPP_PATH="$<TARGET_FILE:tide-testapp>")

@@ -1,0 +1,175 @@
+// Gateway public API and lifecycle: listening socket, I/O threads, accept loop, pool purging.
+// The per-connection proxy logic is in gateway_session.cc; routing state in gateway_state.cc.
+#include "daemon/gateway.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "daemon/gateway_http.h"
+#include "daemon/gateway_impl.h"
+
+namespace tide {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+}  // namespace
+
+Gateway::Impl::Impl(GatewayOptions options, GatewayBackend& backend, Clock& clock, Metrics* metrics)
+    : opts_(std::move(options)),
+      backend_(backend),
+      clock_(clock),
+      table_(backend, clock, metrics) {}
+
+Gateway::Impl::~Impl() {
+  Stop();
+  acceptor_.reset();
+  workers_.clear();
+}
+
+Status Gateway::Impl::Start() {
+  std::lock_guard lock(lifecycle_mu_);
+  if (started_) return Status::Invalid("gateway already started");
+  auto colon = opts_.listen.rfind(':');
+  if (colon == std::string::npos)
+    return Status::Invalid("gateway listen address '" + opts_.listen + "' is not HOST:PORT");
+  std::string host = opts_.listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (host.empty() || host == "localhost") host = "127.0.0.1";
+  int want_port = 0;
+  try {
+    want_port = std::stoi(opts_.listen.substr(colon + 1));
+  } catch (...) {
+    return Status::Invalid("gateway listen address '" + opts_.listen + "' has no valid port");
+  }
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) return Status::Invalid("gateway listen host '" + host + "' is not an IP address");
+
+  int n = std::max(1, opts_.io_threads);
+  for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<gw::Worker>());
+  auto acc = std::make_unique<tcp::acceptor>(workers_[0]->ctx);
+  tcp::endpoint ep(addr, static_cast<unsigned short>(want_port));
+  acc->open(ep.protocol(), ec);
+  if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acc->bind(ep, ec);
+  if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    workers_.clear();
+    return Status::Unavailable("gateway cannot listen on " + opts_.listen + ": " + ec.message());
+  }
+  port_ = acc->local_endpoint().port();
+  acceptor_ = std::move(acc);
+  started_ = true;
+  asio::co_spawn(workers_[0]->ctx, AcceptLoop(), asio::detached);
+  for (auto& w : workers_) {
+    gw::Worker* wp = w.get();
+    wp->thread = std::thread([wp] {
+      auto guard = asio::make_work_guard(wp->ctx);
+      wp->ctx.run();
+    });
+  }
+  return Status::Ok();
+}
+
+void Gateway::Impl::Stop() {
+  std::lock_guard lock(lifecycle_mu_);
+  if (!started_ || stopping_.exchange(true)) return;
+  for (auto& w : workers_) w->ctx.stop();
+  for (auto& w : workers_)
+    if (w->thread.joinable()) w->thread.join();
+  boost::system::error_code ec;
+  acceptor_->close(ec);
+  // Queued waiters hold timers of the io_contexts; coroutine frames, sockets and pooled
+  // connections go when the workers are destroyed (in ~Impl, after this).
+  table_.DropAllWaiters();
+  port_ = 0;
+}
+
+asio::awaitable<void> Gateway::Impl::AcceptLoop() {
+  for (;;) {
+    gw::Worker& w = *workers_[next_worker_];
+    next_worker_ = (next_worker_ + 1) % workers_.size();
+    auto [ec, sock] = co_await acceptor_->async_accept(w.ctx, kTuple);
+    if (stopping_ || ec == asio::error::operation_aborted) co_return;
+    if (ec) {
+      // Out of descriptors or similar: back off briefly instead of spinning.
+      asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(20));
+      co_await t.async_wait(kTuple);
+      continue;
+    }
+    if (connections_.load() >= opts_.max_connections) {
+      asio::co_spawn(w.ctx, RejectBusy(std::move(sock)), asio::detached);
+      continue;
+    }
+    asio::co_spawn(w.ctx, Serve(w, std::move(sock)), asio::detached);
+  }
+}
+
+asio::awaitable<void> Gateway::Impl::RejectBusy(tcp::socket s) {
+  static const std::string kBody =
+      gw::ErrorBody("TooManyConnections", "the gateway is at its connection limit");
+  static const std::string kResponse =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+      "application/json\r\nRetry-After: 1\r\nConnection: "
+      "close\r\nContent-Length: " +
+      std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
+  co_await asio::async_write(s, asio::buffer(kResponse), kTuple);
+  boost::system::error_code ec;
+  s.shutdown(tcp::socket::shutdown_both, ec);
+}
+
+void Gateway::Impl::SetEndpoints(const std::string& workload, std::vector<Endpoint> ready) {
+  PurgePools(table_.SetEndpoints(workload, std::move(ready)));
+}
+
+void Gateway::Impl::RemoveWorkload(const std::string& workload) {
+  PurgePools(table_.RemoveWorkload(workload));
+}
+
+void Gateway::Impl::PurgePools(const std::vector<std::string>& instance_ids) {
+  // workers_ is fixed from Start until ~Impl; posting to a stopped io_context is harmless.
+  if (instance_ids.empty() || !started_ || stopping_) return;
+  for (auto& w : workers_) {
+    gw::Worker* wp = w.get();
+    asio::post(wp->ctx, [wp, instance_ids] {
+      for (const auto& id : instance_ids) {
+        std::string prefix = id + "|";
+        std::erase_if(wp->pool, [&](const auto& kv) { return kv.first.rfind(prefix, 0) == 0; });
+      }
+    });
+  }
+}
+
+// ---- public API ----
+
+Gateway::Gateway(GatewayOptions options, GatewayBackend& backend, Clock& clock, Metrics* metrics)
+    : impl_(std::make_unique<Impl>(std::move(options), backend, clock, metrics)) {}
+Gateway::~Gateway() = default;
+Status Gateway::Start() { return impl_->Start(); }
+void Gateway::Stop() { impl_->Stop(); }
+int Gateway::port() const { return impl_->port(); }
+void Gateway::SetEndpoints(const std::string& workload, std::vector<Endpoint> ready) {
+  impl_->SetEndpoints(workload, std::move(ready));
+}
+void Gateway::RemoveWorkload(const std::string& workload) { impl_->RemoveWorkload(workload); }
+int Gateway::InFlight(const std::string& instance_id) const {
+  return impl_->table().InFlight(instance_id);
+}
+Gateway::WorkloadLoad Gateway::Load(const std::string& workload) const {
+  return impl_->table().Load(workload);
+}
+void Gateway::NoteInstancePhase(const std::string& workload, const std::string& phase,
+                                int64_t at_ms) {
+  impl_->table().NoteInstancePhase(workload, phase, at_ms);
+}
+
+}  // namespace tide

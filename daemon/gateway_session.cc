@@ -1,0 +1,496 @@
+// One client connection of the gateway: a coroutine that reads requests (keep-alive), routes
+// each one, waits for a slot (queue / cold start), and relays request and response through a
+// pooled upstream connection, streaming bodies through one 64 KiB buffer per direction.
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http.hpp>
+#include <cerrno>
+#include <chrono>
+#include <limits>
+
+#include "daemon/gateway_http.h"
+#include "daemon/gateway_impl.h"
+
+namespace tide {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+std::chrono::milliseconds Ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+// A relay buffer borrowed from the worker for one request.
+class RelayBuffer {
+ public:
+  explicit RelayBuffer(gw::Worker& w) : w_(w) {}
+  ~RelayBuffer() {
+    if (buf_) w_.GiveBuffer(std::move(buf_));
+  }
+  char* get() {
+    if (!buf_) buf_ = w_.TakeBuffer();
+    return buf_.get();
+  }
+
+ private:
+  gw::Worker& w_;
+  std::unique_ptr<char[]> buf_;
+};
+
+bool IsConnectionError(const error_code& ec) {
+  return ec == asio::error::connection_refused || ec == asio::error::connection_reset ||
+         ec == asio::error::eof || ec == http::error::end_of_stream ||
+         ec == asio::error::broken_pipe || ec == asio::error::connection_aborted ||
+         ec == http::error::partial_message;
+}
+
+// An idle pooled connection is usable if the peer has not closed it (no EOF, no stray bytes).
+bool StillOpen(gw::UpConn& c) {
+  if (c.buf.size() != 0) return false;
+  char b;
+  ssize_t n = ::recv(c.stream.socket().native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+}  // namespace
+
+// Per-request state shared by Handle/Proxy/Reply.
+struct Gateway::Impl::Request {
+  beast::tcp_stream& client;
+  beast::flat_buffer& buf;
+  http::request_parser<http::buffer_body>& parser;
+  const std::string& client_ip;
+  int64_t arrival_ms;
+  unsigned version = 11;
+  bool client_keep = true;
+  bool has_body = false;
+  std::string workload{};  // for metrics ("" until routed)
+  double timeout_s = 30;
+};
+
+asio::awaitable<void> Gateway::Impl::Serve(gw::Worker& w, tcp::socket sock) {
+  ++connections_;
+  struct Count {
+    std::atomic<int>& n;
+    ~Count() { --n; }
+  } count{connections_};
+  error_code ec;
+  sock.set_option(tcp::no_delay(true), ec);
+  std::string client_ip;
+  {
+    auto remote = sock.remote_endpoint(ec);
+    client_ip = ec ? "unknown" : remote.address().to_string();
+  }
+  beast::tcp_stream client(std::move(sock));
+  beast::flat_buffer buf;
+  std::optional<http::request_parser<http::buffer_body>> parser;
+  for (;;) {
+    if (buf.size() == 0) {
+      // Idle between requests: hold as little memory as possible.
+      if (buf.capacity() > 16 * 1024) buf.shrink_to_fit();
+      client.expires_after(std::chrono::milliseconds(opts_.idle_timeout_ms));
+      auto [rec, n] = co_await client.async_read_some(buf.prepare(4096), kTuple);
+      if (rec) break;
+      buf.commit(n);
+    }
+    parser.emplace();
+    parser->header_limit(static_cast<uint32_t>(
+        std::min<size_t>(opts_.max_header_bytes, std::numeric_limits<uint32_t>::max())));
+    parser->body_limit(static_cast<uint64_t>(opts_.max_body_bytes));
+    client.expires_after(std::chrono::milliseconds(opts_.header_timeout_ms));
+    auto [hec, hn] = co_await http::async_read_header(client, buf, *parser, kTuple);
+    Request r{client, buf, *parser, client_ip, clock_.NowMs()};
+    if (hec) {
+      if (hec == http::error::header_limit) {
+        co_await Reply(r, 431, "HeaderTooLarge",
+                       "request head exceeds " + std::to_string(opts_.max_header_bytes) + " bytes",
+                       false);
+      } else if (hec == http::error::body_limit) {
+        co_await Reply(r, 413, "PayloadTooLarge",
+                       "request body exceeds " + std::to_string(opts_.max_body_bytes) + " bytes",
+                       false);
+      } else if (hec != beast::error::timeout && !IsConnectionError(hec) &&
+                 hec != asio::error::operation_aborted) {
+        co_await Reply(r, 400, "BadRequest", "malformed HTTP request: " + hec.message(), false);
+      }
+      break;
+    }
+    bool keep = co_await Handle(w, r);
+    if (!keep) break;
+  }
+  client.socket().shutdown(tcp::socket::shutdown_send, ec);
+  client.close();
+}
+
+asio::awaitable<bool> Gateway::Impl::Reply(Request& r, unsigned status, const char* code,
+                                           std::string message, bool keep) {
+  http::response<http::string_body> res{static_cast<http::status>(status), r.version};
+  res.set(http::field::content_type, "application/json");
+  if (status == 503) res.set(http::field::retry_after, "1");
+  res.body() = gw::ErrorBody(code, message);
+  res.prepare_payload();
+  res.keep_alive(keep);
+  r.client.expires_after(Ms(r.timeout_s));
+  auto [ec, n] = co_await http::async_write(r.client, res, kTuple);
+  table_.CountResponse(r.workload, static_cast<int>(status),
+                       static_cast<double>(clock_.NowMs() - r.arrival_ms) / 1000.0);
+  co_return keep && !ec;
+}
+
+asio::awaitable<bool> Gateway::Impl::Handle(gw::Worker& w, Request& r) {
+  auto& req = r.parser.get();
+  r.version = req.version();
+  r.client_keep = req.keep_alive();
+  r.has_body = r.parser.chunked() || (r.parser.content_length() && *r.parser.content_length() > 0);
+  // An error answered before the body was read ends the connection: the unread body would
+  // otherwise be taken for the next request.
+  const bool keep_on_error = r.client_keep && !r.has_body;
+
+  gw::Target t = gw::ParseTarget(std::string_view(req.target().data(), req.target().size()));
+  if (t.prefix == gw::Target::Prefix::kNone) {
+    co_return co_await Reply(r, 404, "NotFound",
+                             "no route for " + std::string(req.target()) +
+                                 "; use /function/{name}/... or /service/{name}/...",
+                             keep_on_error);
+  }
+  if (t.prefix == gw::Target::Prefix::kAsyncFunction) {
+    co_return co_await Reply(
+        r, 501, "NotImplemented",
+        "asynchronous invocation is not available yet; call /function/" + t.name + " synchronously",
+        keep_on_error);
+  }
+  std::optional<RouteInfo> route = backend_.Route(t.name);
+  const bool want_function = t.prefix == gw::Target::Prefix::kFunction;
+  if (!route || route->kind == Kind::kLayer || (route->kind == Kind::kFunction) != want_function) {
+    std::string what = want_function ? "function" : "service";
+    co_return co_await Reply(r, 404, "NotFound", "no " + what + " named " + t.name, keep_on_error);
+  }
+  r.workload = t.name;
+  r.timeout_s = route->timeout_seconds > 0 ? route->timeout_seconds : 30;
+  if (r.parser.content_length() &&
+      *r.parser.content_length() > static_cast<uint64_t>(opts_.max_body_bytes)) {
+    co_return co_await Reply(
+        r, 413, "PayloadTooLarge",
+        "request body exceeds " + std::to_string(opts_.max_body_bytes) + " bytes", false);
+  }
+
+  // A slot on an endpoint, now or after waiting in the queue.
+  gw::Lease lease;
+  std::shared_ptr<gw::Waiter> waiter;
+  std::shared_ptr<asio::steady_timer> timer;
+  auto exec = co_await asio::this_coro::executor;
+  auto make_waiter = [&]() {
+    timer = std::make_shared<asio::steady_timer>(exec);
+    auto wt = std::make_shared<gw::Waiter>();
+    wt->wake = [tm = timer]() { asio::post(tm->get_executor(), [tm] { tm->cancel(); }); };
+    return wt;
+  };
+  auto admit = table_.Acquire(t.name, *route, opts_.max_queue_per_workload, r.arrival_ms,
+                              make_waiter, &lease, &waiter);
+  if (admit == gw::RouteTable::Admit::kQueueFull) {
+    co_return co_await Reply(r, 503, "QueueFull",
+                             "too many requests waiting for " + t.name + "; retry later",
+                             keep_on_error);
+  }
+  bool cold = false;
+  if (admit == gw::RouteTable::Admit::kQueued) {
+    timer->expires_after(Ms(r.timeout_s));
+    co_await timer->async_wait(kTuple);
+    // Woken (cancelled) by a decision, or the deadline passed.
+    if (waiter->outcome == gw::Waiter::Outcome::kPending && table_.CancelWaiter(t.name, waiter)) {
+      std::string msg = waiter->cold ? "no instance of " + t.name + " became ready within " +
+                                           std::to_string(r.timeout_s) + "s"
+                                     : "every instance of " + t.name + " stayed busy for " +
+                                           std::to_string(r.timeout_s) + "s";
+      co_return co_await Reply(r, 504, "Timeout", msg, keep_on_error);
+    }
+    if (waiter->outcome == gw::Waiter::Outcome::kRemoved) {
+      co_return co_await Reply(r, 404, "NotFound", "workload " + t.name + " was removed",
+                               keep_on_error);
+    }
+    lease = std::move(waiter->lease);
+    cold = waiter->cold;
+  }
+  bool keep = co_await Proxy(w, r, lease, cold);
+  co_return keep;
+}
+
+std::unique_ptr<gw::UpConn> Gateway::Impl::TakeIdle(gw::Worker& w, const std::string& key) {
+  auto it = w.pool.find(key);
+  if (it == w.pool.end()) return nullptr;
+  auto& v = it->second;
+  while (!v.empty()) {
+    auto c = std::move(v.back());
+    v.pop_back();
+    if (StillOpen(*c)) return c;
+  }
+  return nullptr;
+}
+
+void Gateway::Impl::Park(gw::Worker& w, const std::string& key, std::unique_ptr<gw::UpConn> c) {
+  auto& v = w.pool[key];
+  if (v.size() >= gw::kMaxIdlePerEndpoint) return;
+  c->stream.expires_never();
+  v.push_back(std::move(c));
+}
+
+asio::awaitable<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease& lease_in,
+                                           bool cold) {
+  // Give the slot back however this coroutine ends (but not during shutdown: the table's
+  // wakeups would be posted to io_contexts being destroyed).
+  struct LeaseGuard {
+    Gateway::Impl* impl;
+    gw::Lease lease;
+    ~LeaseGuard() {
+      if (!impl->stopping_) impl->table_.Release(&lease);
+    }
+  } guard{this, std::move(lease_in)};
+  auto& req = r.parser.get();
+  const bool keep_on_error = r.client_keep && !r.has_body;
+
+  // Upstream request head: same method, headers and body; target rewritten.
+  gw::Target t = gw::ParseTarget(std::string_view(req.target().data(), req.target().size()));
+  req.target(t.rest);
+  const bool is_head = req.method() == http::verb::head;
+  bool expect_continue = false;
+  if (auto e = req.find(http::field::expect); e != req.end()) {
+    expect_continue = beast::iequals(e->value(), "100-continue");
+    req.erase(http::field::expect);
+  }
+  gw::StripHopByHop(req);
+  gw::AppendForwardedFor(req, r.client_ip);
+  std::string request_id;
+  if (auto id = req.find("X-Request-Id"); id != req.end() && !id->value().empty()) {
+    request_id = std::string(id->value());
+  } else {
+    request_id = gw::NewRequestId();
+    req.set("X-Request-Id", request_id);
+  }
+  req.version(11);
+  req.keep_alive(true);
+  if (expect_continue) {
+    http::response<http::empty_body> cont{http::status::continue_, r.version};
+    r.client.expires_after(Ms(r.timeout_s));
+    auto [ec, n] = co_await http::async_write(r.client, cont, kTuple);
+    if (ec) co_return false;
+  }
+
+  RelayBuffer relay(w);
+  const auto timeout = Ms(r.timeout_s);
+  std::unique_ptr<gw::UpConn> up;
+  http::request_serializer<http::buffer_body> sr{req};
+  bool body_started = false;
+  int refused_retries = 0;
+  auto fail = [&](unsigned status, const char* code, std::string msg) {
+    return Reply(r, status, code, std::move(msg), keep_on_error && !body_started);
+  };
+
+  // Connect (or reuse) and send the request; retried when a reused connection turns out dead
+  // before any body byte was consumed, or once on another endpoint when connect is refused.
+  for (int attempt = 0;; ++attempt) {
+    const gw::EndpointState& ep = *guard.lease.ep;
+    bool reused = false;
+    up = attempt < 2 ? TakeIdle(w, ep.pool_key) : nullptr;
+    if (up) {
+      reused = true;
+    } else {
+      up = std::make_unique<gw::UpConn>(co_await asio::this_coro::executor);
+      error_code ec;
+      auto addr = asio::ip::make_address(ep.ep.host, ec);
+      up->stream.expires_after(timeout);
+      if (!ec) {
+        auto [cec] = co_await up->stream.async_connect(tcp::endpoint(addr, ep.ep.port), kTuple);
+        ec = cec;
+      } else {
+        tcp::resolver resolver(co_await asio::this_coro::executor);
+        auto [rec, results] =
+            co_await resolver.async_resolve(ep.ep.host, std::to_string(ep.ep.port), kTuple);
+        ec = rec;
+        if (!ec) {
+          auto [cec, cep] = co_await up->stream.async_connect(results, kTuple);
+          ec = cec;
+        }
+      }
+      if (ec) {
+        if (ec == asio::error::connection_refused && refused_retries++ == 0) {
+          // Never reached the instance: safe to try another one.
+          gw::Lease other = table_.TryAcquireOther(guard.lease);
+          if (other) {
+            table_.Release(&guard.lease);
+            guard.lease = std::move(other);
+            continue;
+          }
+        }
+        if (ec == beast::error::timeout)
+          co_return co_await fail(504, "Timeout",
+                                  "could not connect to an instance of " + r.workload + " within " +
+                                      std::to_string(r.timeout_s) + "s");
+        co_return co_await fail(502, "BadGateway",
+                                "cannot connect to instance " + ep.ep.instance_id + " of " +
+                                    r.workload + ": " + ec.message());
+      }
+      up->stream.socket().set_option(tcp::no_delay(true), ec);
+    }
+    up->stream.expires_after(timeout);
+    error_code wec;
+    if (r.parser.is_done()) {
+      // No body: the whole request goes in one write.
+      req.body().data = nullptr;
+      req.body().size = 0;
+      req.body().more = false;
+      auto [ec, n] = co_await http::async_write(up->stream, sr, kTuple);
+      wec = ec;
+    } else {
+      req.body().data = nullptr;
+      req.body().more = true;
+      auto [ec, n] = co_await http::async_write_header(up->stream, sr, kTuple);
+      wec = ec;
+    }
+    if (wec == http::error::need_buffer) wec = {};
+    if (wec && reused) continue;  // a stale pooled connection; the serializer wrote nothing
+    if (wec) {
+      co_return co_await fail(502, "BadGateway",
+                              "instance " + ep.ep.instance_id + " of " + r.workload +
+                                  " failed while receiving the request: " + wec.message());
+    }
+    // Stream the request body.
+    while (!sr.is_done()) {
+      if (!r.parser.is_done()) {
+        char* b = relay.get();
+        req.body().data = b;
+        req.body().size = gw::kRelayBufferBytes;
+        r.client.expires_after(timeout);
+        auto [ec, n] = co_await http::async_read_some(r.client, r.buf, r.parser, kTuple);
+        if (ec == http::error::need_buffer) ec = {};
+        body_started = true;
+        if (ec == http::error::body_limit) {
+          co_return co_await fail(
+              413, "PayloadTooLarge",
+              "request body exceeds " + std::to_string(opts_.max_body_bytes) + " bytes");
+        }
+        if (ec) co_return false;  // the client went away or sent garbage
+        size_t got = gw::kRelayBufferBytes - req.body().size;
+        req.body().data = got ? b : nullptr;
+        req.body().size = got;
+        req.body().more = !r.parser.is_done();
+      } else {
+        req.body().data = nullptr;
+        req.body().size = 0;
+        req.body().more = false;
+      }
+      up->stream.expires_after(timeout);
+      auto [ec, n] = co_await http::async_write(up->stream, sr, kTuple);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        co_return co_await fail(502, "BadGateway",
+                                "instance " + ep.ep.instance_id + " of " + r.workload +
+                                    " failed while receiving the request: " + ec.message());
+      }
+    }
+    break;
+  }
+
+  // Response head (skipping interim 1xx answers).
+  const gw::EndpointState& ep = *guard.lease.ep;
+  std::optional<http::response_parser<http::buffer_body>> rp;
+  for (;;) {
+    rp.emplace();
+    rp->header_limit(static_cast<uint32_t>(std::min<size_t>(opts_.max_header_bytes, 1u << 30)));
+    rp->body_limit(boost::none);
+    if (is_head) rp->skip(true);
+    up->stream.expires_after(timeout);
+    auto [ec, n] = co_await http::async_read_header(up->stream, up->buf, *rp, kTuple);
+    if (ec == beast::error::timeout) {
+      co_return co_await fail(504, "Timeout",
+                              "instance " + ep.ep.instance_id + " of " + r.workload +
+                                  " did not answer within " + std::to_string(r.timeout_s) + "s");
+    }
+    if (ec) {
+      co_return co_await fail(502, "BadGateway",
+                              "instance " + ep.ep.instance_id + " of " + r.workload +
+                                  " closed the connection before answering: " + ec.message());
+    }
+    unsigned s = rp->get().result_int();
+    if (s >= 100 && s < 200 && s != 101) continue;
+    break;
+  }
+  if (cold) table_.NoteColdFirstByte(r.workload, r.arrival_ms);
+
+  auto& res = rp->get();
+  const unsigned status = res.result_int();
+  const bool upstream_keep = rp->keep_alive();
+  const bool framed = rp->is_done() || rp->chunked() || rp->content_length().has_value();
+  gw::StripHopByHop(res);
+  if (res.find("X-Request-Id") == res.end()) res.set("X-Request-Id", request_id);
+  if (cold) res.set("X-Tide-Cold-Start", "true");
+  res.version(r.version);
+  bool keep = r.client_keep && r.parser.is_done();
+  if (!framed) {
+    // Body runs until the instance closes: re-frame as chunked for HTTP/1.1 clients.
+    if (r.version >= 11)
+      res.chunked(true);
+    else
+      keep = false;
+  } else if (r.version < 11 && rp->chunked()) {
+    res.chunked(false);
+    keep = false;
+  }
+  res.keep_alive(keep);
+
+  // Stream the response body.
+  http::response_serializer<http::buffer_body> rs{res};
+  bool upstream_ok = true;
+  bool client_ok = true;
+  res.body().data = nullptr;
+  res.body().more = !rp->is_done();
+  while (!rs.is_done()) {
+    if (!rp->is_done()) {
+      char* b = relay.get();
+      res.body().data = b;
+      res.body().size = gw::kRelayBufferBytes;
+      up->stream.expires_after(timeout);
+      auto [ec, n] = co_await http::async_read_some(up->stream, up->buf, *rp, kTuple);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        upstream_ok = false;
+        break;
+      }
+      size_t got = gw::kRelayBufferBytes - res.body().size;
+      res.body().data = got ? b : nullptr;
+      res.body().size = got;
+      res.body().more = !rp->is_done();
+    } else {
+      res.body().data = nullptr;
+      res.body().size = 0;
+      res.body().more = false;
+    }
+    r.client.expires_after(timeout);
+    auto [ec, n] = co_await http::async_write(r.client, rs, kTuple);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) {
+      client_ok = false;
+      break;
+    }
+  }
+  table_.CountResponse(r.workload, static_cast<int>(status),
+                       static_cast<double>(clock_.NowMs() - r.arrival_ms) / 1000.0);
+  if (upstream_ok && client_ok && upstream_keep && rp->is_done() && framed)
+    Park(w, ep.pool_key, std::move(up));
+  co_return upstream_ok&& client_ok&& keep;
+}
+
+}  // namespace tide

@@ -1,0 +1,118 @@
+// RouteTable: the gateway's shared routing state, free of any I/O: per workload the ready
+// endpoints with their in-flight counts, the bounded FIFO queue of waiting requests, request
+// counters, metric handles and the load signal to the backend.
+//
+// Acquire() grants the least-loaded ready endpoint with room (in-flight < concurrency, 0 = no
+// limit) or queues the request; Release() frees the slot and hands it to the oldest waiter.
+// SetEndpoints() replaces the ready set and wakes waiters; endpoints that leave the set drain.
+//
+// Thread-safety: every method is thread-safe (one mutex, held only for bookkeeping, never across
+// I/O or a backend call). Waiter::wake and GatewayBackend::OnLoad run with no lock held, on the
+// thread that caused the change. OnLoad calls for one workload are serialised and coalesced so the
+// last call always reports the latest counts.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "daemon/gateway.h"
+
+namespace prometheus {
+class Counter;
+class Gauge;
+class Histogram;
+}  // namespace prometheus
+
+namespace tide::gw {
+
+struct EndpointState {
+  Endpoint ep;
+  std::string pool_key;  // "instance|host:port": names its idle upstream connections
+  int inflight = 0;      // guarded by RouteTable's mutex
+  bool ready = true;     // false once it left the ready set (draining)
+};
+
+struct WorkloadState;
+
+// One granted slot on one endpoint; give it back with RouteTable::Release exactly once.
+struct Lease {
+  std::shared_ptr<WorkloadState> wl;
+  std::shared_ptr<EndpointState> ep;
+  explicit operator bool() const { return ep != nullptr; }
+};
+
+// A request waiting in a workload's queue. `wake` is called once (no lock held, any thread) when
+// the outcome is decided by someone other than the waiter itself.
+struct Waiter {
+  enum class Outcome { kPending, kGranted, kRemoved };
+  Outcome outcome = Outcome::kPending;  // guarded by RouteTable's mutex
+  Lease lease;                          // set when granted
+  bool cold = false;                    // queued at zero ready endpoints
+  int64_t arrival_ms = 0;
+  std::function<void()> wake;
+};
+
+class RouteTable {
+ public:
+  RouteTable(GatewayBackend& backend, Clock& clock, Metrics* metrics);
+  ~RouteTable();
+
+  enum class Admit { kGranted, kQueued, kQueueFull };
+  using WaiterFactory = std::function<std::shared_ptr<Waiter>()>;
+  // Grants a slot (into *lease), or, if the queue has room, queues a waiter made by
+  // `make_waiter` (called under the lock, only when needed; its `wake` must be set) and returns
+  // it in *queued.
+  Admit Acquire(const std::string& workload, const RouteInfo& route, size_t max_queue,
+                int64_t arrival_ms, const WaiterFactory& make_waiter, Lease* lease,
+                std::shared_ptr<Waiter>* queued);
+  // A slot now on another endpoint than `exclude_instance`, or an empty lease (never queues).
+  Lease TryAcquireOther(const Lease& failed);
+  // Called by a waiter whose deadline passed. Returns true if it was still queued (now removed);
+  // false if an outcome was decided meanwhile (read waiter->outcome).
+  bool CancelWaiter(const std::string& workload, const std::shared_ptr<Waiter>& waiter);
+  // Gives a slot back; wakes the oldest waiter that fits.
+  void Release(Lease* lease);
+
+  // Returns the instance ids that left the ready set (for connection pool purging).
+  std::vector<std::string> SetEndpoints(const std::string& workload, std::vector<Endpoint> ready);
+  // Returns the instance ids that were dropped (for connection pool purging).
+  std::vector<std::string> RemoveWorkload(const std::string& workload);
+  // Shutdown: forgets every queued waiter without waking it.
+  void DropAllWaiters();
+  int InFlight(const std::string& instance_id) const;
+  Gateway::WorkloadLoad Load(const std::string& workload) const;
+
+  // Metrics. `workload` "" is used for requests that matched no workload.
+  void CountResponse(const std::string& workload, int code, double seconds);
+  void NoteInstancePhase(const std::string& workload, const std::string& phase, int64_t at_ms);
+  // First response byte of a cold request (arrival on the Clock's steady scale).
+  void NoteColdFirstByte(const std::string& workload, int64_t arrival_ms);
+
+ private:
+  struct Wakeups;
+  std::shared_ptr<WorkloadState> GetLocked(const std::string& workload);
+  // Picks and charges the least-loaded endpoint with room, or returns an empty lease.
+  Lease PickLocked(const std::shared_ptr<WorkloadState>& wl, const EndpointState* exclude);
+  void DispatchLocked(const std::shared_ptr<WorkloadState>& wl, Wakeups* out);
+  void LoadChangedLocked(const std::shared_ptr<WorkloadState>& wl, Wakeups* out);
+  void Deliver(Wakeups* w);
+  void DeliverLoad(const std::shared_ptr<WorkloadState>& wl);
+  void DropInstanceLocked(const std::shared_ptr<EndpointState>& ep);
+
+  GatewayBackend& backend_;
+  Clock& clock_;
+  Metrics* metrics_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<WorkloadState>> workloads_;
+  // Every endpoint that is ready or still has requests in flight, by instance id.
+  std::unordered_map<std::string, std::shared_ptr<EndpointState>> instances_;
+};
+
+}  // namespace tide::gw
