@@ -12,3 +12,5 @@ tide_add_test(quantity_test
 tide_add_test(manifest_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/manifest_test.cc
   LIBS tide_api)
+# manifest_test also checks that docs/manifests.md's example and manifests/*.yaml are valid.
+target_compile_definitions(manifest_test PRIVATE TIDE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

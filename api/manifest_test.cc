@@ -3,7 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <random>
+#include <sstream>
+
+#include "api/json.h"
 
 namespace tide {
 namespace {
@@ -243,6 +248,20 @@ TEST(ParseManifests, PartialBlocksKeepTheirDefaults) {
   EXPECT_EQ(s.resources.memory_bytes, 134217728);
   EXPECT_EQ(r.objects[1].spec.autoscale->min_replicas, 0);  // Function default
   EXPECT_EQ(r.objects[1].spec.autoscale->max_replicas, 3);
+}
+
+TEST(ParseManifests, WireJsonOfAnObjectParsesBackToIt) {
+  // What GET shows (api/json.h, every field filled) can be applied again unchanged.
+  ParseResult r = ParseManifests(kSpecExample, "spec.yaml");
+  ASSERT_TRUE(r.ok()) << Dump(r.errors);
+  for (const Object& o : r.objects) {
+    nlohmann::json j = o;
+    j["status"] = {{"readyReplicas", 1}};  // output-only, ignored on input
+    ParseResult back = ParseManifests(j.dump(), "get.json");
+    ASSERT_TRUE(back.ok()) << j.dump() << "\n" << Dump(back.errors);
+    ASSERT_EQ(back.objects.size(), 1u);
+    EXPECT_EQ(nlohmann::json(back.objects[0]), nlohmann::json(o));
+  }
 }
 
 TEST(ParseManifests, ScalarsKeepTheirText) {
@@ -624,6 +643,68 @@ TEST(Names, Rules) {
   EXPECT_FALSE(IsLabelKey("", &why));
   EXPECT_TRUE(IsLabelValue("", &why));
   EXPECT_FALSE(IsLabelValue("a b", &why));
+}
+
+// ---- shipped manifests ---------------------------------------------------------------------
+
+std::string ReadFile(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The text of the first ```lang block after `heading` in markdown `md`.
+std::string CodeBlockAfter(const std::string& md, const std::string& heading,
+                           const std::string& lang) {
+  size_t h = md.find(heading);
+  if (h == std::string::npos) return "";
+  size_t start = md.find("```" + lang + "\n", h);
+  if (start == std::string::npos) return "";
+  start += 4 + lang.size();
+  size_t end = md.find("```", start);
+  return end == std::string::npos ? "" : md.substr(start, end - start);
+}
+
+TEST(ShippedManifests, DocsExampleIsValid) {
+  std::string md = ReadFile(std::filesystem::path(TIDE_SOURCE_DIR) / "docs/manifests.md");
+  ASSERT_FALSE(md.empty());
+  std::string yaml = CodeBlockAfter(md, "## A complete example", "yaml");
+  ParseResult r = ParseManifests(yaml, "docs/manifests.md");
+  ASSERT_TRUE(r.ok()) << Dump(r.errors);
+  ASSERT_EQ(r.objects.size(), 3u);
+  std::vector<FieldError> batch;
+  ValidateBatch(r, {}, &batch);
+  EXPECT_TRUE(batch.empty()) << Dump(batch);
+  EXPECT_EQ(r.objects[1].spec.resources.memory_bytes, 256LL << 20);
+
+  ParseResult j =
+      ParseManifests(CodeBlockAfter(md, "The same Function in JSON", "json"), "docs/manifests.md");
+  ASSERT_TRUE(j.ok()) << Dump(j.errors);
+  ASSERT_EQ(j.objects.size(), 1u);
+  EXPECT_EQ(j.objects[0].spec.autoscale->max_replicas, 50);
+  EXPECT_EQ(j.objects[0].spec.autoscale->min_replicas, 0);
+}
+
+TEST(ShippedManifests, ExamplesDirectoryIsValid) {
+  std::filesystem::path dir = std::filesystem::path(TIDE_SOURCE_DIR) / "manifests";
+  if (!std::filesystem::is_directory(dir)) GTEST_SKIP() << "no manifests/ directory";
+  ParseResult all;
+  int files = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    std::string ext = entry.path().extension().string();
+    if (!entry.is_regular_file() || (ext != ".yaml" && ext != ".yml" && ext != ".json")) continue;
+    ++files;
+    AppendParseResult(&all, ParseManifests(ReadFile(entry.path()), entry.path().string()));
+  }
+  EXPECT_TRUE(all.ok()) << Dump(all.errors);
+  std::vector<FieldError> batch;
+  ValidateBatch(all, {}, &batch);
+  // Files are applied one by one too, so duplicates across files are not errors; unknown
+  // layers are.
+  for (const auto& e : batch)
+    EXPECT_EQ(e.path.find("spec.layers"), std::string::npos) << FormatFieldError(e);
+  if (files == 0) GTEST_SKIP() << "no manifests yet";
 }
 
 // ---- hostile input: never a crash, never an exception, always an answer ----------------------
