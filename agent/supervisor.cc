@@ -500,7 +500,11 @@ Status Supervisor::Restore() {
         inst.env = BuildInstanceEnv(a, options_.node, inst.status.port, agent_env_);
         inst.next_housekeeping_ms = now;
         if (inst.status.pid <= 0 || !launcher_.IsAlive(inst.status.pid, inst.start_time)) {
-          OnExit(inst, ExitInfo{}, now, " (ended while the agent was down)");
+          // Reap it when it is still our child (a Supervisor re-created inside one agent
+          // process) so no zombie is left, and learn its exit status when the launcher knows it.
+          std::optional<ExitInfo> exit;
+          if (inst.status.pid > 0) exit = launcher_.TryReap(inst.status.pid, inst.start_time);
+          OnExit(inst, exit.value_or(ExitInfo{}), now, " (ended while the agent was down)");
         } else if (inst.removing) {
           inst.status.state = InstanceState::kTerminating;
           BeginStop(inst, now, "");

@@ -476,6 +476,8 @@ TEST_F(SupervisorTest, PersistsRecordsAndRestoreReadoptsLiveProcesses) {
   EXPECT_EQ(live.state, InstanceState::kReady);
   EXPECT_EQ(Get(*s, "web-2").state, InstanceState::kPending);
   EXPECT_EQ(Get(*s, "web-2").reason, "Error");
+  EXPECT_EQ(Get(*s, "web-2").last_signal, SIGKILL);  // reaped: its real end is known
+  EXPECT_TRUE(launcher_.Get(dead_pid).reaped);
 
   s->Tick();  // before SetDesired: restored instances count as desired
   EXPECT_EQ(launcher_.launched.size(), 2u);
