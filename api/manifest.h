@@ -7,6 +7,8 @@
 // "spec.command[1]", "spec.env.FOO"; paths are relative to the object, also inside a List).
 // Valid objects come back with every default filled in (model.h; a Function always has an
 // autoscale block, minReplicas defaulting to 0). Objects with errors are left out of `objects`.
+// A top-level `status` is accepted and ignored, so GET output (api/json.h) can be applied again;
+// so are `replicas` on a Function and `idleTimeoutSeconds` on a Service (docs/manifests.md).
 // ParseManifests never throws: YAML syntax errors, too-deep nesting and oversized input
 // (more than kMaxManifestBytes, or more than kMaxManifestValues values walked) become errors.
 //
