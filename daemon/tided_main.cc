@@ -31,6 +31,8 @@ struct Config {
   std::string manifests;
   std::string node_grace = "10s";
   std::string agent_port_range = "20000-29999";
+  int gateway_max_queue = 1000;
+  int gateway_io_threads = 2;
 };
 
 // Reads --config YAML into cfg for every key not given as a flag.
@@ -66,6 +68,12 @@ bool LoadConfigFile(const std::string& path, const CLI::App& app, Config* cfg, s
       known = true;
       if (app.count(key.flag) == 0) *key.value = kv.second.as<std::string>();
     }
+    if (k == "gatewayMaxQueue" || k == "gatewayIoThreads") {
+      known = true;
+      const char* flag = k == "gatewayMaxQueue" ? "--gateway-max-queue" : "--gateway-io-threads";
+      int* dst = k == "gatewayMaxQueue" ? &cfg->gateway_max_queue : &cfg->gateway_io_threads;
+      if (app.count(flag) == 0) *dst = kv.second.as<int>();
+    }
     if (k == "noLocalAgent") {
       known = true;
       if (app.count("--no-local-agent") == 0) cfg->no_local_agent = kv.second.as<bool>();
@@ -97,6 +105,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--agent-port-range", cfg.agent_port_range, "local agent's $PORT range")
       ->capture_default_str();
+  app.add_option("--gateway-max-queue", cfg.gateway_max_queue,
+                 "requests one workload may have waiting for an instance (then 503)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--gateway-io-threads", cfg.gateway_io_threads, "gateway I/O threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -148,6 +163,8 @@ int main(int argc, char** argv) {
   } h;
   tide::GatewayOptions gwo;
   gwo.listen = cfg.gateway_listen;
+  gwo.max_queue_per_workload = static_cast<size_t>(cfg.gateway_max_queue);
+  gwo.io_threads = cfg.gateway_io_threads;
   // Two-step wiring through a small forwarding backend.
   struct Forward : tide::GatewayBackend {
     tide::ControlPlane* cp = nullptr;
