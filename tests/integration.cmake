@@ -18,3 +18,6 @@ endfunction()
 tide_add_integration_test(core_integration_test core_test.cc)
 tide_add_integration_test(function_integration_test function_test.cc)
 tide_add_integration_test(autoscale_integration_test autoscale_test.cc)
+tide_add_integration_test(prometheus_integration_test prometheus_test.cc)
+target_compile_definitions(prometheus_integration_test PRIVATE
+  TIDE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
