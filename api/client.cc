@@ -66,6 +66,25 @@ std::string MessageFromBody(int http_status, const std::string& body) {
   return "server answered HTTP " + std::to_string(http_status);
 }
 
+std::string TransportError(httplib::Error e) {
+  switch (e) {
+    case httplib::Error::Connection:
+      return "connection failed (is it running and listening there?)";
+    case httplib::Error::ConnectionTimeout:
+      return "connection timed out";
+    case httplib::Error::Read:
+      return "no answer (read failed or timed out)";
+    case httplib::Error::Write:
+      return "sending the request failed";
+    case httplib::Error::SSLConnection:
+    case httplib::Error::SSLLoadingCerts:
+    case httplib::Error::SSLServerVerification:
+      return "TLS failed (" + httplib::to_string(e) + ")";
+    default:
+      return httplib::to_string(e);
+  }
+}
+
 void SplitTimeout(double seconds, time_t* sec, time_t* usec) {
   if (seconds <= 0) seconds = 30;
   double whole = std::floor(seconds);
@@ -265,7 +284,7 @@ Status Client::Send(const std::string& method, const std::string& path, const st
   httplib::Result res = http_->send(req);
   if (!res) {
     return Status::Unavailable("cannot reach server " + config_.server + ": " +
-                               httplib::to_string(res.error()));
+                               TransportError(res.error()));
   }
   CopyResponse(res.value(), out);
   out->body = res->body;
@@ -302,10 +321,10 @@ Status Client::GetStream(const std::string& path, const ChunkFn& on_chunk, Respo
   if (!res) {
     if (out->reached) {  // the answer started, then the stream broke
       return Status::Unavailable("stream from " + config_.server +
-                                 " ended: " + httplib::to_string(res.error()));
+                                 " ended: " + TransportError(res.error()));
     }
     return Status::Unavailable("cannot reach server " + config_.server + ": " +
-                               httplib::to_string(res.error()));
+                               TransportError(res.error()));
   }
   return StatusFromHttp(out->status, MessageFromBody(out->status, out->body));
 }
