@@ -1,0 +1,73 @@
+// libFuzzer target: manifest parsing and batch validation (api/manifest.h) on arbitrary bytes.
+// Beyond "no crash, no sanitizer report", it checks what the API server relies on: every error
+// and every accepted object serialises to JSON (valid UTF-8, so json::dump does not throw), and
+// an accepted object's JSON form (what GET shows) parses again (SPEC: GET output re-applies).
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/json.h"
+#include "api/manifest.h"
+
+namespace {
+
+[[noreturn]] void Fail(const char* what, const std::string& detail) {
+  std::fprintf(stderr, "fuzz_manifest: %s\n%s\n", what, detail.c_str());
+  std::abort();
+}
+
+// TIDE_FUZZ_ALLOW_BAD_UTF8=1 skips the UTF-8 checks, to keep fuzzing past the known bugs whose
+// reproducers are in tests/fuzz/crashes/manifest-*utf8* (see docs/fuzzing.md).
+bool AllowBadUtf8() {
+  static const bool allow = std::getenv("TIDE_FUZZ_ALLOW_BAD_UTF8") != nullptr;
+  return allow;
+}
+
+// json::dump, which throws on strings that are not valid UTF-8 (as the API server's would).
+bool Dump(const nlohmann::json& j, const char* what, std::string* out) {
+  try {
+    *out = j.dump();
+    return true;
+  } catch (const nlohmann::json::type_error& e) {
+    if (AllowBadUtf8()) return false;
+    Fail(what, e.what());
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  tide::ParseResult parsed = tide::ParseManifests(text, "fuzz.yaml");
+  if (parsed.objects.size() != parsed.sources.size()) Fail("sources out of step", "");
+  std::vector<tide::FieldError> errors;
+  tide::ValidateBatch(parsed, {"common"}, &errors);
+  errors.insert(errors.end(), parsed.errors.begin(), parsed.errors.end());
+  for (const auto& e : errors) (void)tide::FormatFieldError(e);
+  std::string error_json;
+  if (Dump(tide::FieldErrorsToJson(errors), "error messages are not valid UTF-8", &error_json) &&
+      tide::FieldErrorsFromJson(nlohmann::json::parse(error_json)).size() != errors.size())
+    Fail("FieldErrorsFromJson lost errors", error_json);
+
+  // Round trip of accepted objects (only when the whole text was valid, as the API would).
+  if (!parsed.ok()) return 0;
+  for (const auto& obj : parsed.objects) {
+    std::string doc;
+    if (!Dump(nlohmann::json(obj), "an accepted object is not valid UTF-8", &doc)) continue;
+    tide::ParseResult again = tide::ParseManifests(doc, "again.json");
+    if (!again.ok() || again.objects.size() != 1) {
+      std::string why = doc;
+      for (const auto& e : again.errors) why += "\n" + tide::FormatFieldError(e);
+      Fail("GET form of an accepted object does not parse again", why);
+    }
+    if (nlohmann::json(again.objects[0]) != nlohmann::json(obj))
+      Fail("GET form changes when applied again",
+           doc + "\n" + nlohmann::json(again.objects[0]).dump());
+  }
+  return 0;
+}
