@@ -66,13 +66,14 @@ int Run(int argc, char** argv) {
   scale->add_option("name", scale_name, "Workload name")->required();
   scale->add_option("--replicas", replicas, "Replica count")
       ->required()
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 10000));
 
   LogsOptions logs_opt;
   auto* logs = app.add_subcommand("logs", "Print a workload's logs");
   logs->add_option("name", logs_opt.name, "Workload name")->required();
   logs->add_option("--instance", logs_opt.instance, "Only this instance");
-  logs->add_option("--tail", logs_opt.tail, "Only the last N lines")->check(CLI::NonNegativeNumber);
+  logs->add_option("--tail", logs_opt.tail, "Only the last N lines")
+      ->check(CLI::Range(0, 100000000));
   logs->add_flag("-f,--follow", logs_opt.follow, "Keep streaming new lines");
 
   InvokeOptions invoke_opt;
