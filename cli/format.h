@@ -35,7 +35,7 @@ std::string FormatSeconds(double seconds);
 // "60s", "1m30s", "2h", "500ms", or a plain number of seconds.
 Status ParseDuration(const std::string& text, double* seconds);
 
-// YAML rendering of a JSON value (block style, keys in JSON order).
+// YAML rendering of a JSON value (block style; object keys sorted, as nlohmann::json keeps them).
 std::string JsonToYaml(const json& j);
 
 // Lenient access: the value at a "/"-free dotted path ("status.readyReplicas"), or null json.
