@@ -113,6 +113,64 @@ void StripHopByHop(http::fields& f) {
   f.erase(http::field::proxy_authenticate);
 }
 
+namespace {
+
+void AppendFields(const http::fields& f, std::string& out) {
+  for (const auto& field : f) {
+    auto n = field.name_string();
+    auto v = field.value();
+    out.append(n.data(), n.size()).append(": ", 2).append(v.data(), v.size()).append("\r\n", 2);
+  }
+  out.append("\r\n", 2);
+}
+
+void AppendVersion(unsigned version, std::string& out) {
+  out.append("HTTP/", 5);
+  out.push_back(static_cast<char>('0' + version / 10));
+  out.push_back('.');
+  out.push_back(static_cast<char>('0' + version % 10));
+}
+
+}  // namespace
+
+void AppendRequestHead(const http::request_header<>& h, std::string& out) {
+  auto m = h.method_string();
+  auto t = h.target();
+  out.append(m.data(), m.size()).push_back(' ');
+  out.append(t.data(), t.size()).push_back(' ');
+  AppendVersion(h.version(), out);
+  out.append("\r\n", 2);
+  AppendFields(h, out);
+}
+
+void AppendResponseHead(const http::response_header<>& h, std::string& out) {
+  AppendVersion(h.version(), out);
+  unsigned code = h.result_int();
+  char digits[3] = {static_cast<char>('0' + code / 100 % 10),
+                    static_cast<char>('0' + code / 10 % 10), static_cast<char>('0' + code % 10)};
+  out.push_back(' ');
+  out.append(digits, 3).push_back(' ');
+  auto reason = h.reason();
+  if (reason.empty()) reason = http::obsolete_reason(h.result());
+  out.append(reason.data(), reason.size()).append("\r\n", 2);
+  AppendFields(h, out);
+}
+
+size_t ChunkHeader(size_t n, char (&buf)[24]) {
+  static const char kHex[] = "0123456789abcdef";
+  char tmp[16];
+  size_t len = 0;
+  do {
+    tmp[len++] = kHex[n & 0xf];
+    n >>= 4;
+  } while (n != 0);
+  size_t i = 0;
+  while (len > 0) buf[i++] = tmp[--len];
+  buf[i++] = '\r';
+  buf[i++] = '\n';
+  return i;
+}
+
 void AppendForwardedFor(http::fields& f, std::string_view client_ip) {
   auto it = f.find("X-Forwarded-For");
   if (it == f.end()) {

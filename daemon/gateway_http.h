@@ -4,6 +4,8 @@
 #pragma once
 
 #include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/message.hpp>
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -28,6 +30,14 @@ std::string NewRequestId();
 // Proxy-Connection, TE, Trailer, Upgrade, Proxy-Authorization, Proxy-Authenticate). Keeps
 // Transfer-Encoding: the serializer re-frames chunked bodies itself.
 void StripHopByHop(boost::beast::http::fields& f);
+
+// Wire form of a message head ("METHOD target HTTP/1.1\r\n" or "HTTP/1.x code reason\r\n",
+// then the fields and the empty line), appended to `out`. The gateway frames bodies itself.
+void AppendRequestHead(const boost::beast::http::request_header<>& h, std::string& out);
+void AppendResponseHead(const boost::beast::http::response_header<>& h, std::string& out);
+
+// "{hex size}\r\n" into `buf`; returns its length.
+size_t ChunkHeader(size_t n, char (&buf)[24]);
 
 // Appends `client_ip` to X-Forwarded-For.
 void AppendForwardedFor(boost::beast::http::fields& f, std::string_view client_ip);

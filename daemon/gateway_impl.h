@@ -32,6 +32,7 @@ struct UpConn {
   explicit UpConn(boost::asio::any_io_executor ex) : stream(std::move(ex)) {}
   boost::beast::tcp_stream stream;
   boost::beast::flat_buffer buf;
+  int64_t parked_ms = 0;  // when it went idle (Clock steady ms)
 };
 
 inline constexpr size_t kRelayBufferBytes = 64 * 1024;
@@ -80,7 +81,8 @@ class Gateway::Impl {
   struct Request;
   boost::asio::awaitable<void> Serve(gw::Worker& w, boost::asio::ip::tcp::socket sock);
   boost::asio::awaitable<bool> Handle(gw::Worker& w, Request& r);
-  boost::asio::awaitable<bool> Proxy(gw::Worker& w, Request& r, gw::Lease& lease, bool cold);
+  boost::asio::awaitable<bool> Proxy(gw::Worker& w, Request& r, gw::Lease& lease, bool cold,
+                                     std::string upstream_target);
   boost::asio::awaitable<bool> Reply(Request& r, unsigned status, const char* code,
                                      std::string message, bool keep);
   std::unique_ptr<gw::UpConn> TakeIdle(gw::Worker& w, const std::string& key);

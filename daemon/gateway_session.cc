@@ -3,6 +3,7 @@
 // pooled upstream connection, streaming bodies through one 64 KiB buffer per direction.
 #include <sys/socket.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -10,10 +11,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
 #include <chrono>
 #include <limits>
+#include <span>
 
 #include "daemon/gateway_http.h"
 #include "daemon/gateway_impl.h"
@@ -225,7 +228,7 @@ asio::awaitable<bool> Gateway::Impl::Handle(gw::Worker& w, Request& r) {
     lease = std::move(waiter->lease);
     cold = waiter->cold;
   }
-  bool keep = co_await Proxy(w, r, lease, cold);
+  bool keep = co_await Proxy(w, r, lease, cold, std::move(t.rest));
   co_return keep;
 }
 
@@ -236,7 +239,9 @@ std::unique_ptr<gw::UpConn> Gateway::Impl::TakeIdle(gw::Worker& w, const std::st
   while (!v.empty()) {
     auto c = std::move(v.back());
     v.pop_back();
-    if (StillOpen(*c)) return c;
+    // A connection parked moments ago is trusted (servers announce a close in their last
+    // answer); an older one is checked for a close that arrived while it was idle.
+    if (c->buf.size() == 0 && (clock_.NowMs() - c->parked_ms < 1000 || StillOpen(*c))) return c;
   }
   return nullptr;
 }
@@ -245,11 +250,12 @@ void Gateway::Impl::Park(gw::Worker& w, const std::string& key, std::unique_ptr<
   auto& v = w.pool[key];
   if (v.size() >= gw::kMaxIdlePerEndpoint) return;
   c->stream.expires_never();
+  c->parked_ms = clock_.NowMs();
   v.push_back(std::move(c));
 }
 
 asio::awaitable<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease& lease_in,
-                                           bool cold) {
+                                           bool cold, std::string upstream_target) {
   // Give the slot back however this coroutine ends (but not during shutdown: the table's
   // wakeups would be posted to io_contexts being destroyed).
   struct LeaseGuard {
@@ -263,8 +269,7 @@ asio::awaitable<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease&
   const bool keep_on_error = r.client_keep && !r.has_body;
 
   // Upstream request head: same method, headers and body; target rewritten.
-  gw::Target t = gw::ParseTarget(std::string_view(req.target().data(), req.target().size()));
-  req.target(t.rest);
+  req.target(upstream_target);
   const bool is_head = req.method() == http::verb::head;
   bool expect_continue = false;
   if (auto e = req.find(http::field::expect); e != req.end()) {
@@ -281,26 +286,34 @@ asio::awaitable<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease&
     req.set("X-Request-Id", request_id);
   }
   req.version(11);
-  req.keep_alive(true);
   if (expect_continue) {
-    http::response<http::empty_body> cont{http::status::continue_, r.version};
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     r.client.expires_after(Ms(r.timeout_s));
-    auto [ec, n] = co_await http::async_write(r.client, cont, kTuple);
+    auto [ec, n] = co_await asio::async_write(r.client, asio::buffer(kContinue), kTuple);
     if (ec) co_return false;
   }
+  // The head goes out as we serialize it; bodies are framed here (chunked stays chunked).
+  std::string head;
+  head.reserve(512);
+  gw::AppendRequestHead(req, head);
+  const bool req_chunked = r.parser.chunked();
 
   RelayBuffer relay(w);
   const auto timeout = Ms(r.timeout_s);
   std::unique_ptr<gw::UpConn> up;
-  http::request_serializer<http::buffer_body> sr{req};
   bool body_started = false;
   int refused_retries = 0;
   auto fail = [&](unsigned status, const char* code, std::string msg) {
     return Reply(r, status, code, std::move(msg), keep_on_error && !body_started);
   };
+  char chunk_head[24];
+  static constexpr std::string_view kCrlf = "\r\n";
+  static constexpr std::string_view kLastChunk = "0\r\n\r\n";
+  std::optional<http::response_parser<http::buffer_body>> rp;
 
-  // Connect (or reuse) and send the request; retried when a reused connection turns out dead
-  // before any body byte was consumed, or once on another endpoint when connect is refused.
+  // Connect (or reuse), send the request, read the response head. Retried on a fresh connection
+  // when a reused one turns out dead before any body byte was consumed, and once on another
+  // endpoint when connect is refused (the request never reached an instance).
   for (int attempt = 0;; ++attempt) {
     const gw::EndpointState& ep = *guard.lease.ep;
     bool reused = false;
@@ -327,7 +340,6 @@ asio::awaitable<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease&
       }
       if (ec) {
         if (ec == asio::error::connection_refused && refused_retries++ == 0) {
-          // Never reached the instance: safe to try another one.
           gw::Lease other = table_.TryAcquireOther(guard.lease);
           if (other) {
             table_.Release(&guard.lease);
@@ -346,120 +358,122 @@ asio::awaitable<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease&
       up->stream.socket().set_option(tcp::no_delay(true), ec);
     }
     up->stream.expires_after(timeout);
-    error_code wec;
-    if (r.parser.is_done()) {
-      // No body: the whole request goes in one write.
-      req.body().data = nullptr;
-      req.body().size = 0;
-      req.body().more = false;
-      auto [ec, n] = co_await http::async_write(up->stream, sr, kTuple);
-      wec = ec;
-    } else {
-      req.body().data = nullptr;
-      req.body().more = true;
-      auto [ec, n] = co_await http::async_write_header(up->stream, sr, kTuple);
-      wec = ec;
-    }
-    if (wec == http::error::need_buffer) wec = {};
-    if (wec && reused) continue;  // a stale pooled connection; the serializer wrote nothing
-    if (wec) {
-      co_return co_await fail(502, "BadGateway",
-                              "instance " + ep.ep.instance_id + " of " + r.workload +
-                                  " failed while receiving the request: " + wec.message());
-    }
-    // Stream the request body.
-    while (!sr.is_done()) {
-      if (!r.parser.is_done()) {
-        char* b = relay.get();
-        req.body().data = b;
-        req.body().size = gw::kRelayBufferBytes;
-        r.client.expires_after(timeout);
-        auto [ec, n] = co_await http::async_read_some(r.client, r.buf, r.parser, kTuple);
-        if (ec == http::error::need_buffer) ec = {};
-        body_started = true;
-        if (ec == http::error::body_limit) {
-          co_return co_await fail(
-              413, "PayloadTooLarge",
-              "request body exceeds " + std::to_string(opts_.max_body_bytes) + " bytes");
-        }
-        if (ec) co_return false;  // the client went away or sent garbage
-        size_t got = gw::kRelayBufferBytes - req.body().size;
-        req.body().data = got ? b : nullptr;
-        req.body().size = got;
-        req.body().more = !r.parser.is_done();
-      } else {
-        req.body().data = nullptr;
-        req.body().size = 0;
-        req.body().more = false;
-      }
-      up->stream.expires_after(timeout);
-      auto [ec, n] = co_await http::async_write(up->stream, sr, kTuple);
-      if (ec == http::error::need_buffer) ec = {};
+    {
+      auto [ec, n] = co_await asio::async_write(up->stream, asio::buffer(head), kTuple);
+      if (ec && reused) continue;  // a stale pooled connection
       if (ec) {
         co_return co_await fail(502, "BadGateway",
                                 "instance " + ep.ep.instance_id + " of " + r.workload +
                                     " failed while receiving the request: " + ec.message());
       }
     }
-    break;
-  }
-
-  // Response head (skipping interim 1xx answers).
-  const gw::EndpointState& ep = *guard.lease.ep;
-  std::optional<http::response_parser<http::buffer_body>> rp;
-  for (;;) {
-    rp.emplace();
-    rp->header_limit(static_cast<uint32_t>(std::min<size_t>(opts_.max_header_bytes, 1u << 30)));
-    rp->body_limit(boost::none);
-    if (is_head) rp->skip(true);
-    up->stream.expires_after(timeout);
-    auto [ec, n] = co_await http::async_read_header(up->stream, up->buf, *rp, kTuple);
-    if (ec == beast::error::timeout) {
+    // Stream the request body.
+    while (!r.parser.is_done()) {
+      char* b = relay.get();
+      req.body().data = b;
+      req.body().size = gw::kRelayBufferBytes;
+      r.client.expires_after(timeout);
+      auto [ec, n] = co_await http::async_read_some(r.client, r.buf, r.parser, kTuple);
+      if (ec == http::error::need_buffer) ec = {};
+      body_started = true;
+      if (ec == http::error::body_limit) {
+        co_return co_await fail(
+            413, "PayloadTooLarge",
+            "request body exceeds " + std::to_string(opts_.max_body_bytes) + " bytes");
+      }
+      if (ec) co_return false;  // the client went away or sent garbage
+      size_t got = gw::kRelayBufferBytes - req.body().size;
+      const bool last = r.parser.is_done();
+      std::array<asio::const_buffer, 4> out;
+      size_t nb = 0;
+      if (req_chunked) {
+        if (got > 0) {
+          out[nb++] = asio::buffer(chunk_head, gw::ChunkHeader(got, chunk_head));
+          out[nb++] = asio::buffer(b, got);
+          out[nb++] = asio::buffer(kCrlf);
+        }
+        if (last) out[nb++] = asio::buffer(kLastChunk);
+      } else if (got > 0) {
+        out[nb++] = asio::buffer(b, got);
+      }
+      if (nb == 0) continue;
+      up->stream.expires_after(timeout);
+      auto [wec, wn] = co_await asio::async_write(
+          up->stream, std::span<const asio::const_buffer>(out.data(), nb), kTuple);
+      if (wec) {
+        co_return co_await fail(502, "BadGateway",
+                                "instance " + ep.ep.instance_id + " of " + r.workload +
+                                    " failed while receiving the request: " + wec.message());
+      }
+    }
+    // Response head (skipping interim 1xx answers).
+    error_code hec;
+    for (;;) {
+      rp.emplace();
+      rp->header_limit(static_cast<uint32_t>(std::min<size_t>(opts_.max_header_bytes, 1u << 30)));
+      rp->body_limit(boost::none);
+      if (is_head) rp->skip(true);
+      up->stream.expires_after(timeout);
+      auto [ec, n] = co_await http::async_read_header(up->stream, up->buf, *rp, kTuple);
+      hec = ec;
+      if (ec) break;
+      unsigned st = rp->get().result_int();
+      if (st < 100 || st >= 200 || st == 101) break;
+    }
+    if (hec && reused && !body_started && !r.has_body && IsConnectionError(hec)) continue;
+    if (hec == beast::error::timeout) {
       co_return co_await fail(504, "Timeout",
                               "instance " + ep.ep.instance_id + " of " + r.workload +
                                   " did not answer within " + std::to_string(r.timeout_s) + "s");
     }
-    if (ec) {
+    if (hec) {
       co_return co_await fail(502, "BadGateway",
                               "instance " + ep.ep.instance_id + " of " + r.workload +
-                                  " closed the connection before answering: " + ec.message());
+                                  " closed the connection before answering: " + hec.message());
     }
-    unsigned s = rp->get().result_int();
-    if (s >= 100 && s < 200 && s != 101) continue;
     break;
   }
   if (cold) table_.NoteColdFirstByte(r.workload, r.arrival_ms);
 
+  const gw::EndpointState& ep = *guard.lease.ep;
   auto& res = rp->get();
   const unsigned status = res.result_int();
   const bool upstream_keep = rp->keep_alive();
-  const bool framed = rp->is_done() || rp->chunked() || rp->content_length().has_value();
+  const bool up_chunked = rp->chunked();
+  const bool framed = rp->is_done() || up_chunked || rp->content_length().has_value();
   gw::StripHopByHop(res);
   if (res.find("X-Request-Id") == res.end()) res.set("X-Request-Id", request_id);
   if (cold) res.set("X-Tide-Cold-Start", "true");
   res.version(r.version);
-  bool keep = r.client_keep && r.parser.is_done();
+  bool keep = r.client_keep;
+  bool out_chunked = up_chunked;
   if (!framed) {
     // Body runs until the instance closes: re-frame as chunked for HTTP/1.1 clients.
-    if (r.version >= 11)
+    if (r.version >= 11) {
       res.chunked(true);
-    else
+      out_chunked = true;
+    } else {
       keep = false;
-  } else if (r.version < 11 && rp->chunked()) {
+    }
+  } else if (r.version < 11 && up_chunked) {
     res.chunked(false);
+    out_chunked = false;
     keep = false;
   }
   res.keep_alive(keep);
+  head.clear();
+  gw::AppendResponseHead(res, head);
 
-  // Stream the response body.
-  http::response_serializer<http::buffer_body> rs{res};
+  // Stream the response body; the head goes out with the first piece of it.
   bool upstream_ok = true;
   bool client_ok = true;
-  res.body().data = nullptr;
-  res.body().more = !rp->is_done();
-  while (!rs.is_done()) {
-    if (!rp->is_done()) {
-      char* b = relay.get();
+  bool head_sent = false;
+  for (;;) {
+    char* b = nullptr;
+    size_t got = 0;
+    bool last = rp->is_done();
+    if (!last) {
+      b = relay.get();
       res.body().data = b;
       res.body().size = gw::kRelayBufferBytes;
       up->stream.expires_after(timeout);
@@ -469,28 +483,39 @@ asio::awaitable<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease&
         upstream_ok = false;
         break;
       }
-      size_t got = gw::kRelayBufferBytes - res.body().size;
-      res.body().data = got ? b : nullptr;
-      res.body().size = got;
-      res.body().more = !rp->is_done();
-    } else {
-      res.body().data = nullptr;
-      res.body().size = 0;
-      res.body().more = false;
+      got = gw::kRelayBufferBytes - res.body().size;
+      last = rp->is_done();
     }
-    r.client.expires_after(timeout);
-    auto [ec, n] = co_await http::async_write(r.client, rs, kTuple);
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) {
-      client_ok = false;
-      break;
+    std::array<asio::const_buffer, 5> out;
+    size_t nb = 0;
+    if (!head_sent) out[nb++] = asio::buffer(head);
+    if (out_chunked) {
+      if (got > 0) {
+        out[nb++] = asio::buffer(chunk_head, gw::ChunkHeader(got, chunk_head));
+        out[nb++] = asio::buffer(b, got);
+        out[nb++] = asio::buffer(kCrlf);
+      }
+      if (last && !is_head) out[nb++] = asio::buffer(kLastChunk);
+    } else if (got > 0) {
+      out[nb++] = asio::buffer(b, got);
     }
+    if (nb > 0) {
+      r.client.expires_after(timeout);
+      auto [ec, n] = co_await asio::async_write(
+          r.client, std::span<const asio::const_buffer>(out.data(), nb), kTuple);
+      if (ec) {
+        client_ok = false;
+        break;
+      }
+      head_sent = true;
+    }
+    if (last) break;
   }
   table_.CountResponse(r.workload, static_cast<int>(status),
                        static_cast<double>(clock_.NowMs() - r.arrival_ms) / 1000.0);
   if (upstream_ok && client_ok && upstream_keep && rp->is_done() && framed)
     Park(w, ep.pool_key, std::move(up));
-  co_return upstream_ok&& client_ok&& keep;
+  co_return upstream_ok&& client_ok&& keep&& r.parser.is_done();
 }
 
 }  // namespace tide
