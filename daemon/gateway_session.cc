@@ -101,11 +101,13 @@ asio::awaitable<void> Gateway::Impl::Serve(gw::Worker& w, tcp::socket sock) {
   beast::tcp_stream client(std::move(sock));
   beast::flat_buffer buf;
   std::optional<http::request_parser<http::buffer_body>> parser;
-  for (;;) {
+  for (bool first = true;; first = false) {
     if (buf.size() == 0) {
-      // Idle between requests: hold as little memory as possible.
+      // Idle between requests: hold as little memory as possible. A new connection must start
+      // its request within the header timeout; a kept-alive one may idle longer.
       if (buf.capacity() > 16 * 1024) buf.shrink_to_fit();
-      client.expires_after(std::chrono::milliseconds(opts_.idle_timeout_ms));
+      client.expires_after(
+          std::chrono::milliseconds(first ? opts_.header_timeout_ms : opts_.idle_timeout_ms));
       auto [rec, n] = co_await client.async_read_some(buf.prepare(4096), kTuple);
       if (rec) break;
       buf.commit(n);
@@ -214,7 +216,8 @@ asio::awaitable<bool> Gateway::Impl::Handle(gw::Worker& w, Request& r) {
     timer->expires_after(Ms(r.timeout_s));
     co_await timer->async_wait(kTuple);
     // Woken (cancelled) by a decision, or the deadline passed.
-    if (waiter->outcome == gw::Waiter::Outcome::kPending && table_.CancelWaiter(t.name, waiter)) {
+    // CancelWaiter reads and settles the outcome under the table's lock.
+    if (table_.CancelWaiter(t.name, waiter)) {
       std::string msg = waiter->cold ? "no instance of " + t.name + " became ready within " +
                                            std::to_string(r.timeout_s) + "s"
                                      : "every instance of " + t.name + " stayed busy for " +
