@@ -21,3 +21,8 @@ tide_add_integration_test(autoscale_integration_test autoscale_test.cc)
 tide_add_integration_test(prometheus_integration_test prometheus_test.cc)
 target_compile_definitions(prometheus_integration_test PRIVATE
   TIDE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+target_sources(tide_test_harness PRIVATE harness_extra.cc)
+tide_add_integration_test(fault_integration_test fault_test.cc)
+tide_add_integration_test(rollout_integration_test rollout_test.cc)
+tide_add_integration_test(tidectl_integration_test tidectl_test.cc)
+add_dependencies(tidectl_integration_test tidectl)
