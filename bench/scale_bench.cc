@@ -1,0 +1,191 @@
+// scale_bench (issue "Tide core"): how long one agent takes to bring a Service from 0 to N
+// Ready replicas of a trivial TCP workload (bench/tcp_sink), against a plain loop that
+// posix_spawns the same N processes and waits until every port accepts; plus the RSS of tided
+// and tide-agent with N instances running.
+//
+// Setup: tided --no-local-agent and one tide-agent (a separate process, so its RSS is its own).
+// Usage: scale_bench [--instances N]   (default 200)
+#include <signal.h>
+
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <thread>
+
+#include "bench/bench_util.h"
+#include "tests/harness.h"
+
+namespace tide::bench {
+namespace {
+
+using tide::testing::AgentProc;
+using tide::testing::json;
+using tide::testing::TempDir;
+using tide::testing::Tided;
+using tide::testing::WaitFor;
+using namespace std::chrono_literals;
+
+// Starts n tcp_sink processes on ports lo.. in a plain loop and waits until all accept.
+// Returns the elapsed ms (-1 when they did not all accept within 60 s).
+double ReferenceRun(int n, int lo) {
+  std::vector<pid_t> pids;
+  auto t0 = SteadyClock::now();
+  for (int i = 0; i < n; ++i) {
+    pids.push_back(SpawnPlain({TcpSinkBin()}, {{"PORT", std::to_string(lo + i)}}));
+  }
+  std::set<int> waiting;
+  for (int i = 0; i < n; ++i) waiting.insert(lo + i);
+  auto deadline = t0 + 60s;
+  while (!waiting.empty() && SteadyClock::now() < deadline) {
+    for (auto it = waiting.begin(); it != waiting.end();) {
+      it = CanConnect(*it) ? waiting.erase(it) : std::next(it);
+    }
+    if (!waiting.empty()) std::this_thread::sleep_for(1ms);
+  }
+  double ms = waiting.empty() ? MsSince(t0) : -1;
+  for (pid_t p : pids) KillAndReap(p);
+  return ms;
+}
+
+int ReadyReplicas(const Tided& t, const std::string& name) {
+  json j = t.Get("/v1/workloads/" + name).Json();
+  if (!j.contains("status")) return -1;
+  return j["status"].value("readyReplicas", -1);
+}
+
+bool NodeReady(const Tided& t) {
+  json j = t.Get("/v1/nodes").Json();
+  if (!j.contains("items")) return false;
+  for (const auto& n : j["items"]) {
+    if (n.value("state", "") == "Ready") return true;
+  }
+  return false;
+}
+
+// Spread of instance start/ready wall times (ms) relative to t0_wall_ms, for the diagnosis.
+void PrintPhases(const Tided& t, const std::string& name, int64_t t0_wall_ms) {
+  json items = t.Instances(name);
+  int64_t first_start = INT64_MAX, last_start = 0, last_ready = 0;
+  double max_start_to_ready = 0;
+  for (const auto& i : items) {
+    int64_t s = i.value("startedAtMs", int64_t{0}), r = i.value("readyAtMs", int64_t{0});
+    if (s == 0) continue;
+    first_start = std::min(first_start, s);
+    last_start = std::max(last_start, s);
+    last_ready = std::max(last_ready, r);
+    max_start_to_ready = std::max(max_start_to_ready, static_cast<double>(r - s));
+  }
+  if (last_start == 0) {
+    std::printf("  (instances carry no startedAtMs/readyAtMs; phases not shown)\n");
+    return;
+  }
+  std::printf(
+      "  phases (wall clock from the scale call): first process start %+lld ms, last start "
+      "%+lld ms, last ready %+lld ms; max start->ready %.0f ms\n",
+      static_cast<long long>(first_start - t0_wall_ms),
+      static_cast<long long>(last_start - t0_wall_ms),
+      static_cast<long long>(last_ready - t0_wall_ms), max_start_to_ready);
+}
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int Run(int n) {
+  std::printf("scale_bench: %d instances of %s, one tide-agent (tided --no-local-agent)\n", n,
+              TcpSinkBin().c_str());
+  int ref_lo = FreePortRange(n);
+  if (ref_lo == 0) {
+    std::fprintf(stderr, "no free port range of %d\n", n);
+    return 2;
+  }
+  double ref_ms = ReferenceRun(n, ref_lo);
+  std::printf("  reference: plain posix_spawn loop, %d ports accepting after %.1f ms\n", n, ref_ms);
+  if (ref_ms < 0) return 2;
+
+  TempDir dir;
+  Tided tided(dir.path());
+  int lo = FreePortRange(n + 20);
+  AgentProc agent(dir.path(), tided, "bench-node", lo, lo + n + 19);
+  if (!WaitFor([&] { return NodeReady(tided); }, 20s)) {
+    std::fprintf(stderr, "agent did not register:\n%s\n", agent.proc()->Log().c_str());
+    return 2;
+  }
+  std::string yaml =
+      "apiVersion: tide/v1\nkind: Service\nmetadata: {name: sink}\nspec:\n"
+      "  command: [\"" +
+      TcpSinkBin() + "\"]\n  replicas: 0\n  terminationGracePeriodSeconds: 1\n";
+  auto applied = tided.Post("/v1/apply", yaml);
+  if (applied.status != 200) {
+    std::fprintf(stderr, "apply: %d %s\n", applied.status, applied.body.c_str());
+    return 2;
+  }
+  long tided_rss_idle = RssKib(tided.proc()->pid()), agent_rss_idle = RssKib(agent.proc()->pid());
+
+  int64_t t0_wall = WallMs();
+  auto t0 = SteadyClock::now();
+  auto scaled = tided.Put("/v1/workloads/sink/scale", "{\"replicas\":" + std::to_string(n) + "}");
+  if (scaled.status != 200) {
+    std::fprintf(stderr, "scale: %d %s\n", scaled.status, scaled.body.c_str());
+    return 2;
+  }
+  bool all_ready = WaitFor([&] { return ReadyReplicas(tided, "sink") >= n; }, 120s);
+  double tide_ms = MsSince(t0);
+  if (!all_ready) {
+    std::fprintf(stderr, "only %d of %d Ready after 120 s\n", ReadyReplicas(tided, "sink"), n);
+    return 2;
+  }
+  std::printf("  tide: scale 0 -> %d, all Ready after %.1f ms\n", n, tide_ms);
+  PrintPhases(tided, "sink", t0_wall);
+  long tided_rss = RssKib(tided.proc()->pid()), agent_rss = RssKib(agent.proc()->pid());
+  // And again after a few heartbeats and samples in steady state.
+  std::this_thread::sleep_for(5s);  // steady-state window, not synchronisation
+  long tided_rss2 = RssKib(tided.proc()->pid()), agent_rss2 = RssKib(agent.proc()->pid());
+  std::printf("  RSS idle (0 instances): tided %.1f MiB, tide-agent %.1f MiB\n",
+              tided_rss_idle / 1024.0, agent_rss_idle / 1024.0);
+  std::printf(
+      "  RSS at %d Ready: tided %.1f MiB, tide-agent %.1f MiB; 5 s later: %.1f / %.1f MiB\n", n,
+      tided_rss / 1024.0, agent_rss / 1024.0, tided_rss2 / 1024.0, agent_rss2 / 1024.0);
+
+  Summary s("scale_bench");
+  s.Info("plain loop: " + std::to_string(n) + " ports accepting", ref_ms, "ms");
+  s.Info("tide: 0 -> " + std::to_string(n) + " Ready", tide_ms, "ms");
+  s.AtMost("ratio tide / plain loop", tide_ms / ref_ms, 1.5, "x");
+  s.AtMost("tided VmRSS at " + std::to_string(n) + " instances",
+           std::max(tided_rss, tided_rss2) / 1024.0, 30, "MiB");
+  s.AtMost("tide-agent VmRSS at " + std::to_string(n) + " instances",
+           std::max(agent_rss, agent_rss2) / 1024.0, 15, "MiB");
+  int rc = s.Print();
+  // Stop the instances through Tide, so nothing is left to the TempDir sweep.
+  tided.Put("/v1/workloads/sink/scale", "{\"replicas\":0}");
+  WaitFor([&] { return tided.Instances("sink").empty(); }, 30s);
+  return rc;
+}
+
+}  // namespace
+}  // namespace tide::bench
+
+int main(int argc, char** argv) {
+  int n = 200;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--instances") == 0 && i + 1 < argc) {
+      n = std::atoi(argv[++i]);
+    } else {
+      std::fprintf(stderr, "usage: scale_bench [--instances N]\n");
+      return 2;
+    }
+  }
+  if (n < 1 || n > 2000) {
+    std::fprintf(stderr, "--instances: 1..2000\n");
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  try {
+    return tide::bench::Run(n);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "scale_bench: %s\n", e.what());
+    return 2;
+  }
+}
