@@ -1,15 +1,39 @@
 #include "api/json.h"
 
+#include <cmath>
 #include <ctime>
+#include <limits>
+#include <type_traits>
 
 namespace tide {
 namespace {
+
+// Reads an integer field. nlohmann converts a float to an integer with a plain cast, which is
+// undefined behaviour when the value does not fit (e.g. 1e300); such values throw instead, as
+// a type mismatch does.
+template <typename T>
+T GetInteger(const json& v) {
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    // T holds [lo, hi_excl): both bounds are powers of two (or 0), exact as doubles.
+    const double hi_excl = std::ldexp(1.0, std::numeric_limits<T>::digits);
+    const double lo = std::is_signed_v<T> ? -hi_excl : 0.0;
+    if (!(d >= lo && d < hi_excl))
+      throw json::type_error::create(302, "number out of range for an integer field", &v);
+  }
+  return v.get<T>();
+}
 
 // Reads j[key] into out when present and not null; leaves the default otherwise.
 template <typename T>
 void Get(const json& j, const char* key, T& out) {
   auto it = j.find(key);
-  if (it != j.end() && !it->is_null()) it->get_to(out);
+  if (it == j.end() || it->is_null()) return;
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    out = GetInteger<T>(*it);
+  } else {
+    it->get_to(out);
+  }
 }
 
 const char* ProbeTypeName(Probe::Type t) {
@@ -118,8 +142,7 @@ void to_json(json& j, const WorkloadSpec& s) {
   j["terminationGracePeriodSeconds"] = s.termination_grace_period_seconds;
   j["nodeSelector"] = s.node_selector;
   j["layers"] = s.layers;
-  j["rollout"] = {{"maxSurge", s.rollout.max_surge},
-                  {"maxUnavailable", s.rollout.max_unavailable}};
+  j["rollout"] = {{"maxSurge", s.rollout.max_surge}, {"maxUnavailable", s.rollout.max_unavailable}};
   j["backoff"] = {{"initialSeconds", s.backoff.initial_seconds},
                   {"maxSeconds", s.backoff.max_seconds},
                   {"resetAfterSeconds", s.backoff.reset_after_seconds}};
@@ -142,7 +165,7 @@ void from_json(const json& j, WorkloadSpec& s) {
     const auto& r = j.at("resources");
     Get(r, "cpu", s.resources.cpu);
     if (r.contains("memory") && r.at("memory").is_number())
-      s.resources.memory_bytes = r.at("memory").get<int64_t>();
+      s.resources.memory_bytes = GetInteger<int64_t>(r.at("memory"));
   }
   if (j.contains("readiness") && !j.at("readiness").is_null()) s.readiness = j.at("readiness");
   if (j.contains("liveness") && !j.at("liveness").is_null()) s.liveness = j.at("liveness");

@@ -283,6 +283,20 @@ TEST(DecodeFilesBody, CapsContentSize) {
   EXPECT_EQ(st.message(), "files[0].content: longer than 4194304 bytes");
 }
 
+// ---- api/json.h from_json (lenient decoding, still used for trusted peers) ---------------
+
+TEST(FromJson, OutOfRangeFloatsForIntegersThrowInsteadOfOverflowing) {
+  // A plain float-to-int cast of 1e300 is undefined behaviour; it must be a type error.
+  EXPECT_THROW(json::parse(R"({"pid":1e300})").get<InstanceStatus>(), json::type_error);
+  EXPECT_THROW(json::parse(R"({"generation":-1e19})").get<InstanceStatus>(), json::type_error);
+  EXPECT_THROW(json::parse(R"({"resources":{"memory":1e30}})").get<WorkloadSpec>(),
+               json::type_error);
+  EXPECT_THROW(json::parse(R"({"pid":"12"})").get<InstanceStatus>(), json::type_error);
+  // Floats that fit still convert (truncated), as before.
+  EXPECT_EQ(json::parse(R"({"pid":12.0})").get<InstanceStatus>().pid, 12);
+  EXPECT_EQ(json::parse(R"({"version":-3.5})").get<AssignmentSet>().version, -3);
+}
+
 // ---- all decoders ----------------------------------------------------------------------
 
 // Random mutations of valid bodies: every decoder returns (ok or not), never throws or crashes.

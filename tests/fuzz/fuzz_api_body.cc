@@ -1,6 +1,7 @@
 // libFuzzer target: every decoder of api/wire.h on the same arbitrary bytes. Besides "no crash,
 // no exception, no sanitizer report", it checks that whatever a decoder accepts re-encodes with
-// api/json.h (as the API server would when answering GET) and decodes again to the same value.
+// api/json.h (as the API server would when answering GET) and decodes again to the same value;
+// and that api/json.h's lenient from_json never crashes (it may throw json::exception).
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -65,6 +66,27 @@ void CheckFiles(std::string_view body) {
     Fail("files: round trip", again);
 }
 
+// The lenient from_json of api/json.h (still used by the API server and the agent): it may
+// throw nlohmann exceptions, but must not crash or hit undefined behaviour.
+void CheckFromJson(std::string_view body) {
+  const json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return;
+  auto attempt = [&](auto&& fn) {
+    try {
+      fn();
+    } catch (const json::exception&) {
+    }
+  };
+  attempt([&] { (void)j.get<tide::NodeReport>(); });
+  attempt([&] { (void)j.get<tide::AssignmentSet>(); });
+  attempt([&] { (void)j.get<tide::Object>(); });
+  attempt([&] { (void)j.get<tide::Event>(); });
+  if (j.is_object()) {
+    attempt([&] { (void)j.at("node").get<tide::NodeInfo>(); });
+    attempt([&] { (void)j.at("instances").get<std::vector<tide::InstanceStatus>>(); });
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -73,5 +95,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckReport(body);
   CheckScale(body);
   CheckFiles(body);
+  CheckFromJson(body);
   return 0;
 }
