@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "daemon/gateway.h"
+#include "daemon/metrics.h"
 
 namespace {
 
@@ -57,7 +58,8 @@ int main(int argc, char** argv) {
   }
   route.kind = function ? tide::Kind::kFunction : tide::Kind::kService;
   StaticBackend backend(workload, route);
-  tide::Gateway gw(opts, backend, tide::SystemClock::Get(), nullptr);
+  tide::Metrics metrics;  // as in tided: every request updates the gateway metrics
+  tide::Gateway gw(opts, backend, tide::SystemClock::Get(), &metrics);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
