@@ -282,8 +282,20 @@ void ControlPlane::ReconcileLoop() {
 void ControlPlane::ReconcileOnce() {
   std::vector<GatewayUpdate> updates;
   std::vector<std::string> draining;
+  // In-flight counts of ready instances, read outside the lock, so scale-down picks idle ones.
+  std::map<std::string, int> inflight;
+  if (gateway_) {
+    std::vector<std::string> ready;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      for (const auto& [id, rec] : state_.instances)
+        if (rec.Ready() && rec.Live()) ready.push_back(id);
+    }
+    for (const auto& id : ready) inflight[id] = gateway_->InFlight(id);
+  }
   {
     std::lock_guard<std::mutex> lk(mu_);
+    inflight_snapshot_ = std::move(inflight);
     int64_t now = clock_.NowMs();
     RefreshWorkloadsLocked();
     UpdateNodeStatesLocked(now);
@@ -538,11 +550,17 @@ void ControlPlane::ReconcileWorkloadLocked(WorkloadRuntime& wr, int64_t now) {
       current.push_back(&(state_.instances[rec.id] = std::move(rec)));
     }
   };
-  // Victims first: not placed, then not ready, then the least busy, then the newest.
+  // Victims first: not placed, then not ready, then the idlest (fewest in-flight requests at
+  // the gateway), then the newest.
   auto victim_order = [&](std::vector<InstanceRecord*>& v) {
-    std::sort(v.begin(), v.end(), [](InstanceRecord* a, InstanceRecord* b) {
+    auto busy = [&](InstanceRecord* r) {
+      auto it = inflight_snapshot_.find(r->id);
+      return it == inflight_snapshot_.end() ? 0 : it->second;
+    };
+    std::sort(v.begin(), v.end(), [&](InstanceRecord* a, InstanceRecord* b) {
       auto rank = [](InstanceRecord* r) { return r->node.empty() ? 0 : (r->Ready() ? 2 : 1); };
       if (rank(a) != rank(b)) return rank(a) < rank(b);
+      if (busy(a) != busy(b)) return busy(a) < busy(b);
       return a->created_ms > b->created_ms;
     });
   };

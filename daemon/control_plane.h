@@ -143,6 +143,7 @@ class ControlPlane : public GatewayBackend {
   std::condition_variable assignments_cv_;  // long-polls
   std::condition_variable autoscale_cv_;    // only for stopping the autoscale loop
   int64_t last_metrics_ms_ = 0;
+  std::map<std::string, int> inflight_snapshot_;  // instance id -> gateway in-flight, per pass
   bool kicked_ = false;
   bool stopping_ = false;
   int64_t store_revision_seen_ = -1;

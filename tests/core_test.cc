@@ -158,5 +158,27 @@ TEST_F(CoreTest, BadInputGetsClearErrors) {
   EXPECT_TRUE(b_->proc()->Alive());
 }
 
+TEST_F(CoreTest, LayersAndInstanceEnvironment) {
+  std::string layer_dir = dir_.path() + "/layer-common";
+  std::string yaml = "apiVersion: tide/v1\nkind: Layer\nmetadata: {name: common}\nspec: {path: " +
+                     layer_dir + "}\n---\n" +
+                     ServiceYaml("envy", 1, "  layers: [common]\n  env: {GREETING: hi}\n");
+  auto r = tided_->Post("/v1/apply", yaml);
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_TRUE(WaitFor([&] { return tided_->ReadyCount("envy") == 1; }, 20s));
+  json inst = tided_->Instances("envy")[0];
+  std::string base = "http://127.0.0.1:" + std::to_string(inst["port"].get<int>()) + "/env?name=";
+  EXPECT_EQ(Http("GET", base + "TIDE_LAYER_COMMON").body, layer_dir);
+  EXPECT_EQ(Http("GET", base + "GREETING").body, "hi");
+  EXPECT_EQ(Http("GET", base + "TIDE_WORKLOAD").body, "envy");
+  EXPECT_EQ(Http("GET", base + "TIDE_INSTANCE").body, inst["id"].get<std::string>());
+  EXPECT_EQ(Http("GET", base + "TIDE_NODE").body, inst["node"].get<std::string>());
+  EXPECT_EQ(Http("GET", base + "PORT").body, std::to_string(inst["port"].get<int>()));
+  EXPECT_EQ(Http("GET", base + "PATH").body.rfind(layer_dir + "/bin:", 0), 0u);
+  // A layer in use cannot be deleted.
+  EXPECT_EQ(tided_->Delete("/v1/layers/common").status, 409);
+  EXPECT_EQ(tided_->Get("/v1/layers").Json()["items"].size(), 1u);
+}
+
 }  // namespace
 }  // namespace tide::testing
