@@ -1,5 +1,7 @@
 #include "api/cron.h"
 
+#include <ctime>
+
 #include <charconv>
 #include <vector>
 
@@ -108,6 +110,98 @@ bool ValidateCron(std::string_view expr, std::string* err) {
     }
   }
   return true;
+}
+
+namespace {
+
+// Expands one validated field into the values it allows.
+std::vector<int> Expand(std::string_view field, const FieldSpec& f) {
+  std::vector<int> out;
+  for (std::string_view item : Split(field, ',')) {
+    int step = 1;
+    std::string_view base = item;
+    size_t slash = item.find('/');
+    if (slash != std::string_view::npos) {
+      ParseInt(item.substr(slash + 1), &step);
+      base = item.substr(0, slash);
+    }
+    int a = f.lo, b = f.hi;
+    if (base != "*") {
+      size_t dash = base.find('-');
+      if (dash == std::string_view::npos) {
+        ParseInt(base, &a);
+        b = a;
+      } else {
+        ParseInt(base.substr(0, dash), &a);
+        ParseInt(base.substr(dash + 1), &b);
+      }
+    }
+    for (int v = a; v <= b; v += step) out.push_back(v);
+  }
+  return out;
+}
+
+}  // namespace
+
+bool CronSchedule::Parse(std::string_view expr, CronSchedule* out, std::string* err) {
+  if (!ValidateCron(expr, err)) return false;
+  std::vector<std::string_view> fields;
+  size_t i = 0;
+  while (i < expr.size()) {
+    while (i < expr.size() && (expr[i] == ' ' || expr[i] == '\t')) ++i;
+    size_t start = i;
+    while (i < expr.size() && expr[i] != ' ' && expr[i] != '\t') ++i;
+    if (i > start) fields.push_back(expr.substr(start, i - start));
+  }
+  CronSchedule c;
+  for (int v : Expand(fields[0], kFields[0])) c.minute_.set(v);
+  for (int v : Expand(fields[1], kFields[1])) c.hour_.set(v);
+  for (int v : Expand(fields[2], kFields[2])) c.dom_.set(v);
+  for (int v : Expand(fields[3], kFields[3])) c.month_.set(v);
+  for (int v : Expand(fields[4], kFields[4])) c.dow_.set(v % 7);
+  c.dom_star_ = fields[2] == "*";
+  c.dow_star_ = fields[4] == "*";
+  *out = c;
+  return true;
+}
+
+int64_t CronSchedule::NextAfter(int64_t wall_ms) const {
+  time_t t = static_cast<time_t>(wall_ms / 1000 / 60 * 60 + 60);  // next whole minute
+  const time_t limit = t + 5LL * 366 * 24 * 3600;
+  while (t < limit) {
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    if (!month_.test(tm.tm_mon + 1)) {  // jump to the first day of the next month
+      tm.tm_mon += 1;
+      tm.tm_mday = 1;
+      tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+      t = timegm(&tm);
+      continue;
+    }
+    bool dom = dom_.test(tm.tm_mday), dow = dow_.test(tm.tm_wday);
+    bool day = dom_star_ && dow_star_ ? true
+               : dom_star_            ? dow
+               : dow_star_            ? dom
+                                      : (dom || dow);
+    if (!day) {
+      tm.tm_mday += 1;
+      tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+      t = timegm(&tm);
+      continue;
+    }
+    if (!hour_.test(tm.tm_hour)) {
+      tm.tm_hour += 1;
+      tm.tm_min = tm.tm_sec = 0;
+      t = timegm(&tm);
+      continue;
+    }
+    if (!minute_.test(tm.tm_min)) {
+      t += 60;
+      continue;
+    }
+    return static_cast<int64_t>(t) * 1000;
+  }
+  return -1;
 }
 
 }  // namespace tide

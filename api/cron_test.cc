@@ -39,3 +39,36 @@ TEST(ValidateCron, RejectsWithTheField) {
 
 }  // namespace
 }  // namespace tide
+
+namespace tide {
+namespace {
+
+int64_t At(int y, int mon, int d, int h, int m) {
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mon - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = m;
+  return static_cast<int64_t>(timegm(&tm)) * 1000;
+}
+
+TEST(CronScheduleTest, NextAfter) {
+  CronSchedule c;
+  std::string err;
+  ASSERT_TRUE(CronSchedule::Parse("*/5 * * * *", &c, &err)) << err;
+  EXPECT_EQ(c.NextAfter(At(2026, 11, 27, 21, 3) + 17000), At(2026, 11, 27, 21, 5));
+  EXPECT_EQ(c.NextAfter(At(2026, 11, 27, 21, 5)), At(2026, 11, 27, 21, 10));
+  ASSERT_TRUE(CronSchedule::Parse("30 2 * * 1", &c, &err));  // Mondays 02:30
+  EXPECT_EQ(c.NextAfter(At(2026, 11, 27, 21, 0)), At(2026, 11, 30, 2, 30));
+  ASSERT_TRUE(CronSchedule::Parse("0 0 1 1 *", &c, &err));
+  EXPECT_EQ(c.NextAfter(At(2026, 11, 27, 21, 0)), At(2027, 1, 1, 0, 0));
+  ASSERT_TRUE(CronSchedule::Parse("0 12 13 * 5", &c, &err));  // 13th OR Friday
+  EXPECT_EQ(c.NextAfter(At(2026, 11, 27, 21, 0)), At(2026, 12, 4, 12, 0));
+  ASSERT_TRUE(CronSchedule::Parse("0 0 31 2 *", &c, &err));
+  EXPECT_EQ(c.NextAfter(At(2026, 11, 27, 21, 0)), -1);
+  EXPECT_FALSE(CronSchedule::Parse("61 * * * *", &c, &err));
+}
+
+}  // namespace
+}  // namespace tide
