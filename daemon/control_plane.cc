@@ -6,6 +6,9 @@
 #include <cmath>
 #include <random>
 
+#include <httplib.h>
+
+#include "api/cron.h"
 #include "daemon/scheduler.h"
 
 namespace tide {
@@ -47,6 +50,7 @@ void ControlPlane::Start() {
   }
   reconcile_thread_ = std::thread([this] { ReconcileLoop(); });
   autoscale_thread_ = std::thread([this] { AutoscaleLoop(); });
+  trigger_thread_ = std::thread([this] { TriggerLoop(); });
 }
 
 void ControlPlane::Stop() {
@@ -60,6 +64,7 @@ void ControlPlane::Stop() {
   assignments_cv_.notify_all();
   if (reconcile_thread_.joinable()) reconcile_thread_.join();
   if (autoscale_thread_.joinable()) autoscale_thread_.join();
+  if (trigger_thread_.joinable()) trigger_thread_.join();
 }
 
 void ControlPlane::Kick() {
@@ -774,6 +779,51 @@ void ControlPlane::AutoscaleLoop() {
     }
     if (changed) kick_cv_.notify_all();
     for (auto& e : events) store_.AppendEvent(e);
+  }
+}
+
+void ControlPlane::TriggerLoop() {
+  while (true) {
+    std::vector<std::string> due;  // workloads to invoke now
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      autoscale_cv_.wait_for(lk, std::chrono::milliseconds(500), [this] { return stopping_; });
+      if (stopping_) return;
+      int64_t now = clock_.WallMs();
+      std::set<std::string> keys;
+      for (const auto& [name, wr] : workloads_) {
+        const auto& triggers = wr.obj.object.spec.triggers;
+        for (size_t i = 0; i < triggers.size(); ++i) {
+          std::string key = name + "#" + std::to_string(i) + "#" + triggers[i].schedule;
+          keys.insert(key);
+          CronSchedule cron;
+          std::string err;
+          if (!CronSchedule::Parse(triggers[i].schedule, &cron, &err)) continue;
+          auto it = next_trigger_ms_.find(key);
+          if (it == next_trigger_ms_.end()) {
+            next_trigger_ms_[key] = cron.NextAfter(now);
+          } else if (it->second >= 0 && now >= it->second) {
+            due.push_back(name);
+            it->second = cron.NextAfter(now);
+            EmitLocked("Normal", "Triggered", "workload/" + name, name,
+                       "schedule \"" + triggers[i].schedule + "\" fired");
+          }
+        }
+      }
+      for (auto it = next_trigger_ms_.begin(); it != next_trigger_ms_.end();) {
+        it = keys.count(it->first) ? std::next(it) : next_trigger_ms_.erase(it);
+      }
+    }
+    for (const auto& name : due) {
+      if (opts_.gateway_url.empty()) continue;
+      // Fire and forget: the gateway queues the request through a cold start like any other.
+      std::thread([url = opts_.gateway_url, name] {
+        httplib::Client cli(url);
+        cli.set_read_timeout(300, 0);
+        cli.Post("/function/" + name + "/", httplib::Headers{{"X-Tide-Trigger", "schedule"}}, "",
+                 "text/plain");
+      }).detach();
+    }
   }
 }
 

@@ -34,6 +34,7 @@ struct ControlPlaneOptions {
   int64_t node_grace_ms = 10000;    // silent this long: Lost (NotReady at half of it)
   int64_t reconcile_period_ms = 200;  // safety net; changes trigger a pass at once
   int64_t autoscale_period_ms = 100;  // load sampling and scaling decisions
+  std::string gateway_url;            // where schedule triggers send their invocations
 };
 
 // What GET /v1/workloads shows as "status".
@@ -114,6 +115,7 @@ class ControlPlane : public GatewayBackend {
 
   void ReconcileLoop();
   void AutoscaleLoop();
+  void TriggerLoop();  // Function schedule triggers: invoke through the gateway when due
   void ReconcileOnce();
   // All under mu_:
   void RefreshWorkloadsLocked();
@@ -152,7 +154,8 @@ class ControlPlane : public GatewayBackend {
   std::map<std::string, std::string> layer_paths_;
   Autoscaler autoscaler_;
   std::vector<Event> pending_events_;
-  std::thread reconcile_thread_, autoscale_thread_;
+  std::map<std::string, int64_t> next_trigger_ms_;  // "workload#index" -> wall ms
+  std::thread reconcile_thread_, autoscale_thread_, trigger_thread_;
 };
 
 }  // namespace tide

@@ -174,6 +174,13 @@ int main(int argc, char** argv) {
     }
   } forward;
   h.gateway = std::make_unique<tide::Gateway>(gwo, forward, clock, &metrics);
+  {
+    std::string host;
+    int port = 0;
+    tide::SplitHostPort(cfg.gateway_listen, &host, &port);
+    if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
+    cpo.gateway_url = "http://" + host + ":" + std::to_string(port);
+  }
   h.cp = std::make_unique<tide::ControlPlane>(cpo, *store, clock, metrics, h.gateway.get());
   forward.cp = h.cp.get();
   store->SetChangeListener([cp = h.cp.get()] { cp->Kick(); });
