@@ -7,6 +7,7 @@
 #include "api/json.h"
 #include "api/manifest.h"
 #include "daemon/apply.h"
+#include "daemon/invoker.h"
 #include "api/version.h"
 
 namespace tide {
@@ -63,7 +64,8 @@ const char* ErrorCode(Status::Code c) {
 
 void SendJson(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump() + "\n", "application/json");
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n",
+                  "application/json");
 }
 
 void SendError(httplib::Response& res, int status, const std::string& code,
@@ -417,6 +419,28 @@ void ApiServer::Routes() {
           sink.done();
           return true;
         });
+  });
+
+  // ---- async invocations ----
+  s.Get(R"(/v1/invocations/([0-9a-f]+))", [this](const httplib::Request& req,
+                                                httplib::Response& res) {
+    Invocation inv;
+    Status st = store_.GetInvocation(req.matches[1], &inv);
+    if (!st.ok()) return SendStatus(res, st);
+    SendJson(res, 200, Invoker::ToJson(inv));
+  });
+  s.Get(R"(/v1/workloads/([a-z0-9-]+)/dead-letters)", [this](const httplib::Request& req,
+                                                             httplib::Response& res) {
+    std::string name = req.matches[1];
+    StoredObject o;
+    Status st = store_.Get(name, &o);
+    if (!st.ok()) return SendStatus(res, st);
+    std::vector<Invocation> dead;
+    st = store_.ListInvocations(name, "DeadLetter", &dead);
+    if (!st.ok()) return SendStatus(res, st);
+    json items = json::array();
+    for (const auto& inv : dead) items.push_back(Invoker::ToJson(inv));
+    SendJson(res, 200, {{"items", items}});
   });
 
   // ---- instances, nodes, events, layers ----

@@ -47,9 +47,25 @@ struct RouteInfo {
 };
 
 // Implemented by the control plane. Called from gateway I/O threads; must not block.
+// An asynchronous invocation as the gateway received it (POST /async-function/{name}/...).
+struct AsyncInvocation {
+  std::string method = "POST";
+  std::string target;  // "/" + rest of the path, plus "?query"
+  std::vector<std::pair<std::string, std::string>> headers;  // end-to-end headers only
+  std::string body;
+};
+
 class GatewayBackend {
  public:
   virtual ~GatewayBackend() = default;
+  // POST /async-function/{name}/...: keeps the invocation durably and sets *id; the gateway then
+  // answers 202 {"id"}. Called on an I/O thread; must be quick. Default: not supported (503).
+  virtual Status EnqueueAsync(const std::string& workload, AsyncInvocation inv, std::string* id) {
+    (void)workload;
+    (void)inv;
+    (void)id;
+    return Status::Unavailable("asynchronous invocation is not available");
+  }
   // nullopt → 404.
   virtual std::optional<RouteInfo> Route(const std::string& workload) = 0;
   // Load signal (autoscaler input + activation): called when a workload's in-flight or queued

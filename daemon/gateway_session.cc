@@ -173,10 +173,72 @@ asio::awaitable<bool> Gateway::Impl::Handle(gw::Worker& w, Request& r) {
                              keep_on_error);
   }
   if (t.prefix == gw::Target::Prefix::kAsyncFunction) {
-    co_return co_await Reply(
-        r, 501, "NotImplemented",
-        "asynchronous invocation is not available yet; call /function/" + t.name + " synchronously",
-        keep_on_error);
+    std::optional<RouteInfo> fn = backend_.Route(t.name);
+    if (!fn || fn->kind != Kind::kFunction) {
+      co_return co_await Reply(r, 404, "NotFound", "no function named " + t.name, keep_on_error);
+    }
+    r.workload = t.name;
+    if (req.method() != http::verb::post) {
+      co_return co_await Reply(r, 405, "MethodNotAllowed",
+                               "asynchronous invocations are POST requests", keep_on_error);
+    }
+    // The body is kept whole (it is stored durably), so it is bounded well below the proxy's.
+    constexpr size_t kMaxAsyncBody = 8 << 20;
+    if (r.parser.content_length() && *r.parser.content_length() > kMaxAsyncBody) {
+      co_return co_await Reply(r, 413, "PayloadTooLarge",
+                               "asynchronous request bodies are limited to 8 MiB", false);
+    }
+    if (auto e = req.find(http::field::expect);
+        e != req.end() && beast::iequals(e->value(), "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      r.client.expires_after(Ms(r.timeout_s));
+      auto [ec, n] = co_await asio::async_write(r.client, asio::buffer(kContinue), kTuple);
+      if (ec) co_return false;
+    }
+    AsyncInvocation inv;
+    {
+      RelayBuffer relay(w);
+      while (!r.parser.is_done()) {
+        char* b = relay.get();
+        req.body().data = b;
+        req.body().size = gw::kRelayBufferBytes;
+        r.client.expires_after(Ms(r.timeout_s));
+        auto [ec, n] = co_await http::async_read_some(r.client, r.buf, r.parser, kTuple);
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) co_return false;
+        inv.body.append(b, gw::kRelayBufferBytes - req.body().size);
+        if (inv.body.size() > kMaxAsyncBody) {
+          co_return co_await Reply(r, 413, "PayloadTooLarge",
+                                   "asynchronous request bodies are limited to 8 MiB", false);
+        }
+      }
+    }
+    gw::StripHopByHop(req);
+    gw::AppendForwardedFor(req, r.client_ip);
+    for (const auto& f : req) {
+      if (f.name() == http::field::host || f.name() == http::field::content_length ||
+          f.name() == http::field::transfer_encoding || f.name() == http::field::expect)
+        continue;
+      inv.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    }
+    inv.method = "POST";
+    inv.target = t.rest;
+    std::string id;
+    Status st = backend_.EnqueueAsync(t.name, std::move(inv), &id);
+    if (!st.ok()) {
+      co_return co_await Reply(r, 503, "Unavailable", st.message(), r.client_keep);
+    }
+    http::response<http::string_body> res{http::status::accepted, r.version};
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::location, "/v1/invocations/" + id);
+    res.body() = "{\"id\":\"" + id + "\"}\n";
+    res.prepare_payload();
+    res.keep_alive(r.client_keep);
+    r.client.expires_after(Ms(r.timeout_s));
+    auto [ec, n] = co_await http::async_write(r.client, res, kTuple);
+    table_.CountResponse(r.workload, 202,
+                         static_cast<double>(clock_.NowMs() - r.arrival_ms) / 1000.0);
+    co_return r.client_keep && !ec;
   }
   std::optional<RouteInfo> route = backend_.Route(t.name);
   const bool want_function = t.prefix == gw::Target::Prefix::kFunction;

@@ -341,9 +341,10 @@ TEST_F(GatewayTest, UnknownWorkloadAndWrongKindAre404) {
   auto res3 = c.Get("/elsewhere");
   ASSERT_TRUE(res3);
   EXPECT_EQ(res3->status, 404);
+  // A backend without durable invocations answers async calls with 503.
   auto res4 = c.Post("/async-function/fn", "x", "text/plain");
   ASSERT_TRUE(res4);
-  EXPECT_EQ(res4->status, 501);
+  EXPECT_EQ(res4->status, 503);
 }
 
 TEST_F(GatewayTest, ColdStartWaitsForEndpointAndIsMarked) {

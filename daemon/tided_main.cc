@@ -17,6 +17,7 @@
 #include "daemon/auth.h"
 #include "daemon/control_plane.h"
 #include "daemon/gateway.h"
+#include "daemon/invoker.h"
 #include "daemon/metrics.h"
 #include "daemon/store.h"
 
@@ -168,6 +169,11 @@ int main(int argc, char** argv) {
   // Two-step wiring through a small forwarding backend.
   struct Forward : tide::GatewayBackend {
     tide::ControlPlane* cp = nullptr;
+    tide::Invoker* invoker = nullptr;
+    tide::Status EnqueueAsync(const std::string& w, tide::AsyncInvocation inv,
+                              std::string* id) override {
+      return invoker->Enqueue(w, std::move(inv), id);
+    }
     std::optional<tide::RouteInfo> Route(const std::string& w) override { return cp->Route(w); }
     void OnLoad(const std::string& w, int inflight, int queued) override {
       cp->OnLoad(w, inflight, queued);
@@ -183,6 +189,10 @@ int main(int argc, char** argv) {
   }
   h.cp = std::make_unique<tide::ControlPlane>(cpo, *store, clock, metrics, h.gateway.get());
   forward.cp = h.cp.get();
+  tide::InvokerOptions ivo;
+  ivo.gateway_url = cpo.gateway_url;
+  tide::Invoker invoker(ivo, *store, clock);
+  forward.invoker = &invoker;
   store->SetChangeListener([cp = h.cp.get()] { cp->Kick(); });
 
   if (!cfg.manifests.empty()) {
@@ -201,6 +211,7 @@ int main(int argc, char** argv) {
   }
 
   h.cp->Start();
+  invoker.Start();
   st = h.gateway->Start();
   if (!st.ok()) {
     std::cerr << "tided: gateway: " << st.message() << "\n";
@@ -250,6 +261,7 @@ int main(int argc, char** argv) {
   spdlog::info("tided: signal {}, shutting down (instances keep running)", sig);
   if (agent) agent->Stop();
   api.Stop();
+  invoker.Stop();
   h.gateway->Stop();
   h.cp->Stop();
   return 0;

@@ -109,9 +109,8 @@ TEST_F(FunctionTest, BurstAtZeroStartsInstancesInParallelWithinMax) {
 
 TEST_F(FunctionTest, ScaleDownWhileRequestsInFlightLosesNone) {
   Start();
-  Apply(
-      "apiVersion: tide/v1\nkind: Service\nmetadata: {name: steady}\nspec:\n  command: [\"" +
-      TestappBin() + "\", \"--port\", \"${PORT}\"]\n  replicas: 4\n  timeoutSeconds: 10\n");
+  Apply("apiVersion: tide/v1\nkind: Service\nmetadata: {name: steady}\nspec:\n  command: [\"" +
+        TestappBin() + "\", \"--port\", \"${PORT}\"]\n  replicas: 4\n  timeoutSeconds: 10\n");
   ASSERT_TRUE(WaitFor([&] { return tided_->ReadyCount("steady") == 4; }, 20s));
   std::atomic<int> ok{0}, failed{0};
   std::atomic<bool> stop{false};
@@ -141,8 +140,8 @@ TEST_F(FunctionTest, GatewayErrors) {
   // 404: unknown workload, with a one-line JSON body.
   auto nf = Call("/function/nope/");
   EXPECT_EQ(nf.status, 404);
-  EXPECT_EQ(nf.body.find('\n'), nf.body.size() - 1 == nf.body.find('\n') ? nf.body.size() - 1
-                                                                         : nf.body.find('\n'));
+  EXPECT_EQ(nf.body.find('\n'),
+            nf.body.size() - 1 == nf.body.find('\n') ? nf.body.size() - 1 : nf.body.find('\n'));
   EXPECT_TRUE(nf.Json().contains("error")) << nf.body;
   // 504: an instance that never becomes ready within timeoutSeconds.
   Apply(FunctionYaml("slow", R"(  timeoutSeconds: 1
@@ -187,6 +186,46 @@ TEST_F(FunctionTest, FiftyMegabyteBodyPassesIntact) {
   EXPECT_EQ(r.headers["X-Echo-Query"], "x=1");
   EXPECT_FALSE(r.headers["X-Echo-Request-Id"].empty());
   EXPECT_NE(r.headers["X-Echo-Forwarded-For"].find("127.0.0.1"), std::string::npos);
+}
+
+TEST_F(FunctionTest, AsyncInvocationsAreDeliveredOrDeadLettered) {
+  Start();
+  Apply(FunctionYaml("worker", R"(  autoscale: {minReplicas: 0, maxReplicas: 2, target: 5}
+)"));
+  auto r = Call("/async-function/worker/echo?job=7", "POST", "payload-1");
+  ASSERT_EQ(r.status, 202) << r.body;
+  std::string id = r.Json()["id"];
+  ASSERT_FALSE(id.empty());
+  json inv;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        inv = tided_->Get("/v1/invocations/" + id).Json();
+        return inv.value("state", "") == "Succeeded";
+      },
+      20s))
+      << inv.dump(2);
+  EXPECT_EQ(inv["attempts"], 1);
+  EXPECT_EQ(inv["result"]["status"], 200);
+  EXPECT_EQ(inv["result"]["body"], "payload-1");
+  EXPECT_EQ(inv["result"]["headers"]["X-Echo-Query"], "job=7");
+
+  // Every attempt answers 500: retried, then listed as a dead letter.
+  auto bad = Call("/async-function/worker/status?code=500", "POST", "x");
+  ASSERT_EQ(bad.status, 202);
+  std::string bad_id = bad.Json()["id"];
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        inv = tided_->Get("/v1/invocations/" + bad_id).Json();
+        return inv.value("state", "") == "DeadLetter";
+      },
+      20s))
+      << inv.dump(2);
+  EXPECT_EQ(inv["attempts"], 3);
+  json dead = tided_->Get("/v1/workloads/worker/dead-letters").Json();
+  ASSERT_EQ(dead["items"].size(), 1u);
+  EXPECT_EQ(dead["items"][0]["id"], bad_id);
+  EXPECT_EQ(Call("/async-function/nope/", "POST", "x").status, 404);
+  EXPECT_EQ(tided_->Get("/v1/invocations/ffff").status, 404);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 //   ANY  /echo        echoes method, path, query and body back (body verbatim)
 //   GET  /env?name=V  the value of environment variable V
 //   POST /exit?code=N exits the process with code N right after answering
+//   ANY  /status?code=N answers with HTTP status N
 // Flags: --port N, --startup-delay-ms N (sleep before listening: a slow start),
 //        --exit-after-ms N (exit with --exit-code after N ms: a crashing workload),
 //        --ignore-sigterm (to test the grace period's SIGKILL).
@@ -89,6 +90,12 @@ int main(int argc, char** argv) {
   srv.Post(R"(/echo.*)", echo);
   srv.Put(R"(/echo.*)", echo);
   srv.Delete(R"(/echo.*)", echo);
+  auto status_handler = [](const httplib::Request& req, httplib::Response& res) {
+    res.status = req.has_param("code") ? std::atoi(req.get_param_value("code").c_str()) : 200;
+    res.set_content("status " + std::to_string(res.status) + "\n", "text/plain");
+  };
+  srv.Get("/status", status_handler);
+  srv.Post("/status", status_handler);
   srv.Get("/env", [](const httplib::Request& req, httplib::Response& res) {
     const char* v = std::getenv(req.get_param_value("name").c_str());
     res.set_content(v ? v : "", "text/plain");
