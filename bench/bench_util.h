@@ -30,6 +30,10 @@ double Percentile(std::vector<double> v, double p);
 
 // VmRSS of pid in KiB from /proc/PID/status; -1 when unreadable.
 long RssKib(pid_t pid);
+// A numeric field of /proc/PID/status ("Threads", "VmHWM", ...); -1 when unreadable.
+long StatusField(pid_t pid, const std::string& field);
+// CPU time (user + system) pid has used so far, in seconds; -1 when unreadable.
+double CpuSeconds(pid_t pid);
 
 // posix_spawn argv with this process's environment plus extra_env, stdin from /dev/null,
 // stdout+stderr to log_path ("" = /dev/null), in its own process group. -1 on failure.
@@ -52,8 +56,10 @@ int RawHttpGet(int port, const std::string& path, bool retry_connect, int deadli
 // A free TCP port on 127.0.0.1 (bound then released).
 int FreePort();
 // The first of count consecutive ports all free on 127.0.0.1, searched from a pseudo-random
-// start in [lo, hi); 0 when none was found.
-int FreePortRange(int count, int lo = 40000, int hi = 60000);
+// start in [lo, hi); 0 when none was found. The default range is below Linux's ephemeral ports
+// (32768-60999) and the test harness's agent ranges (30000-49999), so the many client
+// connections of a benchmark cannot take a port a workload is about to bind.
+int FreePortRange(int count, int lo = 10000, int hi = 20000);
 
 // The PASS/MISS table printed at the end of every benchmark.
 class Summary {

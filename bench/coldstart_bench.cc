@@ -35,7 +35,7 @@ int PortOf(const std::string& url) { return std::atoi(url.substr(url.rfind(':') 
 
 // One bare round: ms from spawn to the answer of the first request; -1 on failure.
 double BareRound() {
-  int port = FreePort();
+  int port = FreePortRange(1);
   auto t0 = SteadyClock::now();
   pid_t pid = SpawnPlain({TinyHttpBin()}, {{"PORT", std::to_string(port)}});
   int status = RawHttpGet(port, "/", true, 10000);

@@ -4,11 +4,14 @@
 // and tide-agent with N instances running.
 //
 // Setup: tided --no-local-agent and one tide-agent (a separate process, so its RSS is its own).
+// The plain loop runs before and after the Tide run; the ratio uses the mean of the two, so a
+// change of load on the (shared) machine weighs on both sides.
 // Usage: scale_bench [--instances N]   (default 200)
 #include <signal.h>
 
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -25,9 +28,11 @@ using tide::testing::Tided;
 using tide::testing::WaitFor;
 using namespace std::chrono_literals;
 
-// Starts n tcp_sink processes on ports lo.. in a plain loop and waits until all accept.
+// Starts n tcp_sink processes on free ports in a plain loop and waits until all accept.
 // Returns the elapsed ms (-1 when they did not all accept within 60 s).
-double ReferenceRun(int n, int lo) {
+double ReferenceRun(int n) {
+  int lo = FreePortRange(n);
+  if (lo == 0) return -1;
   std::vector<pid_t> pids;
   auto t0 = SteadyClock::now();
   for (int i = 0; i < n; ++i) {
@@ -87,6 +92,13 @@ void PrintPhases(const Tided& t, const std::string& name, int64_t t0_wall_ms) {
       static_cast<long long>(last_ready - t0_wall_ms), max_start_to_ready);
 }
 
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -96,14 +108,11 @@ int64_t WallMs() {
 int Run(int n) {
   std::printf("scale_bench: %d instances of %s, one tide-agent (tided --no-local-agent)\n", n,
               TcpSinkBin().c_str());
-  int ref_lo = FreePortRange(n);
-  if (ref_lo == 0) {
-    std::fprintf(stderr, "no free port range of %d\n", n);
-    return 2;
-  }
-  double ref_ms = ReferenceRun(n, ref_lo);
-  std::printf("  reference: plain posix_spawn loop, %d ports accepting after %.1f ms\n", n, ref_ms);
-  if (ref_ms < 0) return 2;
+  std::printf("  load average at start: %s\n", LoadAverage().c_str());
+  double ref_before = ReferenceRun(n);
+  std::printf("  reference (before): plain posix_spawn loop, %d ports accepting after %.1f ms\n", n,
+              ref_before);
+  if (ref_before < 0) return 2;
 
   TempDir dir;
   Tided tided(dir.path());
@@ -124,6 +133,8 @@ int Run(int n) {
   }
   long tided_rss_idle = RssKib(tided.proc()->pid()), agent_rss_idle = RssKib(agent.proc()->pid());
 
+  const pid_t tided_pid = tided.proc()->pid(), agent_pid = agent.proc()->pid();
+  double tided_cpu0 = CpuSeconds(tided_pid), agent_cpu0 = CpuSeconds(agent_pid);
   int64_t t0_wall = WallMs();
   auto t0 = SteadyClock::now();
   auto scaled = tided.Put("/v1/workloads/sink/scale", "{\"replicas\":" + std::to_string(n) + "}");
@@ -134,34 +145,52 @@ int Run(int n) {
   bool all_ready = WaitFor([&] { return ReadyReplicas(tided, "sink") >= n; }, 120s);
   double tide_ms = MsSince(t0);
   if (!all_ready) {
-    std::fprintf(stderr, "only %d of %d Ready after 120 s\n", ReadyReplicas(tided, "sink"), n);
+    std::fprintf(stderr, "only %d of %d Ready after 120 s; the others:\n",
+                 ReadyReplicas(tided, "sink"), n);
+    for (const auto& i : tided.Instances("sink")) {
+      if (i.value("state", "") != "Ready") std::fprintf(stderr, "  %s\n", i.dump().c_str());
+    }
     return 2;
   }
   std::printf("  tide: scale 0 -> %d, all Ready after %.1f ms\n", n, tide_ms);
   PrintPhases(tided, "sink", t0_wall);
-  long tided_rss = RssKib(tided.proc()->pid()), agent_rss = RssKib(agent.proc()->pid());
+  double tided_cpu1 = CpuSeconds(tided_pid), agent_cpu1 = CpuSeconds(agent_pid);
+  std::printf("  cpu used during the scale-up: tided %.2f s, tide-agent %.2f s (2 cores)\n",
+              tided_cpu1 - tided_cpu0, agent_cpu1 - agent_cpu0);
+  long tided_rss = RssKib(tided_pid), agent_rss = RssKib(agent_pid);
   // And again after a few heartbeats and samples in steady state.
   std::this_thread::sleep_for(5s);  // steady-state window, not synchronisation
-  long tided_rss2 = RssKib(tided.proc()->pid()), agent_rss2 = RssKib(agent.proc()->pid());
+  long tided_rss2 = RssKib(tided_pid), agent_rss2 = RssKib(agent_pid);
+  std::printf(
+      "  steady state with %d instances: tided %.0f%% of a core, tide-agent %.0f%%; "
+      "threads: tided %ld, tide-agent %ld\n",
+      n, (CpuSeconds(tided_pid) - tided_cpu1) / 5 * 100,
+      (CpuSeconds(agent_pid) - agent_cpu1) / 5 * 100, StatusField(tided_pid, "Threads"),
+      StatusField(agent_pid, "Threads"));
   std::printf("  RSS idle (0 instances): tided %.1f MiB, tide-agent %.1f MiB\n",
               tided_rss_idle / 1024.0, agent_rss_idle / 1024.0);
   std::printf(
       "  RSS at %d Ready: tided %.1f MiB, tide-agent %.1f MiB; 5 s later: %.1f / %.1f MiB\n", n,
       tided_rss / 1024.0, agent_rss / 1024.0, tided_rss2 / 1024.0, agent_rss2 / 1024.0);
 
+  tided.Put("/v1/workloads/sink/scale", "{\"replicas\":0}");
+  WaitFor([&] { return tided.Instances("sink").empty(); }, 30s);
+  double ref_after = ReferenceRun(n);
+  std::printf("  reference (after): plain posix_spawn loop, %d ports accepting after %.1f ms\n", n,
+              ref_after);
+  if (ref_after < 0) return 2;
+  // The mean of the runs before and after, so a load change on the machine hits both sides.
+  double ref_ms = (ref_before + ref_after) / 2;
+
   Summary s("scale_bench");
-  s.Info("plain loop: " + std::to_string(n) + " ports accepting", ref_ms, "ms");
+  s.Info("plain loop: " + std::to_string(n) + " ports accepting (mean)", ref_ms, "ms");
   s.Info("tide: 0 -> " + std::to_string(n) + " Ready", tide_ms, "ms");
   s.AtMost("ratio tide / plain loop", tide_ms / ref_ms, 1.5, "x");
   s.AtMost("tided VmRSS at " + std::to_string(n) + " instances",
            std::max(tided_rss, tided_rss2) / 1024.0, 30, "MiB");
   s.AtMost("tide-agent VmRSS at " + std::to_string(n) + " instances",
            std::max(agent_rss, agent_rss2) / 1024.0, 15, "MiB");
-  int rc = s.Print();
-  // Stop the instances through Tide, so nothing is left to the TempDir sweep.
-  tided.Put("/v1/workloads/sink/scale", "{\"replicas\":0}");
-  WaitFor([&] { return tided.Instances("sink").empty(); }, 30s);
-  return rc;
+  return s.Print();
 }
 
 }  // namespace
