@@ -84,9 +84,8 @@ bool CheckItem(std::string_view item, const FieldSpec& f, std::string* why) {
   return true;
 }
 
-}  // namespace
-
-bool ValidateCron(std::string_view expr, std::string* err) {
+// The blank-separated fields of a schedule.
+std::vector<std::string_view> SplitFields(std::string_view expr) {
   std::vector<std::string_view> fields;
   size_t i = 0;
   while (i < expr.size()) {
@@ -95,6 +94,13 @@ bool ValidateCron(std::string_view expr, std::string* err) {
     while (i < expr.size() && expr[i] != ' ' && expr[i] != '\t') ++i;
     if (i > start) fields.push_back(expr.substr(start, i - start));
   }
+  return fields;
+}
+
+}  // namespace
+
+bool ValidateCron(std::string_view expr, std::string* err) {
+  std::vector<std::string_view> fields = SplitFields(expr);
   if (fields.size() != 5) {
     *err = "a cron schedule has 5 fields (minute hour day-of-month month day-of-week), got " +
            std::to_string(fields.size());
@@ -145,14 +151,7 @@ std::vector<int> Expand(std::string_view field, const FieldSpec& f) {
 
 bool CronSchedule::Parse(std::string_view expr, CronSchedule* out, std::string* err) {
   if (!ValidateCron(expr, err)) return false;
-  std::vector<std::string_view> fields;
-  size_t i = 0;
-  while (i < expr.size()) {
-    while (i < expr.size() && (expr[i] == ' ' || expr[i] == '\t')) ++i;
-    size_t start = i;
-    while (i < expr.size() && expr[i] != ' ' && expr[i] != '\t') ++i;
-    if (i > start) fields.push_back(expr.substr(start, i - start));
-  }
+  std::vector<std::string_view> fields = SplitFields(expr);
   CronSchedule c;
   for (int v : Expand(fields[0], kFields[0])) c.minute_.set(v);
   for (int v : Expand(fields[1], kFields[1])) c.hour_.set(v);
