@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "agent/log_files.h"
-#include "agent/process_launcher.h"
 #include "agent/prober.h"
+#include "agent/process_launcher.h"
 #include "agent/supervisor.h"
 #include "api/client.h"
 #include "api/json.h"
@@ -244,8 +244,8 @@ void Agent::ServeApi() {
     out += "# HELP tide_agent_instance_memory_bytes Resident memory of an instance.\n";
     out += "# TYPE tide_agent_instance_memory_bytes gauge\n";
     for (const auto& i : st)
-      out += "tide_agent_instance_memory_bytes{instance=\"" + i.id + "\",workload=\"" +
-             i.workload + "\"} " + std::to_string(i.memory_bytes) + "\n";
+      out += "tide_agent_instance_memory_bytes{instance=\"" + i.id + "\",workload=\"" + i.workload +
+             "\"} " + std::to_string(i.memory_bytes) + "\n";
     out += "# HELP tide_agent_instance_cpu_seconds_total CPU time of an instance.\n";
     out += "# TYPE tide_agent_instance_cpu_seconds_total counter\n";
     for (const auto& i : st)
@@ -254,17 +254,19 @@ void Agent::ServeApi() {
     res.set_content(out, "text/plain; version=0.0.4");
   });
   s.Get(R"(/v1/instances/([A-Za-z0-9-]+)/logs)", [this](const httplib::Request& req,
-                                                       httplib::Response& res) {
+                                                        httplib::Response& res) {
     std::string id = req.matches[1];
     int tail = req.has_param("tail") ? std::atoi(req.get_param_value("tail").c_str()) : -1;
     if (req.has_param("follow") && req.get_param_value("follow") == "true") {
-      res.set_chunked_content_provider("text/plain", [this, id, tail](size_t, httplib::DataSink& sink) {
-        logs_->Follow(
-            id, tail, [&](const std::string& chunk) { return sink.write(chunk.data(), chunk.size()); },
-            [&] { return stopping_.load() || !sink.is_writable(); });
-        sink.done();
-        return true;
-      });
+      res.set_chunked_content_provider(
+          "text/plain", [this, id, tail](size_t, httplib::DataSink& sink) {
+            logs_->Follow(
+                id, tail,
+                [&](const std::string& chunk) { return sink.write(chunk.data(), chunk.size()); },
+                [&] { return stopping_.load() || !sink.is_writable(); });
+            sink.done();
+            return true;
+          });
       return;
     }
     std::string out;

@@ -29,12 +29,12 @@ class Client;
 struct AgentOptions {
   std::string server = "http://127.0.0.1:7400";
   std::string token;
-  std::string name;                      // default: host name
-  std::string listen = "127.0.0.1:0";    // agent API
-  std::string advertise = "127.0.0.1";   // host the gateway uses to reach instances
+  std::string name;                     // default: host name
+  std::string listen = "127.0.0.1:0";   // agent API
+  std::string advertise = "127.0.0.1";  // host the gateway uses to reach instances
   std::string data_dir = "./tide-agent-data";
-  double cpu = 0;                        // 0: number of cores
-  int64_t memory_bytes = 0;              // 0: physical memory
+  double cpu = 0;            // 0: number of cores
+  int64_t memory_bytes = 0;  // 0: physical memory
   StringMap labels;
   int port_lo = 20000, port_hi = 29999;
 };

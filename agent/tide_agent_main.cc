@@ -1,8 +1,8 @@
 // tide-agent: the node agent binary (SPEC section 1). Thin: parses flags, runs tide::Agent until
 // SIGINT/SIGTERM. Instances keep running after the agent exits; the next start re-adopts them.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -16,7 +16,8 @@ bool ParseLabels(const std::string& s, tide::StringMap* out, std::string* err) {
   size_t start = 0;
   while (start < s.size()) {
     size_t comma = s.find(',', start);
-    std::string kv = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::string kv =
+        s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     size_t eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) {
       *err = "--labels: expected k=v[,k2=v2], got '" + kv + "'";
@@ -82,7 +83,8 @@ int main(int argc, char** argv) {
       return 2;
     }
     std::getline(in, o.token);
-    while (!o.token.empty() && isspace(static_cast<unsigned char>(o.token.back()))) o.token.pop_back();
+    while (!o.token.empty() && isspace(static_cast<unsigned char>(o.token.back())))
+      o.token.pop_back();
   } else if (const char* t = std::getenv("TIDE_TOKEN")) {
     o.token = t;
   }

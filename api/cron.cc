@@ -1,8 +1,7 @@
 #include "api/cron.h"
 
-#include <ctime>
-
 #include <charconv>
+#include <ctime>
 #include <vector>
 
 namespace tide {
@@ -178,10 +177,7 @@ int64_t CronSchedule::NextAfter(int64_t wall_ms) const {
       continue;
     }
     bool dom = dom_.test(tm.tm_mday), dow = dow_.test(tm.tm_wday);
-    bool day = dom_star_ && dow_star_ ? true
-               : dom_star_            ? dow
-               : dow_star_            ? dom
-                                      : (dom || dow);
+    bool day = dom_star_ && dow_star_ ? true : dom_star_ ? dow : dow_star_ ? dom : (dom || dow);
     if (!day) {
       tm.tm_mday += 1;
       tm.tm_hour = tm.tm_min = tm.tm_sec = 0;

@@ -7,11 +7,10 @@
 // No names (JAN, MON) and no @macros. Pure function; thread-safe.
 #pragma once
 
-#include <string>
-#include <string_view>
-
 #include <bitset>
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 namespace tide {
 

@@ -76,8 +76,8 @@ struct WorkloadSpec {
   int concurrency = 0;  // 0 = no limit
   double timeout_seconds = 30;
   Resources resources;
-  std::optional<Probe> readiness;  // absent: TCP on $PORT
-  std::optional<Probe> liveness;   // absent: none
+  std::optional<Probe> readiness;         // absent: TCP on $PORT
+  std::optional<Probe> liveness;          // absent: none
   std::string restart_policy = "Always";  // Always | OnFailure | Never
   double termination_grace_period_seconds = 10;
   StringMap node_selector;
@@ -130,11 +130,11 @@ struct InstanceStatus {
   int64_t ready_at_ms = 0;    // wall ms, 0 = not ready
   double cpu = 0;             // cores used, averaged over the last sample interval
   double cpu_seconds_total = 0;
-  int64_t memory_bytes = 0;  // RSS
-  int last_exit_code = -1;   // -1 = none
-  int last_signal = 0;       // 0 = none
-  std::string reason;        // e.g. OOMKilled, CommandNotFound, ProbeFailed
-  std::string message;       // human text for the reason
+  int64_t memory_bytes = 0;    // RSS
+  int last_exit_code = -1;     // -1 = none
+  int last_signal = 0;         // 0 = none
+  std::string reason;          // e.g. OOMKilled, CommandNotFound, ProbeFailed
+  std::string message;         // human text for the reason
   std::string limit_enforcer;  // cgroup2 | cgroup1 | rlimit | none
 };
 

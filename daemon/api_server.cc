@@ -3,12 +3,11 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
-
 #include "api/json.h"
 #include "api/manifest.h"
+#include "api/version.h"
 #include "daemon/apply.h"
 #include "daemon/invoker.h"
-#include "api/version.h"
 
 namespace tide {
 namespace {
@@ -89,8 +88,8 @@ bool LabelsMatch(const StringMap& labels, const std::string& selector) {
   size_t start = 0;
   while (start <= selector.size()) {
     size_t comma = selector.find(',', start);
-    std::string term = selector.substr(start, comma == std::string::npos ? std::string::npos
-                                                                         : comma - start);
+    std::string term =
+        selector.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     size_t eq = term.find('=');
     if (eq == std::string::npos) {
       if (!labels.count(term)) return false;
@@ -106,9 +105,9 @@ bool LabelsMatch(const StringMap& labels, const std::string& selector) {
 
 // A route template for the api_requests_total metric (bounded cardinality).
 std::string RouteLabel(const std::string& path) {
-  static const char* kPrefixes[] = {"/v1/agent/", "/v1/workloads", "/v1/instances", "/v1/nodes",
-                                    "/v1/events", "/v1/layers",    "/v1/apply",     "/v1/version",
-                                    "/v1/info",   "/v1/invocations", "/healthz",    "/metrics"};
+  static const char* kPrefixes[] = {"/v1/agent/", "/v1/workloads",   "/v1/instances", "/v1/nodes",
+                                    "/v1/events", "/v1/layers",      "/v1/apply",     "/v1/version",
+                                    "/v1/info",   "/v1/invocations", "/healthz",      "/metrics"};
   for (const char* p : kPrefixes) {
     if (path.rfind(p, 0) == 0) {
       std::string r = p;
@@ -206,7 +205,8 @@ void ApiServer::Routes() {
   });
   s.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     metrics_.api_requests_total
-        .Add({{"method", req.method}, {"route", RouteLabel(req.path)},
+        .Add({{"method", req.method},
+              {"route", RouteLabel(req.path)},
               {"code", std::to_string(res.status)}})
         .Increment();
   });
@@ -220,17 +220,17 @@ void ApiServer::Routes() {
       SendError(res, res.status, "Error", "HTTP " + std::to_string(res.status));
     }
   });
-  s.set_exception_handler([](const httplib::Request&, httplib::Response& res,
-                             std::exception_ptr ep) {
-    std::string what = "internal error";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    SendError(res, 500, "Internal", what);
-  });
+  s.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "internal error";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        SendError(res, 500, "Internal", what);
+      });
 
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
@@ -299,8 +299,8 @@ void ApiServer::Routes() {
     WorkloadStatus st = cp_.StatusOf(o);
     json conds = json::array();
     for (const auto& c : st.conditions)
-      conds.push_back({{"type", c.type}, {"status", c.status}, {"reason", c.reason},
-                       {"message", c.message}});
+      conds.push_back(
+          {{"type", c.type}, {"status", c.status}, {"reason", c.reason}, {"message", c.message}});
     j["status"] = {{"desiredReplicas", st.desired},
                    {"readyReplicas", st.ready},
                    {"phase", st.phase},
@@ -332,25 +332,25 @@ void ApiServer::Routes() {
     }
     SendJson(res, 200, {{"items", items}});
   });
-  s.Get(R"(/v1/workloads/([a-z0-9-]+))", [this, workload_json](const httplib::Request& req,
-                                                               httplib::Response& res) {
-    StoredObject o;
-    Status st = store_.Get(req.matches[1], &o);
-    if (!st.ok()) return SendStatus(res, st);
-    json j = workload_json(o);
-    j["instances"] = cp_.Instances(o.object.metadata.name, "");
-    SendJson(res, 200, j);
-  });
-  s.Delete(R"(/v1/workloads/([a-z0-9-]+))", [this](const httplib::Request& req,
-                                                   httplib::Response& res) {
-    std::string name = req.matches[1];
-    Status st = store_.Delete(name);
-    if (!st.ok()) return SendStatus(res, st);
-    cp_.Emit("Normal", "Deleted", "workload/" + name, name,
-             "workload deleted; its instances are drained and stopped");
-    cp_.Kick();
-    SendJson(res, 200, {{"deleted", name}});
-  });
+  s.Get(R"(/v1/workloads/([a-z0-9-]+))",
+        [this, workload_json](const httplib::Request& req, httplib::Response& res) {
+          StoredObject o;
+          Status st = store_.Get(req.matches[1], &o);
+          if (!st.ok()) return SendStatus(res, st);
+          json j = workload_json(o);
+          j["instances"] = cp_.Instances(o.object.metadata.name, "");
+          SendJson(res, 200, j);
+        });
+  s.Delete(R"(/v1/workloads/([a-z0-9-]+))",
+           [this](const httplib::Request& req, httplib::Response& res) {
+             std::string name = req.matches[1];
+             Status st = store_.Delete(name);
+             if (!st.ok()) return SendStatus(res, st);
+             cp_.Emit("Normal", "Deleted", "workload/" + name, name,
+                      "workload deleted; its instances are drained and stopped");
+             cp_.Kick();
+             SendJson(res, 200, {{"deleted", name}});
+           });
   s.Put(R"(/v1/workloads/([a-z0-9-]+)/scale)", [this](const httplib::Request& req,
                                                       httplib::Response& res) {
     std::string name = req.matches[1];
@@ -367,8 +367,7 @@ void ApiServer::Routes() {
     }
     Status st = store_.SetScale(name, static_cast<int>(n));
     if (!st.ok()) return SendStatus(res, st);
-    cp_.Emit("Normal", "Scaled", "workload/" + name, name,
-             "replicas set to " + std::to_string(n));
+    cp_.Emit("Normal", "Scaled", "workload/" + name, name, "replicas set to " + std::to_string(n));
     cp_.Kick();
     SendJson(res, 200, {{"name", name}, {"replicas", n}});
   });
@@ -396,8 +395,8 @@ void ApiServer::Routes() {
                              : "instance " + inst + " not found on any node");
       return;
     }
-    std::string path = "/v1/instances/" + inst + "/logs?tail=" +
-                       (req.has_param("tail") ? Param(req, "tail") : "-1") +
+    std::string path = "/v1/instances/" + inst +
+                       "/logs?tail=" + (req.has_param("tail") ? Param(req, "tail") : "-1") +
                        (Param(req, "follow") == "true" ? "&follow=true" : "");
     bool follow = Param(req, "follow") == "true";
     if (!follow) {
@@ -409,39 +408,38 @@ void ApiServer::Routes() {
       res.set_content(r->body, r->status == 200 ? "text/plain" : "application/json");
       return;
     }
-    res.set_chunked_content_provider(
-        "text/plain", [url, path](size_t, httplib::DataSink& sink) {
-          httplib::Client cli(url);
-          cli.set_read_timeout(24 * 3600, 0);
-          cli.Get(path, [&](const char* data, size_t len) {
-            return sink.is_writable() && sink.write(data, len);
-          });
-          sink.done();
-          return true;
-        });
+    res.set_chunked_content_provider("text/plain", [url, path](size_t, httplib::DataSink& sink) {
+      httplib::Client cli(url);
+      cli.set_read_timeout(24 * 3600, 0);
+      cli.Get(path, [&](const char* data, size_t len) {
+        return sink.is_writable() && sink.write(data, len);
+      });
+      sink.done();
+      return true;
+    });
   });
 
   // ---- async invocations ----
-  s.Get(R"(/v1/invocations/([0-9a-f]+))", [this](const httplib::Request& req,
-                                                httplib::Response& res) {
-    Invocation inv;
-    Status st = store_.GetInvocation(req.matches[1], &inv);
-    if (!st.ok()) return SendStatus(res, st);
-    SendJson(res, 200, Invoker::ToJson(inv));
-  });
-  s.Get(R"(/v1/workloads/([a-z0-9-]+)/dead-letters)", [this](const httplib::Request& req,
-                                                             httplib::Response& res) {
-    std::string name = req.matches[1];
-    StoredObject o;
-    Status st = store_.Get(name, &o);
-    if (!st.ok()) return SendStatus(res, st);
-    std::vector<Invocation> dead;
-    st = store_.ListInvocations(name, "DeadLetter", &dead);
-    if (!st.ok()) return SendStatus(res, st);
-    json items = json::array();
-    for (const auto& inv : dead) items.push_back(Invoker::ToJson(inv));
-    SendJson(res, 200, {{"items", items}});
-  });
+  s.Get(R"(/v1/invocations/([0-9a-f]+))",
+        [this](const httplib::Request& req, httplib::Response& res) {
+          Invocation inv;
+          Status st = store_.GetInvocation(req.matches[1], &inv);
+          if (!st.ok()) return SendStatus(res, st);
+          SendJson(res, 200, Invoker::ToJson(inv));
+        });
+  s.Get(R"(/v1/workloads/([a-z0-9-]+)/dead-letters)",
+        [this](const httplib::Request& req, httplib::Response& res) {
+          std::string name = req.matches[1];
+          StoredObject o;
+          Status st = store_.Get(name, &o);
+          if (!st.ok()) return SendStatus(res, st);
+          std::vector<Invocation> dead;
+          st = store_.ListInvocations(name, "DeadLetter", &dead);
+          if (!st.ok()) return SendStatus(res, st);
+          json items = json::array();
+          for (const auto& inv : dead) items.push_back(Invoker::ToJson(inv));
+          SendJson(res, 200, {{"items", items}});
+        });
 
   // ---- instances, nodes, events, layers ----
   s.Get("/v1/instances", [this](const httplib::Request& req, httplib::Response& res) {
@@ -460,17 +458,17 @@ void ApiServer::Routes() {
     for (const auto& v : cp_.Nodes()) items.push_back(node_json(v));
     SendJson(res, 200, {{"items", items}});
   });
-  s.Get(R"(/v1/nodes/([^/]+))", [this, node_json](const httplib::Request& req,
-                                                  httplib::Response& res) {
-    for (const auto& v : cp_.Nodes()) {
-      if (v.entry.info.name == req.matches[1]) {
-        json j = node_json(v);
-        j["instanceList"] = cp_.Instances("", v.entry.info.name);
-        return SendJson(res, 200, j);
-      }
-    }
-    SendError(res, 404, "NotFound", "no node named " + std::string(req.matches[1]));
-  });
+  s.Get(R"(/v1/nodes/([^/]+))",
+        [this, node_json](const httplib::Request& req, httplib::Response& res) {
+          for (const auto& v : cp_.Nodes()) {
+            if (v.entry.info.name == req.matches[1]) {
+              json j = node_json(v);
+              j["instanceList"] = cp_.Instances("", v.entry.info.name);
+              return SendJson(res, 200, j);
+            }
+          }
+          SendError(res, 404, "NotFound", "no node named " + std::string(req.matches[1]));
+        });
   s.Get("/v1/events", [this](const httplib::Request& req, httplib::Response& res) {
     int64_t since = 0;
     std::string s_since = Param(req, "since");
@@ -481,8 +479,9 @@ void ApiServer::Routes() {
       } else {
         std::tm tm{};
         if (!strptime(s_since.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) {
-          SendError(res, 400, "InvalidRequest",
-                    "since must be milliseconds since the epoch or RFC 3339, got '" + s_since + "'");
+          SendError(
+              res, 400, "InvalidRequest",
+              "since must be milliseconds since the epoch or RFC 3339, got '" + s_since + "'");
           return;
         }
         since = static_cast<int64_t>(timegm(&tm)) * 1000;
@@ -503,14 +502,14 @@ void ApiServer::Routes() {
     for (const auto& l : layers) items.push_back(json(l.object));
     SendJson(res, 200, {{"items", items}});
   });
-  s.Delete(R"(/v1/layers/([a-z0-9-]+))", [this](const httplib::Request& req,
-                                                httplib::Response& res) {
-    std::string name = req.matches[1];
-    Status st = store_.DeleteLayer(name);
-    if (!st.ok()) return SendStatus(res, st);
-    cp_.Emit("Normal", "Deleted", "layer/" + name, "", "layer deleted");
-    SendJson(res, 200, {{"deleted", name}});
-  });
+  s.Delete(R"(/v1/layers/([a-z0-9-]+))",
+           [this](const httplib::Request& req, httplib::Response& res) {
+             std::string name = req.matches[1];
+             Status st = store_.DeleteLayer(name);
+             if (!st.ok()) return SendStatus(res, st);
+             cp_.Emit("Normal", "Deleted", "layer/" + name, "", "layer deleted");
+             SendJson(res, 200, {{"deleted", name}});
+           });
 
   // ---- agent protocol ----
   s.Post("/v1/agent/register", [this](const httplib::Request& req, httplib::Response& res) {

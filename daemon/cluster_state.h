@@ -28,10 +28,10 @@ struct InstanceRecord {
   int64_t generation = 0;
   std::string node;  // "" while Pending (unplaced)
   InstanceAssignment assignment;
-  bool assigned = false;      // listed in its node's assignment set
-  bool draining = false;      // out of routing, waiting for in-flight requests to finish
+  bool assigned = false;  // listed in its node's assignment set
+  bool draining = false;  // out of routing, waiting for in-flight requests to finish
   int64_t drain_deadline_ms = 0;
-  bool removed = false;       // no longer assigned; forgotten once the agent reports it gone
+  bool removed = false;        // no longer assigned; forgotten once the agent reports it gone
   bool observed_seen = false;  // an agent has reported it at least once
   InstanceStatus observed;
   int64_t created_ms = 0;  // steady

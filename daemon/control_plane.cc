@@ -1,12 +1,11 @@
 #include "daemon/control_plane.h"
 
+#include <httplib.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
 #include <random>
-
-#include <httplib.h>
 
 #include "api/cron.h"
 #include "daemon/scheduler.h"
@@ -38,7 +37,11 @@ constexpr int64_t kProgressDeadlineMs = 60'000;
 
 ControlPlane::ControlPlane(ControlPlaneOptions opts, Store& store, Clock& clock, Metrics& metrics,
                            Gateway* gateway)
-    : opts_(opts), store_(store), clock_(clock), metrics_(metrics), gateway_(gateway),
+    : opts_(opts),
+      store_(store),
+      clock_(clock),
+      metrics_(metrics),
+      gateway_(gateway),
       autoscaler_(clock) {}
 
 ControlPlane::~ControlPlane() { Stop(); }
@@ -109,7 +112,8 @@ void ControlPlane::Emit(const std::string& type, const std::string& reason,
 
 // ---- agent protocol ------------------------------------------------------------------------
 
-Status ControlPlane::RegisterNode(const NodeInfo& info, const std::vector<InstanceStatus>& running) {
+Status ControlPlane::RegisterNode(const NodeInfo& info,
+                                  const std::vector<InstanceStatus>& running) {
   if (info.name.empty()) return Status::Invalid("node name is empty");
   std::vector<GatewayUpdate> updates;
   std::vector<Event> events;
@@ -203,8 +207,8 @@ void ControlPlane::ApplyObservedLocked(const std::string& node, const InstanceSt
     } else if (st.state == InstanceState::kStarting && first) {
       if (gateway_) gateway_->NoteInstancePhase(rec.workload, "spawned", now);
     } else if (st.state == InstanceState::kFailed || st.state == InstanceState::kCrashLoopBackOff) {
-      EmitLocked("Warning", st.state == InstanceState::kFailed ? "Failed" : "CrashLoopBackOff",
-                 obj, rec.workload,
+      EmitLocked("Warning", st.state == InstanceState::kFailed ? "Failed" : "CrashLoopBackOff", obj,
+                 rec.workload,
                  (st.reason.empty() ? std::string("") : st.reason + ": ") + st.message);
     }
   }
@@ -221,7 +225,8 @@ Status ControlPlane::Report(const NodeReport& report) {
   {
     std::lock_guard<std::mutex> lk(mu_);
     auto nit = state_.nodes.find(report.node);
-    if (nit == state_.nodes.end()) return Status::NotFound("node " + report.node + " is not registered");
+    if (nit == state_.nodes.end())
+      return Status::NotFound("node " + report.node + " is not registered");
     int64_t now = clock_.NowMs();
     NodeEntry& n = nit->second;
     n.last_heartbeat_ms = now;
@@ -603,8 +608,8 @@ void ControlPlane::ReconcileWorkloadLocked(WorkloadRuntime& wr, int64_t now) {
   if (wr.rollout_failed) return;
   int total = static_cast<int>(current.size() + outdated.size());
   int want_current = desired;
-  int can_create = std::min(want_current - static_cast<int>(current.size()),
-                            desired + surge - total);
+  int can_create =
+      std::min(want_current - static_cast<int>(current.size()), desired + surge - total);
   if (can_create > 0) create(can_create);
   int ready_old = 0;
   for (auto* r : outdated) ready_old += r->Ready() ? 1 : 0;
@@ -618,7 +623,8 @@ void ControlPlane::ReconcileWorkloadLocked(WorkloadRuntime& wr, int64_t now) {
   }
   if (static_cast<int>(current.size()) > desired) {
     victim_order(current);
-    for (size_t i = 0; i < current.size() - desired; ++i) DrainLocked(*current[i], now, "scaled down");
+    for (size_t i = 0; i < current.size() - desired; ++i)
+      DrainLocked(*current[i], now, "scaled down");
   }
 }
 
@@ -640,7 +646,8 @@ void ControlPlane::RoutesLocked(std::vector<GatewayUpdate>* out) {
   for (auto& [name, wr] : workloads_) {
     auto& v = eps[name];
     std::string key;
-    for (const auto& e : v) key += e.instance_id + "@" + e.host + ":" + std::to_string(e.port) + ",";
+    for (const auto& e : v)
+      key += e.instance_id + "@" + e.host + ":" + std::to_string(e.port) + ",";
     if (key == wr.last_route_key) continue;
     wr.last_route_key = key;
     out->push_back({name, v, false});
@@ -659,8 +666,8 @@ void ControlPlane::FlushGateway(std::vector<GatewayUpdate> updates) {
 }
 
 void ControlPlane::MetricsLocked() {
-  std::map<NodeState, int> by_state{{NodeState::kReady, 0}, {NodeState::kNotReady, 0},
-                                    {NodeState::kLost, 0}};
+  std::map<NodeState, int> by_state{
+      {NodeState::kReady, 0}, {NodeState::kNotReady, 0}, {NodeState::kLost, 0}};
   for (const auto& [name, n] : state_.nodes) ++by_state[n.state];
   for (const auto& [st, count] : by_state) {
     metrics_.nodes.Add({{"state", NodeStateName(st)}}).Set(count);
@@ -768,8 +775,8 @@ void ControlPlane::AutoscaleLoop() {
           EmitLocked("Normal", want > wr.desired ? "ScaledUp" : "ScaledDown", "workload/" + n, n,
                      want == d.desired && !d.reason.empty()
                          ? d.reason
-                         : "desired " + std::to_string(wr.desired) + " -> " +
-                               std::to_string(want) + " (idle timeout or waiting requests)");
+                         : "desired " + std::to_string(wr.desired) + " -> " + std::to_string(want) +
+                               " (idle timeout or waiting requests)");
           wr.desired = want;
           changed = true;
         }
@@ -861,8 +868,8 @@ void ControlPlane::OnLoad(const std::string& workload, int inflight, int queued)
         metrics_.autoscaler_scale_events_total.Add({{"workload", workload}, {"direction", "up"}})
             .Increment();
         EmitLocked("Normal", "ScaledUp", "workload/" + workload, workload,
-                   "desired " + std::to_string(wr.desired) + " -> " + std::to_string(need) +
-                       ": " + std::to_string(queued) + " requests waiting");
+                   "desired " + std::to_string(wr.desired) + " -> " + std::to_string(need) + ": " +
+                       std::to_string(queued) + " requests waiting");
         wr.desired = need;
         kicked_ = true;
         activate = true;
@@ -939,8 +946,8 @@ std::vector<InstanceStatus> ControlPlane::Instances(const std::string& workload,
       st.state = InstanceState::kPending;
       if (!rec.pending_reason.empty()) st.message = rec.pending_reason;
     }
-    if (rec.draining || (rec.removed && st.state != InstanceState::kExited &&
-                         st.state != InstanceState::kFailed)) {
+    if (rec.draining ||
+        (rec.removed && st.state != InstanceState::kExited && st.state != InstanceState::kFailed)) {
       st.state = InstanceState::kTerminating;
     }
     out.push_back(std::move(st));

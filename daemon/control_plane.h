@@ -31,7 +31,7 @@
 namespace tide {
 
 struct ControlPlaneOptions {
-  int64_t node_grace_ms = 10000;    // silent this long: Lost (NotReady at half of it)
+  int64_t node_grace_ms = 10000;      // silent this long: Lost (NotReady at half of it)
   int64_t reconcile_period_ms = 200;  // safety net; changes trigger a pass at once
   int64_t autoscale_period_ms = 100;  // load sampling and scaling decisions
   std::string gateway_url;            // where schedule triggers send their invocations
@@ -95,12 +95,12 @@ class ControlPlane : public GatewayBackend {
  private:
   struct WorkloadRuntime {
     StoredObject obj;
-    int desired = 0;                // current desired replicas
+    int desired = 0;  // current desired replicas
     bool autoscaled = false;
-    int64_t last_request_ms = 0;    // steady; for idle scale-to-zero
-    int inflight = 0, queued = 0;   // latest from the gateway
+    int64_t last_request_ms = 0;   // steady; for idle scale-to-zero
+    int inflight = 0, queued = 0;  // latest from the gateway
     std::string last_pending_reason;
-    std::string last_route_key;     // endpoints last pushed to the gateway
+    std::string last_route_key;  // endpoints last pushed to the gateway
     bool rollout_failed = false;
     int64_t rollout_started_ms = 0;
     double instance_seconds = 0;
@@ -141,7 +141,7 @@ class ControlPlane : public GatewayBackend {
   Gateway* gateway_;
 
   std::mutex mu_;
-  std::condition_variable kick_cv_;        // reconcile loop
+  std::condition_variable kick_cv_;         // reconcile loop
   std::condition_variable assignments_cv_;  // long-polls
   std::condition_variable autoscale_cv_;    // only for stopping the autoscale loop
   int64_t last_metrics_ms_ = 0;

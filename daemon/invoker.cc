@@ -2,7 +2,6 @@
 
 #include <httplib.h>
 #include <spdlog/spdlog.h>
-
 #include <strings.h>
 
 #include <random>
@@ -46,7 +45,8 @@ void Invoker::Start() {
   std::vector<Invocation> pending;
   for (const char* state : {"Queued", "Running"}) {
     std::vector<Invocation> v;
-    if (store_.ListInvocations("", state, &v).ok()) pending.insert(pending.end(), v.begin(), v.end());
+    if (store_.ListInvocations("", state, &v).ok())
+      pending.insert(pending.end(), v.begin(), v.end());
   }
   {
     std::lock_guard<std::mutex> lk(mu_);
@@ -74,8 +74,8 @@ Status Invoker::Enqueue(const std::string& workload, AsyncInvocation inv, std::s
   rec.state = "Queued";
   json headers = json::array();
   for (const auto& [k, v] : inv.headers) headers.push_back({k, v});
-  rec.request = Pack({{"method", inv.method}, {"target", inv.target}, {"headers", headers}},
-                     inv.body);
+  rec.request =
+      Pack({{"method", inv.method}, {"target", inv.target}, {"headers", headers}}, inv.body);
   Status st = store_.PutInvocation(rec);
   if (!st.ok()) return st;
   {
@@ -167,8 +167,8 @@ void Invoker::Deliver(const std::string& id) {
     cv_.notify_one();
   } else {
     inv.state = "DeadLetter";
-    spdlog::warn("invocation {} of {} failed after {} attempts (last status {})", id,
-                 inv.workload, inv.attempts, status);
+    spdlog::warn("invocation {} of {} failed after {} attempts (last status {})", id, inv.workload,
+                 inv.attempts, status);
   }
   store_.PutInvocation(inv);
 }

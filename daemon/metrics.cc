@@ -15,8 +15,7 @@ auto& Named(B builder, const char* name, const char* help, prometheus::Registry&
 }  // namespace
 
 prometheus::Histogram::BucketBoundaries Metrics::LatencyBuckets() {
-  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-          0.25,   0.5,   1,      2.5,   5,    10,    30};
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 }
 
 Metrics::Metrics()
@@ -39,8 +38,7 @@ Metrics::Metrics()
       cold_start_duration_seconds(Named(prometheus::BuildHistogram(),
                                         "tide_cold_start_duration_seconds",
                                         "Cold start, request arrival to first byte", *registry_)),
-      cold_start_phase_seconds(Named(prometheus::BuildHistogram(),
-                                     "tide_cold_start_phase_seconds",
+      cold_start_phase_seconds(Named(prometheus::BuildHistogram(), "tide_cold_start_phase_seconds",
                                      "Cold start phases, seconds from arrival", *registry_)),
       instance_restarts_total(Named(prometheus::BuildCounter(), "tide_instance_restarts_total",
                                     "Instance restarts by the agents", *registry_)),

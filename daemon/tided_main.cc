@@ -2,10 +2,10 @@
 // file given by --config; flags win), opens the store, loads credentials, starts the control
 // plane, gateway, REST API and (unless --no-local-agent) the in-process node agent, applies
 // --manifests, then runs until SIGINT/SIGTERM.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <filesystem>
 #include <iostream>
@@ -145,9 +145,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::unique_ptr<tide::Auth> auth;
-  st = cfg.tokens_file.empty()
-           ? tide::Auth::LoadOrGenerate(cfg.data_dir, tide::ServerUrlForListen(cfg.api_listen), &auth)
-           : tide::Auth::LoadTokensFile(cfg.tokens_file, &auth);
+  st = cfg.tokens_file.empty() ? tide::Auth::LoadOrGenerate(
+                                     cfg.data_dir, tide::ServerUrlForListen(cfg.api_listen), &auth)
+                               : tide::Auth::LoadTokensFile(cfg.tokens_file, &auth);
   if (!st.ok()) {
     std::cerr << "tided: " << st.message() << "\n";
     return 2;

@@ -67,12 +67,13 @@ TEST(AutoscaleTest, StepUpSteadyThenBackToMin) {
   Tided::Options o;
   o.local_agent = true;
   Tided tided(dir.path(), o);
-  std::string yaml = "apiVersion: tide/v1\nkind: Service\nmetadata: {name: busy}\nspec:\n"
-                     "  command: [\"" +
-                     TestappBin() +
-                     "\", \"--port\", \"${PORT}\"]\n"
-                     "  autoscale: {minReplicas: 1, maxReplicas: 20, metric: concurrency, "
-                     "target: 5, stableWindowSeconds: 6, panicWindowSeconds: 2}\n";
+  std::string yaml =
+      "apiVersion: tide/v1\nkind: Service\nmetadata: {name: busy}\nspec:\n"
+      "  command: [\"" +
+      TestappBin() +
+      "\", \"--port\", \"${PORT}\"]\n"
+      "  autoscale: {minReplicas: 1, maxReplicas: 20, metric: concurrency, "
+      "target: 5, stableWindowSeconds: 6, panicWindowSeconds: 2}\n";
   ASSERT_EQ(tided.Post("/v1/apply", yaml).status, 200);
   ASSERT_TRUE(WaitFor([&] { return tided.ReadyCount("busy") == 1; }, 20s));
 

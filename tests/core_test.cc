@@ -160,9 +160,9 @@ TEST_F(CoreTest, BadInputGetsClearErrors) {
 
 TEST_F(CoreTest, LayersAndInstanceEnvironment) {
   std::string layer_dir = dir_.path() + "/layer-common";
-  std::string yaml = "apiVersion: tide/v1\nkind: Layer\nmetadata: {name: common}\nspec: {path: " +
-                     layer_dir + "}\n---\n" +
-                     ServiceYaml("envy", 1, "  layers: [common]\n  env: {GREETING: hi}\n");
+  std::string yaml =
+      "apiVersion: tide/v1\nkind: Layer\nmetadata: {name: common}\nspec: {path: " + layer_dir +
+      "}\n---\n" + ServiceYaml("envy", 1, "  layers: [common]\n  env: {GREETING: hi}\n");
   auto r = tided_->Post("/v1/apply", yaml);
   ASSERT_EQ(r.status, 200) << r.body;
   ASSERT_TRUE(WaitFor([&] { return tided_->ReadyCount("envy") == 1; }, 20s));

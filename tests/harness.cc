@@ -193,8 +193,8 @@ Tided::Tided(const std::string& dir, Options opts)
     : dir_(dir), data_dir_(dir + "/tided-data"), token_(kAdminToken), opts_(std::move(opts)) {
   api_port_ = FreePort();
   gw_port_ = FreePort();
-  WriteFile(dir_ + "/tokens.yaml", std::string("tokens:\n") +
-                                       "  - {name: ops, token: \"" + kAdminToken +
+  WriteFile(dir_ + "/tokens.yaml", std::string("tokens:\n") + "  - {name: ops, token: \"" +
+                                       kAdminToken +
                                        "\", role: admin}\n  - {name: viewer, token: \"" +
                                        kReadToken + "\", role: read}\n  - {name: nodes, token: \"" +
                                        kAgentToken + "\", role: agent}\n");
@@ -228,7 +228,9 @@ void Tided::Start() {
 void Tided::Kill9() { proc_->Kill9(); }
 std::string Tided::api() const { return "http://127.0.0.1:" + std::to_string(api_port_); }
 std::string Tided::gateway() const { return "http://127.0.0.1:" + std::to_string(gw_port_); }
-HttpResult Tided::Get(const std::string& path) const { return Http("GET", api() + path, "", token_); }
+HttpResult Tided::Get(const std::string& path) const {
+  return Http("GET", api() + path, "", token_);
+}
 HttpResult Tided::Post(const std::string& path, const std::string& body,
                        const std::string& ctype) const {
   return Http("POST", api() + path, body, token_, ctype);
@@ -268,11 +270,12 @@ AgentProc::AgentProc(const std::string& dir, const Tided& tided, const std::stri
 }
 
 void AgentProc::Start() {
-  std::vector<std::string> argv = {AgentBin(),      "--server",     server_,
-                                   "--name",        name_,          "--token-file",
-                                   token_file_,     "--listen",     "127.0.0.1:" + std::to_string(api_port_),
-                                   "--advertise",   "127.0.0.1",    "--data-dir",
-                                   dir_ + "/data",  "--port-range", std::to_string(port_lo_) + "-" + std::to_string(port_hi_)};
+  std::vector<std::string> argv = {
+      AgentBin(),     "--server",     server_,
+      "--name",       name_,          "--token-file",
+      token_file_,    "--listen",     "127.0.0.1:" + std::to_string(api_port_),
+      "--advertise",  "127.0.0.1",    "--data-dir",
+      dir_ + "/data", "--port-range", std::to_string(port_lo_) + "-" + std::to_string(port_hi_)};
   if (!extra_.empty()) {
     std::istringstream ss(extra_);
     std::string a;
@@ -288,7 +291,8 @@ void AgentProc::Kill9() { proc_->Kill9(); }
 CmdResult RunTidectl(const std::vector<std::string>& args, const std::string& server,
                      const std::string& token, const std::string& stdin_text) {
   TempDir tmp;
-  std::string in = tmp.path() + "/stdin", out = tmp.path() + "/stdout", err = tmp.path() + "/stderr";
+  std::string in = tmp.path() + "/stdin", out = tmp.path() + "/stdout",
+              err = tmp.path() + "/stderr";
   WriteFile(in, stdin_text);
   std::vector<std::string> argv = {TidectlBin()};
   for (const auto& a : args) argv.push_back(a);

@@ -47,7 +47,7 @@ class Proc {
   ~Proc();  // SIGKILL to the group, then reap
   int pid() const { return pid_; }
   bool Alive();
-  void Kill9();           // SIGKILL to the process only (its children keep running)
+  void Kill9();  // SIGKILL to the process only (its children keep running)
   int Terminate(int sig = 15, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   std::string Log() const;
 
@@ -105,8 +105,8 @@ class Tided {
 // A running tide-agent connected to a Tided.
 class AgentProc {
  public:
-  AgentProc(const std::string& dir, const Tided& tided, const std::string& name,
-            int port_lo, int port_hi, const std::string& extra = "");
+  AgentProc(const std::string& dir, const Tided& tided, const std::string& name, int port_lo,
+            int port_hi, const std::string& extra = "");
   void Start();
   void Kill9();
   Proc* proc() { return proc_.get(); }

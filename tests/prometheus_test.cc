@@ -64,7 +64,8 @@ TEST(PrometheusTest, DashboardQueriesReturnDataAndMetricsAreClean) {
       "  autoscale: {minReplicas: 0, maxReplicas: 2, target: 1, stableWindowSeconds: 1, "
       "panicWindowSeconds: 1}\n"
       "---\napiVersion: tide/v1\nkind: Function\nmetadata: {name: stuck}\nspec:\n  command: [\"" +
-      app + "\", \"--port\", \"${PORT}\", \"--startup-delay-ms\", \"600000\"]\n  timeoutSeconds: 1\n";
+      app +
+      "\", \"--port\", \"${PORT}\", \"--startup-delay-ms\", \"600000\"]\n  timeoutSeconds: 1\n";
   ASSERT_EQ(tided.Post("/v1/apply", yaml).status, 200);
   ASSERT_TRUE(WaitFor([&] { return tided.ReadyCount("web") == 2; }, 20s));
   json nodes = tided.Get("/v1/nodes").Json();
@@ -85,9 +86,9 @@ TEST(PrometheusTest, DashboardQueriesReturnDataAndMetricsAreClean) {
                 api_target + "\"]}]\n  - job_name: tide-agent\n    static_configs: [{targets: [\"" +
                 agent_target + "\"]}]\n");
   Proc prom_proc({"/usr/bin/prometheus", "--config.file=" + dir.path() + "/prometheus.yml",
-             "--storage.tsdb.path=" + dir.path() + "/prom-data",
-             "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
-            dir.path() + "/prometheus.log");
+                  "--storage.tsdb.path=" + dir.path() + "/prom-data",
+                  "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
+                 dir.path() + "/prometheus.log");
   std::string prom = "http://127.0.0.1:" + std::to_string(prom_port);
   auto query = [&](const std::string& q) {
     return Http("GET", prom + "/api/v1/query?query=" + UrlEncode(q)).Json();
@@ -131,8 +132,8 @@ TEST(PrometheusTest, DashboardQueriesReturnDataAndMetricsAreClean) {
   for (const auto& panel : dash["panels"]) {
     if (!panel.contains("targets")) continue;
     for (const auto& t : panel["targets"]) {
-      std::string expr = std::regex_replace(t["expr"].get<std::string>(),
-                                            std::regex("\\$workload"), ".*");
+      std::string expr =
+          std::regex_replace(t["expr"].get<std::string>(), std::regex("\\$workload"), ".*");
       expr = std::regex_replace(expr, std::regex("\\$__rate_interval"), "1m");
       json r;
       bool ok = WaitFor(
@@ -141,8 +142,8 @@ TEST(PrometheusTest, DashboardQueriesReturnDataAndMetricsAreClean) {
             return r.contains("data") && !r["data"]["result"].empty();
           },
           10s);
-      EXPECT_TRUE(ok) << "panel '" << panel.value("title", "") << "': no data for " << expr
-                      << "\n" << r.dump();
+      EXPECT_TRUE(ok) << "panel '" << panel.value("title", "") << "': no data for " << expr << "\n"
+                      << r.dump();
       ++checked;
     }
   }
