@@ -1,4 +1,5 @@
 #include "api/manifest.h"
+#include "api/yaml_guard.h"
 
 #include <yaml-cpp/depthguard.h>
 
@@ -23,7 +24,35 @@ constexpr double kMaxSeconds = 365.0 * 24 * 3600;  // bound on every *Seconds fi
 constexpr int64_t kMaxReplicas = 10000;
 
 std::string Q(const std::string& s) {
-  return "\"" + (s.size() > 60 ? s.substr(0, 60) + "..." : s) + "\"";
+  if (s.size() <= 60) return "\"" + s + "\"";
+  size_t cut = 60;  // never split a UTF-8 sequence: back up over continuation bytes
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return "\"" + s.substr(0, cut) + "...\"";
+}
+
+// Position of the first byte that is not part of valid UTF-8, or npos.
+size_t FirstInvalidUtf8(std::string_view t) {
+  size_t i = 0;
+  while (i < t.size()) {
+    unsigned char c = static_cast<unsigned char>(t[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > t.size()) return i;
+    if (n == 2 && c < 0xC2) return i;  // overlong
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(t[i + k]) & 0xC0) != 0x80) return i;
+    }
+    if (n == 3) {
+      unsigned cp = ((c & 0x0F) << 12) | ((t[i + 1] & 0x3F) << 6) | (t[i + 2] & 0x3F);
+      if (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    }
+    if (n == 4) {
+      unsigned cp = ((c & 0x07) << 18) | ((t[i + 1] & 0x3F) << 12) | ((t[i + 2] & 0x3F) << 6) |
+                    (t[i + 3] & 0x3F);
+      if (cp < 0x10000 || cp > 0x10FFFF) return i;
+    }
+    i += n;
+  }
+  return std::string_view::npos;
 }
 
 // "must be at least 1, got 0" and friends; `got` is the value's source text.
@@ -696,6 +725,26 @@ bool IsLabelValue(std::string_view value, std::string* why) {
 
 ParseResult ParseManifests(std::string_view text, const std::string& file) {
   ParseResult result;
+  // Text that is not UTF-8 could not be stored or shown as JSON later: refuse it here.
+  if (size_t bad = FirstInvalidUtf8(text); bad != std::string_view::npos) {
+    int line = 1, col = 1;
+    for (size_t i = 0; i < bad; ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        col = 1;
+      } else {
+        ++col;
+      }
+    }
+    result.errors.push_back(FieldError{file, line, col, "", "the manifest is not valid UTF-8"});
+    return result;
+  }
+  // yaml-cpp 0.7 never returns from LoadAll on a stray top-level ',' (see api/yaml_guard.h).
+  if (text.size() <= kMaxManifestBytes && yaml_guard::WouldLoopForever(text)) {
+    result.errors.push_back(
+        FieldError{file, 0, 0, "", "YAML syntax error: unexpected ',' outside a flow collection"});
+    return result;
+  }
   try {
     ParseAll(text, file, &result);
   } catch (const std::exception& e) {

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -798,6 +801,41 @@ TEST(ParseManifests, MutatedInputNeverThrows) {
   std::string binary;
   for (int i = 0; i < 4096; ++i) binary += static_cast<char>(rng() % 256);
   EXPECT_NO_THROW(ParseManifests(binary, "bin"));
+}
+
+}  // namespace
+}  // namespace tide
+
+namespace tide {
+namespace {
+
+std::string ReadCrash(const std::string& name) {
+  std::ifstream in(std::string(TIDE_SOURCE_DIR) + "/tests/fuzz/crashes/" + name,
+                   std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The fuzzer's findings (tests/fuzz/crashes/): each is now a clear error that serializes.
+TEST(ManifestHostileInput, FuzzFindingsAreErrors) {
+  for (const char* f : {"manifest-yaml-cpp-loops-forever-min.yaml",
+                        "manifest-yaml-cpp-loops-forever.yaml",
+                        "manifest-invalid-utf8-accepted.yaml",
+                        "manifest-error-message-splits-utf8.yaml"}) {
+    std::string text = ReadCrash(f);
+    ASSERT_FALSE(text.empty()) << f;
+    ParseResult r = ParseManifests(text, f);
+    EXPECT_FALSE(r.ok()) << f;
+    EXPECT_NO_THROW(FieldErrorsToJson(r.errors).dump()) << f;
+  }
+  ParseResult comma = ParseManifests(",", "x.yaml");
+  ASSERT_EQ(comma.errors.size(), 1u);
+  EXPECT_NE(comma.errors[0].message.find("','"), std::string::npos);
+  ParseResult bad = ParseManifests("apiVersion: tide/v1\nkind: \xff\n", "x.yaml");
+  ASSERT_EQ(bad.errors.size(), 1u);
+  EXPECT_EQ(bad.errors[0].line, 2);
+  EXPECT_EQ(bad.errors[0].column, 7);
 }
 
 }  // namespace

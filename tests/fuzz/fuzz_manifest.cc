@@ -13,7 +13,7 @@
 
 #include "api/json.h"
 #include "api/manifest.h"
-#include "tests/fuzz/yaml_loop_guard.h"
+#include "api/yaml_guard.h"
 
 namespace {
 
@@ -45,7 +45,7 @@ bool Dump(const nlohmann::json& j, const char* what, std::string* out) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  if (SkipKnownBugs() && tide::fuzz::WouldLoopForever(text)) return 0;
+  if (SkipKnownBugs() && tide::yaml_guard::WouldLoopForever(text)) return 0;
   tide::ParseResult parsed = tide::ParseManifests(text, "fuzz.yaml");
   if (parsed.objects.size() != parsed.sources.size()) Fail("sources out of step", "");
   std::vector<tide::FieldError> errors;

@@ -3,11 +3,10 @@
 // text "," or "&a,") Parser::HandleNextDocument keeps reporting an empty document without
 // consuming input, and LoadAll appends null nodes until memory runs out.
 //
-// WouldLoopForever runs the same parser with an event handler that builds nothing and stops once
+// ParseManifests calls it before YAML::LoadAll, so such a body is a syntax error, not a hung
+// tided. WouldLoopForever runs the same parser with an event handler that builds nothing and stops once
 // it has seen more documents than the text can hold: every document after the first starts at a
-// "---" or "..." line, so a text has at most (such lines + 1) documents. Used by fuzz_manifest
-// to skip this known bug when TIDE_FUZZ_SKIP_KNOWN_BUGS is set (docs/fuzzing.md); the same check
-// before YAML::LoadAll is the suggested fix in api/manifest.cc. Header-only; thread-safe.
+// "---" or "..." line, so a text has at most (such lines + 1) documents. Header-only; thread-safe.
 #pragma once
 
 #include <yaml-cpp/eventhandler.h>
@@ -19,7 +18,7 @@
 #include <string>
 #include <string_view>
 
-namespace tide::fuzz {
+namespace tide::yaml_guard {
 
 class CountNothing : public YAML::EventHandler {
  public:
@@ -58,4 +57,4 @@ inline bool WouldLoopForever(std::string_view text) {
   return false;
 }
 
-}  // namespace tide::fuzz
+}  // namespace tide::yaml_guard
