@@ -2,6 +2,6 @@
 #pragma once
 
 namespace tide {
-inline constexpr const char* kTideVersion = TIDE_VERSION;
-inline constexpr const char* kTideGitCommit = TIDE_GIT_COMMIT;
+extern const char* const kTideVersion;    // e.g. "0.1.0"
+extern const char* const kTideGitCommit;  // short commit hash, or "unknown"
 }  // namespace tide

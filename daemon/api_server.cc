@@ -5,6 +5,7 @@
 
 #include "api/json.h"
 #include "api/manifest.h"
+#include "api/wire.h"
 #include "api/version.h"
 #include "daemon/apply.h"
 #include "daemon/invoker.h"
@@ -251,20 +252,11 @@ void ApiServer::Routes() {
     std::string ctype = req.get_header_value("Content-Type");
     std::vector<ManifestFile> files;
     if (ctype.rfind("application/vnd.tide.files+json", 0) == 0) {
-      json body = json::parse(req.body, nullptr, false);
-      if (body.is_discarded() || !body.is_object() || !body.contains("files") ||
-          !body["files"].is_array()) {
-        SendError(res, 400, "InvalidRequest",
-                  "body must be {\"files\":[{\"name\":...,\"content\":...}]}");
-        return;
-      }
-      for (const auto& f : body["files"]) {
-        if (!f.is_object() || !f.contains("content") || !f["content"].is_string()) {
-          SendError(res, 400, "InvalidRequest", "each file needs a string \"content\"");
-          return;
-        }
-        files.push_back({f.value("name", std::string("<body>")), f["content"].get<std::string>()});
-      }
+      std::vector<std::pair<std::string, std::string>> decoded;
+      Status st = DecodeFilesBody(req.body, &decoded);
+      if (!st.ok()) return SendError(res, HttpCode(st.code()), "InvalidRequest", st.message());
+      for (auto& [name, content] : decoded)
+        files.push_back({name.empty() ? "<body>" : name, std::move(content)});
     } else {
       std::string file = req.get_header_value("X-Tide-Filename");
       files.push_back({file.empty() ? "<body>" : file, req.body});
@@ -354,18 +346,10 @@ void ApiServer::Routes() {
   s.Put(R"(/v1/workloads/([a-z0-9-]+)/scale)", [this](const httplib::Request& req,
                                                       httplib::Response& res) {
     std::string name = req.matches[1];
-    json body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object() || !body.contains("replicas") ||
-        !body["replicas"].is_number_integer()) {
-      SendError(res, 400, "InvalidRequest", "body must be {\"replicas\": N} with an integer N");
-      return;
-    }
-    int64_t n = body["replicas"].get<int64_t>();
-    if (n < 0 || n > 10000) {
-      SendError(res, 400, "InvalidRequest", "replicas must be between 0 and 10000");
-      return;
-    }
-    Status st = store_.SetScale(name, static_cast<int>(n));
+    int n = 0;
+    Status dst = DecodeScaleBody(req.body, &n);
+    if (!dst.ok()) return SendError(res, HttpCode(dst.code()), "InvalidRequest", dst.message());
+    Status st = store_.SetScale(name, n);
     if (!st.ok()) return SendStatus(res, st);
     cp_.Emit("Normal", "Scaled", "workload/" + name, name, "replicas set to " + std::to_string(n));
     cp_.Kick();
@@ -513,25 +497,19 @@ void ApiServer::Routes() {
 
   // ---- agent protocol ----
   s.Post("/v1/agent/register", [this](const httplib::Request& req, httplib::Response& res) {
-    json body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object() || !body.contains("node")) {
-      SendError(res, 400, "InvalidRequest", "body must be {\"node\":{...},\"instances\":[...]}");
-      return;
-    }
-    NodeInfo info = body["node"].get<NodeInfo>();
+    NodeInfo info;
     std::vector<InstanceStatus> running;
-    if (body.contains("instances")) running = body["instances"].get<std::vector<InstanceStatus>>();
+    Status dst = DecodeRegisterBody(req.body, &info, &running);
+    if (!dst.ok()) return SendError(res, HttpCode(dst.code()), "InvalidRequest", dst.message());
     Status st = cp_.RegisterNode(info, running);
     if (!st.ok()) return SendStatus(res, st);
     SendJson(res, 200, {{"registered", info.name}});
   });
   s.Post("/v1/agent/status", [this](const httplib::Request& req, httplib::Response& res) {
-    json body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) {
-      SendError(res, 400, "InvalidRequest", "body must be a NodeReport object");
-      return;
-    }
-    Status st = cp_.Report(body.get<NodeReport>());
+    NodeReport report;
+    Status dst = DecodeNodeReport(req.body, &report);
+    if (!dst.ok()) return SendError(res, HttpCode(dst.code()), "InvalidRequest", dst.message());
+    Status st = cp_.Report(report);
     if (!st.ok()) return SendStatus(res, st);
     SendJson(res, 200, {{"ok", true}});
   });
