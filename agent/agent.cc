@@ -147,7 +147,7 @@ void Agent::AssignmentsLoop() {
   while (!stopping_) {
     if (!registered_ && !Register()) {
       pause(backoff_ms);
-      backoff_ms = std::min<int64_t>(backoff_ms * 2, 2000);
+      backoff_ms = std::min<int64_t>(backoff_ms * 2, 250);
       continue;
     }
     Response r;
@@ -166,7 +166,7 @@ void Agent::AssignmentsLoop() {
       registered_ = false;
       version = -1;
       pause(backoff_ms);
-      backoff_ms = std::min<int64_t>(backoff_ms * 2, 2000);
+      backoff_ms = std::min<int64_t>(backoff_ms * 2, 250);
       continue;
     }
     backoff_ms = 100;

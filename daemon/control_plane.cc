@@ -50,6 +50,8 @@ void ControlPlane::Start() {
   {
     std::lock_guard<std::mutex> lk(mu_);
     RefreshWorkloadsLocked();
+    // Only a restart (workloads already stored) has agents coming back to re-register.
+    started_ms_ = clock_.NowMs() - (workloads_.empty() ? opts_.startup_settle_ms : 0);
   }
   reconcile_thread_ = std::thread([this] { ReconcileLoop(); });
   autoscale_thread_ = std::thread([this] { AutoscaleLoop(); });
@@ -137,13 +139,16 @@ Status ControlPlane::RegisterNode(const NodeInfo& info,
     }
     // Adopt what the agent runs and we do not know (tided restarted): the reconciler then
     // trims surplus and rolls outdated generations like any other instance.
+    // A node that was Lost had its instances replaced elsewhere: what it still runs is surplus
+    // and is not adopted (not in its assignment set, so the agent stops it).
+    const bool adopt = inserted || before != NodeState::kLost;
     for (const auto& st : running) {
       if (state_.instances.count(st.id)) {
         ApplyObservedLocked(info.name, st, now);
         continue;
       }
       auto w = workloads_.find(st.workload);
-      if (w == workloads_.end()) continue;  // not listed: the agent stops it
+      if (!adopt || w == workloads_.end()) continue;  // not listed: the agent stops it
       InstanceRecord rec;
       rec.id = st.id;
       rec.workload = st.workload;
@@ -160,7 +165,10 @@ Status ControlPlane::RegisterNode(const NodeInfo& info,
         rec.assignment.layers.push_back({l, lp == layer_paths_.end() ? "" : lp->second});
       }
       rec.assigned = true;
-      rec.created_ms = now;
+      // Their age, not the adoption time: scale-down prefers the newest instances.
+      rec.created_ms = st.started_at_ms > 0 ? now - std::max<int64_t>(0, clock_.WallMs() -
+                                                                            st.started_at_ms)
+                                            : now;
       rec.observed_seen = true;
       rec.observed = st;
       rec.cpu_seconds_reported = st.cpu_seconds_total;
@@ -575,6 +583,8 @@ void ControlPlane::ReconcileWorkloadLocked(WorkloadRuntime& wr, int64_t now) {
     });
   };
 
+  if (now - started_ms_ < opts_.startup_settle_ms) return;  // agents are re-registering
+
   if (outdated.empty()) {
     int have = static_cast<int>(current.size());
     if (have < desired) create(desired - have);
@@ -650,13 +660,17 @@ void ControlPlane::RoutesLocked(std::vector<GatewayUpdate>* out) {
       key += e.instance_id + "@" + e.host + ":" + std::to_string(e.port) + ",";
     if (key == wr.last_route_key) continue;
     wr.last_route_key = key;
-    out->push_back({name, v, false});
+    out->push_back({name, v, false, ++route_seq_});
   }
 }
 
 void ControlPlane::FlushGateway(std::vector<GatewayUpdate> updates) {
   if (!gateway_) return;
+  std::lock_guard<std::mutex> lk(flush_mu_);
   for (auto& u : updates) {
+    uint64_t& last = flushed_seq_[u.workload];
+    if (u.seq != 0 && u.seq < last) continue;  // a newer set was already pushed
+    last = u.seq;
     if (u.remove) {
       gateway_->RemoveWorkload(u.workload);
     } else {

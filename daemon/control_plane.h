@@ -34,6 +34,9 @@ struct ControlPlaneOptions {
   int64_t node_grace_ms = 10000;      // silent this long: Lost (NotReady at half of it)
   int64_t reconcile_period_ms = 200;  // safety net; changes trigger a pass at once
   int64_t autoscale_period_ms = 100;  // load sampling and scaling decisions
+  // After a start, agents re-register with what they run; instance counts are not changed
+  // (no creations, no drains) for this long, so a restart does not churn instances.
+  int64_t startup_settle_ms = 2000;
   std::string gateway_url;            // where schedule triggers send their invocations
 };
 
@@ -111,6 +114,7 @@ class ControlPlane : public GatewayBackend {
     std::string workload;
     std::vector<Endpoint> endpoints;
     bool remove = false;
+    uint64_t seq = 0;
   };
 
   void ReconcileLoop();
@@ -145,6 +149,12 @@ class ControlPlane : public GatewayBackend {
   std::condition_variable assignments_cv_;  // long-polls
   std::condition_variable autoscale_cv_;    // only for stopping the autoscale loop
   int64_t last_metrics_ms_ = 0;
+  int64_t started_ms_ = 0;
+  // Routing pushes carry a per-workload sequence; a stale one (computed earlier, flushed later
+  // by another thread) is dropped, so the gateway always ends with the newest endpoint set.
+  std::mutex flush_mu_;
+  uint64_t route_seq_ = 0;                       // guarded by mu_
+  std::map<std::string, uint64_t> flushed_seq_;  // guarded by flush_mu_
   std::map<std::string, int> inflight_snapshot_;  // instance id -> gateway in-flight, per pass
   bool kicked_ = false;
   bool stopping_ = false;
