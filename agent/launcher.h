@@ -18,7 +18,7 @@ namespace tide {
 
 struct LaunchSpec {
   std::string instance_id;
-  std::vector<std::string> argv;  // argv[0] resolved through env PATH when it has no '/'
+  std::vector<std::string> argv;           // argv[0] resolved through env PATH when it has no '/'
   std::map<std::string, std::string> env;  // the complete environment of the child
   std::string working_dir;                 // "" = agent's cwd
   std::string log_path;                    // stdout+stderr appended here (O_APPEND)

@@ -1,5 +1,4 @@
 #include "api/manifest.h"
-#include "api/yaml_guard.h"
 
 #include <yaml-cpp/depthguard.h>
 
@@ -11,6 +10,7 @@
 #include "api/cron.h"
 #include "api/manifest_reader.h"
 #include "api/quantity.h"
+#include "api/yaml_guard.h"
 
 namespace tide {
 namespace {

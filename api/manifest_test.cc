@@ -2,9 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -810,8 +807,7 @@ namespace tide {
 namespace {
 
 std::string ReadCrash(const std::string& name) {
-  std::ifstream in(std::string(TIDE_SOURCE_DIR) + "/tests/fuzz/crashes/" + name,
-                   std::ios::binary);
+  std::ifstream in(std::string(TIDE_SOURCE_DIR) + "/tests/fuzz/crashes/" + name, std::ios::binary);
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -819,10 +815,9 @@ std::string ReadCrash(const std::string& name) {
 
 // The fuzzer's findings (tests/fuzz/crashes/): each is now a clear error that serializes.
 TEST(ManifestHostileInput, FuzzFindingsAreErrors) {
-  for (const char* f : {"manifest-yaml-cpp-loops-forever-min.yaml",
-                        "manifest-yaml-cpp-loops-forever.yaml",
-                        "manifest-invalid-utf8-accepted.yaml",
-                        "manifest-error-message-splits-utf8.yaml"}) {
+  for (const char* f :
+       {"manifest-yaml-cpp-loops-forever-min.yaml", "manifest-yaml-cpp-loops-forever.yaml",
+        "manifest-invalid-utf8-accepted.yaml", "manifest-error-message-splits-utf8.yaml"}) {
     std::string text = ReadCrash(f);
     ASSERT_FALSE(text.empty()) << f;
     ParseResult r = ParseManifests(text, f);

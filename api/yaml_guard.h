@@ -4,8 +4,9 @@
 // consuming input, and LoadAll appends null nodes until memory runs out.
 //
 // ParseManifests calls it before YAML::LoadAll, so such a body is a syntax error, not a hung
-// tided. WouldLoopForever runs the same parser with an event handler that builds nothing and stops once
-// it has seen more documents than the text can hold: every document after the first starts at a
+// tided. WouldLoopForever runs the same parser with an event handler that builds nothing and stops
+// once it has seen more documents than the text can hold: every document after the first starts at
+// a
 // "---" or "..." line, so a text has at most (such lines + 1) documents. Header-only; thread-safe.
 #pragma once
 

@@ -5,8 +5,8 @@
 
 #include "api/json.h"
 #include "api/manifest.h"
-#include "api/wire.h"
 #include "api/version.h"
+#include "api/wire.h"
 #include "daemon/apply.h"
 #include "daemon/invoker.h"
 

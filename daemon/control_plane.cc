@@ -166,9 +166,9 @@ Status ControlPlane::RegisterNode(const NodeInfo& info,
       }
       rec.assigned = true;
       // Their age, not the adoption time: scale-down prefers the newest instances.
-      rec.created_ms = st.started_at_ms > 0 ? now - std::max<int64_t>(0, clock_.WallMs() -
-                                                                            st.started_at_ms)
-                                            : now;
+      rec.created_ms = st.started_at_ms > 0
+                           ? now - std::max<int64_t>(0, clock_.WallMs() - st.started_at_ms)
+                           : now;
       rec.observed_seen = true;
       rec.observed = st;
       rec.cpu_seconds_reported = st.cpu_seconds_total;

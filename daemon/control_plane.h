@@ -37,7 +37,7 @@ struct ControlPlaneOptions {
   // After a start, agents re-register with what they run; instance counts are not changed
   // (no creations, no drains) for this long, so a restart does not churn instances.
   int64_t startup_settle_ms = 2000;
-  std::string gateway_url;            // where schedule triggers send their invocations
+  std::string gateway_url;  // where schedule triggers send their invocations
 };
 
 // What GET /v1/workloads shows as "status".
@@ -153,8 +153,8 @@ class ControlPlane : public GatewayBackend {
   // Routing pushes carry a per-workload sequence; a stale one (computed earlier, flushed later
   // by another thread) is dropped, so the gateway always ends with the newest endpoint set.
   std::mutex flush_mu_;
-  uint64_t route_seq_ = 0;                       // guarded by mu_
-  std::map<std::string, uint64_t> flushed_seq_;  // guarded by flush_mu_
+  uint64_t route_seq_ = 0;                        // guarded by mu_
+  std::map<std::string, uint64_t> flushed_seq_;   // guarded by flush_mu_
   std::map<std::string, int> inflight_snapshot_;  // instance id -> gateway in-flight, per pass
   bool kicked_ = false;
   bool stopping_ = false;
