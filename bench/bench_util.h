@@ -34,6 +34,8 @@ long RssKib(pid_t pid);
 long StatusField(pid_t pid, const std::string& field);
 // CPU time (user + system) pid has used so far, in seconds; -1 when unreadable.
 double CpuSeconds(pid_t pid);
+// CPU seconds of pid plus those of its live direct children (e.g. nginx master + workers).
+double TreeCpuSeconds(pid_t pid);
 
 // posix_spawn argv with this process's environment plus extra_env, stdin from /dev/null,
 // stdout+stderr to log_path ("" = /dev/null), in its own process group. -1 on failure.

@@ -8,7 +8,9 @@
 //
 // Setup: tided with its in-process agent (gateway: 2 I/O threads, the default); nginx with
 // 2 worker processes, non-daemon, config and logs in a temp dir, on a loopback port.
-// Usage: warm_bench [--threads 2] [--connections 50] [--duration 10] [--rounds 2]
+// The proxy's CPU time per request (nginx: master + workers; gateway: all of tided) is printed
+// too: on a shared 2-core machine it is steadier than requests/s.
+// Usage: warm_bench [--threads 2] [--connections 50] [--duration 10] [--rounds 3]
 #include <signal.h>
 
 #include <cstdio>
@@ -35,7 +37,7 @@ struct WrkSettings {
 };
 
 struct WrkResult {
-  double rps = 0, p99_ms = 0, p50_ms = 0;
+  double rps = 0, p99_ms = 0, p50_ms = 0, cpu_us_per_request = 0;
   long errors = 0;  // socket errors + non-2xx/3xx answers
   bool ok = false;
 };
@@ -74,8 +76,10 @@ WrkResult ParseWrk(const std::string& out) {
   return r;
 }
 
+// Runs wrk; cpu_pid (when > 0): the proxy whose CPU time per request is printed.
 WrkResult RunWrk(const std::string& label, const std::string& url, const WrkSettings& w,
-                 const std::string& dir) {
+                 const std::string& dir, pid_t cpu_pid = -1) {
+  double cpu0 = cpu_pid > 0 ? TreeCpuSeconds(cpu_pid) : 0;
   std::string log = dir + "/wrk-" + label + ".out";
   std::remove(log.c_str());
   pid_t pid = SpawnPlain(
@@ -90,10 +94,15 @@ WrkResult RunWrk(const std::string& label, const std::string& url, const WrkSett
   std::ifstream in(log);
   std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   WrkResult r = ParseWrk(out);
+  if (cpu_pid > 0 && r.rps > 0) {
+    r.cpu_us_per_request = (TreeCpuSeconds(cpu_pid) - cpu0) / (r.rps * w.duration_s) * 1e6;
+  }
   if (!r.ok)
     std::fprintf(stderr, "wrk %s output not understood:\n%s\n", label.c_str(), out.c_str());
-  std::printf("  %-8s %10.0f req/s   p50 %7.3f ms   p99 %7.3f ms   errors %ld   (%s)\n",
-              label.c_str(), r.rps, r.p50_ms, r.p99_ms, r.errors, url.c_str());
+  std::printf(
+      "  %-8s %8.0f req/s  p50 %6.3f ms  p99 %6.3f ms  errors %ld  proxy cpu %5.1f us/req"
+      "  (%s)\n",
+      label.c_str(), r.rps, r.p50_ms, r.p99_ms, r.errors, r.cpu_us_per_request, url.c_str());
   std::fflush(stdout);
   return r;
 }
@@ -170,16 +179,18 @@ int Run(const WrkSettings& w, int rounds) {
   std::string ng_url = "http://127.0.0.1:" + std::to_string(ng_port) + "/";
 
   WrkResult direct = RunWrk("direct", direct_url, w, dir.path());
-  std::vector<double> gw_rps, gw_p99, ng_rps, ng_p99;
+  std::vector<double> gw_rps, gw_p99, ng_rps, ng_p99, gw_cpu, ng_cpu;
   long errors = direct.errors;
   bool all_ok = direct.ok;
   for (int r = 0; r < rounds; ++r) {
-    WrkResult n = RunWrk("nginx", ng_url, w, dir.path());
-    WrkResult g = RunWrk("gateway", gw_url, w, dir.path());
+    WrkResult n = RunWrk("nginx", ng_url, w, dir.path(), nginx);
+    WrkResult g = RunWrk("gateway", gw_url, w, dir.path(), tided.proc()->pid());
     all_ok = all_ok && n.ok && g.ok;
     errors += n.errors + g.errors;
     ng_rps.push_back(n.rps);
     ng_p99.push_back(n.p99_ms);
+    ng_cpu.push_back(n.cpu_us_per_request);
+    gw_cpu.push_back(g.cpu_us_per_request);
     gw_rps.push_back(g.rps);
     gw_p99.push_back(g.p99_ms);
   }
@@ -195,6 +206,8 @@ int Run(const WrkSettings& w, int rounds) {
   s.Info("nginx p99 (median of rounds)", n_p99, "ms");
   s.Info("gateway req/s (median of rounds)", g_rps, "req/s");
   s.Info("gateway p99 (median of rounds)", g_p99, "ms");
+  s.Info("nginx cpu per request (median)", Percentile(ng_cpu, 50), "us");
+  s.Info("gateway cpu per request (median, all of tided)", Percentile(gw_cpu, 50), "us");
   s.AtLeast("gateway req/s / nginx req/s", g_rps / n_rps, 0.8, "x");
   s.AtMost("gateway p99 / nginx p99", g_p99 / n_p99, 2.0, "x");
   s.AtMost("failed requests (socket errors, non-2xx)", static_cast<double>(errors), 0, "");
@@ -206,7 +219,7 @@ int Run(const WrkSettings& w, int rounds) {
 
 int main(int argc, char** argv) {
   tide::bench::WrkSettings w;
-  int rounds = 2;
+  int rounds = 3;
   bool bad = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
