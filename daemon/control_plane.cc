@@ -155,15 +155,7 @@ Status ControlPlane::RegisterNode(const NodeInfo& info,
       rec.kind = w->second.obj.object.kind;
       rec.generation = st.generation;
       rec.node = info.name;
-      rec.assignment.id = st.id;
-      rec.assignment.workload = st.workload;
-      rec.assignment.kind = rec.kind;
-      rec.assignment.generation = st.generation;
-      rec.assignment.spec = w->second.obj.object.spec;
-      for (const auto& l : rec.assignment.spec.layers) {
-        auto lp = layer_paths_.find(l);
-        rec.assignment.layers.push_back({l, lp == layer_paths_.end() ? "" : lp->second});
-      }
+      rec.assignment = AssignmentLocked(w->second.obj.object, st.id, st.generation);
       rec.assigned = true;
       // Their age, not the adoption time: scale-down prefers the newest instances.
       rec.created_ms = st.started_at_ms > 0
@@ -455,15 +447,7 @@ InstanceRecord ControlPlane::NewInstanceLocked(const WorkloadRuntime& wr) {
   rec.kind = o.kind;
   rec.generation = wr.obj.generation;
   rec.created_ms = clock_.NowMs();
-  rec.assignment.id = rec.id;
-  rec.assignment.workload = rec.workload;
-  rec.assignment.kind = o.kind;
-  rec.assignment.generation = rec.generation;
-  rec.assignment.spec = o.spec;
-  for (const auto& l : o.spec.layers) {
-    auto lp = layer_paths_.find(l);
-    rec.assignment.layers.push_back({l, lp == layer_paths_.end() ? "" : lp->second});
-  }
+  rec.assignment = AssignmentLocked(o, rec.id, rec.generation);
   rec.observed.id = rec.id;
   rec.observed.workload = rec.workload;
   rec.observed.generation = rec.generation;
@@ -522,12 +506,25 @@ void ControlPlane::DrainLocked(InstanceRecord& rec, int64_t now, const char* why
              std::string("stopping instance: ") + why);
 }
 
-int ControlPlane::DesiredFromSpecLocked(const WorkloadRuntime& wr) const { return wr.desired; }
+InstanceAssignment ControlPlane::AssignmentLocked(const Object& o, const std::string& id,
+                                                  int64_t generation) const {
+  InstanceAssignment a;
+  a.id = id;
+  a.workload = o.metadata.name;
+  a.kind = o.kind;
+  a.generation = generation;
+  a.spec = o.spec;
+  for (const auto& l : o.spec.layers) {
+    auto lp = layer_paths_.find(l);
+    a.layers.push_back({l, lp == layer_paths_.end() ? "" : lp->second});
+  }
+  return a;
+}
 
 void ControlPlane::ReconcileWorkloadLocked(WorkloadRuntime& wr, int64_t now) {
   const std::string& name = wr.obj.object.metadata.name;
   const int64_t gen = wr.obj.generation;
-  const int desired = std::max(0, DesiredFromSpecLocked(wr));
+  const int desired = std::max(0, wr.desired);
   auto recs = state_.InstancesOf(name);
 
   // Place what is pending.

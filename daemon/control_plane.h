@@ -131,7 +131,9 @@ class ControlPlane : public GatewayBackend {
   void FinishDrainsLocked(int64_t now);
   void RoutesLocked(std::vector<GatewayUpdate>* out);
   void MetricsLocked();
-  int DesiredFromSpecLocked(const WorkloadRuntime& wr) const;
+  // What an agent is told to run for instance `id` of workload `o` (layers resolved).
+  InstanceAssignment AssignmentLocked(const Object& o, const std::string& id,
+                                      int64_t generation) const;
   InstanceRecord NewInstanceLocked(const WorkloadRuntime& wr);
   void ApplyObservedLocked(const std::string& node, const InstanceStatus& st, int64_t now);
   void FlushGateway(std::vector<GatewayUpdate> updates);
