@@ -73,7 +73,7 @@ Status Agent::Start() {
   std::error_code ec;
   std::filesystem::create_directories(opts_.data_dir, ec);
   if (ec) return Status::Invalid("cannot create data dir " + opts_.data_dir + ": " + ec.message());
-  launcher_ = std::make_unique<BoostProcessLauncher>();
+  launcher_ = std::make_unique<OsProcessLauncher>();
   prober_ = std::make_unique<RealProber>(4, clock_);
   logs_ = std::make_unique<LogFiles>(opts_.data_dir + "/logs");
   SupervisorOptions so;

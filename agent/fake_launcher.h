@@ -69,11 +69,14 @@ class FakeLauncher : public ProcessLauncher {
     return it->second.exit;
   }
 
-  bool Sample(int pid, ProcSample* out) override {
-    auto it = procs_.find(pid);
-    if (it == procs_.end() || !it->second.alive) return false;
-    *out = it->second.sample;
-    return true;
+  std::map<int, ProcSample> Sample(const std::vector<int>& pids) override {
+    ++sample_calls;
+    std::map<int, ProcSample> out;
+    for (int pid : pids) {
+      auto it = procs_.find(pid);
+      if (it != procs_.end() && it->second.alive) out[pid] = it->second.sample;
+    }
+    return out;
   }
 
   void Cleanup(const std::string& instance_id) override { cleaned.push_back(instance_id); }
@@ -97,7 +100,8 @@ class FakeLauncher : public ProcessLauncher {
   bool fail_not_found = false;             // ... with code NotFound instead of Internal
   bool exit_on_sigterm = true;             // a SIGTERMed process ends at once
   int launch_attempts = 0;
-  std::vector<int> launched;                 // pids, in launch order
+  int sample_calls = 0;       // Sample() calls (each is one pass over /proc for the real launcher)
+  std::vector<int> launched;  // pids, in launch order
   std::vector<std::pair<int, int>> signals;  // (pid, signal)
   std::vector<std::string> cleaned;          // Cleanup() calls
 

@@ -1,6 +1,6 @@
 // ProcessLauncher: the seam between the agent's supervision logic and the operating system.
 // The Supervisor only talks to this interface, so its state machines run against a fake in unit
-// tests. The real implementation (agent/process_launcher.h) uses Boost.Process v2, starts every
+// tests. The real implementation (agent/process_launcher.h, on agent/spawn.h) starts every
 // instance in its own process group (setpgid), never through a shell, with stdout/stderr going
 // straight to the instance's log file, and applies the memory limit (cgroup v2, v1, rlimit).
 // Children are detached: they survive the agent, which re-adopts them by (pid, start time).
@@ -50,6 +50,14 @@ class ProcessLauncher {
   // Starts the process. A missing executable or bad working dir is an error Status whose
   // message names the problem (e.g. "executable not found: foo").
   virtual Status Launch(const LaunchSpec& spec, LaunchResult* out) = 0;
+  // Launches several processes; (*statuses)[i] and (*out)[i] answer specs[i]. The real launcher
+  // overlaps them on a few threads (each launch waits until its child has exec'd).
+  virtual void LaunchMany(const std::vector<LaunchSpec>& specs, std::vector<Status>* statuses,
+                          std::vector<LaunchResult>* out) {
+    statuses->assign(specs.size(), Status::Ok());
+    out->assign(specs.size(), LaunchResult{});
+    for (size_t i = 0; i < specs.size(); ++i) (*statuses)[i] = Launch(specs[i], &(*out)[i]);
+  }
   // Sends sig to the whole process group of pid (the instance and everything it forked).
   virtual void SignalGroup(int pid, int sig) = 0;
   // True while the process (pid, start_time) exists and is not a zombie; a reused pid with a
@@ -58,8 +66,9 @@ class ProcessLauncher {
   // Non-blocking: if the process has ended, reaps it (when it is our child) and returns how it
   // ended (exit code unknown, -1, for re-adopted non-children). nullopt while it still runs.
   virtual std::optional<ExitInfo> TryReap(int pid, uint64_t start_time) = 0;
-  // Samples the instance's process group from /proc. False when nothing could be read.
-  virtual bool Sample(int pid, ProcSample* out) = 0;
+  // Samples each instance's process group (keyed by its leader's pid) in one pass; an instance
+  // of which nothing could be read is absent from the result.
+  virtual std::map<int, ProcSample> Sample(const std::vector<int>& pids) = 0;
   // Releases per-instance OS resources (cgroup directory) after the process is gone.
   virtual void Cleanup(const std::string& instance_id) = 0;
 };

@@ -1,6 +1,7 @@
 # agent/os.cmake: the agent's operating-system layer (launcher, limits, /proc, log files).
 target_sources(tide_agent_core PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/process_launcher.cc
+  ${CMAKE_CURRENT_LIST_DIR}/spawn.cc
   ${CMAKE_CURRENT_LIST_DIR}/limits.cc
   ${CMAKE_CURRENT_LIST_DIR}/proc_stats.cc
   ${CMAKE_CURRENT_LIST_DIR}/log_files.cc)

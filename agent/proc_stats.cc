@@ -120,24 +120,43 @@ int64_t ProcStats::RssBytes(const ProcStat& st) const {
 }
 
 bool ProcStats::SampleGroup(int pgid, ProcSample* out) const {
-  if (pgid <= 0) return false;
+  auto samples = SampleGroups({pgid});
+  auto it = samples.find(pgid);
+  if (it == samples.end()) return false;
+  *out = it->second;
+  return true;
+}
+
+std::map<int, ProcSample> ProcStats::SampleGroups(const std::vector<int>& pgids) const {
+  struct Sum {
+    uint64_t ticks = 0;
+    int64_t rss = 0;
+    bool any = false;
+  };
+  std::map<int, Sum> sums;
+  for (int g : pgids) {
+    if (g > 0) sums.emplace(g, Sum{});
+  }
+  std::map<int, ProcSample> out;
+  if (sums.empty()) return out;
   std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(root_.c_str()), ::closedir);
-  if (!dir) return false;
-  uint64_t ticks = 0;
-  int64_t rss = 0;
-  bool any = false;
+  if (!dir) return out;
   while (struct dirent* e = ::readdir(dir.get())) {
     if (!AllDigits(e->d_name)) continue;
     ProcStat st;
-    if (!ReadStat(std::atoi(e->d_name), &st) || st.pgrp != pgid) continue;
-    any = true;
-    ticks += st.utime + st.stime + st.cutime + st.cstime;
-    if (st.state != 'Z' && st.state != 'X') rss += RssBytes(st);
+    if (!ReadStat(std::atoi(e->d_name), &st)) continue;
+    auto it = sums.find(st.pgrp);
+    if (it == sums.end()) continue;
+    Sum& sum = it->second;
+    sum.any = true;
+    sum.ticks += st.utime + st.stime + st.cutime + st.cstime;
+    if (st.state != 'Z' && st.state != 'X') sum.rss += RssBytes(st);
   }
-  if (!any) return false;
-  out->cpu_seconds_total = static_cast<double>(ticks) / static_cast<double>(clk_tck_);
-  out->rss_bytes = rss;
-  return true;
+  for (const auto& [g, sum] : sums) {
+    if (!sum.any) continue;
+    out[g] = ProcSample{static_cast<double>(sum.ticks) / static_cast<double>(clk_tck_), sum.rss};
+  }
+  return out;
 }
 
 }  // namespace tide

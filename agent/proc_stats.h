@@ -14,7 +14,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "agent/launcher.h"
 
@@ -46,6 +48,10 @@ class ProcStats {
   // Sums CPU and RSS over every process whose pgid == pgid. False when no process of the group
   // could be read.
   bool SampleGroup(int pgid, ProcSample* out) const;
+  // SampleGroup for many groups with ONE pass over /proc (the cost of a pass grows with every
+  // process on the host, so a per-instance pass is quadratic on a busy node). Groups of which
+  // no process could be read are absent from the result.
+  std::map<int, ProcSample> SampleGroups(const std::vector<int>& pgids) const;
 
  private:
   int64_t RssBytes(const ProcStat& st) const;

@@ -64,6 +64,14 @@ TEST(ProcStatsTest, SumsTheProcessGroupOfAFakeProcTree) {
   EXPECT_EQ(s.rss_bytes, (10 + 5) * 4096);
   EXPECT_FALSE(stats.SampleGroup(300, &s));
 
+  // One pass answers several groups; a group with no process is absent.
+  auto many = stats.SampleGroups({100, 200, 300, 0});
+  ASSERT_EQ(many.size(), 2u);
+  EXPECT_DOUBLE_EQ(many[100].cpu_seconds_total, (100 + 50 + 10 + 200 + 40) / 100.0);
+  EXPECT_EQ(many[100].rss_bytes, (10 + 5) * 4096);
+  EXPECT_DOUBLE_EQ(many[200].cpu_seconds_total, (999 + 999) / 100.0);
+  EXPECT_EQ(many[200].rss_bytes, 9 * 4096);
+
   uint64_t start = 0;
   ASSERT_TRUE(stats.StartTime(101, &start));
   EXPECT_EQ(start, 778u);

@@ -8,92 +8,28 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/asio/io_context.hpp>
-// Boost 1.81's Process v2 headers name boost::optional, boost::decay, boost::remove_pointer...
-// unqualified and only compile when something else declared them; with BOOST_PROCESS_USE_STD_FS
-// nothing does, so declare them first.
-#include <boost/optional.hpp>
-#include <boost/type_traits.hpp>
-// (keep this order)
-#include <boost/process/v2/posix/default_launcher.hpp>
-#include <boost/process/v2/process.hpp>
-#include <boost/process/v2/stdio.hpp>
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <deque>
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "agent/proc_stats.h"
-
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
+#include "agent/spawn.h"
 
 namespace tide {
 namespace {
 
-namespace bp = boost::process::v2;
 namespace fs = std::filesystem;
-using boost::system::error_code;
 
 constexpr const char* kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
 constexpr size_t kMaxRememberedExits = 4096;
-
-error_code LastError() { return error_code(errno, boost::system::system_category()); }
-
-// Marks every fd >= 3 close-on-exec, so nothing the agent holds (sockets, files) leaks into the
-// workload. Boost's own close-all runs after this, but in 1.81 it skips fds below its error pipe.
-void CloexecAllFromThree() {
-  if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
-  struct rlimit rl;
-  long max_fd = ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
-                    ? static_cast<long>(rl.rlim_cur)
-                    : 65536;
-  for (long fd = 3; fd < max_fd; ++fd) ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
-}
-
-// Boost.Process initializer: everything Tide needs in the child between fork and exec. Only
-// async-signal-safe calls; all strings were prepared by the parent.
-struct ChildSetup {
-  const char* const* envp;
-  const char* chdir_path;  // nullptr: stay in the agent's cwd
-  const ChildLimit* limit;
-
-  template <class Launcher, class Path>
-  error_code on_setup(Launcher& launcher, const Path&, const char* const*) {
-    launcher.env = envp;  // the child's environment is exactly spec.env
-    return {};
-  }
-
-  template <class Launcher, class Path>
-  error_code on_exec_setup(Launcher&, const Path&, const char* const*) {
-    if (::setpgid(0, 0) != 0) return LastError();
-    if (limit->ApplyInChild() != 0) return LastError();
-    if (chdir_path != nullptr && ::chdir(chdir_path) != 0) return LastError();
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    struct sigaction dfl;
-    std::memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; ++sig) {
-      if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
-    }
-    CloexecAllFromThree();
-    return {};
-  }
-
-  // Boost reports errno to the parent, then would call exit(): leave without running the
-  // agent's atexit handlers or flushing its stdio buffers in the child.
-  template <class Launcher, class Path, class Argv>
-  void on_exec_error(Launcher&, const Path&, Argv&, const error_code&) {
-    ::_exit(127);
-  }
-};
 
 // An fd that is closed on scope exit.
 struct Fd {
@@ -128,7 +64,7 @@ ExitInfo FromWaitStatus(int status) {
 
 }  // namespace
 
-struct BoostProcessLauncher::Impl {
+struct OsProcessLauncher::Impl {
   explicit Impl(Options o)
       : stats(o.proc_root), limits(o.cgroups ? *o.cgroups : DetectCgroupLayout(o.proc_root)) {}
 
@@ -150,8 +86,6 @@ struct BoostProcessLauncher::Impl {
     }
   }
 
-  std::mutex launch_mu;  // one fork at a time; guards ctx
-  boost::asio::io_context ctx;
   ProcStats stats;
   MemoryLimits limits;
 
@@ -161,14 +95,14 @@ struct BoostProcessLauncher::Impl {
   std::deque<Key> order;          // insertion order of `ended`, to bound it
 };
 
-BoostProcessLauncher::BoostProcessLauncher() : BoostProcessLauncher(Options()) {}
-BoostProcessLauncher::BoostProcessLauncher(Options options)
+OsProcessLauncher::OsProcessLauncher() : OsProcessLauncher(Options()) {}
+OsProcessLauncher::OsProcessLauncher(Options options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}
-BoostProcessLauncher::~BoostProcessLauncher() = default;
+OsProcessLauncher::~OsProcessLauncher() = default;
 
-Status BoostProcessLauncher::ResolveExecutable(const std::string& name,
-                                               const std::map<std::string, std::string>& env,
-                                               const std::string& working_dir, std::string* path) {
+Status OsProcessLauncher::ResolveExecutable(const std::string& name,
+                                            const std::map<std::string, std::string>& env,
+                                            const std::string& working_dir, std::string* path) {
   if (name.empty()) return Status::Invalid("empty command");
   std::error_code ec;
   fs::path base = working_dir.empty() ? fs::current_path(ec) : fs::absolute(working_dir, ec);
@@ -196,7 +130,7 @@ Status BoostProcessLauncher::ResolveExecutable(const std::string& name,
   return Status::NotFound("executable not found: " + name);
 }
 
-Status BoostProcessLauncher::Launch(const LaunchSpec& spec, LaunchResult* out) {
+Status OsProcessLauncher::Launch(const LaunchSpec& spec, LaunchResult* out) {
   if (spec.argv.empty()) return Status::Invalid("empty command");
   std::string chdir_path;
   if (!spec.working_dir.empty()) {
@@ -230,25 +164,18 @@ Status BoostProcessLauncher::Launch(const LaunchSpec& spec, LaunchResult* out) {
   std::vector<const char*> argv;
   for (const auto& a : spec.argv) argv.push_back(a.c_str());
   argv.push_back(nullptr);
-  const char** argv_ptr = argv.data();
 
-  ChildSetup setup{envp.data(), chdir_path.empty() ? nullptr : chdir_path.c_str(), &limit};
+  SpawnRequest req;
+  req.path = exe.c_str();
+  req.argv = const_cast<char* const*>(argv.data());
+  req.envp = const_cast<char* const*>(envp.data());
+  req.stdin_fd = null_in.fd;
+  req.stdout_fd = req.stderr_fd = log.fd;
+  req.chdir_path = chdir_path.empty() ? nullptr : chdir_path.c_str();
+  req.limit = &limit;
   int pid = -1;
-  error_code ec;
-  {
-    std::lock_guard<std::mutex> lock(impl_->launch_mu);
-    bp::posix::default_launcher launcher;
-    auto proc = launcher(impl_->ctx.get_executor(), ec, bp::filesystem::path(exe), argv_ptr,
-                         bp::process_stdio{null_in.fd, log.fd, log.fd}, setup);
-    if (ec) {
-      // The child (if it was forked) has already _exit()ed: reap exactly that pid.
-      if (launcher.pid > 0) ::waitpid(launcher.pid, nullptr, 0);
-    } else {
-      pid = proc.id();
-      proc.detach();  // the handle returned here only closes its pidfd; the child keeps running
-    }
-  }
-  if (ec) return Status::Internal("cannot start " + spec.argv[0] + ": " + ec.message());
+  s = Spawn(req, &pid);
+  if (!s.ok()) return Status::Internal("cannot start " + spec.argv[0] + ": " + s.message());
 
   LaunchResult r;
   r.pid = pid;
@@ -263,18 +190,39 @@ Status BoostProcessLauncher::Launch(const LaunchSpec& spec, LaunchResult* out) {
   return Status::Ok();
 }
 
-void BoostProcessLauncher::SignalGroup(int pid, int sig) {
+void OsProcessLauncher::LaunchMany(const std::vector<LaunchSpec>& specs,
+                                   std::vector<Status>* statuses, std::vector<LaunchResult>* out) {
+  statuses->assign(specs.size(), Status::Ok());
+  out->assign(specs.size(), LaunchResult{});
+  const size_t threads = std::min<size_t>(kLaunchThreads, specs.size());
+  if (threads <= 1) {
+    for (size_t i = 0; i < specs.size(); ++i) (*statuses)[i] = Launch(specs[i], &(*out)[i]);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < specs.size(); i = next++) {
+      (*statuses)[i] = Launch(specs[i], &(*out)[i]);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+}
+
+void OsProcessLauncher::SignalGroup(int pid, int sig) {
   if (pid <= 1) return;  // kill(-1) / kill(0) would hit far more than one instance
   if (::kill(-pid, sig) != 0 && errno == ESRCH) ::kill(pid, sig);
 }
 
-bool BoostProcessLauncher::IsAlive(int pid, uint64_t start_time) {
+bool OsProcessLauncher::IsAlive(int pid, uint64_t start_time) {
   ProcStat st;
   if (!impl_->stats.ReadStat(pid, &st)) return false;
   return st.start_time == start_time && st.state != 'Z' && st.state != 'X';
 }
 
-std::optional<ExitInfo> BoostProcessLauncher::TryReap(int pid, uint64_t start_time) {
+std::optional<ExitInfo> OsProcessLauncher::TryReap(int pid, uint64_t start_time) {
   if (pid <= 0) return ExitInfo{};
   std::lock_guard<std::mutex> lock(impl_->mu);
   Impl::Key key{pid, start_time};
@@ -308,11 +256,11 @@ std::optional<ExitInfo> BoostProcessLauncher::TryReap(int pid, uint64_t start_ti
   return ExitInfo{};  // not our child: how it ended is unknown
 }
 
-bool BoostProcessLauncher::Sample(int pid, ProcSample* out) {
-  return impl_->stats.SampleGroup(pid, out);
+std::map<int, ProcSample> OsProcessLauncher::Sample(const std::vector<int>& pids) {
+  return impl_->stats.SampleGroups(pids);
 }
 
-void BoostProcessLauncher::Cleanup(const std::string& instance_id) {
+void OsProcessLauncher::Cleanup(const std::string& instance_id) {
   impl_->limits.Cleanup(instance_id);
   std::lock_guard<std::mutex> lock(impl_->mu);
   for (auto it = impl_->order.begin(); it != impl_->order.end();) {

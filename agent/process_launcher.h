@@ -1,8 +1,9 @@
-// BoostProcessLauncher: the real ProcessLauncher (agent/launcher.h), on Boost.Process v2.
+// OsProcessLauncher: the real ProcessLauncher (agent/launcher.h); children start through
+// agent/spawn.h (clone + exec, as cheap as posix_spawn).
 //
 // Launch: argv is executed directly (never through a shell); argv[0] without '/' is looked up
 // in the child's own PATH (spec.env, default "/usr/local/bin:/usr/bin:/bin"), and a missing
-// executable or working dir is reported before forking. The child gets exactly spec.env,
+// executable or working dir is reported before spawning. The child gets exactly spec.env,
 // stdin from /dev/null, stdout+stderr appended to spec.log_path (O_APPEND|O_CREAT, 0640), its
 // own process group (setpgid(0,0)), the memory limit (agent/limits.h), default signal mask and
 // dispositions, and no other inherited file descriptors. The process is detached: it outlives
@@ -13,8 +14,10 @@
 // not our children (re-adopted after an agent restart) are reported ended, with exit code -1,
 // once they are gone. OOM kills are detected through the instance's cgroup counters.
 //
-// Thread-safety: every method may be called from any thread (internally locked; Launch calls
-// are serialised).
+// LaunchMany runs up to kLaunchThreads launches at a time: each one waits for its child to
+// exec, and on a busy host most of that wait is the child waiting for a CPU.
+//
+// Thread-safety: every method may be called from any thread (internally locked).
 #pragma once
 
 #include <memory>
@@ -26,7 +29,7 @@
 
 namespace tide {
 
-class BoostProcessLauncher : public ProcessLauncher {
+class OsProcessLauncher : public ProcessLauncher {
  public:
   struct Options {
     std::string proc_root = "/proc";
@@ -34,17 +37,21 @@ class BoostProcessLauncher : public ProcessLauncher {
     std::optional<CgroupLayout> cgroups;
   };
 
-  BoostProcessLauncher();
-  explicit BoostProcessLauncher(Options options);
-  ~BoostProcessLauncher() override;
-  BoostProcessLauncher(const BoostProcessLauncher&) = delete;
-  BoostProcessLauncher& operator=(const BoostProcessLauncher&) = delete;
+  OsProcessLauncher();
+  explicit OsProcessLauncher(Options options);
+  ~OsProcessLauncher() override;
+  OsProcessLauncher(const OsProcessLauncher&) = delete;
+  OsProcessLauncher& operator=(const OsProcessLauncher&) = delete;
+
+  static constexpr int kLaunchThreads = 4;
 
   Status Launch(const LaunchSpec& spec, LaunchResult* out) override;
+  void LaunchMany(const std::vector<LaunchSpec>& specs, std::vector<Status>* statuses,
+                  std::vector<LaunchResult>* out) override;
   void SignalGroup(int pid, int sig) override;
   bool IsAlive(int pid, uint64_t start_time) override;
   std::optional<ExitInfo> TryReap(int pid, uint64_t start_time) override;
-  bool Sample(int pid, ProcSample* out) override;
+  std::map<int, ProcSample> Sample(const std::vector<int>& pids) override;
   void Cleanup(const std::string& instance_id) override;
 
   // Resolves argv[0] the way Launch does: through env's PATH when it has no '/', relative

@@ -86,7 +86,7 @@ class LauncherTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  BoostProcessLauncher launcher_;
+  OsProcessLauncher launcher_;
   std::vector<LaunchResult> launched_;
   std::vector<std::string> ids_;
 };
@@ -130,13 +130,13 @@ TEST_F(LauncherTest, ResolvesArgv0ThroughTheChildsPath) {
   EXPECT_EQ(Run(spec), "from-layer x\n");
 
   std::string path;
-  EXPECT_TRUE(BoostProcessLauncher::ResolveExecutable("sh", kEnv, "", &path).ok());
+  EXPECT_TRUE(OsProcessLauncher::ResolveExecutable("sh", kEnv, "", &path).ok());
   EXPECT_TRUE(path == "/usr/bin/sh" || path == "/bin/sh") << path;
   // Not on the agent's PATH semantics: only the child's PATH counts.
-  EXPECT_FALSE(BoostProcessLauncher::ResolveExecutable("tide-hello", kEnv, "", &path).ok());
+  EXPECT_FALSE(OsProcessLauncher::ResolveExecutable("tide-hello", kEnv, "", &path).ok());
   // A file without the execute bit is not an executable.
   WriteAll(dir_ / "plain", "x");
-  EXPECT_FALSE(BoostProcessLauncher::ResolveExecutable("./plain", kEnv, dir_.path(), &path).ok());
+  EXPECT_FALSE(OsProcessLauncher::ResolveExecutable("./plain", kEnv, dir_.path(), &path).ok());
 }
 
 TEST_F(LauncherTest, MissingExecutableOrWorkingDirIsAnError) {
@@ -274,12 +274,19 @@ TEST_F(LauncherTest, NonChildrenEndWithUnknownCodeAndKeepTheirStatus) {
 
 TEST_F(LauncherTest, SampleSeesALiveProcess) {
   LaunchResult r = Start(Spec({"sleep", "100"}));
-  ProcSample s;
-  ASSERT_TRUE(WaitFor([&] { return launcher_.Sample(r.pid, &s) && s.rss_bytes > 0; }));
-  EXPECT_GT(s.rss_bytes, 0);
+  LaunchResult other = Start(Spec({"sleep", "100"}));
+  std::map<int, ProcSample> s;
+  ASSERT_TRUE(WaitFor([&] {
+    s = launcher_.Sample({r.pid, other.pid});
+    return s.size() == 2 && s[r.pid].rss_bytes > 0 && s[other.pid].rss_bytes > 0;
+  }));
   launcher_.SignalGroup(r.pid, SIGKILL);
   Finish(r);
-  EXPECT_FALSE(launcher_.Sample(r.pid, &s));
+  s = launcher_.Sample({r.pid, other.pid});
+  EXPECT_EQ(s.count(r.pid), 0u);
+  EXPECT_EQ(s.count(other.pid), 1u);
+  launcher_.SignalGroup(other.pid, SIGKILL);
+  Finish(other);
 }
 
 TEST_F(LauncherTest, MemoryLimitStopsAnAllocatingProcess) {
@@ -290,16 +297,18 @@ TEST_F(LauncherTest, MemoryLimitStopsAnAllocatingProcess) {
   LaunchResult r = Start(big);
   std::set<std::string> kinds = {"cgroup2", "cgroup1", "rlimit"};
   EXPECT_TRUE(kinds.count(r.limit_enforcer)) << r.limit_enforcer;
-  ProcSample s;
   bool over = false;
+  int64_t max_rss = 0;
   std::optional<ExitInfo> e;
   ASSERT_TRUE(WaitFor(
       [&] {
-        if (launcher_.Sample(r.pid, &s) && s.rss_bytes > limit + (8 << 20)) over = true;
+        auto s = launcher_.Sample({r.pid});
+        if (s.count(r.pid)) max_rss = std::max(max_rss, s[r.pid].rss_bytes);
+        if (max_rss > limit + (8 << 20)) over = true;
         return (e = launcher_.TryReap(r.pid, r.start_time)).has_value();
       },
       20000));
-  EXPECT_FALSE(over) << "rss went to " << s.rss_bytes;
+  EXPECT_FALSE(over) << "rss went to " << max_rss;
   EXPECT_FALSE(e->exit_code == 0 && e->signal == 0) << ReadAll(big.log_path);
   if (r.limit_enforcer != "rlimit") {
     EXPECT_EQ(e->signal, SIGKILL);
@@ -320,9 +329,9 @@ TEST_F(LauncherTest, MemoryLimitStopsAnAllocatingProcess) {
 }
 
 TEST_F(LauncherTest, RlimitFallbackWhenNoCgroupIsUsable) {
-  BoostProcessLauncher::Options options;
+  OsProcessLauncher::Options options;
   options.cgroups = CgroupLayout{};  // as on a host without usable cgroups
-  BoostProcessLauncher launcher(options);
+  OsProcessLauncher launcher(options);
   LaunchSpec spec = Spec({"dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1"});
   spec.memory_limit_bytes = 64 << 20;
   LaunchResult r;

@@ -102,30 +102,32 @@ void Supervisor::SetDesired(const std::vector<InstanceAssignment>& desired) {
   dirty_ = true;
 }
 
-void Supervisor::Launch(Instance& inst, int64_t now) {
+bool Supervisor::PrepareLaunch(Instance& inst, int64_t now, LaunchSpec* ls) {
   const WorkloadSpec& spec = inst.assignment.spec;
   if (spec.command.empty()) {
     LaunchFailed(inst, now, "InvalidCommand", "spec.command is empty");
-    return;
+    return false;
   }
   if (inst.status.port == 0) {
     int port = 0;
     Status s = ports_.Allocate(&port);
     if (!s.ok()) {
       LaunchFailed(inst, now, "NoPortAvailable", s.message());
-      return;
+      return false;
     }
     inst.status.port = port;
   }
-  LaunchSpec ls;
-  ls.instance_id = inst.assignment.id;
-  ls.env = BuildInstanceEnv(inst.assignment, options_.node, inst.status.port, agent_env_);
-  ls.argv = ExpandArgv(spec.command, ls.env);
-  ls.working_dir = spec.working_dir;
-  ls.log_path = logs_.PathFor(inst.assignment.id);
-  ls.memory_limit_bytes = spec.resources.memory_bytes;
-  LaunchResult r;
-  Status s = launcher_.Launch(ls, &r);
+  ls->instance_id = inst.assignment.id;
+  ls->env = BuildInstanceEnv(inst.assignment, options_.node, inst.status.port, agent_env_);
+  ls->argv = ExpandArgv(spec.command, ls->env);
+  ls->working_dir = spec.working_dir;
+  ls->log_path = logs_.PathFor(inst.assignment.id);
+  ls->memory_limit_bytes = spec.resources.memory_bytes;
+  return true;
+}
+
+void Supervisor::FinishLaunch(Instance& inst, int64_t now, int64_t started_wall_ms, const Status& s,
+                              const LaunchResult& r, LaunchSpec& ls) {
   if (!s.ok()) {
     // The launcher names a missing executable "executable not found: X" (a missing working dir
     // is also NotFound, but that is not a missing command).
@@ -133,6 +135,7 @@ void Supervisor::Launch(Instance& inst, int64_t now) {
     LaunchFailed(inst, now, not_found ? "CommandNotFound" : "LaunchFailed", s.message());
     return;
   }
+  const WorkloadSpec& spec = inst.assignment.spec;
   if (inst.relaunch_counts) ++inst.status.restarts;
   inst.relaunch_counts = false;
   inst.phase = Phase::kRunning;
@@ -140,7 +143,7 @@ void Supervisor::Launch(Instance& inst, int64_t now) {
   inst.start_time = r.start_time;
   inst.status.limit_enforcer = r.limit_enforcer;
   inst.status.state = InstanceState::kStarting;
-  inst.status.started_at_ms = clock_.WallMs();
+  inst.status.started_at_ms = started_wall_ms;
   inst.status.ready_at_ms = 0;
   inst.started_ms = now;
   inst.stopping = inst.killed = false;
@@ -150,7 +153,6 @@ void Supervisor::Launch(Instance& inst, int64_t now) {
   inst.readiness = ProbeState{0, now + SecondsToMs(readiness.initial_delay_seconds), 0, 0};
   inst.liveness = ProbeState{
       0, now + SecondsToMs(spec.liveness ? spec.liveness->initial_delay_seconds : 0), 0, 0};
-  inst.next_housekeeping_ms = now;
   inst.last_cpu_total = -1;
   inst.env = std::move(ls.env);
   inst.backoff.Started(now);
@@ -300,21 +302,30 @@ void Supervisor::StepLiveness(Instance& inst, int64_t now) {
   BeginStop(inst, now, "LivenessFailed");
 }
 
-void Supervisor::Housekeeping(Instance& inst, int64_t now) {
-  if (now < inst.next_housekeeping_ms) return;
-  inst.next_housekeeping_ms = now + kHousekeepingIntervalMs;
-  ProcSample sample;
-  if (launcher_.Sample(inst.status.pid, &sample)) {
-    if (inst.last_cpu_total >= 0 && now > inst.last_sample_ms) {
-      const double used = sample.cpu_seconds_total - inst.last_cpu_total;
-      inst.status.cpu = std::max(0.0, used / ((now - inst.last_sample_ms) / 1000.0));
-    }
-    inst.last_cpu_total = sample.cpu_seconds_total;
-    inst.last_sample_ms = now;
-    inst.status.cpu_seconds_total = inst.cpu_base + sample.cpu_seconds_total;
-    inst.status.memory_bytes = sample.rss_bytes;
+void Supervisor::SampleRound(int64_t now) {
+  next_round_ms_ = now + kHousekeepingIntervalMs;
+  std::vector<int> pids;
+  for (const auto& [id, inst] : instances_) {
+    if (inst.phase == Phase::kRunning && inst.status.pid > 0) pids.push_back(inst.status.pid);
   }
-  logs_.RotateIfNeeded(inst.assignment.id);
+  if (pids.empty()) return;
+  const std::map<int, ProcSample> samples = launcher_.Sample(pids);
+  for (auto& [id, inst] : instances_) {
+    if (inst.phase != Phase::kRunning || inst.status.pid <= 0) continue;
+    auto it = samples.find(inst.status.pid);
+    if (it != samples.end()) {
+      const ProcSample& sample = it->second;
+      if (inst.last_cpu_total >= 0 && now > inst.last_sample_ms) {
+        const double used = sample.cpu_seconds_total - inst.last_cpu_total;
+        inst.status.cpu = std::max(0.0, used / ((now - inst.last_sample_ms) / 1000.0));
+      }
+      inst.last_cpu_total = sample.cpu_seconds_total;
+      inst.last_sample_ms = now;
+      inst.status.cpu_seconds_total = inst.cpu_base + sample.cpu_seconds_total;
+      inst.status.memory_bytes = sample.rss_bytes;
+    }
+    logs_.RotateIfNeeded(inst.assignment.id);
+  }
 }
 
 void Supervisor::StepRunning(Instance& inst, int64_t now) {
@@ -327,7 +338,6 @@ void Supervisor::StepRunning(Instance& inst, int64_t now) {
     StepReadiness(inst, now);
     if (!inst.stopping) StepLiveness(inst, now);
   }
-  Housekeeping(inst, now);
 }
 
 void Supervisor::Remove(Instance& inst) {
@@ -344,6 +354,8 @@ bool Supervisor::Tick() {
     }
   }
   std::vector<std::string> gone;
+  std::vector<Instance*> to_launch;
+  std::vector<LaunchSpec> specs;
   for (auto& [id, inst] : instances_) {
     if (desired_known_ && !inst.removing && !desired_.count(id)) {
       inst.removing = true;
@@ -363,18 +375,47 @@ bool Supervisor::Tick() {
       gone.push_back(id);
       continue;
     }
-    if (inst.phase == Phase::kWaiting && now >= inst.restart_at_ms) Launch(inst, now);
+    if (inst.phase == Phase::kWaiting && now >= inst.restart_at_ms) {
+      LaunchSpec ls;
+      if (PrepareLaunch(inst, now, &ls)) {
+        to_launch.push_back(&inst);
+        specs.push_back(std::move(ls));
+      }
+      continue;
+    }
     if (inst.phase == Phase::kRunning) StepRunning(inst, now);
   }
   for (const auto& id : gone) instances_.erase(id);
+  // Every launch due this Tick in one call, so the launcher can overlap them.
+  if (!specs.empty()) {
+    std::vector<Status> results;
+    std::vector<LaunchResult> launched;
+    const int64_t started_wall_ms = clock_.WallMs();
+    launcher_.LaunchMany(specs, &results, &launched);
+    for (size_t i = 0; i < to_launch.size(); ++i) {
+      FinishLaunch(*to_launch[i], now, started_wall_ms, results[i], launched[i], specs[i]);
+      if (to_launch[i]->phase == Phase::kRunning) StepRunning(*to_launch[i], now);
+    }
+  }
+
+  if (now >= next_round_ms_) SampleRound(now);
 
   auto sigs = Signatures();
   const bool changed = sigs != reported_;
-  if (changed || (dirty_ && now >= persist_retry_at_ms_)) {
-    reported_ = std::move(sigs);
+  if (changed) reported_ = std::move(sigs);
+  stale_ = stale_ || changed;
+  auto durable = DurableRecords();
+  if (durable != persisted_) dirty_ = true;
+  const bool save_now = dirty_ && now >= persist_retry_at_ms_;
+  const bool save_lazy = stale_ && now >= std::max(persist_retry_at_ms_, next_lazy_save_ms_);
+  if (save_now || save_lazy) {
     Status ps = Persist();
-    dirty_ = !ps.ok();
-    if (!ps.ok()) {
+    if (ps.ok()) {
+      persisted_ = std::move(durable);
+      dirty_ = stale_ = false;
+      next_lazy_save_ms_ = now + kHousekeepingIntervalMs;
+    } else {
+      dirty_ = true;
       persist_retry_at_ms_ = now + kHousekeepingIntervalMs;  // no busy retry loop
       if (!persist_failing_) spdlog::warn("supervisor: cannot persist instances: {}", ps.message());
     }
@@ -388,6 +429,7 @@ int64_t Supervisor::NextTickDelayMs() const {
   int64_t due = now + kMaxTickDelayMs;
   auto at = [&](int64_t t) { due = std::min(due, t); };
   if (dirty_) at(std::max(now, persist_retry_at_ms_));
+  if (stale_) at(std::max({now, persist_retry_at_ms_, next_lazy_save_ms_}));
   if (desired_known_) {
     for (const auto& [id, a] : desired_) {
       if (!instances_.count(id)) at(now);
@@ -413,7 +455,7 @@ int64_t Supervisor::NextTickDelayMs() const {
         }
         at(inst.readiness.next_ms);
         if (inst.assignment.spec.liveness) at(inst.liveness.next_ms);
-        at(inst.next_housekeeping_ms);
+        at(next_round_ms_);
         break;
     }
   }
@@ -424,6 +466,16 @@ std::vector<InstanceStatus> Supervisor::Statuses() const {
   std::vector<InstanceStatus> out;
   out.reserve(instances_.size());
   for (const auto& [id, inst] : instances_) out.push_back(inst.status);
+  return out;
+}
+
+std::map<std::string, Supervisor::Durable> Supervisor::DurableRecords() const {
+  std::map<std::string, Durable> out;
+  for (const auto& [id, inst] : instances_) {
+    out.emplace(id, Durable{static_cast<int>(inst.phase), inst.status.pid, inst.start_time,
+                            inst.status.port, inst.removing, inst.relaunch_counts,
+                            inst.status.restarts, inst.status.generation});
+  }
   return out;
 }
 
@@ -498,7 +550,6 @@ Status Supervisor::Restore() {
         inst.started_ms = now;
         inst.backoff.Started(now);
         inst.env = BuildInstanceEnv(a, options_.node, inst.status.port, agent_env_);
-        inst.next_housekeeping_ms = now;
         if (inst.status.pid <= 0 || !launcher_.IsAlive(inst.status.pid, inst.start_time)) {
           // Reap it when it is still our child (a Supervisor re-created inside one agent
           // process) so no zombie is left, and learn its exit status when the launcher knows it.

@@ -3,7 +3,8 @@
 // The caller hands it the node's full desired set (SetDesired, level-triggered) and calls Tick
 // again within NextTickDelayMs(). Each Tick, without ever blocking on a probe or a process:
 //  - starts what is desired and not running: a port from the node's range ($PORT), the env and
-//    argv from agent/instance_env.h, ProcessLauncher::Launch. A launch error is state Failed
+//    argv from agent/instance_env.h, and every launch due in the Tick in one
+//    ProcessLauncher::LaunchMany call. A launch error is state Failed
 //    (reason CommandNotFound | LaunchFailed | NoPortAvailable | InvalidCommand), retried with
 //    backoff unless restartPolicy is Never.
 //  - Starting -> Ready on the readiness probe (default TCP on $PORT), probed every ~1 ms from
@@ -18,14 +19,19 @@
 //  - stops what is no longer desired: Terminating, SIGTERM to the process group, SIGKILL after
 //    terminationGracePeriodSeconds; once reaped the instance is dropped from Statuses, its
 //    port released and launcher.Cleanup called.
-//  - about once a second per running instance: CPU/RSS sample, LogFiles::RotateIfNeeded.
+//  - once a second, one sampling round for every running instance: CPU/RSS from ONE
+//    ProcessLauncher::Sample call (one pass over /proc, whatever the instance count), and
+//    LogFiles::RotateIfNeeded. Launching never samples.
 // A changed generation for a running instance id is recorded, never acted on (rollouts are the
 // control plane's job: it sends new instance ids).
 //
-// Persistence: the instance records go to DATA_DIR/instances.json (temp file + rename) whenever
-// they change; Restore() after an agent restart re-adopts processes that are still alive (pid +
-// start time) without restarting them, and treats dead ones as exits (restart policy applies).
-// Children are never killed by destroying the Supervisor.
+// Persistence: the instance records go to DATA_DIR/instances.json (temp file + rename) in the
+// same Tick as any change to what re-adoption needs (phase, pid, start time, port, restarts,
+// removal, the assignment), and at most once a second for other status changes (readiness,
+// messages), which Restore() re-learns by probing anyway. Restore() after an agent restart
+// re-adopts processes that are still alive (pid + start time) without restarting them, and treats
+// dead ones as exits (restart policy applies). Children are never killed by destroying the
+// Supervisor.
 //
 // Thread-safety: none; the caller serializes every call. Clock, launcher, prober and log files
 // are borrowed and must outlive the Supervisor.
@@ -36,6 +42,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "agent/backoff.h"
@@ -114,7 +121,6 @@ class Supervisor {
     ProbeState readiness;
     ProbeState liveness;
     CrashBackoff backoff;
-    int64_t next_housekeeping_ms = 0;
     double cpu_base = 0;         // cpu seconds of earlier processes of this instance
     double last_cpu_total = -1;  // last sample of this process; -1 = none yet
     int64_t last_sample_ms = 0;
@@ -130,7 +136,11 @@ class Supervisor {
   };
 
   Instance NewInstance(const InstanceAssignment& a) const;
-  void Launch(Instance& inst, int64_t now);
+  // Launching is split so one Tick hands every due launch to ProcessLauncher::LaunchMany.
+  // PrepareLaunch: false when the launch already failed (state set); else *ls is ready.
+  bool PrepareLaunch(Instance& inst, int64_t now, LaunchSpec* ls);
+  void FinishLaunch(Instance& inst, int64_t now, int64_t started_wall_ms, const Status& s,
+                    const LaunchResult& r, LaunchSpec& ls);
   void LaunchFailed(Instance& inst, int64_t now, const std::string& reason,
                     const std::string& message);
   void OnExit(Instance& inst, const ExitInfo& exit, int64_t now, const std::string& note = "");
@@ -138,11 +148,14 @@ class Supervisor {
   void StepRunning(Instance& inst, int64_t now);
   void StepReadiness(Instance& inst, int64_t now);
   void StepLiveness(Instance& inst, int64_t now);
-  void Housekeeping(Instance& inst, int64_t now);
+  void SampleRound(int64_t now);
   void CancelProbes(Instance& inst);
   void Remove(Instance& inst);
   ProbeTarget TargetFor(const Instance& inst) const;
   std::map<std::string, Signature> Signatures() const;
+  // What Restore() needs to re-adopt an instance; a change is persisted in the same Tick.
+  using Durable = std::tuple<int, int, uint64_t, int, bool, bool, int, int64_t>;
+  std::map<std::string, Durable> DurableRecords() const;
   Status Persist();
 
   SupervisorOptions options_;
@@ -155,7 +168,11 @@ class Supervisor {
   std::map<std::string, Instance> instances_;
   std::map<std::string, InstanceAssignment> desired_;
   bool desired_known_ = false;
-  bool dirty_ = false;  // records changed in a way Signatures() does not see, or unsaved
+  bool dirty_ = false;         // records changed in a way DurableRecords() does not see, or unsaved
+  bool stale_ = false;         // a status change not yet persisted (saved within a second)
+  int64_t next_round_ms_ = 0;  // next sampling round (steady)
+  int64_t next_lazy_save_ms_ = 0;  // earliest save for a stale_-only change
+  std::map<std::string, Durable> persisted_;
   int64_t persist_retry_at_ms_ = 0;
   bool persist_failing_ = false;
   std::map<std::string, Signature> reported_;

@@ -447,6 +447,51 @@ TEST_F(SupervisorTest, SamplesCpuAndMemoryAboutOnceASecond) {
   EXPECT_DOUBLE_EQ(Get(*s, "web-1").cpu_seconds_total, 1.75);
 }
 
+TEST_F(SupervisorTest, OneSamplingPassPerSecondWhateverTheInstanceCount) {
+  auto s = Make();
+  std::vector<InstanceAssignment> many;
+  for (int i = 0; i < 50; ++i) many.push_back(A("web-" + std::to_string(i)));
+  s->SetDesired(many);
+  s->Tick();
+  ASSERT_EQ(launcher_.launched.size(), 50u);
+  EXPECT_LE(launcher_.sample_calls, 1);
+  const int after_launch = launcher_.sample_calls;
+  for (int i = 0; i < 9; ++i) {
+    clock_.Advance(100);
+    s->Tick();
+  }
+  EXPECT_EQ(launcher_.sample_calls, after_launch);
+  clock_.Advance(100);
+  s->Tick();
+  EXPECT_EQ(launcher_.sample_calls, after_launch + 1);
+  EXPECT_LE(s->NextTickDelayMs(), Supervisor::kHousekeepingIntervalMs);
+}
+
+TEST_F(SupervisorTest, SavesALaunchAtOnceAndAReadinessChangeWithinASecond) {
+  auto read_state = [&] {
+    std::ifstream in(dir_ + "/instances.json");
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  auto s = Make();
+  s->SetDesired({A("web-1")});
+  s->Tick();
+  const int pid = Get(*s, "web-1").pid;
+  // The pid is what re-adoption needs: on disk in the launching Tick.
+  EXPECT_NE(read_state().find("\"pid\":" + std::to_string(pid)), std::string::npos);
+  EXPECT_EQ(read_state().find("\"state\":\"Ready\""), std::string::npos);
+  listening_.insert("web-1");
+  clock_.Advance(1);
+  EXPECT_TRUE(s->Tick());  // reported at once...
+  ASSERT_EQ(Get(*s, "web-1").state, InstanceState::kReady);
+  // ...and saved no later than a second after the previous save.
+  ASSERT_LE(s->NextTickDelayMs(), Supervisor::kHousekeepingIntervalMs);
+  clock_.Advance(Supervisor::kHousekeepingIntervalMs);
+  s->Tick();
+  EXPECT_NE(read_state().find("\"state\":\"Ready\""), std::string::npos);
+}
+
 TEST_F(SupervisorTest, PersistsRecordsAndRestoreReadoptsLiveProcesses) {
   listening_.insert("web-1");
   int live_pid = 0, dead_pid = 0, port = 0;
