@@ -115,7 +115,12 @@ ScaleDecision WorkloadAutoscaler::Decide(int64_t now, int current) {
     }
 
     const int stable_rec = Recommend(stable.value, target);
-    Remember(now, stable_rec, stable_ms);
+    // In stable mode, once the stable mean says "more", size on the panic window's mean when
+    // that is higher: the stable mean lags a load that rose within the window (a ramp that just
+    // levelled off) by up to half a window. Remembered, so it holds like a stable recommendation.
+    const int recent_rec = Recommend(panic_mean.value, target);
+    const bool recent_up = !panic_ && stable_rec > current && panic_mean.value > stable.value;
+    Remember(now, recent_up ? recent_rec : stable_rec, stable_ms);
     if (panic_) {
       d.load = panic_load;
       basis = panic_basis;
@@ -124,12 +129,25 @@ ScaleDecision WorkloadAutoscaler::Decide(int64_t now, int current) {
       d.load = stable.value;
       basis = "over " + Seconds(stable_ms) + " stable window";
       want = stable_rec;
+      if (recent_up) {
+        d.load = panic_mean.value;
+        basis = "over " + Seconds(panic_ms) + " panic window (stable window " +
+                LoadText(c, stable.value) + ")";
+        want = recent_rec;
+      }
       const int window_max = history_.front().replicas;
-      if (want < current && window_max > want) {
-        want = std::min(current, window_max);
-        if (want > lo) {
+      // What the short-window load needs now: panic mode may have sized the workload on it
+      // (and the stable history never saw those counts), and on a load that is still rising
+      // the stable mean lags by half a window. Going below it would be undone at once.
+      const int short_rec = Recommend(panic_load, target);
+      if (want < current && std::max(window_max, short_rec) > want) {
+        want = std::min(current, std::max(window_max, short_rec));
+        if (want > lo && window_max >= short_rec) {
           notes.push_back("held by the highest recommendation (" + std::to_string(window_max) +
                           ") in the stable window");
+        } else if (want > lo) {
+          notes.push_back("held by " + LoadText(c, panic_load) + " " + panic_basis + " (" +
+                          std::to_string(short_rec) + " needed)");
         }
       }
     }

@@ -20,8 +20,13 @@
 //   2. Panic mode starts when panic >= panicThreshold x current x target (at 0 replicas: any
 //      load, which is activation) and ends after a full stable window without that condition.
 //      In panic: desired = max(current, ceil(panic / target)); never a scale-down.
-//   3. Otherwise desired = ceil(stable / target); a scale-down goes no lower than the highest
-//      such recommendation over the last stable window (no flapping on dips).
+//   3. Otherwise desired = ceil(stable / target), except that when that is a scale-up and the
+//      panic-window mean is above the stable mean (the stable mean lags a load that rose within
+//      the window), desired = ceil(panic-window mean / target), remembered as the
+//      recommendation. A scale-down goes no lower than the highest recommendation over the last
+//      stable window (no flapping on dips), nor below ceil(panic / target): the counts panic
+//      mode chose are never in that history, and a scale-down the short-window load would
+//      undo at once is a flap (a ramp still rising when panic mode ends).
 //   4. Tolerance: no change while |load / (current x target) - 1| <= tolerance.
 //   5. Scale-up at most to ceil(maxScaleUpRate x max(current, 1)) per decision.
 //   6. With minReplicas 0, zero only after a full stable window without load (IdleFor), and

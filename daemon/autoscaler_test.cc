@@ -204,6 +204,41 @@ TEST(AutoscalerTrace, RampIsTrackedMonotonically) {
   EXPECT_EQ(sim.desired(), 10);
 }
 
+// The bench's ramp (bench/autoscale_bench --scenario ramp): 6 s stable / 2 s panic windows,
+// target 5, 1 -> 40 clients over 10 s, then held. Panic mode starts early in the ramp and ends a
+// stable window later, while the load is still rising; the first stable-mode decision must not
+// go below what panic mode just chose (it used to: 7 -> 5 -> 6, two reversals).
+TEST(AutoscalerTrace, RampThroughTheEndOfPanicModeNeverReverses) {
+  for (int64_t lag : {0, 300}) {
+    Autoscale c = Config(5, 1, 20);
+    c.stable_window_seconds = 6;
+    c.panic_window_seconds = 2;
+    Sim sim(c, 1, 100, lag);
+    sim.Run(10 * kSec, Constant(0));
+    ASSERT_EQ(sim.desired(), 1);
+    const int64_t rise = sim.now();
+    auto ramp = [rise](int64_t t) {
+      const int64_t since = t - rise;
+      return std::min(40.0, std::floor(40.0 * static_cast<double>(since) / (10 * kSec)) + 1);
+    };
+    sim.Run(30 * kSec, ramp);
+    bool panicked = false;
+    int prev = 1;
+    for (const Point& e : sim.events()) {
+      EXPECT_GT(e.desired, prev) << "lag " << lag << ": reversal at +" << e.t - rise
+                                 << " ms: " << e.reason;
+      prev = e.desired;
+      panicked = panicked || e.panic;
+    }
+    EXPECT_TRUE(panicked) << "lag " << lag << ": the ramp went through panic mode";
+    EXPECT_EQ(sim.downs(), 0) << "lag " << lag << ": a scale-down under a rising or held load";
+    // Once the ramp levels off the stable mean still lags it: the last step up is sized on the
+    // panic window as soon as the stable window agrees that more is needed.
+    EXPECT_EQ(sim.At(rise + 12500), 8) << "lag " << lag << ": 8 within 2.5 s of the plateau";
+    EXPECT_EQ(sim.desired(), 8) << "lag " << lag;
+  }
+}
+
 TEST(AutoscalerTrace, ShortSpikePanicsUpAndComesDownOnlyAfterTheStableWindow) {
   Sim sim(Config(5));
   sim.Run(70 * kSec, Constant(8));
