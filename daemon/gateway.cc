@@ -1,5 +1,6 @@
-// Gateway public API and lifecycle: listening socket, I/O threads, accept loop, pool purging.
-// The per-connection proxy logic is in gateway_session.cc; routing state in gateway_state.cc.
+// Gateway public API and lifecycle: listening socket, I/O threads, accept loop, pool purging, and
+// the workers' connection deadlines. The per-connection proxy logic is in gateway_session.cc;
+// routing state in gateway_state.cc.
 #include "daemon/gateway.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -9,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
 
 #include "daemon/gateway_http.h"
 #include "daemon/gateway_impl.h"
@@ -16,11 +18,73 @@
 namespace tide {
 
 namespace asio = boost::asio;
+namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
-namespace {
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-}  // namespace
+using gw::kTuple;
+
+// ---- connection deadlines ----
+
+namespace gw {
+
+Conn::Conn(Worker& w, Socket s) : sock(std::move(s)), w_(w) { w_.Link(this); }
+Conn::Conn(Worker& w) : sock(w.ctx.get_executor()), w_(w) { w_.Link(this); }
+Conn::~Conn() { w_.Unlink(this); }
+
+void Conn::ExpiresAfter(std::chrono::milliseconds d) {
+  timed_out_ = false;
+  deadline_ = w_.clock.NowMs() + d.count();
+  if (deadline_ < w_.armed_at) w_.ArmFor(deadline_);
+}
+
+boost::system::error_code Conn::Check(boost::system::error_code ec) const {
+  if (ec && timed_out_ && ec == asio::error::operation_aborted) return beast::error::timeout;
+  return ec;
+}
+
+void Worker::Link(Conn* c) {
+  c->next_ = conns;
+  if (conns) conns->prev_ = c;
+  conns = c;
+}
+
+void Worker::Unlink(Conn* c) {
+  if (c->prev_)
+    c->prev_->next_ = c->next_;
+  else
+    conns = c->next_;
+  if (c->next_) c->next_->prev_ = c->prev_;
+  c->prev_ = c->next_ = nullptr;
+}
+
+void Worker::ArmFor(int64_t deadline) {
+  armed_at = deadline;
+  int64_t wait_ms = std::max<int64_t>(0, deadline - clock.NowMs());
+  sweeper.expires_after(std::chrono::milliseconds(wait_ms));  // cancels an earlier wait
+  sweeper.async_wait([this, deadline](boost::system::error_code ec) {
+    if (ec || armed_at != deadline) return;  // re-armed meanwhile
+    Sweep();
+  });
+}
+
+void Worker::Sweep() {
+  armed_at = kNever;
+  const int64_t now = clock.NowMs();
+  int64_t next = kNever;
+  for (Conn* c = conns; c; c = c->next_) {
+    if (c->deadline_ <= now) {
+      c->deadline_ = kNever;
+      c->timed_out_ = true;
+      boost::system::error_code ec;
+      c->sock.cancel(ec);  // pending operations complete with operation_aborted
+    } else if (c->deadline_ < next) {
+      next = c->deadline_;
+    }
+  }
+  if (next != kNever) ArmFor(next);
+}
+
+}  // namespace gw
 
 Gateway::Impl::Impl(GatewayOptions options, GatewayBackend& backend, Clock& clock, Metrics* metrics)
     : opts_(std::move(options)),
@@ -55,8 +119,8 @@ Status Gateway::Impl::Start() {
   if (ec) return Status::Invalid("gateway listen host '" + host + "' is not an IP address");
 
   int n = std::max(1, opts_.io_threads);
-  for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<gw::Worker>());
-  auto acc = std::make_unique<tcp::acceptor>(workers_[0]->ctx);
+  for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<gw::Worker>(clock_));
+  auto acc = std::make_unique<gw::Acceptor>(workers_[0]->ctx.get_executor());
   tcp::endpoint ep(addr, static_cast<unsigned short>(want_port));
   acc->open(ep.protocol(), ec);
   if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
@@ -94,15 +158,15 @@ void Gateway::Impl::Stop() {
   port_ = 0;
 }
 
-asio::awaitable<void> Gateway::Impl::AcceptLoop() {
+gw::Task<void> Gateway::Impl::AcceptLoop() {
   for (;;) {
     gw::Worker& w = *workers_[next_worker_];
     next_worker_ = (next_worker_ + 1) % workers_.size();
-    auto [ec, sock] = co_await acceptor_->async_accept(w.ctx, kTuple);
+    auto [ec, sock] = co_await acceptor_->async_accept(w.ctx.get_executor(), kTuple);
     if (stopping_ || ec == asio::error::operation_aborted) co_return;
     if (ec) {
       // Out of descriptors or similar: back off briefly instead of spinning.
-      asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(20));
+      gw::Timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(20));
       co_await t.async_wait(kTuple);
       continue;
     }
@@ -114,7 +178,7 @@ asio::awaitable<void> Gateway::Impl::AcceptLoop() {
   }
 }
 
-asio::awaitable<void> Gateway::Impl::RejectBusy(tcp::socket s) {
+gw::Task<void> Gateway::Impl::RejectBusy(gw::Socket s) {
   static const std::string kBody =
       gw::ErrorBody("TooManyConnections", "the gateway is at its connection limit");
   static const std::string kResponse =

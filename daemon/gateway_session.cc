@@ -6,9 +6,9 @@
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -31,7 +31,7 @@ using boost::system::error_code;
 
 namespace {
 
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+using gw::kTuple;
 
 std::chrono::milliseconds Ms(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
@@ -65,7 +65,7 @@ bool IsConnectionError(const error_code& ec) {
 bool StillOpen(gw::UpConn& c) {
   if (c.buf.size() != 0) return false;
   char b;
-  ssize_t n = ::recv(c.stream.socket().native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  ssize_t n = ::recv(c.c.sock.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
@@ -73,7 +73,7 @@ bool StillOpen(gw::UpConn& c) {
 
 // Per-request state shared by Handle/Proxy/Reply.
 struct Gateway::Impl::Request {
-  beast::tcp_stream& client;
+  gw::Conn& client;
   beast::flat_buffer& buf;
   http::request_parser<http::buffer_body>& parser;
   const std::string& client_ip;
@@ -85,7 +85,7 @@ struct Gateway::Impl::Request {
   double timeout_s = 30;
 };
 
-asio::awaitable<void> Gateway::Impl::Serve(gw::Worker& w, tcp::socket sock) {
+gw::Task<void> Gateway::Impl::Serve(gw::Worker& w, gw::Socket sock) {
   ++connections_;
   struct Count {
     std::atomic<int>& n;
@@ -98,7 +98,7 @@ asio::awaitable<void> Gateway::Impl::Serve(gw::Worker& w, tcp::socket sock) {
     auto remote = sock.remote_endpoint(ec);
     client_ip = ec ? "unknown" : remote.address().to_string();
   }
-  beast::tcp_stream client(std::move(sock));
+  gw::Conn client(w, std::move(sock));
   beast::flat_buffer buf;
   std::optional<http::request_parser<http::buffer_body>> parser;
   for (bool first = true;; first = false) {
@@ -106,9 +106,9 @@ asio::awaitable<void> Gateway::Impl::Serve(gw::Worker& w, tcp::socket sock) {
       // Idle between requests: hold as little memory as possible. A new connection must start
       // its request within the header timeout; a kept-alive one may idle longer.
       if (buf.capacity() > 16 * 1024) buf.shrink_to_fit();
-      client.expires_after(
+      client.ExpiresAfter(
           std::chrono::milliseconds(first ? opts_.header_timeout_ms : opts_.idle_timeout_ms));
-      auto [rec, n] = co_await client.async_read_some(buf.prepare(4096), kTuple);
+      auto [rec, n] = co_await client.sock.async_read_some(buf.prepare(4096), kTuple);
       if (rec) break;
       buf.commit(n);
     }
@@ -116,8 +116,9 @@ asio::awaitable<void> Gateway::Impl::Serve(gw::Worker& w, tcp::socket sock) {
     parser->header_limit(static_cast<uint32_t>(
         std::min<size_t>(opts_.max_header_bytes, std::numeric_limits<uint32_t>::max())));
     parser->body_limit(static_cast<uint64_t>(opts_.max_body_bytes));
-    client.expires_after(std::chrono::milliseconds(opts_.header_timeout_ms));
-    auto [hec, hn] = co_await http::async_read_header(client, buf, *parser, kTuple);
+    client.ExpiresAfter(std::chrono::milliseconds(opts_.header_timeout_ms));
+    auto [hec0, hn] = co_await http::async_read_header(client.sock, buf, *parser, kTuple);
+    const error_code hec = client.Check(hec0);
     Request r{client, buf, *parser, client_ip, clock_.NowMs()};
     if (hec) {
       if (hec == http::error::header_limit) {
@@ -137,26 +138,26 @@ asio::awaitable<void> Gateway::Impl::Serve(gw::Worker& w, tcp::socket sock) {
     bool keep = co_await Handle(w, r);
     if (!keep) break;
   }
-  client.socket().shutdown(tcp::socket::shutdown_send, ec);
-  client.close();
+  client.sock.shutdown(tcp::socket::shutdown_send, ec);
+  client.sock.close(ec);
 }
 
-asio::awaitable<bool> Gateway::Impl::Reply(Request& r, unsigned status, const char* code,
-                                           std::string message, bool keep) {
+gw::Task<bool> Gateway::Impl::Reply(Request& r, unsigned status, const char* code,
+                                    std::string message, bool keep) {
   http::response<http::string_body> res{static_cast<http::status>(status), r.version};
   res.set(http::field::content_type, "application/json");
   if (status == 503) res.set(http::field::retry_after, "1");
   res.body() = gw::ErrorBody(code, message);
   res.prepare_payload();
   res.keep_alive(keep);
-  r.client.expires_after(Ms(r.timeout_s));
-  auto [ec, n] = co_await http::async_write(r.client, res, kTuple);
+  r.client.ExpiresAfter(Ms(r.timeout_s));
+  auto [ec, n] = co_await http::async_write(r.client.sock, res, kTuple);
   table_.CountResponse(r.workload, static_cast<int>(status),
                        static_cast<double>(clock_.NowMs() - r.arrival_ms) / 1000.0);
   co_return keep && !ec;
 }
 
-asio::awaitable<bool> Gateway::Impl::Handle(gw::Worker& w, Request& r) {
+gw::Task<bool> Gateway::Impl::Handle(gw::Worker& w, Request& r) {
   auto& req = r.parser.get();
   r.version = req.version();
   r.client_keep = req.keep_alive();
@@ -191,8 +192,8 @@ asio::awaitable<bool> Gateway::Impl::Handle(gw::Worker& w, Request& r) {
     if (auto e = req.find(http::field::expect);
         e != req.end() && beast::iequals(e->value(), "100-continue")) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      r.client.expires_after(Ms(r.timeout_s));
-      auto [ec, n] = co_await asio::async_write(r.client, asio::buffer(kContinue), kTuple);
+      r.client.ExpiresAfter(Ms(r.timeout_s));
+      auto [ec, n] = co_await asio::async_write(r.client.sock, asio::buffer(kContinue), kTuple);
       if (ec) co_return false;
     }
     AsyncInvocation inv;
@@ -202,8 +203,8 @@ asio::awaitable<bool> Gateway::Impl::Handle(gw::Worker& w, Request& r) {
         char* b = relay.get();
         req.body().data = b;
         req.body().size = gw::kRelayBufferBytes;
-        r.client.expires_after(Ms(r.timeout_s));
-        auto [ec, n] = co_await http::async_read_some(r.client, r.buf, r.parser, kTuple);
+        r.client.ExpiresAfter(Ms(r.timeout_s));
+        auto [ec, n] = co_await http::async_read_some(r.client.sock, r.buf, r.parser, kTuple);
         if (ec == http::error::need_buffer) ec = {};
         if (ec) co_return false;
         inv.body.append(b, gw::kRelayBufferBytes - req.body().size);
@@ -234,8 +235,8 @@ asio::awaitable<bool> Gateway::Impl::Handle(gw::Worker& w, Request& r) {
     res.body() = "{\"id\":\"" + id + "\"}\n";
     res.prepare_payload();
     res.keep_alive(r.client_keep);
-    r.client.expires_after(Ms(r.timeout_s));
-    auto [ec, n] = co_await http::async_write(r.client, res, kTuple);
+    r.client.ExpiresAfter(Ms(r.timeout_s));
+    auto [ec, n] = co_await http::async_write(r.client.sock, res, kTuple);
     table_.CountResponse(r.workload, 202,
                          static_cast<double>(clock_.NowMs() - r.arrival_ms) / 1000.0);
     co_return r.client_keep && !ec;
@@ -258,10 +259,10 @@ asio::awaitable<bool> Gateway::Impl::Handle(gw::Worker& w, Request& r) {
   // A slot on an endpoint, now or after waiting in the queue.
   gw::Lease lease;
   std::shared_ptr<gw::Waiter> waiter;
-  std::shared_ptr<asio::steady_timer> timer;
+  std::shared_ptr<gw::Timer> timer;
   auto exec = co_await asio::this_coro::executor;
   auto make_waiter = [&]() {
-    timer = std::make_shared<asio::steady_timer>(exec);
+    timer = std::make_shared<gw::Timer>(exec);
     auto wt = std::make_shared<gw::Waiter>();
     wt->wake = [tm = timer]() { asio::post(tm->get_executor(), [tm] { tm->cancel(); }); };
     return wt;
@@ -314,13 +315,13 @@ std::unique_ptr<gw::UpConn> Gateway::Impl::TakeIdle(gw::Worker& w, const std::st
 void Gateway::Impl::Park(gw::Worker& w, const std::string& key, std::unique_ptr<gw::UpConn> c) {
   auto& v = w.pool[key];
   if (v.size() >= gw::kMaxIdlePerEndpoint) return;
-  c->stream.expires_never();
+  c->c.ExpiresNever();
   c->parked_ms = clock_.NowMs();
   v.push_back(std::move(c));
 }
 
-asio::awaitable<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease& lease_in,
-                                           bool cold, std::string upstream_target) {
+gw::Task<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease& lease_in, bool cold,
+                                    std::string upstream_target) {
   // Give the slot back however this coroutine ends (but not during shutdown: the table's
   // wakeups would be posted to io_contexts being destroyed).
   struct LeaseGuard {
@@ -353,8 +354,8 @@ asio::awaitable<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease&
   req.version(11);
   if (expect_continue) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    r.client.expires_after(Ms(r.timeout_s));
-    auto [ec, n] = co_await asio::async_write(r.client, asio::buffer(kContinue), kTuple);
+    r.client.ExpiresAfter(Ms(r.timeout_s));
+    auto [ec, n] = co_await asio::async_write(r.client.sock, asio::buffer(kContinue), kTuple);
     if (ec) co_return false;
   }
   // The head goes out as we serialize it; bodies are framed here (chunked stays chunked).
@@ -386,21 +387,21 @@ asio::awaitable<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease&
     if (up) {
       reused = true;
     } else {
-      up = std::make_unique<gw::UpConn>(co_await asio::this_coro::executor);
+      up = std::make_unique<gw::UpConn>(w);
       error_code ec;
       auto addr = asio::ip::make_address(ep.ep.host, ec);
-      up->stream.expires_after(timeout);
+      up->c.ExpiresAfter(timeout);
       if (!ec) {
-        auto [cec] = co_await up->stream.async_connect(tcp::endpoint(addr, ep.ep.port), kTuple);
-        ec = cec;
+        auto [cec] = co_await up->c.sock.async_connect(tcp::endpoint(addr, ep.ep.port), kTuple);
+        ec = up->c.Check(cec);
       } else {
-        tcp::resolver resolver(co_await asio::this_coro::executor);
+        asio::ip::basic_resolver<tcp, gw::Executor> resolver(co_await asio::this_coro::executor);
         auto [rec, results] =
             co_await resolver.async_resolve(ep.ep.host, std::to_string(ep.ep.port), kTuple);
         ec = rec;
         if (!ec) {
-          auto [cec, cep] = co_await up->stream.async_connect(results, kTuple);
-          ec = cec;
+          auto [cec, cep] = co_await asio::async_connect(up->c.sock, results, kTuple);
+          ec = up->c.Check(cec);
         }
       }
       if (ec) {
@@ -420,11 +421,11 @@ asio::awaitable<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease&
                                 "cannot connect to instance " + ep.ep.instance_id + " of " +
                                     r.workload + ": " + ec.message());
       }
-      up->stream.socket().set_option(tcp::no_delay(true), ec);
+      up->c.sock.set_option(tcp::no_delay(true), ec);
     }
-    up->stream.expires_after(timeout);
+    up->c.ExpiresAfter(timeout);
     {
-      auto [ec, n] = co_await asio::async_write(up->stream, asio::buffer(head), kTuple);
+      auto [ec, n] = co_await asio::async_write(up->c.sock, asio::buffer(head), kTuple);
       if (ec && reused) continue;  // a stale pooled connection
       if (ec) {
         co_return co_await fail(502, "BadGateway",
@@ -437,8 +438,8 @@ asio::awaitable<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease&
       char* b = relay.get();
       req.body().data = b;
       req.body().size = gw::kRelayBufferBytes;
-      r.client.expires_after(timeout);
-      auto [ec, n] = co_await http::async_read_some(r.client, r.buf, r.parser, kTuple);
+      r.client.ExpiresAfter(timeout);
+      auto [ec, n] = co_await http::async_read_some(r.client.sock, r.buf, r.parser, kTuple);
       if (ec == http::error::need_buffer) ec = {};
       body_started = true;
       if (ec == http::error::body_limit) {
@@ -462,9 +463,9 @@ asio::awaitable<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease&
         out[nb++] = asio::buffer(b, got);
       }
       if (nb == 0) continue;
-      up->stream.expires_after(timeout);
+      up->c.ExpiresAfter(timeout);
       auto [wec, wn] = co_await asio::async_write(
-          up->stream, std::span<const asio::const_buffer>(out.data(), nb), kTuple);
+          up->c.sock, std::span<const asio::const_buffer>(out.data(), nb), kTuple);
       if (wec) {
         co_return co_await fail(502, "BadGateway",
                                 "instance " + ep.ep.instance_id + " of " + r.workload +
@@ -478,10 +479,10 @@ asio::awaitable<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease&
       rp->header_limit(static_cast<uint32_t>(std::min<size_t>(opts_.max_header_bytes, 1u << 30)));
       rp->body_limit(boost::none);
       if (is_head) rp->skip(true);
-      up->stream.expires_after(timeout);
-      auto [ec, n] = co_await http::async_read_header(up->stream, up->buf, *rp, kTuple);
-      hec = ec;
-      if (ec) break;
+      up->c.ExpiresAfter(timeout);
+      auto [ec, n] = co_await http::async_read_header(up->c.sock, up->buf, *rp, kTuple);
+      hec = up->c.Check(ec);
+      if (hec) break;
       unsigned st = rp->get().result_int();
       if (st < 100 || st >= 200 || st == 101) break;
     }
@@ -541,8 +542,8 @@ asio::awaitable<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease&
       b = relay.get();
       res.body().data = b;
       res.body().size = gw::kRelayBufferBytes;
-      up->stream.expires_after(timeout);
-      auto [ec, n] = co_await http::async_read_some(up->stream, up->buf, *rp, kTuple);
+      up->c.ExpiresAfter(timeout);
+      auto [ec, n] = co_await http::async_read_some(up->c.sock, up->buf, *rp, kTuple);
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
         upstream_ok = false;
@@ -565,9 +566,9 @@ asio::awaitable<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease&
       out[nb++] = asio::buffer(b, got);
     }
     if (nb > 0) {
-      r.client.expires_after(timeout);
+      r.client.ExpiresAfter(timeout);
       auto [ec, n] = co_await asio::async_write(
-          r.client, std::span<const asio::const_buffer>(out.data(), nb), kTuple);
+          r.client.sock, std::span<const asio::const_buffer>(out.data(), nb), kTuple);
       if (ec) {
         client_ok = false;
         break;
