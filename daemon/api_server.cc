@@ -3,6 +3,8 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 #include "api/json.h"
 #include "api/manifest.h"
 #include "api/version.h"
@@ -169,26 +171,41 @@ Status ApiServer::Start() {
   if (!SplitHostPort(opts_.listen, &host, &port))
     return Status::Invalid("--api-listen: expected HOST:PORT, got '" + opts_.listen + "'");
   Routes();
-  if (port == 0) {
-    port_ = srv_->bind_to_any_port(host);
-    if (port_ < 0) return Status::Unavailable("cannot listen on " + opts_.listen);
-  } else {
-    if (!srv_->bind_to_port(host, port))
-      return Status::Unavailable("cannot listen on " + opts_.listen + ": " + std::strerror(errno));
-    port_ = port;
-  }
+  const int backend_port = srv_->bind_to_any_port("127.0.0.1");
+  if (backend_port < 0) return Status::Unavailable("cannot listen on 127.0.0.1 (API backend)");
   thread_ = std::thread([this] { srv_->listen_after_bind(); });
+  // httplib's stop() does nothing before its listen loop runs (a Stop() right after Start()
+  // would then join a thread that accepts forever): wait for the loop.
+  for (int i = 0; i < 5000 && !srv_->is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  FrontDoorOptions fo;
+  fo.listen = opts_.listen;
+  fo.backend_port = backend_port;
+  fo.max_body_bytes = opts_.max_body_bytes;
+  fo.header_timeout_ms = opts_.header_timeout_ms;
+  fo.body_timeout_ms = opts_.body_timeout_ms;
+  fo.max_connections = opts_.max_connections;
+  front_ = std::make_unique<FrontDoor>(fo);
+  Status st = front_->Start();
+  if (!st.ok()) {
+    Stop();
+    return st;
+  }
+  port_ = front_->port();
   return Status::Ok();
 }
 
 void ApiServer::Stop() {
+  if (front_) front_->Stop();
   if (srv_) srv_->stop();
   if (thread_.joinable()) thread_.join();
 }
 
 void ApiServer::Routes() {
   httplib::Server& s = *srv_;
-  s.new_task_queue = [] { return new httplib::ThreadPool(16); };
+  // Workers only ever see complete requests (FrontDoor); long-polls of agents hold one each.
+  s.new_task_queue = [] { return new httplib::ThreadPool(64); };
   s.set_payload_max_length(opts_.max_body_bytes);
   s.set_keep_alive_max_count(1000);
   s.set_tcp_nodelay(true);  // no Nagle: small JSON answers must not wait for delayed ACKs

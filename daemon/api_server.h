@@ -2,6 +2,8 @@
 // /healthz and /metrics, on cpp-httplib. Every /v1 route is authorized by Auth; errors are
 // JSON `{"error":{"code","message","details"}}` with a fitting status. Bodies over
 // max_body_bytes are refused with 413 before they are read whole.
+// Clients reach it through a FrontDoor (daemon/front_door.h) on `listen`, which admits only
+// complete requests (slow clients are cut off) to httplib on an internal loopback port.
 // The store, control plane, auth and metrics must outlive the server.
 #pragma once
 
@@ -12,6 +14,7 @@
 #include "api/status.h"
 #include "daemon/auth.h"
 #include "daemon/control_plane.h"
+#include "daemon/front_door.h"
 #include "daemon/metrics.h"
 #include "daemon/store.h"
 
@@ -24,7 +27,10 @@ namespace tide {
 struct ApiServerOptions {
   std::string listen = "127.0.0.1:7400";
   size_t max_body_bytes = 8 << 20;
-  std::string gateway_url;  // shown at GET /v1/info for `tidectl invoke`
+  std::string gateway_url;            // shown at GET /v1/info for `tidectl invoke`
+  int64_t header_timeout_ms = 10000;  // a request head must arrive within this (FrontDoor)
+  int64_t body_timeout_ms = 30000;    // and its body within this
+  int max_connections = 1024;         // client connections at once
 };
 
 class ApiServer {
@@ -45,6 +51,7 @@ class ApiServer {
   Auth& auth_;
   Metrics& metrics_;
   std::unique_ptr<httplib::Server> srv_;
+  std::unique_ptr<FrontDoor> front_;
   std::thread thread_;
   int port_ = 0;
 };

@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -39,6 +41,32 @@ TempDir::~TempDir() {
   std::error_code ec;
   fs::remove_all(path_, ec);
 }
+
+namespace {
+// Directories of the tided and agent processes this test process started: instances log under
+// them. ctest runs tests in parallel, and workload names repeat across tests.
+std::mutex roots_mu;
+std::set<std::string> roots;
+
+void AddTestRoot(const std::string& dir) {
+  std::lock_guard<std::mutex> lk(roots_mu);
+  roots.insert(dir);
+}
+
+// True when pid's stdout goes to a file under one of this test process's directories (or when
+// this process started no tided/agent at all).
+bool LogsUnderTestRoots(const std::string& pid) {
+  std::lock_guard<std::mutex> lk(roots_mu);
+  if (roots.empty()) return true;
+  std::error_code ec;
+  std::string target = fs::read_symlink("/proc/" + pid + "/fd/1", ec).string();
+  if (ec) return false;
+  for (const auto& r : roots) {
+    if (target.compare(0, r.size(), r) == 0) return true;
+  }
+  return false;
+}
+}  // namespace
 
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -191,6 +219,7 @@ static const char* kAgentToken = "agent-token-0123456789";
 
 Tided::Tided(const std::string& dir, Options opts)
     : dir_(dir), data_dir_(dir + "/tided-data"), token_(kAdminToken), opts_(std::move(opts)) {
+  AddTestRoot(dir_);
   api_port_ = FreePort();
   gw_port_ = FreePort();
   WriteFile(dir_ + "/tokens.yaml", std::string("tokens:\n") + "  - {name: ops, token: \"" +
@@ -265,6 +294,7 @@ AgentProc::AgentProc(const std::string& dir, const Tided& tided, const std::stri
       port_lo_(port_lo),
       port_hi_(port_hi),
       api_port_(FreePort()) {
+  AddTestRoot(dir_);
   fs::create_directories(dir_);
   Start();
 }
@@ -349,7 +379,7 @@ std::vector<int> PidsOfWorkload(const std::string& workload) {
       if (end == std::string::npos) end = env.size();
       if (env.compare(pos, end - pos, needle) == 0) {
         int pid = std::stoi(name);
-        if (PidAlive(pid)) out.push_back(pid);
+        if (PidAlive(pid) && LogsUnderTestRoots(name)) out.push_back(pid);
         break;
       }
       pos = end + 1;

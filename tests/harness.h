@@ -128,7 +128,9 @@ CmdResult RunTidectl(const std::vector<std::string>& args, const std::string& se
 
 // True when a process with this pid exists (not a zombie).
 bool PidAlive(int pid);
-// Every pid whose /proc/PID/environ has TIDE_WORKLOAD=workload (instances and their children).
+// Every pid whose /proc/PID/environ has TIDE_WORKLOAD=workload (instances and their children)
+// and whose stdout goes under the directory of a Tided or AgentProc this test process made
+// (tests running in parallel use the same workload names).
 std::vector<int> PidsOfWorkload(const std::string& workload);
 
 // SIGKILLs every process whose stdout is a file under dir: the instances a test's agents

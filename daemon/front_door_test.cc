@@ -1,0 +1,220 @@
+#include "daemon/front_door.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace tide {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+int Connect(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool Send(int fd, const std::string& s) {
+  return ::send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
+}
+
+// Reads until the peer closes or `within` passes; *closed tells which.
+std::string ReadAll(int fd, std::chrono::milliseconds within, bool* closed) {
+  std::string out;
+  *closed = false;
+  const auto deadline = Clock::now() + within;
+  while (Clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    int left = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
+    if (::poll(&p, 1, std::max(left, 1)) <= 0) continue;
+    char buf[4096];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) {
+      *closed = true;
+      break;
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+class FrontDoorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // Two backend workers only: anything that held one for long would show at once.
+    backend_.new_task_queue = [] { return new httplib::ThreadPool(2); };
+    backend_.Get("/hello", [](const httplib::Request& req, httplib::Response& res) {
+      res.set_content("hello " + req.get_header_value("X-Name") + "\n", "text/plain");
+    });
+    backend_.Post("/echo", [](const httplib::Request& req, httplib::Response& res) {
+      res.status = 201;
+      res.set_content(req.body, "application/json");
+    });
+    backend_.Get("/stream", [](const httplib::Request&, httplib::Response& res) {
+      res.set_chunked_content_provider("text/plain", [](size_t offset, httplib::DataSink& sink) {
+        if (offset >= 3 * 6) {
+          sink.done();
+          return true;
+        }
+        std::this_thread::sleep_for(50ms);  // a slow producer, like a followed log
+        sink.write("chunk\n", 6);
+        return true;
+      });
+    });
+    backend_port_ = backend_.bind_to_any_port("127.0.0.1");
+    ASSERT_GT(backend_port_, 0);
+    backend_thread_ = std::thread([this] { backend_.listen_after_bind(); });
+    // httplib's stop() does nothing until the listen loop runs: wait for it.
+    const auto deadline = Clock::now() + 5s;
+    while (!backend_.is_running() && Clock::now() < deadline) std::this_thread::yield();
+    ASSERT_TRUE(backend_.is_running());
+  }
+  void TearDown() override {
+    if (front_) front_->Stop();
+    backend_.stop();
+    backend_thread_.join();
+  }
+
+  void StartFront(FrontDoorOptions o = {}) {
+    o.listen = "127.0.0.1:0";
+    o.backend_port = backend_port_;
+    if (o.header_timeout_ms == 10000) o.header_timeout_ms = 400;
+    front_ = std::make_unique<FrontDoor>(o);
+    ASSERT_TRUE(front_->Start().ok());
+  }
+
+  httplib::Server backend_;
+  int backend_port_ = 0;
+  std::thread backend_thread_;
+  std::unique_ptr<FrontDoor> front_;
+};
+
+TEST_F(FrontDoorTest, PassesCompleteRequestsAndAnswersThrough) {
+  StartFront();
+  httplib::Client cli("127.0.0.1", front_->port());
+  auto r = cli.Get("/hello", {{"X-Name", "tide"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "hello tide\n");
+  auto p = cli.Post("/echo", R"({"a":1})", "application/json");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->status, 201);
+  EXPECT_EQ(p->body, R"({"a":1})");
+  auto s = cli.Get("/stream");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->body, "chunk\nchunk\nchunk\n");
+}
+
+TEST_F(FrontDoorTest, SlowLorisClientsNeverReachTheBackendAndAreCutOff) {
+  StartFront();
+  // Ten clients trickle a request head one byte at a time, well inside any per-read timeout.
+  std::vector<int> slow;
+  for (int i = 0; i < 10; ++i) {
+    int fd = Connect(front_->port());
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(Send(fd, "GET /hello HTTP/1.1\r\n"));
+    slow.push_back(fd);
+  }
+  // Meanwhile the API answers (the backend has 2 workers: each slow client would hold one).
+  httplib::Client cli("127.0.0.1", front_->port());
+  cli.set_read_timeout(2, 0);
+  for (int i = 0; i < 5; ++i) {
+    for (int fd : slow) Send(fd, "X");
+    auto r = cli.Get("/hello");
+    ASSERT_TRUE(r) << "API did not answer while slow clients trickle";
+    EXPECT_EQ(r->status, 200);
+  }
+  // Each slow client is disconnected once its head is overdue (400 ms), without an answer.
+  const auto start = Clock::now();
+  for (int fd : slow) {
+    bool closed = false;
+    std::string got = ReadAll(fd, 3s, &closed);
+    EXPECT_TRUE(closed);
+    EXPECT_EQ(got, "");
+    ::close(fd);
+  }
+  EXPECT_LT(Clock::now() - start, 3s);
+}
+
+TEST_F(FrontDoorTest, OversizedHeadAndBodyAreRefused) {
+  FrontDoorOptions o;
+  o.max_header_bytes = 1024;
+  o.max_body_bytes = 100;
+  StartFront(o);
+  int fd = Connect(front_->port());
+  ASSERT_TRUE(Send(fd, "GET /hello HTTP/1.1\r\nX-Big: " + std::string(4000, 'a') + "\r\n\r\n"));
+  bool closed = false;
+  std::string got = ReadAll(fd, 2s, &closed);
+  EXPECT_NE(got.find("431"), std::string::npos) << got;
+  ::close(fd);
+
+  // The body's declared length is refused before the body is sent.
+  fd = Connect(front_->port());
+  ASSERT_TRUE(Send(fd, "POST /echo HTTP/1.1\r\nContent-Length: 5000\r\n\r\n"));
+  got = ReadAll(fd, 2s, &closed);
+  EXPECT_NE(got.find("413"), std::string::npos) << got;
+  EXPECT_NE(got.find("PayloadTooLarge"), std::string::npos) << got;
+  ::close(fd);
+}
+
+TEST_F(FrontDoorTest, ConnectionsOverTheCapAreClosedAtOnce) {
+  FrontDoorOptions o;
+  o.max_connections = 3;
+  StartFront(o);
+  std::vector<int> idle;
+  for (int i = 0; i < 3; ++i) idle.push_back(Connect(front_->port()));
+  const auto deadline = Clock::now() + 2s;
+  while (front_->open_connections() < 3 && Clock::now() < deadline) std::this_thread::yield();
+  ASSERT_EQ(front_->open_connections(), 3);
+  int extra = Connect(front_->port());
+  ASSERT_GE(extra, 0);
+  Send(extra, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+  bool closed = false;
+  std::string got = ReadAll(extra, 2s, &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(got, "");
+  ::close(extra);
+  // Once the idle ones are cut off (their heads are overdue), the API serves again.
+  for (int fd : idle) {
+    ReadAll(fd, 3s, &closed);
+    EXPECT_TRUE(closed);
+    ::close(fd);
+  }
+  httplib::Client cli("127.0.0.1", front_->port());
+  auto r = cli.Get("/hello");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(FrontDoorTest, ABackendThatIsDownIsA503) {
+  StartFront();
+  backend_.stop();
+  backend_thread_.join();
+  backend_thread_ = std::thread([] {});
+  httplib::Client cli("127.0.0.1", front_->port());
+  auto r = cli.Get("/hello");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+}
+
+}  // namespace
+}  // namespace tide
