@@ -725,8 +725,7 @@ bool IsLabelValue(std::string_view value, std::string* why) {
 
 ParseResult ParseManifests(std::string_view text, const std::string& file) {
   ParseResult result;
-  // Text that is not UTF-8 could not be stored or shown as JSON later: refuse it here.
-  if (size_t bad = FirstInvalidUtf8(text); bad != std::string_view::npos) {
+  auto refuse_at = [&](size_t bad, const char* why) {
     int line = 1, col = 1;
     for (size_t i = 0; i < bad; ++i) {
       if (text[i] == '\n') {
@@ -736,7 +735,17 @@ ParseResult ParseManifests(std::string_view text, const std::string& file) {
         ++col;
       }
     }
-    result.errors.push_back(FieldError{file, line, col, "", "the manifest is not valid UTF-8"});
+    result.errors.push_back(FieldError{file, line, col, "", why});
+  };
+  // Text that is not UTF-8 could not be stored or shown as JSON later: refuse it here.
+  if (size_t bad = FirstInvalidUtf8(text); bad != std::string_view::npos) {
+    refuse_at(bad, "the manifest is not valid UTF-8");
+    return result;
+  }
+  // YAML allows no NUL. Worse, yaml-cpp takes text that starts with NUL bytes for UTF-16/32
+  // and "decodes" it into strings that are not UTF-8 (found by fuzz_manifest).
+  if (size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    refuse_at(nul, "the manifest contains a NUL byte (YAML allows only printable characters)");
     return result;
   }
   // yaml-cpp 0.7 never returns from LoadAll on a stray top-level ',' (see api/yaml_guard.h).
