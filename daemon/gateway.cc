@@ -87,10 +87,42 @@ void Worker::Sweep() {
 }  // namespace gw
 
 Gateway::Impl::Impl(GatewayOptions options, GatewayBackend& backend, Clock& clock, Metrics* metrics)
-    : opts_(std::move(options)),
-      backend_(backend),
-      clock_(clock),
-      table_(backend, clock, metrics) {}
+    : opts_(std::move(options)), backend_(backend), clock_(clock), table_(backend, clock, metrics) {
+  table_.SetFlushScheduler([this] { ScheduleLoadFlush(); });
+}
+
+void Gateway::Impl::ScheduleLoadFlush() {
+  if (!started_ || stopping_) {
+    table_.FlushLoads();
+    return;
+  }
+  gw::Worker* w = workers_[0].get();
+  asio::post(w->ctx, [this, w] {
+    w->load_flush.expires_after(std::chrono::milliseconds(gw::RouteTable::kLoadIntervalMs));
+    w->load_flush.async_wait([this](boost::system::error_code ec) {
+      if (!ec) table_.FlushLoads();
+    });
+  });
+}
+
+std::optional<RouteInfo> Gateway::Impl::RouteOf(gw::Worker& w, const std::string& workload) {
+  const uint64_t gen = route_gen_.load(std::memory_order_acquire);
+  const int64_t now = clock_.NowMs();
+  auto it = w.routes.find(workload);
+  if (it != w.routes.end() && it->second.gen == gen && now < it->second.until_ms)
+    return it->second.info;
+  std::optional<RouteInfo> r = backend_.Route(workload);
+  if (!r) {
+    if (it != w.routes.end()) w.routes.erase(it);
+    return r;
+  }
+  if (it == w.routes.end()) {
+    if (w.routes.size() >= gw::kRouteCacheMax) w.routes.clear();
+    it = w.routes.emplace(workload, gw::CachedRoute{}).first;
+  }
+  it->second = gw::CachedRoute{*r, now + gw::kRouteCacheMs, gen};
+  return r;
+}
 
 Gateway::Impl::~Impl() {
   Stop();
@@ -192,10 +224,12 @@ gw::Task<void> Gateway::Impl::RejectBusy(gw::Socket s) {
 }
 
 void Gateway::Impl::SetEndpoints(const std::string& workload, std::vector<Endpoint> ready) {
+  route_gen_.fetch_add(1, std::memory_order_acq_rel);
   PurgePools(table_.SetEndpoints(workload, std::move(ready)));
 }
 
 void Gateway::Impl::RemoveWorkload(const std::string& workload) {
+  route_gen_.fetch_add(1, std::memory_order_acq_rel);
   PurgePools(table_.RemoveWorkload(workload));
 }
 

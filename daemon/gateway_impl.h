@@ -28,6 +28,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -92,6 +93,16 @@ struct UpConn {
 
 inline constexpr size_t kRelayBufferBytes = 64 * 1024;
 inline constexpr size_t kMaxIdlePerEndpoint = 128;
+// A workload's RouteInfo is reused by a worker for this long without asking the backend, unless
+// SetEndpoints/RemoveWorkload happened since (Impl::route_gen_). Unknown names are not cached.
+inline constexpr int64_t kRouteCacheMs = 1000;
+inline constexpr size_t kRouteCacheMax = 4096;
+
+struct CachedRoute {
+  RouteInfo info;
+  int64_t until_ms = 0;
+  uint64_t gen = 0;
+};
 
 struct Worker {
   explicit Worker(Clock& c) : clock(c) {}
@@ -103,7 +114,9 @@ struct Worker {
   Conn* conns = nullptr;      // every live Conn of this worker (intrusive list)
   int64_t armed_at = kNever;  // when the sweeper fires next (Clock steady ms)
   boost::asio::io_context ctx{1};
-  Timer sweeper{ctx};  // destroyed before ctx
+  Timer sweeper{ctx};     // destroyed before ctx
+  Timer load_flush{ctx};  // worker 0 only: RouteTable::FlushLoads after a deferred load signal
+  std::unordered_map<std::string, CachedRoute> routes;
   // Idle upstream connections by EndpointState::pool_key. Destroyed before ctx.
   std::unordered_map<std::string, std::vector<std::unique_ptr<UpConn>>> pool;
   std::thread thread;
@@ -144,6 +157,9 @@ class Gateway::Impl {
   gw::Task<void> AcceptLoop();
   gw::Task<void> RejectBusy(gw::Socket s);
   void PurgePools(const std::vector<std::string>& instance_ids);
+  void ScheduleLoadFlush();
+  // The backend's RouteInfo for `workload`, from the worker's cache when fresh.
+  std::optional<RouteInfo> RouteOf(gw::Worker& w, const std::string& workload);
 
   // ---- gateway_session.cc ----
   struct Request;
@@ -165,6 +181,7 @@ class Gateway::Impl {
   std::atomic<bool> stopping_{false};
   std::mutex lifecycle_mu_;
   std::atomic<bool> started_{false};
+  std::atomic<uint64_t> route_gen_{0};  // bumped by SetEndpoints/RemoveWorkload
   std::vector<std::unique_ptr<gw::Worker>> workers_;
   std::unique_ptr<gw::Acceptor> acceptor_;
   size_t next_worker_ = 0;

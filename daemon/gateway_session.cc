@@ -241,7 +241,7 @@ gw::Task<bool> Gateway::Impl::Handle(gw::Worker& w, Request& r) {
                          static_cast<double>(clock_.NowMs() - r.arrival_ms) / 1000.0);
     co_return r.client_keep && !ec;
   }
-  std::optional<RouteInfo> route = backend_.Route(t.name);
+  std::optional<RouteInfo> route = RouteOf(w, t.name);
   const bool want_function = t.prefix == gw::Target::Prefix::kFunction;
   if (!route || route->kind == Kind::kLayer || (route->kind == Kind::kFunction) != want_function) {
     std::string what = want_function ? "function" : "service";
@@ -577,10 +577,11 @@ gw::Task<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease& lease_
     }
     if (last) break;
   }
-  table_.CountResponse(r.workload, static_cast<int>(status),
-                       static_cast<double>(clock_.NowMs() - r.arrival_ms) / 1000.0);
+  const double seconds = static_cast<double>(clock_.NowMs() - r.arrival_ms) / 1000.0;
   if (upstream_ok && client_ok && upstream_keep && rp->is_done() && framed)
     Park(w, ep.pool_key, std::move(up));
+  // Slot back and response counted under one lock (ep is not used after this).
+  table_.Release(&guard.lease, static_cast<int>(status), seconds);
   co_return upstream_ok&& client_ok&& keep&& r.parser.is_done();
 }
 

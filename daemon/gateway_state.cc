@@ -29,6 +29,9 @@ struct WorkloadState {
   // Load signal delivery (see RouteTable::DeliverLoad).
   bool load_dirty = false;
   bool load_delivering = false;
+  bool load_deferred = false;  // a change waits for FlushLoads (in-flight only, rate-limited)
+  int sent_queued = 0;         // queued count of the last delivered signal
+  int64_t sent_ms = -1;        // when the last signal was taken for delivery
   // The current cold-start episode: arrival of the request that found zero endpoints, or -1.
   int64_t cold_episode_ms = -1;
   unsigned phases_noted = 0;  // bit per phase already observed in this episode
@@ -39,6 +42,7 @@ struct WorkloadState {
 struct RouteTable::Wakeups {
   std::vector<std::shared_ptr<Waiter>> waiters;
   std::vector<std::shared_ptr<WorkloadState>> loads;
+  bool schedule_flush = false;
 };
 
 namespace {
@@ -102,6 +106,17 @@ Lease RouteTable::PickLocked(const std::shared_ptr<WorkloadState>& wl,
 
 void RouteTable::LoadChangedLocked(const std::shared_ptr<WorkloadState>& wl, Wakeups* out) {
   SetGauges(*wl);
+  if (schedule_flush_ && !wl->removed && static_cast<int>(wl->queue.size()) == wl->sent_queued &&
+      !wl->load_delivering && clock_.NowMs() - wl->sent_ms < kLoadIntervalMs) {
+    // Only the in-flight count moved, and a signal went out moments ago: defer it.
+    wl->load_deferred = true;
+    if (!flush_pending_) {
+      flush_pending_ = true;
+      out->schedule_flush = true;
+    }
+    return;
+  }
+  wl->load_deferred = false;
   wl->load_dirty = true;
   if (!wl->load_delivering) {
     wl->load_delivering = true;
@@ -128,6 +143,25 @@ void RouteTable::Deliver(Wakeups* w) {
   for (auto& waiter : w->waiters)
     if (waiter->wake) waiter->wake();
   for (auto& wl : w->loads) DeliverLoad(wl);
+  if (w->schedule_flush) schedule_flush_();
+}
+
+void RouteTable::FlushLoads() {
+  Wakeups wk;
+  {
+    std::lock_guard lock(mu_);
+    flush_pending_ = false;
+    for (auto& [name, wl] : workloads_) {
+      if (!wl->load_deferred) continue;
+      wl->load_deferred = false;
+      wl->load_dirty = true;
+      if (!wl->load_delivering) {
+        wl->load_delivering = true;
+        wk.loads.push_back(wl);
+      }
+    }
+  }
+  Deliver(&wk);
 }
 
 // Only one thread delivers a workload's load signal at a time; others mark it dirty. The
@@ -145,6 +179,8 @@ void RouteTable::DeliverLoad(const std::shared_ptr<WorkloadState>& wl) {
       wl->load_dirty = false;
       inflight = wl->inflight;
       queued = static_cast<int>(wl->queue.size());
+      wl->sent_queued = queued;
+      wl->sent_ms = clock_.NowMs();
     }
     backend_.OnLoad(wl->name, inflight, queued);
   }
@@ -235,9 +271,11 @@ void RouteTable::DropInstanceLocked(const std::shared_ptr<EndpointState>& ep) {
   if (it != instances_.end() && it->second == ep) instances_.erase(it);
 }
 
-void RouteTable::Release(Lease* lease) {
+void RouteTable::Release(Lease* lease, int code, double seconds) {
   if (!*lease) return;
   Wakeups wk;
+  prometheus::Counter* counter = nullptr;
+  prometheus::Histogram* hist = nullptr;
   {
     std::lock_guard lock(mu_);
     auto& wl = lease->wl;
@@ -246,10 +284,24 @@ void RouteTable::Release(Lease* lease) {
     DropInstanceLocked(lease->ep);
     LoadChangedLocked(wl, &wk);
     if (!wl->removed) DispatchLocked(wl, &wk);
+    if (code > 0 && metrics_) {
+      counter = CodeCounterLocked(*wl, code);
+      hist = wl->m.duration;
+    }
   }
   lease->ep.reset();
   lease->wl.reset();
+  if (counter) counter->Increment();
+  if (hist) hist->Observe(seconds);
   Deliver(&wk);
+}
+
+prometheus::Counter* RouteTable::CodeCounterLocked(WorkloadState& wl, int code) {
+  auto& c = wl.m.by_code[code];
+  if (!c)
+    c = &metrics_->gateway_requests_total.Add(
+        {{"workload", wl.name}, {"code", std::to_string(code)}});
+  return c;
 }
 
 std::vector<std::string> RouteTable::SetEndpoints(const std::string& workload,
@@ -348,13 +400,8 @@ void RouteTable::CountResponse(const std::string& workload, int code, double sec
     std::lock_guard lock(mu_);
     auto it = workloads_.find(workload);
     if (it != workloads_.end()) {
-      auto& m = it->second->m;
-      auto& c = m.by_code[code];
-      if (!c)
-        c = &metrics_->gateway_requests_total.Add(
-            {{"workload", workload}, {"code", std::to_string(code)}});
-      counter = c;
-      hist = m.duration;
+      counter = CodeCounterLocked(*it->second, code);
+      hist = it->second->m.duration;
     }
   }
   if (!counter)  // unknown or removed workload: no series per client-chosen name

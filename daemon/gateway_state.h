@@ -10,6 +10,11 @@
 // I/O or a backend call). Waiter::wake and GatewayBackend::OnLoad run with no lock held, on the
 // thread that caused the change. OnLoad calls for one workload are serialised and coalesced so the
 // last call always reports the latest counts.
+//
+// Load signal rate: a change of a workload's queued count is delivered at once (activation); a
+// change of only its in-flight count at most every kLoadIntervalMs, the rest deferred to a flush
+// that the owner schedules through `schedule_flush` (see SetFlushScheduler) and runs with
+// FlushLoads(). Without a scheduler every change is delivered at once.
 #pragma once
 
 #include <cstdint>
@@ -61,8 +66,16 @@ struct Waiter {
 
 class RouteTable {
  public:
+  static constexpr int64_t kLoadIntervalMs = 50;
+
   RouteTable(GatewayBackend& backend, Clock& clock, Metrics* metrics);
   ~RouteTable();
+
+  // `schedule` is called (no lock held) when a load signal was deferred and no flush is pending;
+  // it must arrange one FlushLoads() call about kLoadIntervalMs later. Set before any traffic.
+  void SetFlushScheduler(std::function<void()> schedule) { schedule_flush_ = std::move(schedule); }
+  // Delivers every deferred load signal.
+  void FlushLoads();
 
   enum class Admit { kGranted, kQueued, kQueueFull };
   using WaiterFactory = std::function<std::shared_ptr<Waiter>()>;
@@ -77,8 +90,9 @@ class RouteTable {
   // Called by a waiter whose deadline passed. Returns true if it was still queued (now removed);
   // false if an outcome was decided meanwhile (read waiter->outcome).
   bool CancelWaiter(const std::string& workload, const std::shared_ptr<Waiter>& waiter);
-  // Gives a slot back; wakes the oldest waiter that fits.
-  void Release(Lease* lease);
+  // Gives a slot back; wakes the oldest waiter that fits. With code > 0 it also counts the
+  // response (as CountResponse, in the same critical section).
+  void Release(Lease* lease, int code = 0, double seconds = 0);
 
   // Returns the instance ids that left the ready set (for connection pool purging).
   std::vector<std::string> SetEndpoints(const std::string& workload, std::vector<Endpoint> ready);
@@ -105,11 +119,14 @@ class RouteTable {
   void Deliver(Wakeups* w);
   void DeliverLoad(const std::shared_ptr<WorkloadState>& wl);
   void DropInstanceLocked(const std::shared_ptr<EndpointState>& ep);
+  prometheus::Counter* CodeCounterLocked(WorkloadState& wl, int code);
 
   GatewayBackend& backend_;
   Clock& clock_;
   Metrics* metrics_;
+  std::function<void()> schedule_flush_;
   mutable std::mutex mu_;
+  bool flush_pending_ = false;  // a FlushLoads() is scheduled
   std::unordered_map<std::string, std::shared_ptr<WorkloadState>> workloads_;
   // Every endpoint that is ready or still has requests in flight, by instance id.
   std::unordered_map<std::string, std::shared_ptr<EndpointState>> instances_;

@@ -50,8 +50,17 @@ class FakeBackend : public GatewayBackend {
     std::lock_guard l(mu_);
     routes_[name] = r;
   }
+  void Remove(const std::string& name) {
+    std::lock_guard l(mu_);
+    routes_.erase(name);
+  }
+  int route_calls() {
+    std::lock_guard l(mu_);
+    return route_calls_;
+  }
   std::optional<RouteInfo> Route(const std::string& w) override {
     std::lock_guard l(mu_);
+    ++route_calls_;
     auto it = routes_.find(w);
     if (it == routes_.end()) return std::nullopt;
     return it->second;
@@ -78,6 +87,7 @@ class FakeBackend : public GatewayBackend {
   std::map<std::string, RouteInfo> routes_;
   std::map<std::string, std::pair<int, int>> last_;
   std::map<std::string, int> max_queued_;
+  int route_calls_ = 0;
 };
 
 // An in-process upstream instance.
@@ -501,6 +511,49 @@ TEST_F(GatewayTest, RemovedEndpointDrainsInFlightRequest) {
   EXPECT_EQ((*result)->status, 200);
   EXPECT_EQ((*result)->body, "released");
   EXPECT_TRUE(WaitFor([&] { return gw_->InFlight("svc-1") == 0; }));
+}
+
+// In-flight changes reach the backend rate-limited, but the last call carries the latest counts.
+TEST_F(GatewayTest, LoadSignalSettlesOnLatestCounts) {
+  Upstream& up = NewUpstream();
+  backend_.Add("svc", RouteInfo{Kind::kService, 0, 10});
+  gw_->SetEndpoints("svc", {Ep("svc-1", up.port())});
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i)
+    clients.emplace_back([&] {
+      auto c = Client();
+      c.Get("/service/svc/hold");
+    });
+  ASSERT_TRUE(up.WaitHeld(4));
+  EXPECT_TRUE(WaitFor([&] { return backend_.Last("svc") == std::pair{4, 0}; }));
+  up.Release();
+  for (auto& t : clients) t.join();
+  EXPECT_TRUE(WaitFor([&] { return backend_.Last("svc") == std::pair{0, 0}; }));
+  EXPECT_EQ(gw_->Load("svc").inflight, 0);
+}
+
+// A worker reuses a workload's RouteInfo between requests; an endpoint push or a removal makes
+// it ask the backend again.
+TEST_F(GatewayTest, RouteInfoIsReusedUntilTheRoutingChanges) {
+  Upstream& up = NewUpstream();
+  backend_.Add("svc", RouteInfo{Kind::kService, 0, 10});
+  gw_->SetEndpoints("svc", {Ep("svc-1", up.port())});
+  auto c = Client();
+  c.set_keep_alive(true);  // one connection: one worker
+  for (int i = 0; i < 5; ++i) {
+    auto r = c.Get("/service/svc/echo");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  EXPECT_EQ(backend_.route_calls(), 1);
+  gw_->SetEndpoints("svc", {Ep("svc-1", up.port())});
+  ASSERT_TRUE(c.Get("/service/svc/echo"));
+  EXPECT_EQ(backend_.route_calls(), 2);
+  backend_.Remove("svc");
+  gw_->RemoveWorkload("svc");
+  auto gone = c.Get("/service/svc/echo");
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 404);
 }
 
 TEST_F(GatewayTest, RemoveWorkloadAnswersQueuedWith404) {
