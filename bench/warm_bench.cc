@@ -11,7 +11,10 @@
 // The proxy's CPU time per request (nginx: master + workers; gateway: the tided process alone,
 // not its children: the instance is a child of tided's local agent) is printed too: on a shared
 // 2-core machine it is steadier than requests/s.
-// Usage: warm_bench [--threads 2] [--connections 50] [--duration 10] [--rounds 3]
+// --standalone adds a third row each round: tide-gateway-bench (the same gateway code alone, with
+// a fixed route, next to tided's binary when built) in front of the same instance, to tell the
+// gateway engine's cost from tided's (control plane backend, other threads).
+// Usage: warm_bench [--threads 2] [--connections 50] [--duration 10] [--rounds 3] [--standalone]
 #include <signal.h>
 
 #include <cstdio>
@@ -152,7 +155,28 @@ pid_t StartNginx(const std::string& prefix, int listen_port, int upstream_port) 
   return pid;
 }
 
-int Run(const WrkSettings& w, int rounds) {
+// Starts tide-gateway-bench on listen_port in front of 127.0.0.1:upstream_port; -1 if it is not
+// built or does not start.
+pid_t StartStandaloneGateway(const std::string& dir, int listen_port, int upstream_port) {
+  std::string bin =
+      (std::filesystem::path(tide::testing::TidedBin()).parent_path() / "tide-gateway-bench")
+          .string();
+  if (!std::filesystem::exists(bin)) {
+    std::fprintf(stderr, "--standalone: %s is not built\n", bin.c_str());
+    return -1;
+  }
+  pid_t pid = SpawnPlain({bin, "--listen", "127.0.0.1:" + std::to_string(listen_port), "--upstream",
+                          "127.0.0.1:" + std::to_string(upstream_port), "--workload", "warm"},
+                         {}, dir + "/gateway-bench.out");
+  if (pid < 0) return -1;
+  if (!WaitFor([&] { return CanConnect(listen_port); }, 10s)) {
+    KillAndReap(pid);
+    return -1;
+  }
+  return pid;
+}
+
+int Run(const WrkSettings& w, int rounds, bool standalone) {
   std::printf("warm_bench: wrk -t%d -c%d -d%ds against %s: direct, Tide gateway, nginx\n",
               w.threads, w.connections, w.duration_s, TinyHttpBin().c_str());
   TempDir dir;
@@ -178,6 +202,16 @@ int Run(const WrkSettings& w, int rounds) {
     std::fprintf(stderr, "nginx did not start (see %s/error.log)\n", prefix.c_str());
     return 2;
   }
+  pid_t alone = -1;
+  int alone_port = 0;
+  if (standalone) {
+    alone_port = FreePortRange(1);
+    alone = StartStandaloneGateway(dir.path(), alone_port, port);
+    if (alone < 0) {
+      KillAndReap(nginx);
+      return 2;
+    }
+  }
   std::string direct_url = "http://127.0.0.1:" + std::to_string(port) + "/";
   std::string gw_url = tided.gateway() + "/service/warm/";
   std::string ng_url = "http://127.0.0.1:" + std::to_string(ng_port) + "/";
@@ -189,6 +223,13 @@ int Run(const WrkSettings& w, int rounds) {
   for (int r = 0; r < rounds; ++r) {
     WrkResult n = RunWrk("nginx", ng_url, w, dir.path(), nginx, /*with_children=*/true);
     WrkResult g = RunWrk("gateway", gw_url, w, dir.path(), tided.proc()->pid());
+    if (alone > 0) {
+      WrkResult a =
+          RunWrk("gw-alone", "http://127.0.0.1:" + std::to_string(alone_port) + "/service/warm/", w,
+                 dir.path(), alone);
+      all_ok = all_ok && a.ok;
+      errors += a.errors;
+    }
     all_ok = all_ok && n.ok && g.ok;
     errors += n.errors + g.errors;
     ng_rps.push_back(n.rps);
@@ -199,6 +240,7 @@ int Run(const WrkSettings& w, int rounds) {
     gw_p99.push_back(g.p99_ms);
   }
   KillAndReap(nginx);
+  KillAndReap(alone);
   if (!all_ok) return 2;
   double g_rps = Percentile(gw_rps, 50), n_rps = Percentile(ng_rps, 50);
   double g_p99 = Percentile(gw_p99, 50), n_p99 = Percentile(ng_p99, 50);
@@ -225,8 +267,13 @@ int main(int argc, char** argv) {
   tide::bench::WrkSettings w;
   int rounds = 3;
   bool bad = false;
+  bool standalone = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
+    if (a == "--standalone") {
+      standalone = true;
+      continue;
+    }
     int* dst = a == "--threads"       ? &w.threads
                : a == "--connections" ? &w.connections
                : a == "--duration"    ? &w.duration_s
@@ -243,12 +290,12 @@ int main(int argc, char** argv) {
       rounds > 20) {
     std::fprintf(stderr,
                  "usage: warm_bench [--threads 1..64] [--connections N] [--duration 1..600] "
-                 "[--rounds 1..20]\n");
+                 "[--rounds 1..20] [--standalone]\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
   try {
-    return tide::bench::Run(w, rounds);
+    return tide::bench::Run(w, rounds, standalone);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "warm_bench: %s\n", e.what());
     return 2;
