@@ -98,6 +98,14 @@ Status Agent::Start() {
   }
   if (api_port_ <= 0) return Status::Unavailable("agent: cannot listen on " + opts_.listen);
   http_thread_ = std::thread([this] { http_->server.listen_after_bind(); });
+  // A process that ends wakes the supervisor at once (its Tick reaps it and applies the policy).
+  launcher_->SetExitListener([this] {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      wake_supervisor_ = true;
+    }
+    supervise_cv_.notify_all();
+  });
   supervise_thread_ = std::thread([this] { SuperviseLoop(); });
   report_thread_ = std::thread([this] { ReportLoop(); });
   assign_thread_ = std::thread([this] { AssignmentsLoop(); });
@@ -107,6 +115,7 @@ Status Agent::Start() {
 
 void Agent::Stop() {
   if (stopping_.exchange(true)) return;
+  if (launcher_) launcher_->SetExitListener(nullptr);  // no call into this Agent after here
   supervise_cv_.notify_all();
   report_cv_.notify_all();
   if (http_) http_->server.stop();

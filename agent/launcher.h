@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -58,6 +59,10 @@ class ProcessLauncher {
     out->assign(specs.size(), LaunchResult{});
     for (size_t i = 0; i < specs.size(); ++i) (*statuses)[i] = Launch(specs[i], &(*out)[i]);
   }
+  // `listener` is called (from another thread) soon after any launched or re-adopted process
+  // ends, so the caller can reap it without waiting for its next periodic pass; nullptr stops
+  // the calls (none runs once this returns). Default: never called.
+  virtual void SetExitListener(std::function<void()> listener) { (void)listener; }
   // Sends sig to the whole process group of pid (the instance and everything it forked).
   virtual void SignalGroup(int pid, int sig) = 0;
   // True while the process (pid, start_time) exists and is not a zombie; a reused pid with a

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/exit_watcher.h"
 #include "agent/proc_stats.h"
 #include "agent/spawn.h"
 
@@ -88,6 +89,7 @@ struct OsProcessLauncher::Impl {
 
   ProcStats stats;
   MemoryLimits limits;
+  ExitWatcher watcher;
 
   std::mutex mu;                  // guards the maps below
   std::map<int, Child> children;  // launched and not yet reaped, by pid
@@ -186,8 +188,13 @@ Status OsProcessLauncher::Launch(const LaunchSpec& spec, LaunchResult* out) {
     impl_->children[pid] = Impl::Child{r.start_time, spec.instance_id};
     impl_->ended.erase({pid, r.start_time});
   }
+  impl_->watcher.Watch(pid);
   *out = r;
   return Status::Ok();
+}
+
+void OsProcessLauncher::SetExitListener(std::function<void()> listener) {
+  impl_->watcher.SetListener(std::move(listener));
 }
 
 void OsProcessLauncher::LaunchMany(const std::vector<LaunchSpec>& specs,
@@ -219,7 +226,9 @@ void OsProcessLauncher::SignalGroup(int pid, int sig) {
 bool OsProcessLauncher::IsAlive(int pid, uint64_t start_time) {
   ProcStat st;
   if (!impl_->stats.ReadStat(pid, &st)) return false;
-  return st.start_time == start_time && st.state != 'Z' && st.state != 'X';
+  if (st.start_time != start_time || st.state == 'Z' || st.state == 'X') return false;
+  impl_->watcher.Watch(pid);  // a re-adopted process: its end wakes the Supervisor too
+  return true;
 }
 
 std::optional<ExitInfo> OsProcessLauncher::TryReap(int pid, uint64_t start_time) {

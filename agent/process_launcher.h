@@ -14,6 +14,8 @@
 // not our children (re-adopted after an agent restart) are reported ended, with exit code -1,
 // once they are gone. OOM kills are detected through the instance's cgroup counters.
 //
+// Exits are noticed through agent/exit_watcher.h (a pidfd per launched or re-adopted process).
+//
 // LaunchMany runs up to kLaunchThreads launches at a time: each one waits for its child to
 // exec, and on a busy host most of that wait is the child waiting for a CPU.
 //
@@ -48,6 +50,7 @@ class OsProcessLauncher : public ProcessLauncher {
   Status Launch(const LaunchSpec& spec, LaunchResult* out) override;
   void LaunchMany(const std::vector<LaunchSpec>& specs, std::vector<Status>* statuses,
                   std::vector<LaunchResult>* out) override;
+  void SetExitListener(std::function<void()> listener) override;
   void SignalGroup(int pid, int sig) override;
   bool IsAlive(int pid, uint64_t start_time) override;
   std::optional<ExitInfo> TryReap(int pid, uint64_t start_time) override;

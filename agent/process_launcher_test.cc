@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <set>
 #include <vector>
 
@@ -270,6 +271,23 @@ TEST_F(LauncherTest, NonChildrenEndWithUnknownCodeAndKeepTheirStatus) {
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFSIGNALED(status));
+}
+
+TEST_F(LauncherTest, TheExitListenerHearsOfAnEndAtOnce) {
+  std::atomic<int> calls{0};
+  launcher_.SetExitListener([&] { ++calls; });
+  LaunchResult r = Start(Spec({"sleep", "100"}));
+  LaunchResult other = Start(Spec({"sleep", "100"}));
+  EXPECT_EQ(calls.load(), 0);
+  launcher_.SignalGroup(r.pid, SIGKILL);
+  ASSERT_TRUE(WaitFor([&] { return calls.load() >= 1; }));
+  Finish(r);
+  // Only that one ended; after SetExitListener(nullptr), nothing is called.
+  launcher_.SetExitListener(nullptr);
+  const int seen = calls.load();
+  launcher_.SignalGroup(other.pid, SIGKILL);
+  Finish(other);
+  EXPECT_EQ(calls.load(), seen);
 }
 
 TEST_F(LauncherTest, SampleSeesALiveProcess) {
