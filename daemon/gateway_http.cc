@@ -75,18 +75,22 @@ std::string ErrorBody(std::string_view code, std::string_view message) {
   return out;
 }
 
-std::string NewRequestId() {
+void NewRequestId(char (&id)[32]) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   thread_local uint64_t prefix = rng();
   thread_local uint64_t counter = rng();
   uint64_t a = prefix, b = rng() ^ ++counter;
   static const char kHex[] = "0123456789abcdef";
-  std::string id(32, '0');
   for (int i = 0; i < 16; ++i) {
     id[i] = kHex[(a >> (60 - 4 * i)) & 0xf];
     id[16 + i] = kHex[(b >> (60 - 4 * i)) & 0xf];
   }
-  return id;
+}
+
+std::string NewRequestId() {
+  char id[32];
+  NewRequestId(id);
+  return std::string(id, sizeof id);
 }
 
 void StripHopByHop(http::fields& f) {

@@ -25,6 +25,7 @@ std::string ErrorBody(std::string_view code, std::string_view message);
 
 // 32 lowercase hex digits, random per process and thread, unique per call.
 std::string NewRequestId();
+void NewRequestId(char (&out)[32]);  // the same, without allocating
 
 // Removes hop-by-hop headers (Connection and every header it names, Keep-Alive,
 // Proxy-Connection, TE, Trailer, Upgrade, Proxy-Authorization, Proxy-Authenticate). Keeps

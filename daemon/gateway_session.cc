@@ -78,6 +78,7 @@ struct Gateway::Impl::Request {
   http::request_parser<http::buffer_body>& parser;
   const std::string& client_ip;
   int64_t arrival_ms;
+  std::string& head;  // scratch for the upstream request / response head (per connection)
   unsigned version = 11;
   bool client_keep = true;
   bool has_body = false;
@@ -101,11 +102,17 @@ gw::Task<void> Gateway::Impl::Serve(gw::Worker& w, gw::Socket sock) {
   gw::Conn client(w, std::move(sock));
   beast::flat_buffer buf;
   std::optional<http::request_parser<http::buffer_body>> parser;
+  std::string head;
+  head.reserve(512);
   for (bool first = true;; first = false) {
     if (buf.size() == 0) {
       // Idle between requests: hold as little memory as possible. A new connection must start
       // its request within the header timeout; a kept-alive one may idle longer.
       if (buf.capacity() > 16 * 1024) buf.shrink_to_fit();
+      if (head.capacity() > 16 * 1024) {
+        head.clear();
+        head.shrink_to_fit();
+      }
       client.ExpiresAfter(
           std::chrono::milliseconds(first ? opts_.header_timeout_ms : opts_.idle_timeout_ms));
       auto [rec, n] = co_await client.sock.async_read_some(buf.prepare(4096), kTuple);
@@ -119,7 +126,7 @@ gw::Task<void> Gateway::Impl::Serve(gw::Worker& w, gw::Socket sock) {
     client.ExpiresAfter(std::chrono::milliseconds(opts_.header_timeout_ms));
     auto [hec0, hn] = co_await http::async_read_header(client.sock, buf, *parser, kTuple);
     const error_code hec = client.Check(hec0);
-    Request r{client, buf, *parser, client_ip, clock_.NowMs()};
+    Request r{client, buf, *parser, client_ip, clock_.NowMs(), head};
     if (hec) {
       if (hec == http::error::header_limit) {
         co_await Reply(r, 431, "HeaderTooLarge",
@@ -344,11 +351,14 @@ gw::Task<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease& lease_
   }
   gw::StripHopByHop(req);
   gw::AppendForwardedFor(req, r.client_ip);
-  std::string request_id;
+  // A view into the request's own field (not modified after this) or into new_id.
+  std::string_view request_id;
+  char new_id[32];
   if (auto id = req.find("X-Request-Id"); id != req.end() && !id->value().empty()) {
-    request_id = std::string(id->value());
+    request_id = std::string_view(id->value().data(), id->value().size());
   } else {
-    request_id = gw::NewRequestId();
+    gw::NewRequestId(new_id);
+    request_id = std::string_view(new_id, sizeof new_id);
     req.set("X-Request-Id", request_id);
   }
   req.version(11);
@@ -359,8 +369,8 @@ gw::Task<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease& lease_
     if (ec) co_return false;
   }
   // The head goes out as we serialize it; bodies are framed here (chunked stays chunked).
-  std::string head;
-  head.reserve(512);
+  std::string& head = r.head;
+  head.clear();
   gw::AppendRequestHead(req, head);
   const bool req_chunked = r.parser.chunked();
 
