@@ -142,7 +142,10 @@ void to_json(json& j, const WorkloadSpec& s) {
   j["terminationGracePeriodSeconds"] = s.termination_grace_period_seconds;
   j["nodeSelector"] = s.node_selector;
   j["layers"] = s.layers;
-  j["rollout"] = {{"maxSurge", s.rollout.max_surge}, {"maxUnavailable", s.rollout.max_unavailable}};
+  j["rollout"] = {{"maxSurge", s.rollout.max_surge},
+                  {"maxUnavailable", s.rollout.max_unavailable},
+                  {"minReadySeconds", s.rollout.min_ready_seconds},
+                  {"progressDeadlineSeconds", s.rollout.progress_deadline_seconds}};
   j["backoff"] = {{"initialSeconds", s.backoff.initial_seconds},
                   {"maxSeconds", s.backoff.max_seconds},
                   {"resetAfterSeconds", s.backoff.reset_after_seconds}};
@@ -176,6 +179,8 @@ void from_json(const json& j, WorkloadSpec& s) {
   if (j.contains("rollout")) {
     Get(j.at("rollout"), "maxSurge", s.rollout.max_surge);
     Get(j.at("rollout"), "maxUnavailable", s.rollout.max_unavailable);
+    Get(j.at("rollout"), "minReadySeconds", s.rollout.min_ready_seconds);
+    Get(j.at("rollout"), "progressDeadlineSeconds", s.rollout.progress_deadline_seconds);
   }
   if (j.contains("backoff")) {
     Get(j.at("backoff"), "initialSeconds", s.backoff.initial_seconds);

@@ -558,11 +558,22 @@ void ObjectParser::ParseLayers(const Field& f, std::vector<std::string>* layers,
 
 void ObjectParser::ParseRollout(const Field& f, Rollout* r) {
   Map m;
-  if (!r_.ReadMap(f, {"maxSurge", "maxUnavailable"}, &m)) return;
+  if (!r_.ReadMap(f, {"maxSurge", "maxUnavailable", "minReadySeconds", "progressDeadlineSeconds"},
+                  &m)) {
+    return;
+  }
   bool ok = OptInt(m, "maxSurge", 0, kMaxReplicas, &r->max_surge);
   ok = OptInt(m, "maxUnavailable", 0, kMaxReplicas, &r->max_unavailable) && ok;
   if (ok && r->max_surge == 0 && r->max_unavailable == 0) {
     r_.Error(f, "maxSurge and maxUnavailable cannot both be 0: the rollout could not progress");
+  }
+  bool times = OptSeconds(m, "minReadySeconds", true, &r->min_ready_seconds);
+  times = OptSeconds(m, "progressDeadlineSeconds", false, &r->progress_deadline_seconds) && times;
+  if (times && r->progress_deadline_seconds <= r->min_ready_seconds) {
+    Field pf = m.Get("progressDeadlineSeconds");
+    r_.Error(pf.present ? pf : m.Get("minReadySeconds"),
+             "progressDeadlineSeconds must be greater than minReadySeconds: no new instance "
+             "could become available before the deadline");
   }
 }
 

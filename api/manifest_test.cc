@@ -209,6 +209,8 @@ TEST(ParseManifests, FillsDefaults) {
   EXPECT_DOUBLE_EQ(s.termination_grace_period_seconds, 10);
   EXPECT_EQ(s.rollout.max_surge, 1);
   EXPECT_EQ(s.rollout.max_unavailable, 0);
+  EXPECT_DOUBLE_EQ(s.rollout.min_ready_seconds, 0);
+  EXPECT_DOUBLE_EQ(s.rollout.progress_deadline_seconds, 60);
   EXPECT_DOUBLE_EQ(s.backoff.initial_seconds, 1);
   EXPECT_DOUBLE_EQ(s.backoff.max_seconds, 300);
   EXPECT_DOUBLE_EQ(s.backoff.reset_after_seconds, 600);
@@ -228,6 +230,7 @@ TEST(ParseManifests, PartialBlocksKeepTheirDefaults) {
                                              "  readiness: {tcp: true}\n"
                                              "  liveness: {exec: [check, --quick]}\n"
                                              "  backoff: {maxSeconds: 30}\n"
+                                             "  rollout: {minReadySeconds: 2.5}\n"
                                              "  resources: {cpu: 500m, memory: 134217728}\n") +
                                      "---\n" + FunctionWith("  autoscale: {maxReplicas: 3}\n"),
                                  "p.yaml");
@@ -244,6 +247,9 @@ TEST(ParseManifests, PartialBlocksKeepTheirDefaults) {
   EXPECT_EQ(s.liveness->exec, (std::vector<std::string>{"check", "--quick"}));
   EXPECT_DOUBLE_EQ(s.backoff.initial_seconds, 1);
   EXPECT_DOUBLE_EQ(s.backoff.max_seconds, 30);
+  EXPECT_EQ(s.rollout.max_surge, 1);
+  EXPECT_DOUBLE_EQ(s.rollout.min_ready_seconds, 2.5);
+  EXPECT_DOUBLE_EQ(s.rollout.progress_deadline_seconds, 60);
   EXPECT_DOUBLE_EQ(s.resources.cpu, 0.5);
   EXPECT_EQ(s.resources.memory_bytes, 134217728);
   EXPECT_EQ(r.objects[1].spec.autoscale->min_replicas, 0);  // Function default
@@ -383,6 +389,16 @@ TEST(ParseManifests, EachErrorKindHasItsPosition) {
       {ServiceWith("  readiness: /healthz\n"), "spec.readiness", 6, 14, "must be an object"},
       {ServiceWith("  rollout: {maxSurge: 0, maxUnavailable: 0}\n"), "spec.rollout", 6, 12,
        "both be 0"},
+      {ServiceWith("  rollout: {minReadySeconds: -1}\n"), "spec.rollout.minReadySeconds", 6, 30,
+       "negative"},
+      {ServiceWith("  rollout: {progressDeadlineSeconds: 0}\n"),
+       "spec.rollout.progressDeadlineSeconds", 6, 38, "greater than 0"},
+      {ServiceWith("  rollout: {minReadySeconds: 30, progressDeadlineSeconds: 30}\n"),
+       "spec.rollout.progressDeadlineSeconds", 6, 59, "greater than minReadySeconds"},
+      {ServiceWith("  rollout: {minReadySeconds: 90}\n"), "spec.rollout.minReadySeconds", 6, 30,
+       "greater than minReadySeconds"},
+      {ServiceWith("  rollout: {minReadySecond: 5}\n"), "spec.rollout.minReadySecond", 6, 13,
+       "minReadySeconds"},
       {ServiceWith("  backoff: {initialSeconds: 10, maxSeconds: 5}\n"), "spec.backoff.maxSeconds",
        6, 45, "initialSeconds"},
       {ServiceWith("  backoff: {initialSeconds: 0}\n"), "spec.backoff.initialSeconds", 6, 29,

@@ -55,6 +55,10 @@ struct Resources {
 struct Rollout {
   int max_surge = 1;
   int max_unavailable = 0;
+  // A new instance counts as available (may replace an old one) once Ready this long.
+  double min_ready_seconds = 0;
+  // A rollout that makes no progress (no new instance becoming available) for this long fails.
+  double progress_deadline_seconds = 60;
 };
 
 struct Backoff {  // crash-loop restart backoff

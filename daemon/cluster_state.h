@@ -34,11 +34,16 @@ struct InstanceRecord {
   bool removed = false;        // no longer assigned; forgotten once the agent reports it gone
   bool observed_seen = false;  // an agent has reported it at least once
   InstanceStatus observed;
-  int64_t created_ms = 0;  // steady
+  int64_t created_ms = 0;      // steady
+  int64_t ready_since_ms = 0;  // steady: when it last became Ready (0 while not Ready)
   std::string pending_reason;
   double cpu_seconds_reported = 0;  // last cpu_seconds_total folded into the workload counter
 
   bool Ready() const { return observed_seen && observed.state == InstanceState::kReady; }
+  // Ready without a break for at least min_ready_ms (rollout.minReadySeconds).
+  bool Available(int64_t now_ms, int64_t min_ready_ms) const {
+    return Ready() && now_ms - ready_since_ms >= min_ready_ms;
+  }
   // Counts towards the workload's replicas: placed or pending, not on its way out.
   bool Live() const { return !removed && !draining; }
 };

@@ -30,8 +30,25 @@ Autoscale AutoscaleOf(const Object& o) {
   return a;
 }
 
-// How long a new instance may take to become ready before its rollout is declared failed.
-constexpr int64_t kProgressDeadlineMs = 60'000;
+int64_t Ms(double seconds) { return std::llround(std::clamp(seconds, 0.0, 1e9) * 1000); }
+
+// "CrashLoopBackOff (exit code 3)" and the like, for events and conditions.
+std::string Describe(const InstanceStatus& st) {
+  std::string s = InstanceStateName(st.state);
+  if (st.last_signal) {
+    s += " (signal " + std::to_string(st.last_signal) + ")";
+  } else if (st.last_exit_code >= 0) {
+    s += " (exit code " + std::to_string(st.last_exit_code) + ")";
+  }
+  if (!st.reason.empty()) s += ", " + st.reason;
+  return s;
+}
+
+std::string SecondsText(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%gs", s);
+  return buf;
+}
 
 }  // namespace
 
@@ -163,6 +180,10 @@ Status ControlPlane::RegisterNode(const NodeInfo& info,
                            : now;
       rec.observed_seen = true;
       rec.observed = st;
+      if (st.state == InstanceState::kReady) {
+        rec.ready_since_ms =
+            st.ready_at_ms > 0 ? now - std::max<int64_t>(0, clock_.WallMs() - st.ready_at_ms) : now;
+      }
       rec.cpu_seconds_reported = st.cpu_seconds_total;
       state_.instances[rec.id] = rec;
       EmitLocked("Normal", "Adopted", "instance/" + st.id, st.workload,
@@ -189,6 +210,11 @@ void ControlPlane::ApplyObservedLocked(const std::string& node, const InstanceSt
   bool first = !rec.observed_seen;
   rec.observed_seen = true;
   rec.observed = st;
+  if (st.state != InstanceState::kReady) {
+    rec.ready_since_ms = 0;
+  } else if (first || before.state != InstanceState::kReady || st.restarts > before.restarts) {
+    rec.ready_since_ms = now;  // a restart in between reports also starts the count again
+  }
   std::string obj = "instance/" + st.id;
   if (st.restarts > before.restarts && !first) {
     metrics_.instance_restarts_total.Add({{"workload", rec.workload}})
@@ -387,9 +413,13 @@ void ControlPlane::RefreshWorkloadsLocked() {
     } else {
       wr.desired = wr.obj.scale_replicas.value_or(wr.obj.object.spec.replicas);
     }
-    if (spec_changed && !inserted) {
+    if (spec_changed) {
       wr.rollout_failed = false;
-      wr.rollout_started_ms = clock_.NowMs();
+      wr.rollout_failure.clear();
+      wr.rollout_started_ms = wr.rollout_progress_ms = clock_.NowMs();
+      wr.rollout_available = 0;
+      wr.hide_failed_generation = false;
+      wr.restore_impossible_reported = false;
     }
   }
   for (auto it = workloads_.begin(); it != workloads_.end();) {
@@ -437,15 +467,15 @@ void ControlPlane::UpdateNodeStatesLocked(int64_t now) {
   }
 }
 
-InstanceRecord ControlPlane::NewInstanceLocked(const WorkloadRuntime& wr) {
+InstanceRecord ControlPlane::NewInstanceLocked(const StoredObject& obj) {
   InstanceRecord rec;
-  const Object& o = wr.obj.object;
+  const Object& o = obj.object;
   do {
     rec.id = o.metadata.name + "-" + RandomSuffix();
   } while (state_.instances.count(rec.id));
   rec.workload = o.metadata.name;
   rec.kind = o.kind;
-  rec.generation = wr.obj.generation;
+  rec.generation = obj.generation;
   rec.created_ms = clock_.NowMs();
   rec.assignment = AssignmentLocked(o, rec.id, rec.generation);
   rec.observed.id = rec.id;
@@ -549,9 +579,11 @@ void ControlPlane::ReconcileWorkloadLocked(WorkloadRuntime& wr, int64_t now) {
     if (!r->Live()) continue;
     (r->generation == gen ? current : outdated).push_back(r);
   }
-  auto create = [&](int n) {
+  // Starts n instances of `obj` (the current generation, or the serving one after a failed
+  // rollout) and adds them to `into`.
+  auto create = [&](int n, const StoredObject& obj, std::vector<InstanceRecord*>& into) {
     for (int i = 0; i < n; ++i) {
-      InstanceRecord rec = NewInstanceLocked(wr);
+      InstanceRecord rec = NewInstanceLocked(obj);
       std::string why;
       if (PlaceLocked(rec, &why)) {
         EmitLocked("Normal", "Scheduled", "instance/" + rec.id, name, "placed on " + rec.node);
@@ -562,7 +594,7 @@ void ControlPlane::ReconcileWorkloadLocked(WorkloadRuntime& wr, int64_t now) {
           wr.last_pending_reason = why;
         }
       }
-      current.push_back(&(state_.instances[rec.id] = std::move(rec)));
+      into.push_back(&(state_.instances[rec.id] = std::move(rec)));
     }
   };
   // Victims first: not placed, then not ready, then the idlest (fewest in-flight requests at
@@ -582,9 +614,16 @@ void ControlPlane::ReconcileWorkloadLocked(WorkloadRuntime& wr, int64_t now) {
 
   if (now - started_ms_ < opts_.startup_settle_ms) return;  // agents are re-registering
 
-  if (outdated.empty()) {
+  // A rollout is in progress while older instances run, and after they are gone until the
+  // new generation is available at the desired count (it may still fail then: back to the
+  // serving generation). The first generation, or any after a tided restart, has nothing to
+  // fall back on: it simply runs.
+  const bool rolling = !outdated.empty() || (wr.serving && wr.serving->generation != gen);
+  if (!rolling) {
+    wr.hide_failed_generation = false;
+    if (!wr.serving) wr.serving = wr.obj;
     int have = static_cast<int>(current.size());
-    if (have < desired) create(desired - have);
+    if (have < desired) create(desired - have, wr.obj, current);
     if (have > desired) {
       victim_order(current);
       for (int i = 0; i < have - desired; ++i) DrainLocked(*current[i], now, "scaled down");
@@ -592,39 +631,98 @@ void ControlPlane::ReconcileWorkloadLocked(WorkloadRuntime& wr, int64_t now) {
     return;
   }
 
-  // Rolling update: surge new instances, retire old ones while enough are ready.
-  int surge = std::max(0, wr.obj.object.spec.rollout.max_surge);
-  int unavailable = std::max(0, wr.obj.object.spec.rollout.max_unavailable);
+  // Rolling update: surge new instances, retire old ones while enough new ones are available
+  // (Ready for minReadySeconds).
+  const Rollout& ro = wr.obj.object.spec.rollout;
+  const int64_t min_ready_ms = Ms(ro.min_ready_seconds);
+  int surge = std::max(0, ro.max_surge);
+  int unavailable = std::max(0, ro.max_unavailable);
   if (surge == 0 && unavailable == 0) surge = 1;
-  int ready_current = 0;
-  bool broken = false;
+  int available_current = 0;
+  const InstanceRecord* crashing = nullptr;
   for (auto* r : current) {
-    if (r->Ready()) ++ready_current;
-    if (r->observed.state == InstanceState::kCrashLoopBackOff ||
-        r->observed.state == InstanceState::kFailed ||
-        (!r->Ready() && now - r->created_ms > kProgressDeadlineMs)) {
-      broken = true;
+    if (r->Available(now, min_ready_ms)) ++available_current;
+    if (!crashing && (r->observed.state == InstanceState::kCrashLoopBackOff ||
+                      r->observed.state == InstanceState::kFailed)) {
+      crashing = r;
     }
   }
-  if (broken && !wr.rollout_failed) {
-    wr.rollout_failed = true;
-    EmitLocked("Warning", "RolloutFailed", "workload/" + name, name,
-               "new instances of generation " + std::to_string(gen) +
-                   " do not become ready; keeping the old ones serving");
+  if (available_current > wr.rollout_available) {
+    wr.rollout_available = available_current;
+    wr.rollout_progress_ms = now;
   }
-  if (wr.rollout_failed) return;
+  if (!wr.rollout_failed) {
+    std::string cause;
+    if (crashing) {
+      cause = "new instance " + crashing->id + " is " + Describe(crashing->observed);
+    } else if (now - wr.rollout_progress_ms > Ms(ro.progress_deadline_seconds)) {
+      cause = "no progress for " + SecondsText(ro.progress_deadline_seconds) +
+              " (progressDeadlineSeconds): " + std::to_string(available_current) + " of " +
+              std::to_string(desired) + " new instances available";
+    }
+    if (!cause.empty()) {
+      wr.rollout_failed = true;
+      wr.rollout_failure = cause;
+      std::string keep = wr.serving
+                             ? "generation " + std::to_string(wr.serving->generation) +
+                                   " keeps serving with " + std::to_string(desired) + " instances"
+                             : "the old instances keep serving";
+      EmitLocked("Warning", "RolloutFailed", "workload/" + name, name,
+                 "rollout of generation " + std::to_string(gen) + " failed: " + cause + "; " +
+                     keep + "; the new generation gets no traffic");
+    }
+  }
+
+  if (wr.rollout_failed) {
+    // The old generations serve at the desired count; the failed generation gets no traffic
+    // (RoutesLocked) and keeps at most maxSurge instances, so its state and logs stay visible.
+    if (static_cast<int>(current.size()) > surge) {
+      victim_order(current);
+      for (size_t i = 0; i < current.size() - surge; ++i)
+        DrainLocked(*current[i], now, "rollout failed: beyond maxSurge");
+    }
+    const int have_old = static_cast<int>(outdated.size());
+    if (have_old < desired) {
+      if (wr.serving && wr.serving->generation != gen) {
+        create(desired - have_old, *wr.serving, outdated);
+        EmitLocked("Normal", "RestoringCapacity", "workload/" + name, name,
+                   "started " + std::to_string(desired - have_old) + " instance(s) of generation " +
+                       std::to_string(wr.serving->generation) + " so that " +
+                       std::to_string(desired) + " serve while the rollout of generation " +
+                       std::to_string(gen) + " is failed");
+      } else if (!wr.restore_impossible_reported) {
+        wr.restore_impossible_reported = true;
+        EmitLocked("Warning", "RestoringCapacity", "workload/" + name, name,
+                   "only " + std::to_string(have_old) + " of " + std::to_string(desired) +
+                       " old instances are left and their spec is not known (tided restarted "
+                       "during the rollout): apply a fixed spec");
+      }
+    } else if (have_old > desired) {
+      victim_order(outdated);
+      for (int i = 0; i < have_old - desired; ++i) DrainLocked(*outdated[i], now, "scaled down");
+    }
+    // With nothing older to serve (not even being restored), the new instances keep their
+    // traffic rather than leaving the workload with none.
+    wr.hide_failed_generation = !outdated.empty();
+    return;
+  }
+  if (outdated.empty() && available_current >= desired) {
+    wr.serving = wr.obj;  // complete: every instance runs this generation and is available
+    EmitLocked("Normal", "RolloutComplete", "workload/" + name, name,
+               "generation " + std::to_string(gen) + " is available with " +
+                   std::to_string(available_current) + " instances");
+  }
+
   int total = static_cast<int>(current.size() + outdated.size());
-  int want_current = desired;
-  int can_create =
-      std::min(want_current - static_cast<int>(current.size()), desired + surge - total);
-  if (can_create > 0) create(can_create);
+  int can_create = std::min(desired - static_cast<int>(current.size()), desired + surge - total);
+  if (can_create > 0) create(can_create, wr.obj, current);
   int ready_old = 0;
   for (auto* r : outdated) ready_old += r->Ready() ? 1 : 0;
   victim_order(outdated);
   int min_ready = std::max(0, desired - unavailable);
   for (auto* r : outdated) {
     bool ready = r->Ready();
-    if (ready && ready_old + ready_current - 1 < min_ready) break;
+    if (ready && ready_old + available_current - 1 < min_ready) break;
     DrainLocked(*r, now, "replaced by a newer generation");
     if (ready) --ready_old;
   }
@@ -633,6 +731,10 @@ void ControlPlane::ReconcileWorkloadLocked(WorkloadRuntime& wr, int64_t now) {
     for (size_t i = 0; i < current.size() - desired; ++i)
       DrainLocked(*current[i], now, "scaled down");
   }
+}
+
+bool ControlPlane::HiddenLocked(const WorkloadRuntime& wr, const InstanceRecord& r) {
+  return wr.hide_failed_generation && r.generation == wr.obj.generation;
 }
 
 void ControlPlane::ReapDeletedLocked(int64_t now) {
@@ -646,6 +748,8 @@ void ControlPlane::RoutesLocked(std::vector<GatewayUpdate>* out) {
   std::map<std::string, std::vector<Endpoint>> eps;
   for (const auto& [id, rec] : state_.instances) {
     if (!rec.Ready() || rec.draining || rec.removed || rec.node.empty()) continue;
+    auto w = workloads_.find(rec.workload);
+    if (w != workloads_.end() && HiddenLocked(w->second, rec)) continue;
     auto n = state_.nodes.find(rec.node);
     if (n == state_.nodes.end() || n->second.state == NodeState::kLost) continue;
     eps[rec.workload].push_back({id, n->second.info.address, rec.observed.port});
@@ -761,8 +865,8 @@ void ControlPlane::AutoscaleLoop() {
         }
         if (load.inflight + load.queued > 0) wr.last_request_ms = now;
         if (value >= 0) autoscaler_.Record(n, value);
-        int current = 0;
-        for (auto* r : state_.InstancesOf(n)) current += r->Live() ? 1 : 0;
+        int current = 0;  // what can serve: a failed rollout's instances do not
+        for (auto* r : state_.InstancesOf(n)) current += r->Live() && !HiddenLocked(wr, *r) ? 1 : 0;
         auto decision = autoscaler_.Decide(n, current);
         if (!decision) continue;
         const auto& d = *decision;
@@ -901,16 +1005,19 @@ WorkloadStatus ControlPlane::StatusOf(const StoredObject& obj) {
   s.desired = it != workloads_.end() ? it->second.desired
                                      : obj.scale_replicas.value_or(obj.object.spec.replicas);
   bool all_current = true, pending = false, crashing = false;
+  int64_t oldest = obj.generation;
   for (auto* r : state_.InstancesOf(name)) {
     if (!r->Live()) continue;
-    if (r->Ready()) ++s.ready;
+    const bool hidden = it != workloads_.end() && HiddenLocked(it->second, *r);
+    if (r->Ready() && !hidden) ++s.ready;  // readyReplicas: instances that get traffic
     if (r->generation != obj.generation) all_current = false;
+    oldest = std::min(oldest, r->generation);
     if (r->node.empty()) pending = true;
     if (r->observed.state == InstanceState::kCrashLoopBackOff ||
         r->observed.state == InstanceState::kFailed)
       crashing = true;
   }
-  s.observed_generation = all_current ? obj.generation : obj.generation - 1;
+  s.observed_generation = oldest;
   bool failed = it != workloads_.end() && it->second.rollout_failed;
   if (it != workloads_.end()) s.instance_seconds = it->second.instance_seconds;
   if (failed) {
@@ -933,8 +1040,13 @@ WorkloadStatus ControlPlane::StatusOf(const StoredObject& obj) {
     s.conditions.push_back({"Scheduled", "False", "Unschedulable", it->second.last_pending_reason});
   }
   if (failed) {
+    const WorkloadRuntime& wr = it->second;
+    std::string serving = wr.serving && wr.serving->generation != obj.generation
+                              ? "generation " + std::to_string(wr.serving->generation) + " serves"
+                              : "the old instances serve";
     s.conditions.push_back({"Progressing", "False", "RolloutFailed",
-                            "new instances do not become ready; old ones keep serving"});
+                            "rollout of generation " + std::to_string(obj.generation) +
+                                " failed: " + wr.rollout_failure + "; " + serving});
   } else if (!all_current) {
     s.conditions.push_back({"Progressing", "True", "RollingUpdate", "replacing instances"});
   }

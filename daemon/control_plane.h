@@ -2,6 +2,15 @@
 // level-triggered reconcile loop (desired replicas from the store and the autoscaler vs the
 // instances agents report), speaks the agent protocol, and feeds the gateway its routing table.
 //
+// Rollouts (a spec change = a new generation): new instances surge in under rollout.maxSurge /
+// maxUnavailable and an old one retires for each new one that is available (Ready for
+// rollout.minReadySeconds). The rollout fails when a new instance crash-loops (or Failed) or
+// when no new instance became available for rollout.progressDeadlineSeconds: then the last
+// generation that completed a rollout runs at the desired count again (restarted if old
+// instances were retired), the failed generation gets no traffic and keeps at most maxSurge
+// instances, and a RolloutFailed event and status condition say why. Only Ready instances
+// are ever routed.
+//
 // Threading: one mutex guards all state. Every public method may be called from any thread (API
 // handlers, gateway I/O threads, the reconcile thread). Calls into the gateway are made after the
 // mutex is released, so the gateway may call back (Route, OnLoad) at any time.
@@ -104,8 +113,20 @@ class ControlPlane : public GatewayBackend {
     int inflight = 0, queued = 0;  // latest from the gateway
     std::string last_pending_reason;
     std::string last_route_key;  // endpoints last pushed to the gateway
+    // Rollout of a new generation (spec change). A rollout fails when a new instance
+    // crash-loops or when no new instance becomes available for progressDeadlineSeconds; the
+    // generation of `serving` then runs at the desired count again and the failed generation's
+    // instances (at most maxSurge are kept) get no traffic.
     bool rollout_failed = false;
-    int64_t rollout_started_ms = 0;
+    std::string rollout_failure;          // why, for the status condition
+    int64_t rollout_started_ms = 0;       // steady
+    int64_t rollout_progress_ms = 0;      // steady: start, or a new instance last became available
+    int rollout_available = 0;            // most new instances available so far in this rollout
+    bool hide_failed_generation = false;  // failed rollout with old instances: route only those
+    bool restore_impossible_reported = false;
+    // The newest generation whose rollout completed (every live instance ran it); what a failed
+    // rollout restores. Unknown after a tided restart until a rollout completes.
+    std::optional<StoredObject> serving;
     double instance_seconds = 0;
     uint64_t rps_last_total = 0;  // gateway request counter at the last autoscale sample
     int64_t rps_last_ms = 0;
@@ -134,7 +155,10 @@ class ControlPlane : public GatewayBackend {
   // What an agent is told to run for instance `id` of workload `o` (layers resolved).
   InstanceAssignment AssignmentLocked(const Object& o, const std::string& id,
                                       int64_t generation) const;
-  InstanceRecord NewInstanceLocked(const WorkloadRuntime& wr);
+  // A new instance of `obj` (its generation and spec), not yet placed.
+  InstanceRecord NewInstanceLocked(const StoredObject& obj);
+  // True when instance `r` of `wr` must get no traffic (a failed rollout's generation).
+  static bool HiddenLocked(const WorkloadRuntime& wr, const InstanceRecord& r);
   void ApplyObservedLocked(const std::string& node, const InstanceStatus& st, int64_t now);
   void FlushGateway(std::vector<GatewayUpdate> updates);
   void EmitLocked(const std::string& type, const std::string& reason, const std::string& object,
