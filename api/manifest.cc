@@ -23,12 +23,7 @@ using manifest_internal::Reader;
 constexpr double kMaxSeconds = 365.0 * 24 * 3600;  // bound on every *Seconds field
 constexpr int64_t kMaxReplicas = 10000;
 
-std::string Q(const std::string& s) {
-  if (s.size() <= 60) return "\"" + s + "\"";
-  size_t cut = 60;  // never split a UTF-8 sequence: back up over continuation bytes
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-  return "\"" + s.substr(0, cut) + "...\"";
-}
+std::string Q(const std::string& s) { return "\"" + manifest_internal::CutUtf8(s, 60) + "\""; }
 
 // Position of the first byte that is not part of valid UTF-8, or npos.
 size_t FirstInvalidUtf8(std::string_view t) {

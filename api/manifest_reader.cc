@@ -71,8 +71,19 @@ std::string JoinPath(const std::string& parent, const std::string& key) {
   return parent + quoted;
 }
 
+}  // namespace
+
+std::string CutUtf8(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t cut = max;  // back up over continuation bytes to the start of the cut sequence
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return s.substr(0, cut) + "...";
+}
+
+namespace {
+
 std::string Clip(const std::string& s) {
-  std::string out = s.size() > 40 ? s.substr(0, 40) + "..." : s;
+  std::string out = CutUtf8(s, 40);
   for (char& c : out) {
     if (static_cast<unsigned char>(c) < 0x20) c = ' ';
   }

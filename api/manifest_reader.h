@@ -21,6 +21,10 @@
 
 namespace tide::manifest_internal {
 
+// s cut to at most max bytes (plus "..." when cut), never inside a UTF-8 sequence, so an error
+// message that quotes user text stays valid UTF-8 (else the JSON answer cannot be written).
+std::string CutUtf8(const std::string& s, size_t max);
+
 struct Pos {
   int line = 0;  // 1-based; 0 = unknown
   int column = 0;

@@ -833,7 +833,8 @@ std::string ReadCrash(const std::string& name) {
 TEST(ManifestHostileInput, FuzzFindingsAreErrors) {
   for (const char* f :
        {"manifest-yaml-cpp-loops-forever-min.yaml", "manifest-yaml-cpp-loops-forever.yaml",
-        "manifest-invalid-utf8-accepted.yaml", "manifest-error-message-splits-utf8.yaml"}) {
+        "manifest-invalid-utf8-accepted.yaml", "manifest-error-message-splits-utf8.yaml",
+        "manifest-describe-cuts-utf8.yaml", "manifest-nul-bytes-taken-for-utf32.yaml"}) {
     std::string text = ReadCrash(f);
     ASSERT_FALSE(text.empty()) << f;
     ParseResult r = ParseManifests(text, f);
