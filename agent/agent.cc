@@ -1,6 +1,7 @@
 #include "agent/agent.h"
 
 #include <httplib.h>
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -195,8 +196,15 @@ void Agent::AssignmentsLoop() {
 
 void Agent::SuperviseLoop() {
   std::unique_lock<std::mutex> lk(mu_);
+  int64_t next_trim_ms = 0;
   while (!stopping_) {
     bool changed = supervisor_->Tick();
+    // A burst (200 launches, their JSON) leaves free heap pages behind; give them back to the
+    // OS once a second so the agent's RSS follows what it holds, not its peak.
+    if (const int64_t now = clock_.NowMs(); now >= next_trim_ms) {
+      ::malloc_trim(0);
+      next_trim_ms = now + 1000;
+    }
     if (changed) {
       report_now_ = true;
       report_cv_.notify_all();
