@@ -342,9 +342,12 @@ spec:
   EXPECT_LT(gaps[1], gaps[2]) << g;
   EXPECT_GE(gaps[0], 300) << g;
   EXPECT_LE(gaps[0], 700) << g;
+  // Uncapped, the delays would go on doubling (1.6 s, 3.2 s, 6.4 s...). The bound leaves room for
+  // a loaded machine (under ASan on 2 busy cores one gap measured 1957 ms) and still fails
+  // without the cap.
   for (size_t i = 2; i < gaps.size(); ++i) {
     EXPECT_GE(gaps[i], 700) << g;
-    EXPECT_LE(gaps[i], 1400) << "maxSeconds: 1 not respected: " << g;
+    EXPECT_LE(gaps[i], 2500) << "maxSeconds: 1 not respected: " << g;
   }
   // The workload says it is unhealthy.
   EXPECT_TRUE(WaitFor(
