@@ -23,7 +23,7 @@ class CoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     tided_ = std::make_unique<Tided>(dir_.path());
-    int base = 40000 + (FreePort() % 200) * 100;
+    int base = ReservePortBlock();
     a_ = std::make_unique<AgentProc>(dir_.path(), *tided_, "node-a", base, base + 49);
     b_ = std::make_unique<AgentProc>(dir_.path(), *tided_, "node-b", base + 50, base + 99);
     ASSERT_TRUE(WaitFor(

@@ -42,7 +42,8 @@ class FaultTest : public ::testing::Test {
     tided_ = std::make_unique<Tided>(dir_.path(), o);
     // Below the kernel's ephemeral range (32768+), so a TCP readiness probe can never succeed
     // by connecting to itself or to some client socket on an instance's port.
-    int base = 20000 + (FreePort() % 99) * 100;
+    int base = ReservePortBlock();
+    ASSERT_LE(agents * 50, kPortBlock);
     for (int i = 0; i < agents; ++i) {
       std::string name = std::string("node-") + static_cast<char>('a' + i);
       agents_.push_back(std::make_unique<AgentProc>(dir_.path(), *tided_, name, base + i * 50,

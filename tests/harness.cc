@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -67,6 +68,17 @@ bool LogsUnderTestRoots(const std::string& pid) {
   return false;
 }
 }  // namespace
+
+int ReservePortBlock() {
+  for (int k = 0; k < 10000 / kPortBlock; ++k) {
+    std::string path = "/tmp/tide-test-ports-" + std::to_string(k) + ".lock";
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) continue;
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return 20000 + k * kPortBlock;  // fd kept open
+    ::close(fd);
+  }
+  throw std::runtime_error("no free test port block in 20000-29999");
+}
 
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -221,6 +233,7 @@ Tided::Tided(const std::string& dir, Options opts)
     : dir_(dir), data_dir_(dir + "/tided-data"), token_(kAdminToken), opts_(std::move(opts)) {
   AddTestRoot(dir_);
   api_port_ = FreePort();
+  agent_port_lo_ = ReservePortBlock();
   gw_port_ = FreePort();
   WriteFile(dir_ + "/tokens.yaml", std::string("tokens:\n") + "  - {name: ops, token: \"" +
                                        kAdminToken +
@@ -232,20 +245,20 @@ Tided::Tided(const std::string& dir, Options opts)
 }
 
 void Tided::Start() {
-  std::vector<std::string> argv = {TidedBin(),
-                                   "--api-listen",
-                                   "127.0.0.1:" + std::to_string(api_port_),
-                                   "--gateway-listen",
-                                   "127.0.0.1:" + std::to_string(gw_port_),
-                                   "--data-dir",
-                                   data_dir_,
-                                   "--tokens-file",
-                                   dir_ + "/tokens.yaml",
-                                   "--node-grace",
-                                   opts_.node_grace,
-                                   "--agent-port-range",
-                                   std::to_string(30000 + (api_port_ % 20) * 1000) + "-" +
-                                       std::to_string(30999 + (api_port_ % 20) * 1000)};
+  std::vector<std::string> argv = {
+      TidedBin(),
+      "--api-listen",
+      "127.0.0.1:" + std::to_string(api_port_),
+      "--gateway-listen",
+      "127.0.0.1:" + std::to_string(gw_port_),
+      "--data-dir",
+      data_dir_,
+      "--tokens-file",
+      dir_ + "/tokens.yaml",
+      "--node-grace",
+      opts_.node_grace,
+      "--agent-port-range",
+      std::to_string(agent_port_lo_) + "-" + std::to_string(agent_port_lo_ + kPortBlock - 1)};
   if (!opts_.local_agent) argv.push_back("--no-local-agent");
   for (const auto& a : opts_.extra_args) argv.push_back(a);
   proc_ = std::make_unique<Proc>(argv, dir_ + "/tided.log");

@@ -35,6 +35,12 @@ class TempDir {
 
 // A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
 int FreePort();
+// First port of a block of kPortBlock ports in 20000-29999 (below the kernel's ephemeral range)
+// that no other live test process holds (a lock file per block, held until this process exits).
+// Instances of parallel tests must never share ports: an instance that binds late would let a
+// readiness probe succeed against another test's process.
+constexpr int kPortBlock = 200;
+int ReservePortBlock();
 
 // Polls pred every few milliseconds until it is true or timeout passes; returns its last value.
 bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
@@ -99,6 +105,7 @@ class Tided {
   std::string dir_, data_dir_, token_;
   Options opts_;
   int api_port_, gw_port_;
+  int agent_port_lo_;  // the local agent's instance ports: a ReservePortBlock()
   std::unique_ptr<Proc> proc_;
 };
 
