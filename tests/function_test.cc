@@ -28,7 +28,10 @@ class FunctionTest : public ::testing::Test {
     tided_ = std::make_unique<Tided>(dir_.path(), o);
   }
   void TearDown() override {
-    if (HasFailure() && tided_) std::cerr << tided_->proc()->Log().substr(0, 30000) << "\n";
+    if (HasFailure() && tided_) {
+      std::cerr << tided_->proc()->Log().substr(0, 30000) << "\n";
+      PrintInstanceLogTails(dir_.path());
+    }
   }
   void Apply(const std::string& yaml) {
     auto r = tided_->Post("/v1/apply", yaml);

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -410,6 +411,22 @@ void KillProcessesLoggingUnder(const std::string& dir) {
     fs::path target = fs::read_symlink(e.path() / "fd" / "1", lec);
     if (lec) continue;
     if (target.string().rfind(dir + "/", 0) == 0) kill(std::stoi(name), SIGKILL);
+  }
+}
+
+void PrintInstanceLogTails(const std::string& dir, int lines) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    const fs::path& p = it->path();
+    if (p.extension() != ".log" || p.parent_path().filename() != "logs") continue;
+    std::string text = ReadFile(p.string());
+    size_t pos = text.size();
+    for (int n = 0; n <= lines && pos != std::string::npos && pos > 0; ++n) {
+      pos = text.rfind('\n', pos - 1);
+    }
+    std::cerr << "---- " << p.string() << " (last lines)\n"
+              << (pos == std::string::npos ? text : text.substr(pos + 1)) << "\n";
   }
 }
 

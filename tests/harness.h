@@ -41,6 +41,9 @@ int FreePort();
 // readiness probe succeed against another test's process.
 constexpr int kPortBlock = 200;
 int ReservePortBlock();
+// Prints the last lines of every instance log (*.log under a "logs" directory) below dir to
+// stderr: what a failing test's workloads said.
+void PrintInstanceLogTails(const std::string& dir, int lines = 15);
 
 // Polls pred every few milliseconds until it is true or timeout passes; returns its last value.
 bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
