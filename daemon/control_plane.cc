@@ -126,7 +126,7 @@ void ControlPlane::Emit(const std::string& type, const std::string& reason,
     EmitLocked(type, reason, object, workload, message);
     events.swap(pending_events_);
   }
-  for (auto& e : events) store_.AppendEvent(e);
+  store_.AppendEvents(std::move(events));
 }
 
 // ---- agent protocol ------------------------------------------------------------------------
@@ -196,7 +196,7 @@ Status ControlPlane::RegisterNode(const NodeInfo& info,
   assignments_cv_.notify_all();
   kick_cv_.notify_one();
   FlushGateway(std::move(updates));
-  for (auto& e : events) store_.AppendEvent(e);
+  store_.AppendEvents(std::move(events));
   return Status::Ok();
 }
 
@@ -282,7 +282,7 @@ Status ControlPlane::Report(const NodeReport& report) {
   }
   kick_cv_.notify_one();
   FlushGateway(std::move(updates));
-  for (auto& e : events) store_.AppendEvent(e);
+  store_.AppendEvents(std::move(events));
   return Status::Ok();
 }
 
@@ -381,7 +381,7 @@ void ControlPlane::ReconcileOnce() {
     events.swap(pending_events_);
   }
   if (bumped) assignments_cv_.notify_all();
-  for (auto& e : events) store_.AppendEvent(e);
+  store_.AppendEvents(std::move(events));
 }
 
 void ControlPlane::RefreshWorkloadsLocked() {
@@ -900,7 +900,7 @@ void ControlPlane::AutoscaleLoop() {
       events.swap(pending_events_);
     }
     if (changed) kick_cv_.notify_all();
-    for (auto& e : events) store_.AppendEvent(e);
+    store_.AppendEvents(std::move(events));
   }
 }
 

@@ -94,6 +94,11 @@ Status SqliteStmt::Run() {
   return Status::Ok();
 }
 
+void SqliteStmt::Reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
 int64_t SqliteStmt::Int(int col) const { return sqlite3_column_int64(stmt_, col); }
 
 bool SqliteStmt::IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }

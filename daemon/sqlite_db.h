@@ -60,6 +60,8 @@ class SqliteStmt {
   Status Step(bool* row);
   // Steps to completion, for statements that return no rows.
   Status Run();
+  // Makes the statement runnable again with new bindings.
+  void Reset();
 
   int64_t Int(int col) const;
   bool IsNull(int col) const;

@@ -461,7 +461,13 @@ void Store::NotifyChanged() {
 // ---- events -----------------------------------------------------------------------------
 
 Status Store::AppendEvent(Event e, int64_t* id) {
-  if (e.time_ms == 0) e.time_ms = clock_.WallMs();
+  std::vector<Event> one{std::move(e)};
+  return AppendEvents(std::move(one), id);
+}
+
+Status Store::AppendEvents(std::vector<Event> events, int64_t* last_id) {
+  if (events.empty()) return Status::Ok();
+  const int64_t now = clock_.WallMs();
   std::lock_guard<std::mutex> lock(mu_);
   // Events do not need an fsync each: the next FULL commit or checkpoint makes them durable.
   TIDE_RETURN_IF_ERROR(db_.Exec("PRAGMA synchronous=NORMAL"));
@@ -473,14 +479,18 @@ Status Store::AppendEvent(Event e, int64_t* id) {
         db_.Prepare("INSERT INTO events (time_ms, type, reason, object, workload, message) "
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     &ins));
-    ins.Bind(1, e.time_ms);
-    ins.Bind(2, e.type);
-    ins.Bind(3, e.reason);
-    ins.Bind(4, e.object);
-    ins.Bind(5, e.workload);
-    ins.Bind(6, e.message);
-    TIDE_RETURN_IF_ERROR(ins.Run());
-    const int64_t new_id = db_.LastInsertRowId();
+    int64_t new_id = 0;
+    for (const Event& e : events) {
+      ins.Reset();
+      ins.Bind(1, e.time_ms == 0 ? now : e.time_ms);
+      ins.Bind(2, e.type);
+      ins.Bind(3, e.reason);
+      ins.Bind(4, e.object);
+      ins.Bind(5, e.workload);
+      ins.Bind(6, e.message);
+      TIDE_RETURN_IF_ERROR(ins.Run());
+      new_id = db_.LastInsertRowId();
+    }
     // Ids only grow (AUTOINCREMENT), so keeping the newest N is one indexed range delete.
     if (new_id > opts_.max_events) {
       SqliteStmt prune;
@@ -489,7 +499,7 @@ Status Store::AppendEvent(Event e, int64_t* id) {
       TIDE_RETURN_IF_ERROR(prune.Run());
     }
     TIDE_RETURN_IF_ERROR(txn.Commit());
-    if (id != nullptr) *id = new_id;
+    if (last_id != nullptr) *last_id = new_id;
     return Status::Ok();
   }();
   Status restore = db_.Exec("PRAGMA synchronous=FULL");

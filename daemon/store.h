@@ -103,6 +103,9 @@ class Store {
   // ---- events ----
   // Assigns e.id (returned in *id if given) and e.time_ms when 0 (clock wall time).
   Status AppendEvent(Event e, int64_t* id = nullptr);
+  // Several events in one transaction (a reconcile pass or an agent report can emit hundreds);
+  // *last_id is the id of the last one.
+  Status AppendEvents(std::vector<Event> events, int64_t* last_id = nullptr);
   // Events oldest first; workload "" = all, since_ms = time_ms >= since_ms (0 = all),
   // limit > 0 keeps the newest `limit` of the matches (0 = no limit).
   Status ListEvents(const std::string& workload, int64_t since_ms, int limit,

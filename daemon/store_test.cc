@@ -290,6 +290,30 @@ TEST_F(StoreTest, RevisionAndListener) {
   EXPECT_EQ(store_->Revision(), 3);
 }
 
+TEST_F(StoreTest, AppendEventsWritesABatchInOrderAndPrunes) {
+  Reopen(Store::Options{.max_events = 5});
+  std::vector<Event> batch;
+  for (int i = 0; i < 7; ++i) {
+    Event e;
+    e.type = "Normal";
+    e.reason = "B" + std::to_string(i);
+    e.workload = "w";
+    e.object = "instance/w-" + std::to_string(i);
+    batch.push_back(e);
+  }
+  int64_t last = 0;
+  ASSERT_TRUE(store_->AppendEvents(batch, &last).ok());
+  std::vector<Event> all;
+  ASSERT_TRUE(store_->ListEvents("", 0, 0, &all).ok());
+  ASSERT_EQ(all.size(), 5u);
+  EXPECT_EQ(all.front().reason, "B2");
+  EXPECT_EQ(all.back().reason, "B6");
+  EXPECT_EQ(all.back().id, last);
+  EXPECT_EQ(all.back().object, "instance/w-6");
+  EXPECT_GT(all.back().time_ms, 0);
+  EXPECT_TRUE(store_->AppendEvents({}).ok());
+}
+
 TEST_F(StoreTest, EventsFiltersAndPruning) {
   Reopen(Store::Options{.max_events = 5});
   for (int i = 0; i < 8; ++i) {
