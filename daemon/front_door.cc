@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "daemon/api_server.h"
+#include "daemon/gateway_http.h"  // ErrorBody: the one-line JSON error the API answers too
 
 namespace tide {
 
@@ -29,14 +30,8 @@ namespace {
 
 constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kCopyBufferBytes = 16 << 10;
-constexpr int64_t kLingerMs = 5000;             // after a refusal, drop what the client sends
+constexpr int64_t kLingerMs = 5000;              // after a refusal, drop what the client sends
 constexpr size_t kLingerMaxBytes = 64ull << 20;  // for at most this long / this much
-
-std::string ErrorBody(const char* code, const std::string& message) {
-  // The same shape as every other API error: {"error":{"code","message","details"}}.
-  return std::string(R"({"error":{"code":")") + code + R"(","message":")" + message +
-         R"(","details":[]}})" + "\n";
-}
 
 }  // namespace
 
@@ -48,7 +43,7 @@ struct FrontDoor::Impl {
     http::response<http::string_body> res{status, 11};
     res.set(http::field::content_type, "application/json");
     res.keep_alive(false);
-    res.body() = ErrorBody(code, message);
+    res.body() = gw::ErrorBody(code, message);
     res.prepare_payload();
     client.expires_after(std::chrono::seconds(5));
     auto [werr, wn] = co_await http::async_write(client, res, kUse);
@@ -76,8 +71,8 @@ struct FrontDoor::Impl {
 
     client.expires_after(std::chrono::milliseconds(opts.header_timeout_ms));
     auto [herr, hn] = co_await http::async_read_header(client, buffer, parser, kUse);
-    if (herr == http::error::body_limit || (!herr && parser.content_length() &&
-                                            *parser.content_length() > opts.max_body_bytes)) {
+    if (herr == http::error::body_limit ||
+        (!herr && parser.content_length() && *parser.content_length() > opts.max_body_bytes)) {
       // Beast checks a declared Content-Length against the limit with the head.
       co_await Refuse(client, http::status::payload_too_large, "PayloadTooLarge",
                       "request body over " + std::to_string(opts.max_body_bytes) + " bytes");
