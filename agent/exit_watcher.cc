@@ -11,6 +11,8 @@
 namespace tide {
 namespace {
 
+constexpr uint64_t kWakeEvent = ~uint64_t{0};  // epoll data of wake_fd_; a pid is never this
+
 int PidfdOpen(int pid) {
 #ifdef SYS_pidfd_open
   return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
@@ -29,7 +31,7 @@ ExitWatcher::ExitWatcher() {
   if (epoll_fd_ < 0 || wake_fd_ < 0) return;  // Watch() then does nothing
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.fd = wake_fd_;
+  ev.data.u64 = kWakeEvent;
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
   thread_ = std::thread([this] { Loop(); });
 }
@@ -40,7 +42,7 @@ ExitWatcher::~ExitWatcher() {
     (void)!::write(wake_fd_, &one, sizeof one);
     thread_.join();
   }
-  for (const auto& [fd, pid] : fds_) ::close(fd);
+  for (const auto& [pid, fd] : pidfds_) ::close(fd);
   if (wake_fd_ >= 0) ::close(wake_fd_);
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
 }
@@ -53,23 +55,22 @@ void ExitWatcher::SetListener(std::function<void()> listener) {
 void ExitWatcher::Watch(int pid) {
   if (pid <= 0 || !thread_.joinable()) return;
   std::lock_guard<std::mutex> lk(mu_);
-  if (pids_.count(pid)) return;
+  if (pidfds_.count(pid)) return;
   int fd = PidfdOpen(pid);
   if (fd < 0) return;  // already gone (ESRCH): the next Tick reaps it; or no pidfd support
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.fd = fd;
+  ev.data.u64 = static_cast<uint64_t>(pid);
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
     ::close(fd);
     return;
   }
-  fds_[fd] = pid;
-  pids_[pid] = fd;
+  pidfds_[pid] = fd;
 }
 
 int ExitWatcher::watched() const {
   std::lock_guard<std::mutex> lk(mu_);
-  return static_cast<int>(fds_.size());
+  return static_cast<int>(pidfds_.size());
 }
 
 void ExitWatcher::Loop() {
@@ -82,15 +83,14 @@ void ExitWatcher::Loop() {
     }
     bool ended = false;
     for (int i = 0; i < n; ++i) {
-      const int fd = events[i].data.fd;
-      if (fd == wake_fd_) return;
+      if (events[i].data.u64 == kWakeEvent) return;
+      const int pid = static_cast<int>(events[i].data.u64);
       std::lock_guard<std::mutex> lk(mu_);
-      auto it = fds_.find(fd);
-      if (it == fds_.end()) continue;
-      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-      ::close(fd);
-      pids_.erase(it->second);
-      fds_.erase(it);
+      auto it = pidfds_.find(pid);
+      if (it == pidfds_.end()) continue;
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->second, nullptr);
+      ::close(it->second);
+      pidfds_.erase(it);
       ended = true;
     }
     if (ended) {

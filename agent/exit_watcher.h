@@ -39,9 +39,8 @@ class ExitWatcher {
   int epoll_fd_ = -1;
   int wake_fd_ = -1;  // eventfd: ends Loop
   mutable std::mutex mu_;
-  std::map<int, int> fds_;   // pidfd -> pid
-  std::map<int, int> pids_;  // pid -> pidfd
-  std::mutex listener_mu_;   // held while the listener runs
+  std::map<int, int> pidfds_;  // pid -> its pidfd (the epoll event carries the pid)
+  std::mutex listener_mu_;     // held while the listener runs
   std::function<void()> listener_;
   std::thread thread_;
 };
