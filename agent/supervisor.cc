@@ -404,14 +404,15 @@ bool Supervisor::Tick() {
   const bool changed = sigs != reported_;
   if (changed) reported_ = std::move(sigs);
   stale_ = stale_ || changed;
-  auto durable = DurableRecords();
-  if (durable != persisted_) dirty_ = true;
+  // Every change to a durable field also changes the reported signature (state, pid, port,
+  // restarts, generation, or the instance's presence), so quiet ticks skip this comparison.
+  if (changed && DurableRecords() != persisted_) dirty_ = true;
   const bool save_now = dirty_ && now >= persist_retry_at_ms_;
   const bool save_lazy = stale_ && now >= std::max(persist_retry_at_ms_, next_lazy_save_ms_);
   if (save_now || save_lazy) {
     Status ps = Persist();
     if (ps.ok()) {
-      persisted_ = std::move(durable);
+      persisted_ = DurableRecords();
       dirty_ = stale_ = false;
       next_lazy_save_ms_ = now + kHousekeepingIntervalMs;
     } else {
