@@ -13,24 +13,13 @@
 #include <thread>
 #include <vector>
 
+#include "daemon/loopback_testutil.h"
+
 namespace tide {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-int Connect(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 bool Send(int fd, const std::string& s) {
   return ::send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
@@ -129,7 +118,7 @@ TEST_F(FrontDoorTest, SlowLorisClientsNeverReachTheBackendAndAreCutOff) {
   // Ten clients trickle a request head one byte at a time, well inside any per-read timeout.
   std::vector<int> slow;
   for (int i = 0; i < 10; ++i) {
-    int fd = Connect(front_->port());
+    int fd = ConnectLoopback(front_->port());
     ASSERT_GE(fd, 0);
     ASSERT_TRUE(Send(fd, "GET /hello HTTP/1.1\r\n"));
     slow.push_back(fd);
@@ -160,7 +149,7 @@ TEST_F(FrontDoorTest, OversizedHeadAndBodyAreRefused) {
   o.max_header_bytes = 1024;
   o.max_body_bytes = 100;
   StartFront(o);
-  int fd = Connect(front_->port());
+  int fd = ConnectLoopback(front_->port());
   ASSERT_TRUE(Send(fd, "GET /hello HTTP/1.1\r\nX-Big: " + std::string(4000, 'a') + "\r\n\r\n"));
   bool closed = false;
   std::string got = ReadAll(fd, 2s, &closed);
@@ -168,7 +157,7 @@ TEST_F(FrontDoorTest, OversizedHeadAndBodyAreRefused) {
   ::close(fd);
 
   // The body's declared length is refused before the body is sent.
-  fd = Connect(front_->port());
+  fd = ConnectLoopback(front_->port());
   ASSERT_TRUE(Send(fd, "POST /echo HTTP/1.1\r\nContent-Length: 5000\r\n\r\n"));
   got = ReadAll(fd, 2s, &closed);
   EXPECT_NE(got.find("413"), std::string::npos) << got;
@@ -181,11 +170,11 @@ TEST_F(FrontDoorTest, ConnectionsOverTheCapAreClosedAtOnce) {
   o.max_connections = 3;
   StartFront(o);
   std::vector<int> idle;
-  for (int i = 0; i < 3; ++i) idle.push_back(Connect(front_->port()));
+  for (int i = 0; i < 3; ++i) idle.push_back(ConnectLoopback(front_->port()));
   const auto deadline = Clock::now() + 2s;
   while (front_->open_connections() < 3 && Clock::now() < deadline) std::this_thread::yield();
   ASSERT_EQ(front_->open_connections(), 3);
-  int extra = Connect(front_->port());
+  int extra = ConnectLoopback(front_->port());
   ASSERT_GE(extra, 0);
   Send(extra, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
   bool closed = false;

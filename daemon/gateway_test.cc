@@ -26,6 +26,8 @@
 
 extern char** environ;
 
+#include "daemon/loopback_testutil.h"
+
 namespace tide {
 namespace {
 
@@ -167,19 +169,6 @@ class Upstream {
   int held_ = 0;
   bool released_ = false;
 };
-
-int ConnectTo(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 bool SendAll(int fd, const char* p, size_t n) {
   while (n > 0) {
@@ -603,7 +592,7 @@ TEST_F(GatewayTest, SlowLorisIsClosedAfterHeaderTimeout) {
   GatewayOptions o;
   o.header_timeout_ms = 300;
   StartGateway(o);
-  int fd = ConnectTo(gw_->port());
+  int fd = ConnectLoopback(gw_->port());
   ASSERT_GE(fd, 0);
   std::string partial = "GET /service/x HTTP/1.1\r\nHost: a\r\nX-Slow: ";
   ASSERT_TRUE(SendAll(fd, partial.data(), partial.size()));
@@ -679,7 +668,7 @@ TEST_F(GatewayTest, FiftyMegabyteBodyRoundTripsStreamed) {
   TestApp app(port);
   ASSERT_TRUE(app.ok());
   ASSERT_TRUE(WaitFor([&] {
-    int fd = ConnectTo(port);
+    int fd = ConnectLoopback(port);
     if (fd >= 0) ::close(fd);
     return fd >= 0;
   }));
@@ -689,7 +678,7 @@ TEST_F(GatewayTest, FiftyMegabyteBodyRoundTripsStreamed) {
   auto byte_at = [](size_t i) { return static_cast<char>((i * 131 + i / 4096) & 0xff); };
   long before = PeakRssKb();
 
-  int fd = ConnectTo(gw_->port());
+  int fd = ConnectLoopback(gw_->port());
   ASSERT_GE(fd, 0);
   std::string head =
       "POST /service/big/echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"

@@ -38,6 +38,7 @@ class CoreTest : public ::testing::Test {
     if (HasFailure()) {
       std::cerr << "---- tided log ----\n" << tided_->proc()->Log().substr(0, 20000) << "\n";
       std::cerr << "---- agent a log ----\n" << a_->proc()->Log().substr(0, 10000) << "\n";
+      PrintInstanceLogTails(dir_.path());
     }
     // Kill instances of the test workloads that a failing test may have left behind.
     b_.reset();

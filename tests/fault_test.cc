@@ -79,6 +79,7 @@ class FaultTest : public ::testing::Test {
   void TearDown() override {
     if (HasFailure() && tided_) {
       std::cerr << "---- events ----\n" << Events(*tided_).dump(1).substr(0, 15000) << "\n";
+      PrintInstanceLogTails(dir_.path());
       std::cerr << "---- instances ----\n"
                 << tided_->Get("/v1/instances").body.substr(0, 8000) << "\n";
       std::cerr << "---- tided log ----\n" << tided_->proc()->Log().substr(0, 20000) << "\n";

@@ -26,6 +26,7 @@ class RolloutTest : public ::testing::Test {
     if (HasFailure() && tided_) {
       std::cerr << "---- events ----\n" << Events(*tided_).dump(1).substr(0, 15000) << "\n";
       std::cerr << "---- tided log ----\n" << tided_->proc()->Log().substr(0, 20000) << "\n";
+      PrintInstanceLogTails(dir_.path());
     }
   }
   HttpResult Apply(const std::string& yaml) {
