@@ -163,7 +163,7 @@ void Agent::AssignmentsLoop() {
     Response r;
     // Short waits let Stop() finish promptly; the answer still comes the moment a change lands.
     Status st = cli.Get("/v1/agent/assignments?node=" + UrlEncode(opts_.name) +
-                            "&after=" + std::to_string(version) + "&waitMs=2000",
+                            "&after=" + std::to_string(version) + "&waitMs=2000&specs=shared",
                         &r);
     if (stopping_) break;
     if (!st.ok()) {
@@ -180,9 +180,14 @@ void Agent::AssignmentsLoop() {
       continue;
     }
     backoff_ms = 100;
-    json j = json::parse(r.body, nullptr, false);
-    if (j.is_discarded()) continue;
-    AssignmentSet set = j.get<AssignmentSet>();
+    AssignmentSet set;
+    try {
+      set = json::parse(r.body).get<AssignmentSet>();
+    } catch (const std::exception& e) {
+      spdlog::warn("agent {}: unreadable assignments: {}", opts_.name, e.what());
+      pause(backoff_ms);
+      continue;
+    }
     if (set.version == version) continue;
     version = set.version;
     {

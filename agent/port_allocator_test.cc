@@ -54,17 +54,26 @@ TEST(PortAllocatorTest, MarkTakenForReadoption) {
   EXPECT_FALSE(pa.IsTaken(100));
 }
 
-TEST(PortAllocatorTest, RealListenerMakesPortBusy) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(fd, 0);
+// A listener on addr with the given socket option (0: none); returns its port, fd in *fd.
+int Listen(in_addr_t addr, int option, int* fd) {
+  *fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (*fd < 0) return 0;
+  int one = 1;
+  if (option != 0) ::setsockopt(*fd, SOL_SOCKET, option, &one, sizeof(one));
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
-  ASSERT_EQ(::listen(fd, 4), 0);
+  sa.sin_addr.s_addr = addr;
+  if (::bind(*fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) return 0;
+  if (::listen(*fd, 4) != 0) return 0;
   socklen_t len = sizeof(sa);
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len), 0);
-  const int busy = ntohs(sa.sin_port);
+  if (::getsockname(*fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return 0;
+  return ntohs(sa.sin_port);
+}
+
+TEST(PortAllocatorTest, RealListenerMakesPortBusy) {
+  int fd = -1;
+  const int busy = Listen(htonl(INADDR_LOOPBACK), 0, &fd);
+  ASSERT_GT(busy, 0);
   EXPECT_FALSE(PortAllocator::PortIsFreeOnHost(busy));
   PortAllocator pa(busy, busy);
   int p = 0;
@@ -73,6 +82,21 @@ TEST(PortAllocatorTest, RealListenerMakesPortBusy) {
   EXPECT_TRUE(PortAllocator::PortIsFreeOnHost(busy));
   EXPECT_TRUE(pa.Allocate(&p).ok());
   EXPECT_EQ(p, busy);
+}
+
+// Servers set SO_REUSEADDR (nginx, redis) or only SO_REUSEPORT (cpp-httplib), on loopback or the
+// wildcard: each of them holds its port.
+TEST(PortAllocatorTest, ListenersWithReuseOptionsMakePortBusy) {
+  for (in_addr_t addr : {htonl(INADDR_LOOPBACK), htonl(INADDR_ANY)}) {
+    for (int option : {SO_REUSEADDR, SO_REUSEPORT}) {
+      int fd = -1;
+      const int busy = Listen(addr, option, &fd);
+      ASSERT_GT(busy, 0);
+      EXPECT_FALSE(PortAllocator::PortIsFreeOnHost(busy))
+          << "addr " << addr << " option " << option;
+      ::close(fd);
+    }
+  }
 }
 
 TEST(PortAllocatorTest, ParseRange) {

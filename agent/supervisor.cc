@@ -494,16 +494,23 @@ std::map<std::string, Supervisor::Signature> Supervisor::Signatures() const {
 Status Supervisor::Persist() {
   const std::string path = StatePath();
   if (path.empty()) return Status::Ok();
-  json records = json::array();
+  // Specs in the shared form: 200 replicas of one workload store their spec once.
+  std::vector<const InstanceAssignment*> assignments;
+  assignments.reserve(instances_.size());
+  for (const auto& [id, inst] : instances_) assignments.push_back(&inst.assignment);
+  json specs;
+  json records = EncodeSharedAssignments(assignments, &specs);
+  size_t i = 0;
   for (const auto& [id, inst] : instances_) {
-    records.push_back({{"assignment", inst.assignment},
-                       {"status", inst.status},
-                       {"phase", PhaseName(static_cast<int>(inst.phase))},
-                       {"startTime", inst.start_time},
-                       {"removing", inst.removing},
-                       {"relaunchCounts", inst.relaunch_counts}});
+    json& r = records[i++];
+    r["status"] = inst.status;
+    r["phase"] = PhaseName(static_cast<int>(inst.phase));
+    r["startTime"] = inst.start_time;
+    r["removing"] = inst.removing;
+    r["relaunchCounts"] = inst.relaunch_counts;
   }
-  const json doc = {{"node", options_.node}, {"instances", records}};
+  const json doc = {
+      {"node", options_.node}, {"specs", std::move(specs)}, {"instances", std::move(records)}};
   std::error_code ec;
   std::filesystem::create_directories(options_.data_dir, ec);
   const std::string tmp = path + ".tmp";
@@ -533,8 +540,13 @@ Status Supervisor::Restore() {
   }
   const int64_t now = clock_.NowMs();
   try {
+    // Files written before the shared-spec form carry each assignment inline.
+    std::vector<InstanceAssignment> shared;
+    if (doc.contains("specs")) shared = DecodeSharedAssignments(doc["instances"], doc["specs"]);
+    size_t index = 0;
     for (const json& rec : doc["instances"]) {
-      InstanceAssignment a = rec.at("assignment").get<InstanceAssignment>();
+      InstanceAssignment a =
+          doc.contains("specs") ? shared[index++] : rec.at("assignment").get<InstanceAssignment>();
       if (a.id.empty() || instances_.count(a.id)) continue;
       Instance inst = NewInstance(a);
       inst.status = rec.at("status").get<InstanceStatus>();

@@ -15,6 +15,7 @@
 
 #include "agent/fake_launcher.h"
 #include "agent/fake_prober.h"
+#include "api/json.h"
 
 namespace tide {
 namespace {
@@ -534,6 +535,41 @@ TEST_F(SupervisorTest, PersistsRecordsAndRestoreReadoptsLiveProcesses) {
   EXPECT_EQ(Get(*s, "web-2").restarts, 1);
   EXPECT_EQ(launcher_.SignalCount(live_pid, SIGTERM), 0);  // re-adopted, never disturbed
   EXPECT_EQ(launcher_.SignalCount(live_pid, SIGKILL), 0);
+}
+
+// An agent upgraded in place finds the file its previous version wrote, each record with its
+// assignment inline (no "specs" table); it re-adopts from it all the same.
+TEST_F(SupervisorTest, RestoreReadsTheInlineFileOfEarlierVersions) {
+  listening_.insert("web-1");
+  int pid = 0;
+  {
+    auto s = Make();
+    s->SetDesired({A("web-1")});
+    s->Tick();
+    pid = Get(*s, "web-1").pid;
+  }
+  json doc;
+  {
+    std::ifstream in(dir_ + "/instances.json");
+    doc = json::parse(in);
+  }
+  ASSERT_TRUE(doc.contains("specs"));
+  for (json& rec : doc["instances"]) {
+    json a = doc["specs"].at(rec.at("specRef").get<size_t>());
+    a["id"] = rec["id"];
+    rec["assignment"] = a;
+    rec.erase("specRef");
+    rec.erase("id");
+  }
+  doc.erase("specs");
+  std::ofstream(dir_ + "/instances.json", std::ios::trunc) << doc.dump();
+
+  auto s = Make();
+  ASSERT_TRUE(s->Restore().ok());
+  ASSERT_EQ(s->Statuses().size(), 1u);
+  EXPECT_EQ(Get(*s, "web-1").pid, pid);
+  EXPECT_EQ(Get(*s, "web-1").state, InstanceState::kReady);
+  EXPECT_EQ(launcher_.launched.size(), 1u);
 }
 
 TEST_F(SupervisorTest, RestoreWithNoFileIsEmptyAndBadFileIsAnError) {

@@ -347,7 +347,63 @@ void to_json(json& j, const AssignmentSet& a) {
 void from_json(const json& j, AssignmentSet& a) {
   a = AssignmentSet{};
   Get(j, "version", a.version);
-  Get(j, "instances", a.instances);
+  if (j.contains("specs")) {
+    a.instances = DecodeSharedAssignments(j.at("instances"), j.at("specs"));
+  } else {
+    Get(j, "instances", a.instances);
+  }
+}
+
+json EncodeSharedAssignments(const std::vector<const InstanceAssignment*>& in, json* specs) {
+  *specs = json::array();
+  std::vector<const InstanceAssignment*> distinct;
+  json out = json::array();
+  for (const InstanceAssignment* ap : in) {
+    const InstanceAssignment& a = *ap;
+    size_t k = 0;
+    while (k < distinct.size()) {
+      const InstanceAssignment& d = *distinct[k];
+      // Cheap fields first; the spec comparison runs once per instance at most.
+      if (d.generation == a.generation && d.kind == a.kind && d.workload == a.workload &&
+          d.layers == a.layers && d.spec == a.spec) {
+        break;
+      }
+      ++k;
+    }
+    if (k == distinct.size()) {
+      distinct.push_back(&a);
+      json t = a;
+      t.erase("id");
+      specs->push_back(std::move(t));
+    }
+    out.push_back({{"id", a.id}, {"specRef", k}});
+  }
+  return out;
+}
+
+std::vector<InstanceAssignment> DecodeSharedAssignments(const json& instances, const json& specs) {
+  std::vector<InstanceAssignment> templates;
+  for (const auto& s : specs) templates.push_back(s.get<InstanceAssignment>());
+  std::vector<InstanceAssignment> out;
+  out.reserve(instances.size());
+  for (const auto& i : instances) {
+    const size_t k = GetInteger<size_t>(i.at("specRef"));
+    if (k >= templates.size())
+      throw json::out_of_range::create(401, "specRef " + std::to_string(k) + " out of range", &i);
+    out.push_back(templates[k]);
+    out.back().id = i.at("id").get<std::string>();
+  }
+  return out;
+}
+
+json SharedAssignmentSetJson(const AssignmentSet& a) {
+  json specs;
+  std::vector<const InstanceAssignment*> in;
+  in.reserve(a.instances.size());
+  for (const auto& i : a.instances) in.push_back(&i);
+  json instances = EncodeSharedAssignments(in, &specs);
+  return json{
+      {"version", a.version}, {"specs", std::move(specs)}, {"instances", std::move(instances)}};
 }
 
 void to_json(json& j, const NodeReport& r) {

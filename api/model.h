@@ -33,6 +33,7 @@ struct Probe {
   double timeout_seconds = 1;
   int failure_threshold = 3;
   int success_threshold = 1;
+  bool operator==(const Probe&) const = default;
 };
 
 struct Autoscale {
@@ -45,11 +46,13 @@ struct Autoscale {
   double panic_threshold = 2.0;
   double max_scale_up_rate = 10;
   double tolerance = 0.1;
+  bool operator==(const Autoscale&) const = default;
 };
 
 struct Resources {
   double cpu = 0;            // cores requested; 0 = none
   int64_t memory_bytes = 0;  // requested and enforced; 0 = unlimited
+  bool operator==(const Resources&) const = default;
 };
 
 struct Rollout {
@@ -59,16 +62,19 @@ struct Rollout {
   double min_ready_seconds = 0;
   // A rollout that makes no progress (no new instance becoming available) for this long fails.
   double progress_deadline_seconds = 60;
+  bool operator==(const Rollout&) const = default;
 };
 
 struct Backoff {  // crash-loop restart backoff
   double initial_seconds = 1;
   double max_seconds = 300;
   double reset_after_seconds = 600;  // healthy this long resets the backoff
+  bool operator==(const Backoff&) const = default;
 };
 
 struct Trigger {
   std::string schedule;  // cron expression
+  bool operator==(const Trigger&) const = default;
 };
 
 struct WorkloadSpec {
@@ -90,6 +96,7 @@ struct WorkloadSpec {
   Backoff backoff;
   double idle_timeout_seconds = 60;  // Functions
   std::vector<Trigger> triggers;     // Functions
+  bool operator==(const WorkloadSpec&) const = default;
 };
 
 struct LayerSpec {
@@ -173,6 +180,7 @@ struct Event {
 struct LayerRef {
   std::string name;
   std::string path;
+  bool operator==(const LayerRef&) const = default;
 };
 
 // What tided wants one node to run: the full desired set is sent every time (level-triggered).
@@ -183,6 +191,7 @@ struct InstanceAssignment {
   int64_t generation = 0;
   WorkloadSpec spec;
   std::vector<LayerRef> layers;  // resolved from spec.layers
+  bool operator==(const InstanceAssignment&) const = default;
 };
 
 struct AssignmentSet {

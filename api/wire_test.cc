@@ -297,6 +297,55 @@ TEST(FromJson, OutOfRangeFloatsForIntegersThrowInsteadOfOverflowing) {
   EXPECT_EQ(json::parse(R"({"version":-3.5})").get<AssignmentSet>().version, -3);
 }
 
+// ---- the shared-spec form of assignments (agent protocol, instances.json) -----------------
+
+InstanceAssignment Assignment(const std::string& id, int64_t generation,
+                              const std::string& command) {
+  InstanceAssignment a;
+  a.id = id;
+  a.workload = "web";
+  a.generation = generation;
+  a.spec.command = {command, "--port", "${PORT}"};
+  a.spec.env = {{"MODE", "fast"}};
+  a.layers = {{"py", "/opt/py"}};
+  return a;
+}
+
+TEST(SharedAssignments, EachDistinctSpecIsWrittenOnceAndReadBackWhole) {
+  AssignmentSet set;
+  set.version = 7;
+  set.instances = {Assignment("web-a", 1, "/bin/old"), Assignment("web-b", 1, "/bin/old"),
+                   Assignment("web-c", 2, "/bin/new"), Assignment("web-d", 1, "/bin/old")};
+  set.instances[3].layers[0].path = "/opt/py2";  // same generation, a layer moved: its own entry
+  const json j = SharedAssignmentSetJson(set);
+  ASSERT_EQ(j.at("specs").size(), 3u);
+  EXPECT_EQ(j.at("instances")[1], json({{"id", "web-b"}, {"specRef", 0}}));
+  EXPECT_EQ(j.at("instances")[2].at("specRef"), 1);
+  EXPECT_EQ(j.at("instances")[3].at("specRef"), 2);
+  const AssignmentSet back = json::parse(j.dump()).get<AssignmentSet>();
+  EXPECT_EQ(back.version, 7);
+  EXPECT_EQ(back.instances, set.instances);
+  // The inline form (older tided) still reads.
+  EXPECT_EQ(json(set).get<AssignmentSet>().instances, set.instances);
+  // 200 replicas of one spec: the shared form is several times smaller.
+  set.instances.clear();
+  for (int i = 0; i < 200; ++i)
+    set.instances.push_back(Assignment("web-" + std::to_string(i), 1, "/bin/x"));
+  EXPECT_LT(SharedAssignmentSetJson(set).dump().size() * 4, json(set).dump().size());
+}
+
+TEST(SharedAssignments, AReferenceToNoSpecIsAnError) {
+  EXPECT_THROW(json::parse(R"({"version":1,"specs":[],"instances":[{"id":"a","specRef":0}]})")
+                   .get<AssignmentSet>(),
+               json::out_of_range);
+  EXPECT_THROW(
+      json::parse(R"({"version":1,"specs":[{}],"instances":[{"id":"a"}]})").get<AssignmentSet>(),
+      json::out_of_range);
+  EXPECT_THROW(json::parse(R"({"version":1,"specs":[{}],"instances":[{"id":"a","specRef":-1}]})")
+                   .get<AssignmentSet>(),
+               json::exception);
+}
+
 // ---- all decoders ----------------------------------------------------------------------
 
 // Random mutations of valid bodies: every decoder returns (ok or not), never throws or crashes.

@@ -538,7 +538,12 @@ void ApiServer::Routes() {
     AssignmentSet set;
     Status st = cp_.WaitAssignments(node, after, wait, &set);
     if (!st.ok()) return SendStatus(res, st);
-    SendJson(res, 200, set);
+    // Agents of this version ask for the shared-spec form; older ones get every spec inline.
+    if (Param(req, "specs") == "shared") {
+      SendJson(res, 200, SharedAssignmentSetJson(set));
+    } else {
+      SendJson(res, 200, set);
+    }
   });
 }
 
