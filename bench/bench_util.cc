@@ -231,6 +231,10 @@ int FreePortRange(int count, int lo, int hi) {
     bool all_free = true;
     for (int p = start; p < start + count && all_free; ++p) {
       int fd = socket(AF_INET, SOCK_STREAM, 0);
+      // As tcp_sink binds: a port whose old connections linger in TIME_WAIT (every earlier
+      // run leaves hundreds for a minute) is free to listen on.
+      int one = 1;
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
       sockaddr_in a = Loopback(p);
       all_free = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
       close(fd);

@@ -6,7 +6,10 @@
 // Setup: tided --no-local-agent and one tide-agent (a separate process, so its RSS is its own).
 // The plain loop runs before and after the Tide run; the ratio uses the mean of the two, so a
 // change of load on the (shared) machine weighs on both sides.
-// Usage: scale_bench [--instances N]   (default 200)
+// Usage: scale_bench [--instances N] [--logs DIR]
+//   --instances N  (default 200)
+//   --logs DIR     copy tided's and tide-agent's logs there: each event carries a millisecond
+//                  timestamp, which shows where the time between the scale call and Ready went.
 #include <signal.h>
 
 #include <cstdio>
@@ -105,7 +108,7 @@ int64_t WallMs() {
       .count();
 }
 
-int Run(int n) {
+int Run(int n, const std::string& logs_dir) {
   std::printf("scale_bench: %d instances of %s, one tide-agent (tided --no-local-agent)\n", n,
               TcpSinkBin().c_str());
   std::printf("  load average at start: %s\n", LoadAverage().c_str());
@@ -160,6 +163,12 @@ int Run(int n) {
   }
   std::printf("  tide: scale 0 -> %d, all Ready after %.1f ms\n", n, tide_ms);
   PrintPhases(tided, "sink", t0_wall);
+  if (!logs_dir.empty()) {
+    std::ofstream(logs_dir + "/tided.log") << tided.proc()->Log();
+    std::ofstream(logs_dir + "/tide-agent.log") << agent.proc()->Log();
+    std::printf("  logs of tided and tide-agent in %s (the scale call was at wall ms %lld)\n",
+                logs_dir.c_str(), static_cast<long long>(t0_wall));
+  }
   double tided_cpu1 = CpuSeconds(tided_pid), agent_cpu1 = CpuSeconds(agent_pid);
   std::printf("  cpu used during the scale-up: tided %.2f s, tide-agent %.2f s (2 cores)\n",
               tided_cpu1 - tided_cpu0, agent_cpu1 - agent_cpu0);
@@ -204,11 +213,14 @@ int Run(int n) {
 
 int main(int argc, char** argv) {
   int n = 200;
+  std::string logs_dir;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--instances") == 0 && i + 1 < argc) {
       n = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--logs") == 0 && i + 1 < argc) {
+      logs_dir = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: scale_bench [--instances N]\n");
+      std::fprintf(stderr, "usage: scale_bench [--instances N] [--logs DIR]\n");
       return 2;
     }
   }
@@ -218,7 +230,7 @@ int main(int argc, char** argv) {
   }
   signal(SIGPIPE, SIG_IGN);
   try {
-    return tide::bench::Run(n);
+    return tide::bench::Run(n, logs_dir);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "scale_bench: %s\n", e.what());
     return 2;
