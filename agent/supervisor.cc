@@ -386,15 +386,24 @@ bool Supervisor::Tick() {
     if (inst.phase == Phase::kRunning) StepRunning(inst, now);
   }
   for (const auto& id : gone) instances_.erase(id);
-  // Every launch due this Tick in one call, so the launcher can overlap them.
-  if (!specs.empty()) {
+  // The launches due this Tick in batches, so the launcher can overlap those of one batch;
+  // after each batch every instance started so far is probed (with a fresh clock reading, so
+  // one refused at its first probe is tried again).
+  for (size_t lo = 0; lo < specs.size(); lo += kLaunchBatch) {
+    const size_t hi = std::min(specs.size(), lo + kLaunchBatch);
+    std::vector<LaunchSpec> batch(std::make_move_iterator(specs.begin() + lo),
+                                  std::make_move_iterator(specs.begin() + hi));
     std::vector<Status> results;
     std::vector<LaunchResult> launched;
     const int64_t started_wall_ms = clock_.WallMs();
-    launcher_.LaunchMany(specs, &results, &launched);
-    for (size_t i = 0; i < to_launch.size(); ++i) {
-      FinishLaunch(*to_launch[i], now, started_wall_ms, results[i], launched[i], specs[i]);
-      if (to_launch[i]->phase == Phase::kRunning) StepRunning(*to_launch[i], now);
+    launcher_.LaunchMany(batch, &results, &launched);
+    const int64_t after = clock_.NowMs();
+    for (size_t i = lo; i < hi; ++i) {
+      FinishLaunch(*to_launch[i], after, started_wall_ms, results[i - lo], launched[i - lo],
+                   batch[i - lo]);
+    }
+    for (size_t i = 0; i < hi; ++i) {
+      if (to_launch[i]->phase == Phase::kRunning) StepRunning(*to_launch[i], after);
     }
   }
 
