@@ -6,10 +6,11 @@
 // Setup: tided --no-local-agent and one tide-agent (a separate process, so its RSS is its own).
 // The plain loop runs before and after the Tide run; the ratio uses the mean of the two, so a
 // change of load on the (shared) machine weighs on both sides.
-// Usage: scale_bench [--instances N] [--logs DIR]
+// Usage: scale_bench [--instances N] [--logs DIR] [--poll]
 //   --instances N  (default 200)
 //   --logs DIR     copy tided's and tide-agent's logs there: each event carries a millisecond
 //                  timestamp, which shows where the time between the scale call and Ready went.
+//   --poll         observe readyReplicas by polling every 1 ms instead of watching (see Run).
 #include <signal.h>
 
 #include <cstdio>
@@ -108,7 +109,7 @@ int64_t WallMs() {
       .count();
 }
 
-int Run(int n, const std::string& logs_dir) {
+int Run(int n, const std::string& logs_dir, bool poll) {
   std::printf("scale_bench: %d instances of %s, one tide-agent (tided --no-local-agent)\n", n,
               TcpSinkBin().c_str());
   std::printf("  load average at start: %s\n", LoadAverage().c_str());
@@ -145,12 +146,29 @@ int Run(int n, const std::string& logs_dir) {
     std::fprintf(stderr, "scale: %d %s\n", scaled.status, scaled.body.c_str());
     return 2;
   }
-  // Polled every millisecond, as the reference polls its ports: the harness's WaitFor (10 ms)
-  // would add up to 10 ms to Tide's side only.
+  // Watched: each answer of GET ?waitMs with If-None-Match comes the moment the workload
+  // changes, so the figure is exact to the answer's transfer and nothing runs while it waits.
+  // --poll asks every millisecond instead (as the reference polls its ports): about 1000
+  // requests a second through tided's API, which take CPU from the launches being measured.
   bool all_ready = false;
-  for (auto deadline = SteadyClock::now() + 120s; SteadyClock::now() < deadline;) {
-    if ((all_ready = ReadyReplicas(tided, "sink") >= n)) break;
-    std::this_thread::sleep_for(1ms);
+  int answers = 0;
+  std::string etag;
+  for (auto deadline = SteadyClock::now() + 120s; SteadyClock::now() < deadline; ++answers) {
+    if (poll) {
+      if ((all_ready = ReadyReplicas(tided, "sink") >= n)) break;
+      std::this_thread::sleep_for(1ms);
+      continue;
+    }
+    auto r = tide::testing::Http("GET", tided.api() + "/v1/workloads/sink?waitMs=10000", "",
+                                 tided.token(), "application/json", 30, {{"If-None-Match", etag}});
+    if (r.status == 304) continue;
+    if (r.status != 200) {
+      std::fprintf(stderr, "watch: %d %s\n", r.status, r.body.c_str());
+      return 2;
+    }
+    etag = r.headers["ETag"];
+    json j = r.Json();
+    if ((all_ready = j.contains("status") && j["status"].value("readyReplicas", -1) >= n)) break;
   }
   double tide_ms = MsSince(t0);
   if (!all_ready) {
@@ -161,7 +179,8 @@ int Run(int n, const std::string& logs_dir) {
     }
     return 2;
   }
-  std::printf("  tide: scale 0 -> %d, all Ready after %.1f ms\n", n, tide_ms);
+  std::printf("  tide: scale 0 -> %d, all Ready after %.1f ms (%s, %d answers)\n", n, tide_ms,
+              poll ? "polled every 1 ms" : "watched", answers + 1);
   PrintPhases(tided, "sink", t0_wall);
   if (!logs_dir.empty()) {
     std::ofstream(logs_dir + "/tided.log") << tided.proc()->Log();
@@ -214,13 +233,16 @@ int Run(int n, const std::string& logs_dir) {
 int main(int argc, char** argv) {
   int n = 200;
   std::string logs_dir;
+  bool poll = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--instances") == 0 && i + 1 < argc) {
       n = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--poll") == 0) {
+      poll = true;
     } else if (std::strcmp(argv[i], "--logs") == 0 && i + 1 < argc) {
       logs_dir = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: scale_bench [--instances N] [--logs DIR]\n");
+      std::fprintf(stderr, "usage: scale_bench [--instances N] [--logs DIR] [--poll]\n");
       return 2;
     }
   }
@@ -230,7 +252,7 @@ int main(int argc, char** argv) {
   }
   signal(SIGPIPE, SIG_IGN);
   try {
-    return tide::bench::Run(n, logs_dir);
+    return tide::bench::Run(n, logs_dir, poll);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "scale_bench: %s\n", e.what());
     return 2;

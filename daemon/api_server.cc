@@ -341,15 +341,41 @@ void ApiServer::Routes() {
     }
     SendJson(res, 200, {{"items", items}});
   });
-  s.Get(R"(/v1/workloads/([a-z0-9-]+))",
-        [this, workload_json](const httplib::Request& req, httplib::Response& res) {
-          StoredObject o;
-          Status st = store_.Get(req.matches[1], &o);
-          if (!st.ok()) return SendStatus(res, st);
-          json j = workload_json(o);
-          j["instances"] = cp_.Instances(o.object.metadata.name, "");
-          SendJson(res, 200, j);
-        });
+  // Conditional and watching GET: every answer carries an ETag of its body. With
+  // If-None-Match naming the current one, the answer is 304 at once, or with waitMs=W the
+  // request waits up to W ms (at most 60000) for the workload to change and answers 200 with
+  // the new body, or 304 when nothing changed. Watchers (tidectl apply --wait, scale_bench)
+  // see each change as it happens without polling.
+  s.Get(R"(/v1/workloads/([a-z0-9-]+))", [this, workload_json](const httplib::Request& req,
+                                                               httplib::Response& res) {
+    const std::string if_none_match = req.get_header_value("If-None-Match");
+    const int64_t wait_ms = std::clamp<int64_t>(
+        req.has_param("waitMs") ? std::atoll(Param(req, "waitMs").c_str()) : 0, 0, 60000);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+    while (true) {
+      // Read before building the body: a change after this point wakes the wait below.
+      const int64_t revision = cp_.StatusRevision();
+      StoredObject o;
+      Status st = store_.Get(req.matches[1], &o);
+      if (!st.ok()) return SendStatus(res, st);
+      json j = workload_json(o);
+      j["instances"] = cp_.Instances(o.object.metadata.name, "");
+      SendJson(res, 200, j);
+      char etag[32];
+      std::snprintf(etag, sizeof etag, "\"%016zx\"", std::hash<std::string>{}(res.body));
+      res.headers.erase("ETag");
+      res.set_header("ETag", etag);
+      if (if_none_match != etag) return;
+      // Unchanged: wait for a change (a new revision may still leave this workload as it
+      // was: then wait again), or answer 304 Not Modified at the deadline or on shutdown.
+      if (std::chrono::steady_clock::now() >= deadline ||
+          cp_.WaitStatusChange(revision, deadline) <= revision) {
+        res.status = 304;
+        res.body.clear();
+        return;
+      }
+    }
+  });
   s.Delete(R"(/v1/workloads/([a-z0-9-]+))",
            [this](const httplib::Request& req, httplib::Response& res) {
              std::string name = req.matches[1];

@@ -84,6 +84,7 @@ void ControlPlane::Stop() {
   kick_cv_.notify_all();
   autoscale_cv_.notify_all();
   assignments_cv_.notify_all();
+  status_cv_.notify_all();
   if (reconcile_thread_.joinable()) reconcile_thread_.join();
   if (autoscale_thread_.joinable()) autoscale_thread_.join();
   if (trigger_thread_.joinable()) trigger_thread_.join();
@@ -190,10 +191,12 @@ Status ControlPlane::RegisterNode(const NodeInfo& info,
                  "re-adopted running instance pid " + std::to_string(st.pid) + " on " + info.name);
     }
     kicked_ = true;
+    ++status_revision_;
     RoutesLocked(&updates);
     events.swap(pending_events_);
   }
   assignments_cv_.notify_all();
+  status_cv_.notify_all();
   kick_cv_.notify_one();
   FlushGateway(std::move(updates));
   store_.AppendEvents(std::move(events));
@@ -277,9 +280,11 @@ Status ControlPlane::Report(const NodeReport& report) {
         ++it;
       }
     }
+    ++status_revision_;
     RoutesLocked(&updates);
     events.swap(pending_events_);
   }
+  status_cv_.notify_all();
   kick_cv_.notify_one();
   FlushGateway(std::move(updates));
   store_.AppendEvents(std::move(events));
@@ -298,6 +303,18 @@ Status ControlPlane::WaitAssignments(const std::string& node, int64_t after, int
   }
   *out = state_.AssignmentsFor(node);
   return Status::Ok();
+}
+
+int64_t ControlPlane::StatusRevision() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return status_revision_;
+}
+
+int64_t ControlPlane::WaitStatusChange(int64_t seen,
+                                       std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> lk(mu_);
+  status_cv_.wait_until(lk, deadline, [&] { return status_revision_ > seen || stopping_; });
+  return status_revision_;
 }
 
 // ---- reconcile -----------------------------------------------------------------------------
@@ -378,8 +395,10 @@ void ControlPlane::ReconcileOnce() {
       }
     }
     MetricsLocked();
+    ++status_revision_;
     events.swap(pending_events_);
   }
+  status_cv_.notify_all();
   if (bumped) assignments_cv_.notify_all();
   store_.AppendEvents(std::move(events));
 }

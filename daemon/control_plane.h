@@ -83,6 +83,12 @@ class ControlPlane : public GatewayBackend {
                          AssignmentSet* out);
 
   // ---- queries for the API ----
+  // A counter that grows whenever what the API shows may have changed (an agent's report, a
+  // registration, a reconcile pass). WaitStatusChange blocks until it is greater than seen, the
+  // deadline passes or the control plane stops, and returns it: API watches wait on it instead
+  // of polling.
+  int64_t StatusRevision();
+  int64_t WaitStatusChange(int64_t seen, std::chrono::steady_clock::time_point deadline);
   WorkloadStatus StatusOf(const StoredObject& obj);
   std::vector<InstanceStatus> Instances(const std::string& workload, const std::string& node);
   struct NodeView {
@@ -173,7 +179,9 @@ class ControlPlane : public GatewayBackend {
   std::mutex mu_;
   std::condition_variable kick_cv_;         // reconcile loop
   std::condition_variable assignments_cv_;  // long-polls
-  std::condition_variable autoscale_cv_;    // only for stopping the autoscale loop
+  std::condition_variable status_cv_;       // API watches (status_revision_)
+  int64_t status_revision_ = 0;
+  std::condition_variable autoscale_cv_;  // only for stopping the autoscale loop
   int64_t last_metrics_ms_ = 0;
   int64_t started_ms_ = 0;
   // Routing pushes carry a per-workload sequence; a stale one (computed earlier, flushed later

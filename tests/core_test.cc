@@ -105,6 +105,52 @@ TEST_F(CoreTest, ServiceLifecycleAcrossTwoAgents) {
   EXPECT_EQ(tided_->Get("/v1/workloads/web").status, 404);
 }
 
+// GET /v1/workloads/NAME carries an ETag; with If-None-Match it answers 304 while nothing
+// changed, and with waitMs it waits for the next change instead of being polled.
+TEST_F(CoreTest, WorkloadGetIsConditionalAndWatchable) {
+  ASSERT_EQ(tided_->Post("/v1/apply", ServiceYaml("watched", 1)).status, 200);
+  ASSERT_TRUE(WaitFor([&] { return tided_->ReadyCount("watched") == 1; }, 20s));
+  const std::string url = tided_->api() + "/v1/workloads/watched";
+  auto get = [&](const std::string& etag, int wait_ms) {
+    std::map<std::string, std::string> h;
+    if (!etag.empty()) h["If-None-Match"] = etag;
+    return Http("GET", url + (wait_ms > 0 ? "?waitMs=" + std::to_string(wait_ms) : ""), "",
+                tided_->token(), "application/json", 70, h);
+  };
+  HttpResult first = get("", 0);
+  ASSERT_EQ(first.status, 200);
+  ASSERT_FALSE(first.headers["ETag"].empty());
+  // Unchanged: 304 without a body. (A heartbeat with new CPU samples may land in between and
+  // change the body; then the next try sees the new ETag.)
+  bool not_modified = false;
+  for (int i = 0; i < 5 && !not_modified; ++i) {
+    HttpResult a = get("", 0);
+    HttpResult b = get(a.headers["ETag"], 0);
+    not_modified = b.status == 304 && b.body.empty();
+  }
+  EXPECT_TRUE(not_modified);
+  EXPECT_EQ(get("\"not-this-one\"", 0).status, 200);
+
+  // A watch answers with the change: scaled to 2, watched until 2 are Ready, each answer one
+  // change (bounded: at most 50 answers within 20 s).
+  ASSERT_EQ(tided_->Put("/v1/workloads/watched/scale", R"({"replicas":2})").status, 200);
+  std::string etag;
+  int ready = 0, answers = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (ready < 2 && answers < 50 && std::chrono::steady_clock::now() < deadline) {
+    HttpResult r = get(etag, 10000);
+    ++answers;
+    ASSERT_TRUE(r.status == 200 || r.status == 304) << r.status << " " << r.body;
+    if (r.status == 200) {
+      ready = r.Json()["status"].value("readyReplicas", 0);
+      EXPECT_NE(r.headers["ETag"], etag);
+      etag = r.headers["ETag"];
+    }
+  }
+  EXPECT_EQ(ready, 2);
+  EXPECT_LT(answers, 50);
+}
+
 TEST_F(CoreTest, InvalidMultiDocumentApplyIsAllOrNothing) {
   std::string yaml = ServiceYaml("good", 1) + "---\n" +
                      "apiVersion: tide/v1\nkind: Service\nmetadata:\n  name: bad\nspec:\n"

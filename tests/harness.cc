@@ -199,7 +199,8 @@ json HttpResult::Json() const {
 }
 
 HttpResult Http(const std::string& method, const std::string& url, const std::string& body,
-                const std::string& token, const std::string& content_type, int timeout_seconds) {
+                const std::string& token, const std::string& content_type, int timeout_seconds,
+                const std::map<std::string, std::string>& extra_headers) {
   // url = http://host:port/path
   size_t slash = url.find('/', std::string("http://").size());
   std::string base = url.substr(0, slash);
@@ -209,6 +210,7 @@ HttpResult Http(const std::string& method, const std::string& url, const std::st
   cli.set_read_timeout(timeout_seconds, 0);
   httplib::Headers h;
   if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
+  for (const auto& [k, v] : extra_headers) h.emplace(k, v);
   auto call = [&]() -> httplib::Result {
     if (method == "POST") return cli.Post(path, h, body, content_type);
     if (method == "PUT") return cli.Put(path, h, body, content_type);

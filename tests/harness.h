@@ -75,7 +75,8 @@ struct HttpResult {
 
 HttpResult Http(const std::string& method, const std::string& url, const std::string& body = "",
                 const std::string& token = "", const std::string& content_type = "application/json",
-                int timeout_seconds = 30);
+                int timeout_seconds = 30,
+                const std::map<std::string, std::string>& extra_headers = {});
 
 // A running tided with its own data dir and ports.
 class Tided {
