@@ -99,6 +99,55 @@ TEST(PortAllocatorTest, ListenersWithReuseOptionsMakePortBusy) {
   }
 }
 
+// A server that closes a connection first leaves it in TIME_WAIT on its port for a minute. A
+// plain or SO_REUSEPORT-only listener (cpp-httplib) cannot bind the port then, so the allocator
+// prefers other ports, and takes it only when nothing else is left.
+TEST(PortAllocatorTest, TimeWaitLeftoversArePortsOfLastResort) {
+  int lfd = -1;
+  const int port = Listen(htonl(INADDR_LOOPBACK), SO_REUSEADDR, &lfd);
+  ASSERT_GT(port, 0);
+  int cfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(cfd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+  int afd = ::accept(lfd, nullptr, nullptr);
+  ASSERT_GE(afd, 0);
+  ::close(afd);  // the server side closes first: its end goes to TIME_WAIT
+  char c;
+  ASSERT_EQ(::read(cfd, &c, 1), 0);  // the client saw the FIN
+  ::close(cfd);
+  ::close(lfd);
+
+  EXPECT_FALSE(PortAllocator::PortIsFreeOnHost(port));
+  EXPECT_TRUE(PortAllocator::PortIsUsableOnHost(port));
+  // What cpp-httplib does (SO_REUSEPORT only) fails there: the reason for the preference.
+  int hfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(hfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  EXPECT_NE(::bind(hfd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+  ::close(hfd);
+  PortAllocator pa(port, port);
+  int p = 0;
+  ASSERT_TRUE(pa.Allocate(&p).ok());  // the last resort
+  EXPECT_EQ(p, port);
+}
+
+TEST(PortAllocatorTest, AFreePortBeatsAUsableOneWithinTheLookahead) {
+  auto is_free = [](int p) { return p == 110 || p == 150; };
+  auto usable = [](int) { return true; };
+  PortAllocator pa(100, 199, is_free, usable);
+  int p = 0;
+  ASSERT_TRUE(pa.Allocate(&p).ok());
+  EXPECT_EQ(p, 110);  // 10 past the first usable (100): found
+  ASSERT_TRUE(pa.Allocate(&p).ok());
+  EXPECT_EQ(p, 111);  // 150 is further than the lookahead: the first usable one is taken
+  PortAllocator none(
+      100, 101, [](int) { return false; }, [](int) { return false; });
+  EXPECT_FALSE(none.Allocate(&p).ok());
+}
+
 TEST(PortAllocatorTest, ParseRange) {
   int lo = 0, hi = 0;
   ASSERT_TRUE(PortAllocator::ParseRange("20000-29999", &lo, &hi).ok());

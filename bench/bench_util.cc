@@ -226,20 +226,23 @@ int FreePort() {
 int FreePortRange(int count, int lo, int hi) {
   std::mt19937 rng(static_cast<unsigned>(getpid()) ^
                    static_cast<unsigned>(SteadyClock::now().time_since_epoch().count()));
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    int start = lo + static_cast<int>(rng() % static_cast<unsigned>(hi - lo - count));
-    bool all_free = true;
-    for (int p = start; p < start + count && all_free; ++p) {
-      int fd = socket(AF_INET, SOCK_STREAM, 0);
-      // As tcp_sink binds: a port whose old connections linger in TIME_WAIT (every earlier
-      // run leaves hundreds for a minute) is free to listen on.
-      int one = 1;
-      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      sockaddr_in a = Loopback(p);
-      all_free = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-      close(fd);
+  // First a range no socket touches, then one where only TIME_WAIT leftovers of earlier runs
+  // linger (every run leaves hundreds for a minute): tcp_sink listens with SO_REUSEADDR, but
+  // the agent prefers untouched ports and would pay for looking past them.
+  for (bool reuse_addr : {false, true}) {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      int start = lo + static_cast<int>(rng() % static_cast<unsigned>(hi - lo - count));
+      bool all_free = true;
+      for (int p = start; p < start + count && all_free; ++p) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        int one = 1;
+        if (reuse_addr) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        sockaddr_in a = Loopback(p);
+        all_free = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+        close(fd);
+      }
+      if (all_free) return start;
     }
-    if (all_free) return start;
   }
   return 0;
 }
