@@ -1,6 +1,7 @@
 #include "agent/process_launcher.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -133,6 +134,12 @@ Status OsProcessLauncher::ResolveExecutable(const std::string& name,
 }
 
 Status OsProcessLauncher::Launch(const LaunchSpec& spec, LaunchResult* out) {
+  Status s = LaunchUnwatched(spec, out);
+  if (s.ok()) impl_->watcher.Watch(out->pid);
+  return s;
+}
+
+Status OsProcessLauncher::LaunchUnwatched(const LaunchSpec& spec, LaunchResult* out) {
   if (spec.argv.empty()) return Status::Invalid("empty command");
   std::string chdir_path;
   if (!spec.working_dir.empty()) {
@@ -188,7 +195,6 @@ Status OsProcessLauncher::Launch(const LaunchSpec& spec, LaunchResult* out) {
     impl_->children[pid] = Impl::Child{r.start_time, spec.instance_id};
     impl_->ended.erase({pid, r.start_time});
   }
-  impl_->watcher.Watch(pid);
   *out = r;
   return Status::Ok();
 }
@@ -208,14 +214,25 @@ void OsProcessLauncher::LaunchMany(const std::vector<LaunchSpec>& specs,
   }
   std::atomic<size_t> next{0};
   auto work = [&] {
+    // A private descriptor table with only stdin/out/err: every clone copies its parent's
+    // table and every exec then closes the copies, so launching from the agent's own table
+    // (a pidfd per instance) cost time in proportion to the instances already running: 400
+    // open descriptors made 200 launches 15-18 ms slower. Closing here drops only this
+    // thread's references; the agent's table is untouched. When unsharing fails, the launches
+    // still work from the shared table.
+    if (::unshare(CLONE_FILES) == 0) ::syscall(SYS_close_range, 3U, ~0U, 0U);
     for (size_t i = next++; i < specs.size(); i = next++) {
-      (*statuses)[i] = Launch(specs[i], &(*out)[i]);
+      (*statuses)[i] = LaunchUnwatched(specs[i], &(*out)[i]);
     }
   };
   std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
-  work();
+  for (size_t t = 0; t < threads; ++t) pool.emplace_back(work);
   for (auto& t : pool) t.join();
+  // pidfds belong in the agent's table, so the exit watcher opens them here, after the batch
+  // (a child that ended meanwhile is a zombie still: its pidfd is readable at once).
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if ((*statuses)[i].ok()) impl_->watcher.Watch((*out)[i].pid);
+  }
 }
 
 void OsProcessLauncher::SignalGroup(int pid, int sig) {

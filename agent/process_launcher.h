@@ -17,7 +17,9 @@
 // Exits are noticed through agent/exit_watcher.h (a pidfd per launched or re-adopted process).
 //
 // LaunchMany runs up to kLaunchThreads launches at a time: each one waits for its child to
-// exec, and on a busy host most of that wait is the child waiting for a CPU.
+// exec, and on a busy host most of that wait is the child waiting for a CPU. Its threads
+// launch from a private descriptor table holding only fds 0-2 (unshare(CLONE_FILES)), so the
+// cost of a launch does not grow with the pidfds of the instances already running.
 //
 // Thread-safety: every method may be called from any thread (internally locked).
 #pragma once
@@ -57,6 +59,12 @@ class OsProcessLauncher : public ProcessLauncher {
   std::map<int, ProcSample> Sample(const std::vector<int>& pids) override;
   void Cleanup(const std::string& instance_id) override;
 
+ private:
+  // Launch without registering the child with the exit watcher (the caller does, from the
+  // thread whose descriptor table the pidfd belongs in).
+  Status LaunchUnwatched(const LaunchSpec& spec, LaunchResult* out);
+
+ public:
   // Resolves argv[0] the way Launch does: through env's PATH when it has no '/', relative
   // paths against working_dir. NotFound "executable not found: NAME" when there is none.
   static Status ResolveExecutable(const std::string& name,

@@ -290,6 +290,35 @@ TEST_F(LauncherTest, TheExitListenerHearsOfAnEndAtOnce) {
   EXPECT_EQ(calls.load(), seen);
 }
 
+// LaunchMany launches from threads with a private descriptor table: the children inherit none
+// of ours, our own descriptors stay open, and every child is still watched for its end.
+TEST_F(LauncherTest, LaunchManyChildrenAreWatchedAndInheritNothing) {
+  int leaky = ::open("/dev/null", O_RDONLY);  // deliberately without O_CLOEXEC
+  ASSERT_GE(leaky, 3);
+  std::atomic<int> calls{0};
+  launcher_.SetExitListener([&] { ++calls; });
+  std::vector<LaunchSpec> specs;
+  for (int i = 0; i < 6; ++i) {
+    specs.push_back(Spec({"sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '; exit 3"}));
+  }
+  std::vector<Status> statuses;
+  std::vector<LaunchResult> results;
+  launcher_.LaunchMany(specs, &statuses, &results);
+  ASSERT_EQ(statuses.size(), specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    ASSERT_TRUE(statuses[i].ok()) << statuses[i].ToString();
+    launched_.push_back(results[i]);
+  }
+  ASSERT_TRUE(WaitFor([&] { return calls.load() >= 1; }));
+  for (size_t i = 0; i < specs.size(); ++i) {
+    EXPECT_EQ(Finish(results[i]).exit_code, 3);
+    EXPECT_EQ(ReadAll(specs[i].log_path), "0 1 2 3 ");  // ls's own directory fd is 3
+  }
+  EXPECT_EQ(::fcntl(leaky, F_GETFD), 0);  // still open in our table
+  ::close(leaky);
+  launcher_.SetExitListener(nullptr);
+}
+
 TEST_F(LauncherTest, SampleSeesALiveProcess) {
   LaunchResult r = Start(Spec({"sleep", "100"}));
   LaunchResult other = Start(Spec({"sleep", "100"}));
