@@ -344,8 +344,8 @@ void ApiServer::Routes() {
   // Conditional and watching GET: every answer carries an ETag of its body. With
   // If-None-Match naming the current one, the answer is 304 at once, or with waitMs=W the
   // request waits up to W ms (at most 60000) for the workload to change and answers 200 with
-  // the new body, or 304 when nothing changed. Watchers (tidectl apply --wait, scale_bench)
-  // see each change as it happens without polling.
+  // the new body, or 304 when nothing changed. A watcher (scale_bench; docs/api.md has a
+  // curl loop) sees each change as it happens without polling.
   s.Get(R"(/v1/workloads/([a-z0-9-]+))", [this, workload_json](const httplib::Request& req,
                                                                httplib::Response& res) {
     const std::string if_none_match = req.get_header_value("If-None-Match");
