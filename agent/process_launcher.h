@@ -59,12 +59,6 @@ class OsProcessLauncher : public ProcessLauncher {
   std::map<int, ProcSample> Sample(const std::vector<int>& pids) override;
   void Cleanup(const std::string& instance_id) override;
 
- private:
-  // Launch without registering the child with the exit watcher (the caller does, from the
-  // thread whose descriptor table the pidfd belongs in).
-  Status LaunchUnwatched(const LaunchSpec& spec, LaunchResult* out);
-
- public:
   // Resolves argv[0] the way Launch does: through env's PATH when it has no '/', relative
   // paths against working_dir. NotFound "executable not found: NAME" when there is none.
   static Status ResolveExecutable(const std::string& name,
@@ -72,6 +66,10 @@ class OsProcessLauncher : public ProcessLauncher {
                                   const std::string& working_dir, std::string* path);
 
  private:
+  // Launch without registering the child with the exit watcher (the caller does, from the
+  // thread whose descriptor table the pidfd belongs in).
+  Status LaunchUnwatched(const LaunchSpec& spec, LaunchResult* out);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -550,12 +550,13 @@ Status Supervisor::Restore() {
   const int64_t now = clock_.NowMs();
   try {
     // Files written before the shared-spec form carry each assignment inline.
+    const bool shared_form = doc.contains("specs");
     std::vector<InstanceAssignment> shared;
-    if (doc.contains("specs")) shared = DecodeSharedAssignments(doc["instances"], doc["specs"]);
+    if (shared_form) shared = DecodeSharedAssignments(doc["instances"], doc["specs"]);
     size_t index = 0;
     for (const json& rec : doc["instances"]) {
       InstanceAssignment a =
-          doc.contains("specs") ? shared[index++] : rec.at("assignment").get<InstanceAssignment>();
+          shared_form ? shared[index++] : rec.at("assignment").get<InstanceAssignment>();
       if (a.id.empty() || instances_.count(a.id)) continue;
       Instance inst = NewInstance(a);
       inst.status = rec.at("status").get<InstanceStatus>();
