@@ -15,6 +15,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "api/private_file.h"
+
 namespace tide {
 namespace {
 
@@ -62,33 +64,6 @@ const char* RouteClassName(RouteClass c) {
 }
 
 bool IsReadMethod(const std::string& m) { return m == "GET" || m == "HEAD"; }
-
-// Writes `content` to `path` atomically with mode 0600 (temp file, fsync, rename).
-Status WritePrivateFile(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  ::unlink(tmp.c_str());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::Internal("create " + tmp + ": " + std::strerror(errno));
-  bool ok = ::fchmod(fd, 0600) == 0;
-  size_t off = 0;
-  while (ok && off < content.size()) {
-    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0)
-      ok = false;
-    else
-      off += static_cast<size_t>(n);
-  }
-  ok = ok && ::fsync(fd) == 0;
-  int err = errno;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    if (ok) err = errno;
-    ::unlink(tmp.c_str());
-    return Status::Internal("write " + path + ": " + std::strerror(err));
-  }
-  return Status::Ok();
-}
 
 // Reads the token kept in `path`, or generates and stores a new one when the file is absent.
 Status LoadOrCreateToken(const std::string& path, std::string* token) {
@@ -178,6 +153,14 @@ Status Auth::Add(const Entry& e, const std::string& where) {
   if (e.token.find_first_of(" \t\r\n") != std::string::npos) {
     return Status::Invalid(where + " (" + e.name + "): token contains whitespace");
   }
+  if (!e.node.empty() && e.role != Role::kAgent) {
+    return Status::Invalid(where + " (" + e.name + "): node is only for role agent, not " +
+                           RoleName(e.role));
+  }
+  if (e.node.size() > 253 || e.node.find_first_of(" \t\r\n/") != std::string::npos) {
+    return Status::Invalid(where + " (" + e.name +
+                           "): node must be a node name (at most 253 characters, no spaces or /)");
+  }
   const Digest d = Hash(e.token);
   for (const auto& k : known_) {
     if (k.name == e.name) {
@@ -187,14 +170,81 @@ Status Auth::Add(const Entry& e, const std::string& where) {
       return Status::Invalid(where + " (" + e.name + ") has the same token as entry " + k.name);
     }
   }
-  known_.push_back({e.name, e.role, d});
+  known_.push_back({e.name, e.role, d, e.node});
+  if (!e.node.empty()) ++claimed_[e.node];
   return Status::Ok();
 }
 
 Status Auth::AddLocalAgent() {
   Status s = GenerateToken(&local_agent_token_);
   if (!s.ok()) return s;
-  known_.push_back({"local-agent", Role::kAgent, Hash(local_agent_token_)});
+  known_.push_back({"local-agent", Role::kAgent, Hash(local_agent_token_), ""});
+  return Status::Ok();
+}
+
+void Auth::BindLocalAgent(const std::string& node) {
+  std::unique_lock<std::shared_mutex> lk(cred_mu_);
+  for (auto& k : known_) {
+    if (k.name != "local-agent" || k.node == node) continue;
+    if (!k.node.empty() && --claimed_[k.node] == 0) claimed_.erase(k.node);
+    k.node = node;
+    if (!node.empty()) ++claimed_[node];
+  }
+}
+
+std::string Auth::DigestHex(const std::string& credential) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : Hash(credential)) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+Status Auth::AddNodeCredential(const std::string& node, const std::string& digest_hex) {
+  Digest d{};
+  auto nibble = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  if (node.empty() || digest_hex.size() != 2 * d.size()) {
+    return Status::Invalid("node credential of '" + node + "': want a node and 64 hex digits");
+  }
+  for (size_t i = 0; i < d.size(); ++i) {
+    const int hi = nibble(digest_hex[2 * i]), lo = nibble(digest_hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return Status::Invalid("node credential of " + node + ": not hex");
+    d[i] = static_cast<unsigned char>(hi * 16 + lo);
+  }
+  std::unique_lock<std::shared_mutex> lk(cred_mu_);
+  if (credentials_.emplace(d, node).second) ++claimed_[node];
+  return Status::Ok();
+}
+
+bool Auth::NodeClaimed(const std::string& node) const {
+  std::shared_lock<std::shared_mutex> lk(cred_mu_);
+  return claimed_.count(node) > 0;
+}
+
+Status Auth::Join(const std::string& node,
+                  const std::function<Status(const std::string&, const std::string&)>& persist,
+                  std::string* credential) {
+  if (node.empty()) return Status::Invalid("node name is empty");
+  std::unique_lock<std::shared_mutex> lk(cred_mu_);
+  if (claimed_.count(node)) {
+    return Status::Forbidden("node " + node +
+                             " is already registered; re-registering it needs its own credential");
+  }
+  std::string cred;
+  Status s = GenerateToken(&cred);
+  if (!s.ok()) return s;
+  const Digest d = Hash(cred);
+  s = persist(node, DigestHex(cred));
+  if (!s.ok()) return s;
+  credentials_.emplace(d, node);
+  ++claimed_[node];
+  *credential = std::move(cred);
   return Status::Ok();
 }
 
@@ -234,7 +284,7 @@ Status Auth::ParseTokens(const std::string& yaml_text, const std::string& source
     for (size_t i = 0; i < list.size(); ++i) {
       const YAML::Node item = list[i];
       std::string where = at(item) + ": tokens[" + std::to_string(i) + "]";
-      if (!item.IsMap()) return Status::Invalid(where + ": want {name, token, role}");
+      if (!item.IsMap()) return Status::Invalid(where + ": want {name, token, role[, node]}");
       Entry e;
       std::string role;
       bool has_role = false;
@@ -250,8 +300,12 @@ Status Auth::ParseTokens(const std::string& yaml_text, const std::string& source
         } else if (key == "role") {
           role = kv.second.as<std::string>();
           has_role = true;
+        } else if (key == "node") {
+          e.node = kv.second.as<std::string>();
+          if (e.node.empty()) return Status::Invalid(where + ": node is empty");
         } else {
-          return Status::Invalid(where + ": unknown field " + key + " (want name, token, role)");
+          return Status::Invalid(where + ": unknown field " + key +
+                                 " (want name, token, role, node)");
         }
       }
       const std::string who = e.name.empty() ? where : where + " (" + e.name + ")";
@@ -297,9 +351,10 @@ Status Auth::LoadOrGenerate(const std::string& data_dir, const std::string& serv
                            server_url + "\ntoken: " + admin + "\n");
   if (!s.ok()) return s;
   std::unique_ptr<Auth> a(new Auth());
-  a->known_.push_back({"admin", Role::kAdmin, Hash(admin)});
-  a->known_.push_back({"local-agent", Role::kAgent, Hash(agent)});
-  a->local_agent_token_ = agent;
+  a->known_.push_back({"admin", Role::kAdmin, Hash(admin), ""});
+  a->known_.push_back({"agent", Role::kAgent, Hash(agent), ""});  // join token
+  s = a->AddLocalAgent();
+  if (!s.ok()) return s;
   a->generated_ = true;
   *out = std::move(a);
   return Status::Ok();
@@ -308,7 +363,18 @@ Status Auth::LoadOrGenerate(const std::string& data_dir, const std::string& serv
 Status Auth::Authorize(const std::string& authorization_header, const std::string& method,
                        RouteClass cls, std::string* principal) const {
   if (principal != nullptr) principal->clear();
-  if (cls == RouteClass::kPublic) return Status::Ok();
+  Principal who;
+  Status s = AuthorizeAs(authorization_header, method, cls, &who);
+  if (s.ok() && principal != nullptr) *principal = who.name;
+  return s;
+}
+
+Status Auth::AuthorizeAs(const std::string& authorization_header, const std::string& method,
+                         RouteClass cls, Principal* who) const {
+  if (cls == RouteClass::kPublic) {
+    *who = Principal{};
+    return Status::Ok();
+  }
   if (cls == RouteClass::kRead && !IsReadMethod(method)) cls = RouteClass::kWrite;
 
   const std::string h = Trim(authorization_header);
@@ -323,16 +389,26 @@ Status Auth::Authorize(const std::string& authorization_header, const std::strin
   const std::string token = Trim(h.substr(sp + 1));
   const Digest d = Hash(token);
   // Look at every entry, without an early exit, so timing does not reveal which one matched.
+  std::shared_lock<std::shared_mutex> lk(cred_mu_);
   const Known* match = nullptr;
   for (const auto& k : known_) {
     if (CRYPTO_memcmp(k.digest.data(), d.data(), d.size()) == 0) match = &k;
+  }
+  Known node_cred;
+  if (match == nullptr) {
+    // A lookup by the digest of what was sent reveals nothing about any stored credential.
+    auto it = credentials_.find(d);
+    if (it != credentials_.end()) {
+      node_cred = {"node:" + it->second, Role::kAgent, d, it->second};
+      match = &node_cred;
+    }
   }
   if (match == nullptr || token.empty()) return Status::Unauthorized("unknown token");
 
   bool allowed = false;
   switch (match->role) {
     case Role::kAdmin:
-      allowed = true;
+      allowed = cls != RouteClass::kAgent;  // an admin is not a node
       break;
     case Role::kRead:
       allowed = cls == RouteClass::kRead;
@@ -342,10 +418,12 @@ Status Auth::Authorize(const std::string& authorization_header, const std::strin
       break;
   }
   if (!allowed) {
-    return Status::Forbidden("token " + match->name + " (role " + RoleName(match->role) +
-                             ") may not call " + method + " on " + RouteClassName(cls) + " routes");
+    std::string why = "token " + match->name + " (role " + RoleName(match->role) +
+                      ") may not call " + method + " on " + RouteClassName(cls) + " routes";
+    if (cls == RouteClass::kAgent) why += " (agent routes are for node agents only)";
+    return Status::Forbidden(why);
   }
-  if (principal != nullptr) *principal = match->name;
+  *who = Principal{match->name, match->role, match->node};
   return Status::Ok();
 }
 

@@ -90,12 +90,13 @@ TEST(AuthTest, RolesMatrix) {
   }
   EXPECT_EQ(Check(*a, "", "POST", "/v1/apply"), Code::kUnauthorized);
 
-  // admin: everything.
+  // admin: everything but the agent routes (an admin is not a node).
   std::string who;
   EXPECT_EQ(Check(*a, admin, "GET", "/v1/workloads", &who), Code::kOk);
   EXPECT_EQ(who, "ops");
   EXPECT_EQ(Check(*a, admin, "POST", "/v1/apply"), Code::kOk);
-  EXPECT_EQ(Check(*a, admin, "POST", "/v1/agent/status"), Code::kOk);
+  EXPECT_EQ(Check(*a, admin, "POST", "/v1/agent/status"), Code::kForbidden);
+  EXPECT_EQ(Check(*a, admin, "GET", "/v1/agent/assignments"), Code::kForbidden);
 
   // read: GET only.
   EXPECT_EQ(Check(*a, read, "GET", "/v1/workloads", &who), Code::kOk);
@@ -157,6 +158,10 @@ TEST(AuthTest, TokensFileErrors) {
       {"tokens: []\n", "non-empty list"},
       {"tokenz:\n  - {name: a, token: t1, role: read}\n", "unknown field tokenz"},
       {"tokens: [\n", "tokens.yaml"},
+      {"tokens:\n  - {name: a, token: t1, role: admin, node: n1}\n",
+       "tokens[0] (a): node is only for role agent, not admin"},
+      {"tokens:\n  - {name: a, token: t1, role: agent, node: ''}\n", "node is empty"},
+      {"tokens:\n  - {name: a, token: t1, role: agent, node: 'a b'}\n", "must be a node name"},
   };
   for (const auto& c : cases) {
     std::unique_ptr<Auth> a;
@@ -213,8 +218,15 @@ TEST(AuthTest, GeneratedTokensPersistedAndReused) {
   std::string who;
   EXPECT_EQ(Check(*a, admin, "POST", "/v1/apply", &who), Code::kOk);
   EXPECT_EQ(who, "admin");
-  EXPECT_EQ(ReadFile(data + "/agent.token"), a->local_agent_token() + "\n");
+  // agent.token is a join token for external agents; the local agent has its own token.
+  std::string join = ReadFile(data + "/agent.token");
+  while (!join.empty() && join.back() == '\n') join.pop_back();
+  Principal p;
+  ASSERT_TRUE(a->AuthorizeAs("Bearer " + join, "POST", RouteClass::kAgent, &p).ok());
+  EXPECT_EQ(p.name, "agent");
+  EXPECT_EQ(p.node, "");
   EXPECT_NE(a->local_agent_token(), admin);
+  EXPECT_NE(a->local_agent_token(), join);
   EXPECT_EQ(Check(*a, a->local_agent_token(), "POST", "/v1/agent/status"), Code::kOk);
   EXPECT_EQ(Check(*a, a->local_agent_token(), "POST", "/v1/apply"), Code::kForbidden);
 
@@ -222,7 +234,7 @@ TEST(AuthTest, GeneratedTokensPersistedAndReused) {
   std::unique_ptr<Auth> b;
   ASSERT_TRUE(Auth::LoadOrGenerate(data, "http://127.0.0.1:9999", &b).ok());
   EXPECT_EQ(Check(*b, admin, "POST", "/v1/apply"), Code::kOk);
-  EXPECT_EQ(b->local_agent_token(), a->local_agent_token());
+  EXPECT_EQ(Check(*b, join, "POST", "/v1/agent/register"), Code::kOk);
   cfg = YAML::LoadFile(cfg_path);
   EXPECT_EQ(cfg["server"].as<std::string>(), "http://127.0.0.1:9999");
   EXPECT_EQ(cfg["token"].as<std::string>(), admin);
@@ -237,6 +249,65 @@ TEST(AuthTest, GeneratedTokensPersistedAndReused) {
   s = Auth::LoadOrGenerate(data, "http://127.0.0.1:7400", &b);
   EXPECT_EQ(s.code(), Code::kInvalid);
   EXPECT_NE(s.message().find("admin.token"), std::string::npos);
+}
+
+TEST(AuthTest, NodeBindingsAndCredentials) {
+  auto a = MustParse(std::string(kTokens) +
+                     "  - {name: pinned, token: \"agent-secret-4\", role: agent, node: node-b}\n");
+  ASSERT_TRUE(a);
+  Principal p;
+  ASSERT_TRUE(a->AuthorizeAs("Bearer agent-secret-4", "GET", RouteClass::kAgent, &p).ok());
+  EXPECT_EQ(p.name, "pinned");
+  EXPECT_EQ(p.node, "node-b");
+  ASSERT_TRUE(a->AuthorizeAs("Bearer agent-secret-3", "GET", RouteClass::kAgent, &p).ok());
+  EXPECT_EQ(p.node, "");  // a join token
+  EXPECT_TRUE(a->NodeClaimed("node-b"));
+  EXPECT_FALSE(a->NodeClaimed("node-c"));
+
+  // The local agent is bound to its node once told which.
+  a->BindLocalAgent("here");
+  EXPECT_TRUE(a->NodeClaimed("here"));
+  ASSERT_TRUE(
+      a->AuthorizeAs("Bearer " + a->local_agent_token(), "POST", RouteClass::kAgent, &p).ok());
+  EXPECT_EQ(p.node, "here");
+
+  // Join: issued once per name, persisted as a digest, then usable as that node's token.
+  std::string stored_node, stored_digest, cred;
+  auto persist = [&](const std::string& n, const std::string& d) {
+    stored_node = n;
+    stored_digest = d;
+    return Status::Ok();
+  };
+  ASSERT_TRUE(a->Join("node-c", persist, &cred).ok());
+  EXPECT_EQ(cred.size(), 64u);
+  EXPECT_EQ(stored_node, "node-c");
+  EXPECT_EQ(stored_digest, Auth::DigestHex(cred));
+  EXPECT_EQ(stored_digest.find(cred), std::string::npos);
+  ASSERT_TRUE(a->AuthorizeAs("Bearer " + cred, "GET", RouteClass::kAgent, &p).ok());
+  EXPECT_EQ(p.node, "node-c");
+  EXPECT_EQ(p.name, "node:node-c");
+  EXPECT_EQ(Check(*a, cred, "GET", "/v1/workloads"), Code::kForbidden);
+  std::string again;
+  Status s = a->Join("node-c", persist, &again);
+  EXPECT_EQ(s.code(), Code::kForbidden);
+  EXPECT_NE(s.message().find("own credential"), std::string::npos) << s.message();
+  EXPECT_EQ(a->Join("node-b", persist, &again).code(), Code::kForbidden);  // tokens-file bound
+  EXPECT_EQ(a->Join("here", persist, &again).code(), Code::kForbidden);    // the local node
+  // A failed persist issues nothing.
+  s = a->Join(
+      "node-d",
+      [](const std::string&, const std::string&) { return Status::Internal("disk full"); }, &again);
+  EXPECT_EQ(s.code(), Code::kInternal);
+  EXPECT_FALSE(a->NodeClaimed("node-d"));
+
+  // After a restart the stored digest alone authenticates the credential.
+  auto b = MustParse(kTokens);
+  ASSERT_TRUE(b->AddNodeCredential("node-c", stored_digest).ok());
+  EXPECT_TRUE(b->NodeClaimed("node-c"));
+  ASSERT_TRUE(b->AuthorizeAs("Bearer " + cred, "POST", RouteClass::kAgent, &p).ok());
+  EXPECT_EQ(p.node, "node-c");
+  EXPECT_EQ(b->AddNodeCredential("node-e", "xyz").code(), Code::kInvalid);
+  EXPECT_EQ(b->AddNodeCredential("node-e", std::string(64, 'g')).code(), Code::kInvalid);
 }
 
 TEST(AuthTest, ServerUrlForListen) {

@@ -11,7 +11,7 @@
 namespace tide {
 namespace {
 
-constexpr int64_t kSchemaVersion = 1;
+constexpr int64_t kSchemaVersion = 2;
 
 constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE objects (
@@ -46,6 +46,15 @@ CREATE TABLE invocations (
   updated_ms INTEGER NOT NULL
 );
 CREATE INDEX invocations_by_workload_state ON invocations (workload, state, created_ms);
+)sql";
+
+// v2: node credentials (SPEC section 7). Only a SHA-256 digest of each credential is kept.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE node_credentials (
+  node TEXT PRIMARY KEY,
+  digest TEXT NOT NULL,          -- hex SHA-256 of the credential
+  created_ms INTEGER NOT NULL
+);
 )sql";
 
 const char* Namespace(Kind k) { return k == Kind::kLayer ? "layer" : "workload"; }
@@ -158,7 +167,10 @@ Status Store::Migrate() {
   if (version < 1) {
     TIDE_RETURN_IF_ERROR(db_.Exec(kSchemaV1));
   }
-  // Future migrations: if (version < 2) { ... }
+  if (version < 2) {
+    TIDE_RETURN_IF_ERROR(db_.Exec(kSchemaV2));
+  }
+  // Future migrations: if (version < 3) { ... }
   if (version != kSchemaVersion) {
     SqliteStmt put;
     TIDE_RETURN_IF_ERROR(db_.Prepare(
@@ -611,6 +623,40 @@ Status Store::ListInvocations(const std::string& workload, const std::string& st
     Invocation inv;
     ReadInvocation(st, &inv);
     out->push_back(std::move(inv));
+  }
+  return Status::Ok();
+}
+
+// ---- node credentials ----------------------------------------------------------------------
+
+Status Store::PutNodeCredential(const std::string& node, const std::string& digest_hex) {
+  if (node.empty() || digest_hex.empty()) return Status::Invalid("node credential without node");
+  std::lock_guard<std::mutex> lock(mu_);
+  SqliteStmt st;
+  TIDE_RETURN_IF_ERROR(
+      db_.Prepare("INSERT INTO node_credentials (node, digest, created_ms) VALUES (?1, ?2, ?3) "
+                  "ON CONFLICT (node) DO NOTHING",
+                  &st));
+  st.Bind(1, node);
+  st.Bind(2, digest_hex);
+  st.Bind(3, clock_.WallMs());
+  TIDE_RETURN_IF_ERROR(st.Run());
+  if (sqlite3_changes(db_.raw()) == 0) {
+    return Status::Conflict("node " + node + " already has a credential");
+  }
+  return Status::Ok();
+}
+
+Status Store::ListNodeCredentials(std::vector<std::pair<std::string, std::string>>* out) {
+  out->clear();
+  std::lock_guard<std::mutex> lock(mu_);
+  SqliteStmt st;
+  TIDE_RETURN_IF_ERROR(db_.Prepare("SELECT node, digest FROM node_credentials ORDER BY node", &st));
+  for (;;) {
+    bool row = false;
+    TIDE_RETURN_IF_ERROR(st.Step(&row));
+    if (!row) break;
+    out->emplace_back(st.Text(0), st.Text(1));
   }
   return Status::Ok();
 }

@@ -119,6 +119,13 @@ class Store {
   Status ListInvocations(const std::string& workload, const std::string& state,
                          std::vector<Invocation>* out);
 
+  // ---- node credentials (SPEC section 7) ----
+  // Records the digest (hex SHA-256, never the credential) of `node`'s credential, durably.
+  // Conflict when the node already has one.
+  Status PutNodeCredential(const std::string& node, const std::string& digest_hex);
+  // Every (node, digest hex), by node.
+  Status ListNodeCredentials(std::vector<std::pair<std::string, std::string>>* out);
+
   // ---- change notification ----
   // Increments on every committed change to objects (apply with a non-unchanged result,
   // delete, scale). Not persisted.

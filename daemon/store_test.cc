@@ -383,6 +383,21 @@ TEST_F(StoreTest, Invocations) {
   EXPECT_EQ(list.size(), 2u);
 }
 
+TEST_F(StoreTest, NodeCredentialsAreClaimedOnceAndSurviveReopen) {
+  const std::string d1(64, 'a'), d2(64, 'b');
+  ASSERT_TRUE(store_->PutNodeCredential("node-a", d1).ok());
+  Status s = store_->PutNodeCredential("node-a", d2);
+  EXPECT_EQ(s.code(), Status::Code::kConflict);
+  EXPECT_NE(s.message().find("node-a"), std::string::npos);
+  ASSERT_TRUE(store_->PutNodeCredential("node-b", d2).ok());
+  Reopen();
+  std::vector<std::pair<std::string, std::string>> creds;
+  ASSERT_TRUE(store_->ListNodeCredentials(&creds).ok());
+  ASSERT_EQ(creds.size(), 2u);
+  EXPECT_EQ(creds[0], std::make_pair(std::string("node-a"), d1));  // the first claim stays
+  EXPECT_EQ(creds[1], std::make_pair(std::string("node-b"), d2));
+}
+
 TEST_F(StoreTest, ConcurrentAppliesAreSerialized) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
