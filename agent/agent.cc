@@ -3,9 +3,14 @@
 #include <httplib.h>
 #include <malloc.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "agent/log_files.h"
@@ -14,6 +19,7 @@
 #include "agent/supervisor.h"
 #include "api/client.h"
 #include "api/json.h"
+#include "api/private_file.h"
 
 namespace tide {
 
@@ -41,14 +47,19 @@ int64_t PhysicalMemory() {
   return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
 }
 
+constexpr const char* kCredentialFile = "node-credential.json";
+
 }  // namespace
 
+std::string DefaultNodeName() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return host[0] ? host : "node";
+}
+
 Agent::Agent(AgentOptions opts, Clock& clock) : opts_(std::move(opts)), clock_(clock) {
-  if (opts_.name.empty()) {
-    char host[256] = {0};
-    gethostname(host, sizeof host - 1);
-    opts_.name = host[0] ? host : "node";
-  }
+  if (opts_.name.empty()) opts_.name = DefaultNodeName();
+  token_ = opts_.token;
   if (opts_.cpu <= 0) opts_.cpu = static_cast<double>(std::thread::hardware_concurrency());
   if (opts_.memory_bytes <= 0) opts_.memory_bytes = PhysicalMemory();
 }
@@ -74,6 +85,12 @@ Status Agent::Start() {
   std::error_code ec;
   std::filesystem::create_directories(opts_.data_dir, ec);
   if (ec) return Status::Invalid("cannot create data dir " + opts_.data_dir + ": " + ec.message());
+  // The data dir holds the node credential: only this user may enter it.
+  if (::chmod(opts_.data_dir.c_str(), 0700) != 0) {
+    return Status::Invalid("cannot restrict data dir " + opts_.data_dir +
+                           " to mode 0700: " + std::strerror(errno));
+  }
+  if (Status cs = LoadCredential(); !cs.ok()) return cs;
   launcher_ = std::make_unique<OsProcessLauncher>();
   prober_ = std::make_unique<RealProber>(4, clock_);
   logs_ = std::make_unique<LogFiles>(opts_.data_dir + "/logs");
@@ -125,6 +142,58 @@ void Agent::Stop() {
   }
 }
 
+std::string Agent::CurrentToken(uint64_t* generation) {
+  std::lock_guard<std::mutex> lk(token_mu_);
+  if (generation != nullptr) *generation = token_gen_;
+  return token_;
+}
+
+void Agent::SetToken(const std::string& token) {
+  std::lock_guard<std::mutex> lk(token_mu_);
+  token_ = token;
+  ++token_gen_;
+}
+
+Status Agent::LoadCredential() {
+  const std::string path = opts_.data_dir + "/" + kCredentialFile;
+  std::ifstream in(path);
+  if (!in) return Status::Ok();  // none yet: the configured token is used
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string node, credential;
+  try {
+    json j = json::parse(ss.str());
+    node = j.at("node").get<std::string>();
+    credential = j.at("credential").get<std::string>();
+  } catch (const std::exception& e) {
+    return Status::Invalid(path + " is not a node credential (" + e.what() +
+                           "); remove it to join again with the configured token");
+  }
+  if (node != opts_.name) {
+    spdlog::warn("agent {}: {} holds the credential of node {}, not this one: not used", opts_.name,
+                 path, node);
+    return Status::Ok();
+  }
+  ::chmod(path.c_str(), 0600);  // tighten permissions left loose by hand
+  std::lock_guard<std::mutex> lk(token_mu_);
+  token_ = credential;
+  using_credential_ = true;
+  ++token_gen_;
+  return Status::Ok();
+}
+
+Status Agent::SaveCredential(const std::string& credential) {
+  Status st =
+      WritePrivateFile(opts_.data_dir + "/" + kCredentialFile,
+                       json{{"node", opts_.name}, {"credential", credential}}.dump() + "\n");
+  if (!st.ok()) return st;
+  std::lock_guard<std::mutex> lk(token_mu_);
+  token_ = credential;
+  using_credential_ = true;
+  ++token_gen_;
+  return Status::Ok();
+}
+
 bool Agent::Register() {
   json body;
   body["node"] = Info();
@@ -132,13 +201,39 @@ bool Agent::Register() {
     std::lock_guard<std::mutex> lk(mu_);
     body["instances"] = supervisor_->Statuses();
   }
-  ClientConfig cc{opts_.server, opts_.token, 5};
+  ClientConfig cc{opts_.server, CurrentToken(), 5};
   Client cli(cc);
   Response r;
   Status st = cli.Post("/v1/agent/register", body.dump(), "application/json", &r);
   if (!st.ok()) {
     spdlog::warn("agent {}: register with {} failed: {}", opts_.name, opts_.server, st.message());
+    bool fall_back = false;
+    if (r.reached && r.status == 401) {  // tided does not know our credential (store lost)
+      std::lock_guard<std::mutex> lk(token_mu_);
+      fall_back = using_credential_ && !opts_.token.empty() && token_ != opts_.token;
+      if (fall_back) {
+        token_ = opts_.token;
+        using_credential_ = false;
+        ++token_gen_;
+      }
+    }
+    if (fall_back) spdlog::warn("agent {}: trying to join again with --token-file", opts_.name);
     return false;
+  }
+  std::string credential;
+  try {
+    credential = json::parse(r.body).value("credential", "");
+  } catch (const std::exception&) {
+  }
+  if (!credential.empty()) {
+    // Joined: from now on only this credential acts as this node.
+    st = SaveCredential(credential);
+    if (!st.ok()) {
+      spdlog::error("agent {}: keeping the node credential failed: {}", opts_.name, st.message());
+      SetToken(credential);  // still usable until this agent stops
+    }
+    spdlog::info("agent {}: joined; node credential kept in {}/{}", opts_.name, opts_.data_dir,
+                 kCredentialFile);
   }
   registered_ = true;
   spdlog::info("agent {}: registered with {}", opts_.name, opts_.server);
@@ -146,8 +241,8 @@ bool Agent::Register() {
 }
 
 void Agent::AssignmentsLoop() {
-  ClientConfig cc{opts_.server, opts_.token, 40};
-  Client cli(cc);
+  uint64_t token_gen = 0;
+  std::unique_ptr<Client> cli;
   int64_t version = -1;
   int64_t backoff_ms = 100;
   auto pause = [&](int64_t ms) {
@@ -161,10 +256,13 @@ void Agent::AssignmentsLoop() {
       continue;
     }
     Response r;
+    if (uint64_t g = 0; !cli || (CurrentToken(&g), g != token_gen)) {
+      cli = std::make_unique<Client>(ClientConfig{opts_.server, CurrentToken(&token_gen), 40});
+    }
     // Short waits let Stop() finish promptly; the answer still comes the moment a change lands.
-    Status st = cli.Get("/v1/agent/assignments?node=" + UrlEncode(opts_.name) +
-                            "&after=" + std::to_string(version) + "&waitMs=2000&specs=shared",
-                        &r);
+    Status st = cli->Get("/v1/agent/assignments?node=" + UrlEncode(opts_.name) +
+                             "&after=" + std::to_string(version) + "&waitMs=2000&specs=shared",
+                         &r);
     if (stopping_) break;
     if (!st.ok()) {
       if (r.reached && r.status == 404) {
@@ -222,8 +320,8 @@ void Agent::SuperviseLoop() {
 }
 
 void Agent::ReportLoop() {
-  ClientConfig cc{opts_.server, opts_.token, 5};
-  Client cli(cc);
+  uint64_t token_gen = 0;
+  std::unique_ptr<Client> cli;
   while (!stopping_) {
     NodeReport report;
     report.node = opts_.name;
@@ -237,7 +335,10 @@ void Agent::ReportLoop() {
     }
     if (!registered_) continue;
     Response r;
-    Status st = cli.Post("/v1/agent/status", json(report).dump(), "application/json", &r);
+    if (uint64_t g = 0; !cli || (CurrentToken(&g), g != token_gen)) {
+      cli = std::make_unique<Client>(ClientConfig{opts_.server, CurrentToken(&token_gen), 5});
+    }
+    Status st = cli->Post("/v1/agent/status", json(report).dump(), "application/json", &r);
     if (!st.ok() && r.reached && r.status == 404) registered_ = false;
   }
 }

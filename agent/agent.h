@@ -5,6 +5,13 @@
 //   GET /healthz, GET /metrics, GET /v1/instances/{id}/logs?tail=N&follow=true
 // Threads: assignments (long-poll), supervisor loop, reporter, HTTP server. Stop() joins them
 // and leaves every instance running (they are detached and re-adopted on the next start).
+//
+// Credentials (SPEC section 7, docs/security.md): `token` is either bound to this node or a
+// join token. With a join token, the register answer carries a credential bound to the node;
+// the agent keeps it in DATA_DIR/node-credential.json (mode 0600, the data dir 0700, written
+// atomically) and sends it from then on, also after restarts (it is read at Start when it names
+// this node). When tided no longer knows a stored credential (401: its store was lost), the
+// agent falls back to `token` once to join again.
 #pragma once
 
 #include <atomic>
@@ -25,6 +32,9 @@ class ProcessLauncher;
 class Prober;
 class LogFiles;
 class Client;
+
+// The node name an agent uses when none is given: the host name.
+std::string DefaultNodeName();
 
 struct AgentOptions {
   std::string server = "http://127.0.0.1:7400";
@@ -56,6 +66,11 @@ class Agent {
   void SuperviseLoop();
   void ReportLoop();
   bool Register();
+  // The token calls send now, and a number that changes whenever it does.
+  std::string CurrentToken(uint64_t* generation = nullptr);
+  void SetToken(const std::string& token);
+  Status LoadCredential();  // DATA_DIR/node-credential.json, when it names this node
+  Status SaveCredential(const std::string& credential);
   NodeInfo Info() const;
   void ServeApi();
 
@@ -70,6 +85,10 @@ class Agent {
   std::condition_variable supervise_cv_, report_cv_;
   bool wake_supervisor_ = false;
   bool report_now_ = false;
+  std::mutex token_mu_;
+  std::string token_;              // guarded by token_mu_: the node credential, else opts_.token
+  bool using_credential_ = false;  // guarded by token_mu_
+  uint64_t token_gen_ = 0;         // guarded by token_mu_
   std::atomic<bool> registered_{false};
   std::atomic<bool> stopping_{false};
 

@@ -106,28 +106,6 @@ bool LabelsMatch(const StringMap& labels, const std::string& selector) {
   return true;
 }
 
-// A route template for the api_requests_total metric (bounded cardinality).
-std::string RouteLabel(const std::string& path) {
-  static const char* kPrefixes[] = {"/v1/agent/", "/v1/workloads",   "/v1/instances", "/v1/nodes",
-                                    "/v1/events", "/v1/layers",      "/v1/apply",     "/v1/version",
-                                    "/v1/info",   "/v1/invocations", "/healthz",      "/metrics"};
-  for (const char* p : kPrefixes) {
-    if (path.rfind(p, 0) == 0) {
-      std::string r = p;
-      if (r == "/v1/workloads" && path.size() > r.size()) {
-        if (path.find("/logs") != std::string::npos) return "/v1/workloads/{name}/logs";
-        if (path.find("/scale") != std::string::npos) return "/v1/workloads/{name}/scale";
-        if (path.find("/dead-letters") != std::string::npos)
-          return "/v1/workloads/{name}/dead-letters";
-        return "/v1/workloads/{name}";
-      }
-      if (r == "/v1/agent/") return path.substr(0, path.find('?'));
-      return r;
-    }
-  }
-  return "other";
-}
-
 // Resolves the kind=/label= filters of GET /v1/workloads and the short kind names.
 std::optional<Kind> KindFilter(const std::string& k) {
   if (k.empty()) return std::nullopt;
@@ -139,6 +117,55 @@ std::optional<Kind> KindFilter(const std::string& k) {
 }
 
 }  // namespace
+
+std::string ApiRouteLabel(const std::string& path) {
+  // Every route Routes() serves; "{x}" stands for one path segment.
+  static const char* kTemplates[] = {"/healthz",
+                                     "/metrics",
+                                     "/v1/version",
+                                     "/v1/info",
+                                     "/v1/apply",
+                                     "/v1/workloads",
+                                     "/v1/workloads/{name}",
+                                     "/v1/workloads/{name}/scale",
+                                     "/v1/workloads/{name}/logs",
+                                     "/v1/workloads/{name}/dead-letters",
+                                     "/v1/invocations/{id}",
+                                     "/v1/instances",
+                                     "/v1/nodes",
+                                     "/v1/nodes/{name}",
+                                     "/v1/events",
+                                     "/v1/layers",
+                                     "/v1/layers/{name}",
+                                     "/v1/agent/register",
+                                     "/v1/agent/status",
+                                     "/v1/agent/assignments"};
+  const std::string_view p(path.data(), std::min(path.find('?'), path.size()));
+  for (const char* t : kTemplates) {
+    std::string_view tv(t);
+    size_t pi = 0, ti = 0;
+    bool ok = true;
+    while (ok && ti < tv.size() && pi < p.size()) {
+      if (tv[ti] == '{') {  // one non-empty segment
+        const size_t pe = std::min(p.find('/', pi), p.size());
+        ok = pe > pi;
+        pi = pe;
+        ti = std::min(tv.find('}', ti), tv.size()) + 1;
+      } else {
+        ok = tv[ti++] == p[pi++];
+      }
+    }
+    if (ok && ti == tv.size() && pi == p.size()) return t;
+  }
+  return "other";
+}
+
+std::string ApiMethodLabel(const std::string& method) {
+  for (const char* m : {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}) {
+    if (method == m) return m;
+  }
+  return "other";
+}
 
 bool SplitHostPort(const std::string& s, std::string* host, int* port) {
   size_t colon = s.rfind(':');
@@ -223,8 +250,8 @@ void ApiServer::Routes() {
   });
   s.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     metrics_.api_requests_total
-        .Add({{"method", req.method},
-              {"route", RouteLabel(req.path)},
+        .Add({{"method", ApiMethodLabel(req.method)},
+              {"route", ApiRouteLabel(req.path)},
               {"code", std::to_string(res.status)}})
         .Increment();
   });
@@ -539,25 +566,74 @@ void ApiServer::Routes() {
            });
 
   // ---- agent protocol ----
-  s.Post("/v1/agent/register", [this](const httplib::Request& req, httplib::Response& res) {
+  // Each call first proves the caller may act as the node it names (SPEC section 7,
+  // daemon/node_identity.h); the pre-routing handler has already authenticated it.
+  auto caller = [this](const httplib::Request& req) {
+    Principal who;
+    auth_.AuthorizeAs(req.get_header_value("Authorization"), req.method, RouteClass::kAgent, &who);
+    return who;
+  };
+  s.Post("/v1/agent/register", [this, caller](const httplib::Request& req, httplib::Response& res) {
     NodeInfo info;
     std::vector<InstanceStatus> running;
     Status dst = DecodeRegisterBody(req.body, &info, &running);
     if (!dst.ok()) return SendError(res, HttpCode(dst.code()), "InvalidRequest", dst.message());
-    Status st = cp_.RegisterNode(info, running);
+    const Principal who = caller(req);
+    const NodeAccess access =
+        DecideNodeAccess(who, NodeAction::kRegister, info.name, auth_.NodeClaimed(info.name));
+    if (access.verdict == NodeAccess::Verdict::kDeny) {
+      return DenyNodeAccess(res, who, NodeAction::kRegister, info.name, access.message);
+    }
+    std::string credential;
+    const bool joined = access.verdict == NodeAccess::Verdict::kJoin;
+    if (joined) {
+      Status st = auth_.Join(
+          info.name,
+          [this](const std::string& n, const std::string& d) {
+            return store_.PutNodeCredential(n, d);
+          },
+          &credential);
+      if (st.code() == Status::Code::kForbidden) {  // another join for this name won the race
+        return DenyNodeAccess(res, who, NodeAction::kRegister, info.name, st.message());
+      }
+      if (!st.ok()) return SendStatus(res, st);
+      cp_.Emit("Normal", "NodeJoined", "node/" + info.name, "",
+               "node " + info.name + " joined with join token " + who.name +
+                   "; it got a credential bound to it");
+    }
+    // A node that just joined was never assigned anything: what it says it runs is not adopted.
+    Status st = cp_.RegisterNode(info, running, /*may_adopt=*/!joined);
     if (!st.ok()) return SendStatus(res, st);
-    SendJson(res, 200, {{"registered", info.name}});
+    json out = {{"registered", info.name}};
+    if (joined) out["credential"] = credential;
+    SendJson(res, 200, out);
   });
-  s.Post("/v1/agent/status", [this](const httplib::Request& req, httplib::Response& res) {
+  s.Post("/v1/agent/status", [this, caller](const httplib::Request& req, httplib::Response& res) {
     NodeReport report;
     Status dst = DecodeNodeReport(req.body, &report);
     if (!dst.ok()) return SendError(res, HttpCode(dst.code()), "InvalidRequest", dst.message());
+    const Principal who = caller(req);
+    const NodeAccess access =
+        DecideNodeAccess(who, NodeAction::kReport, report.node, auth_.NodeClaimed(report.node));
+    if (access.verdict != NodeAccess::Verdict::kAllow) {
+      return DenyNodeAccess(res, who, NodeAction::kReport, report.node, access.message);
+    }
     Status st = cp_.Report(report);
     if (!st.ok()) return SendStatus(res, st);
     SendJson(res, 200, {{"ok", true}});
   });
-  s.Get("/v1/agent/assignments", [this](const httplib::Request& req, httplib::Response& res) {
+  s.Get("/v1/agent/assignments", [this, caller](const httplib::Request& req,
+                                                httplib::Response& res) {
     std::string node = Param(req, "node");
+    if (node.empty() || node.size() > 253) {
+      return SendError(res, 400, "InvalidRequest", "node: want a node name of 1-253 characters");
+    }
+    const Principal who = caller(req);
+    const NodeAccess access =
+        DecideNodeAccess(who, NodeAction::kAssignments, node, auth_.NodeClaimed(node));
+    if (access.verdict != NodeAccess::Verdict::kAllow) {
+      return DenyNodeAccess(res, who, NodeAction::kAssignments, node, access.message);
+    }
     int64_t after = req.has_param("after") ? std::atoll(Param(req, "after").c_str()) : -1;
     int64_t wait = req.has_param("waitMs") ? std::atoll(Param(req, "waitMs").c_str()) : 25000;
     wait = std::clamp<int64_t>(wait, 0, 60000);
@@ -571,6 +647,22 @@ void ApiServer::Routes() {
       SendJson(res, 200, set);
     }
   });
+}
+
+void ApiServer::DenyNodeAccess(httplib::Response& res, const Principal& who, NodeAction action,
+                               const std::string& node, const std::string& message) {
+  SendError(res, 403, "Forbidden", message);
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  {
+    std::lock_guard<std::mutex> lk(deny_mu_);
+    if (deny_evented_ms_.size() >= 1024) deny_evented_ms_.clear();  // bounded, whatever comes
+    int64_t& last = deny_evented_ms_[who.name + "\n" + NodeActionName(action) + "\n" + node];
+    if (last != 0 && now - last < 60000) return;
+    last = now;
+  }
+  cp_.Emit("Warning", "NodeAccessDenied", "node/" + node, "", message);
 }
 
 }  // namespace tide

@@ -7,7 +7,9 @@
 // The store, control plane, auth and metrics must outlive the server.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -16,11 +18,13 @@
 #include "daemon/control_plane.h"
 #include "daemon/front_door.h"
 #include "daemon/metrics.h"
+#include "daemon/node_identity.h"
 #include "daemon/store.h"
 
 namespace httplib {
 class Server;
-}
+struct Response;
+}  // namespace httplib
 
 namespace tide {
 
@@ -44,6 +48,11 @@ class ApiServer {
 
  private:
   void Routes();
+  // 403 for an agent call `who` may not make (SPEC section 7), with a Warning event
+  // NodeAccessDenied: at most one a minute per principal, action and node, so a hostile loop
+  // cannot wash real events out of the bounded event log.
+  void DenyNodeAccess(httplib::Response& res, const Principal& who, NodeAction action,
+                      const std::string& node, const std::string& message);
 
   ApiServerOptions opts_;
   Store& store_;
@@ -54,9 +63,18 @@ class ApiServer {
   std::unique_ptr<FrontDoor> front_;
   std::thread thread_;
   int port_ = 0;
+  std::mutex deny_mu_;
+  std::map<std::string, int64_t> deny_evented_ms_;  // guarded by deny_mu_; bounded
 };
 
 // Splits "HOST:PORT" (PORT 0 allowed). False when malformed.
 bool SplitHostPort(const std::string& s, std::string* host, int* port);
+
+// The `route` label of tide_api_requests_total: the template of a known route (for example
+// `/v1/workloads/{name}/scale`), or "other" for any path no route serves, so that no request
+// can add a label value (docs/metrics.md).
+std::string ApiRouteLabel(const std::string& path);
+// The `method` label: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, or "other".
+std::string ApiMethodLabel(const std::string& method);
 
 }  // namespace tide

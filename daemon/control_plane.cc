@@ -132,8 +132,8 @@ void ControlPlane::Emit(const std::string& type, const std::string& reason,
 
 // ---- agent protocol ------------------------------------------------------------------------
 
-Status ControlPlane::RegisterNode(const NodeInfo& info,
-                                  const std::vector<InstanceStatus>& running) {
+Status ControlPlane::RegisterNode(const NodeInfo& info, const std::vector<InstanceStatus>& running,
+                                  bool may_adopt) {
   if (info.name.empty()) return Status::Invalid("node name is empty");
   std::vector<GatewayUpdate> updates;
   std::vector<Event> events;
@@ -156,17 +156,22 @@ Status ControlPlane::RegisterNode(const NodeInfo& info,
       EmitLocked("Normal", "NodeReady", "node/" + info.name, "", "node re-registered");
     }
     // Adopt what the agent runs and we do not know (tided restarted): the reconciler then
-    // trims surplus and rolls outdated generations like any other instance.
-    // A node that was Lost had its instances replaced elsewhere: what it still runs is surplus
-    // and is not adopted (not in its assignment set, so the agent stops it).
-    const bool adopt = inserted || before != NodeState::kLost;
+    // trims surplus and rolls outdated generations like any other instance. Only at the node's
+    // first registration since tided started: once tided has heard a node, everything it runs
+    // was assigned by this tided (a node that was Lost had its instances replaced elsewhere).
+    // What is not adopted is not in the node's assignment set, so the agent stops it.
+    const bool adopt = may_adopt && inserted;
     for (const auto& st : running) {
       if (state_.instances.count(st.id)) {
         ApplyObservedLocked(info.name, st, now);
         continue;
       }
       auto w = workloads_.find(st.workload);
-      if (!adopt || w == workloads_.end()) continue;  // not listed: the agent stops it
+      if (!adopt || w == workloads_.end()) {
+        NoteUnassignedLocked(info.name, st.id,
+                             adopt ? "its workload does not exist" : "tided did not assign it");
+        continue;
+      }
       InstanceRecord rec;
       rec.id = st.id;
       rec.workload = st.workload;
@@ -208,7 +213,10 @@ void ControlPlane::ApplyObservedLocked(const std::string& node, const InstanceSt
   auto it = state_.instances.find(st.id);
   if (it == state_.instances.end()) return;
   InstanceRecord& rec = it->second;
-  if (rec.node != node) return;  // stale report from a node it no longer belongs to
+  if (rec.node != node) {  // another node's instance: never taken over
+    NoteUnassignedLocked(node, st.id, "it is assigned to another node");
+    return;
+  }
   InstanceStatus before = rec.observed;
   bool first = !rec.observed_seen;
   rec.observed_seen = true;
@@ -248,6 +256,17 @@ void ControlPlane::ApplyObservedLocked(const std::string& node, const InstanceSt
   rec.cpu_seconds_reported = st.cpu_seconds_total;
 }
 
+void ControlPlane::NoteUnassignedLocked(const std::string& node, const std::string& id,
+                                        const std::string& why) {
+  constexpr size_t kMaxNoted = 4096;  // a flood of forged ids costs at most this much memory
+  if (noted_unassigned_.size() >= kMaxNoted) return;
+  if (!noted_unassigned_.insert(node + "/" + id).second) return;
+  EmitLocked("Warning", "UnassignedInstance", "node/" + node, "",
+             "node " + node + " reported instance " + id.substr(0, 80) + ", but " + why +
+                 ": its status is ignored" +
+                 (noted_unassigned_.size() == kMaxNoted ? " (further ones are not evented)" : ""));
+}
+
 Status ControlPlane::Report(const NodeReport& report) {
   std::vector<GatewayUpdate> updates;
   std::vector<Event> events;
@@ -268,6 +287,10 @@ Status ControlPlane::Report(const NodeReport& report) {
     std::set<std::string> seen;
     for (const auto& st : report.instances) {
       seen.insert(st.id);
+      if (!state_.instances.count(st.id)) {
+        NoteUnassignedLocked(report.node, st.id, "tided did not assign it");
+        continue;
+      }
       ApplyObservedLocked(report.node, st, now);
     }
     // Instances we asked the node to stop and it no longer runs are gone for good.

@@ -73,10 +73,16 @@ class ControlPlane : public GatewayBackend {
   void Stop();
 
   // ---- agent protocol ----
-  // Registers (or re-registers) a node with the instances it runs now; known ones are adopted.
-  Status RegisterNode(const NodeInfo& info, const std::vector<InstanceStatus>& running);
+  // Registers (or re-registers) a node with the instances it runs now. Instances tided knows on
+  // this node are updated. Unknown ones are adopted only at the node's first registration since
+  // tided started (tided restarted and forgot what it had assigned) and only when may_adopt
+  // (false for a node that just joined: nothing was ever assigned to it). Callers check the
+  // node's identity first (daemon/node_identity.h).
+  Status RegisterNode(const NodeInfo& info, const std::vector<InstanceStatus>& running,
+                      bool may_adopt = true);
   // Heartbeat plus observed instance states. NotFound when the node is not registered (the
-  // agent then registers again: that is how it re-syncs after a tided restart).
+  // agent then registers again: that is how it re-syncs after a tided restart). Status of an
+  // instance not assigned to this node is ignored (a Warning event, once per node and id).
   Status Report(const NodeReport& report);
   // Long-poll: the node's full desired set once its version is > after, or after wait_ms.
   Status WaitAssignments(const std::string& node, int64_t after, int64_t wait_ms,
@@ -166,6 +172,8 @@ class ControlPlane : public GatewayBackend {
   // True when instance `r` of `wr` must get no traffic (a failed rollout's generation).
   static bool HiddenLocked(const WorkloadRuntime& wr, const InstanceRecord& r);
   void ApplyObservedLocked(const std::string& node, const InstanceStatus& st, int64_t now);
+  // A node reported instance `id` that is not assigned to it: ignored; evented once per pair.
+  void NoteUnassignedLocked(const std::string& node, const std::string& id, const std::string& why);
   void FlushGateway(std::vector<GatewayUpdate> updates);
   void EmitLocked(const std::string& type, const std::string& reason, const std::string& object,
                   const std::string& workload, const std::string& message);
@@ -198,6 +206,7 @@ class ControlPlane : public GatewayBackend {
   std::map<std::string, std::string> layer_paths_;
   Autoscaler autoscaler_;
   std::vector<Event> pending_events_;
+  std::set<std::string> noted_unassigned_;          // "node/id" already evented (bounded)
   std::map<std::string, int64_t> next_trigger_ms_;  // "workload#index" -> wall ms
   std::thread reconcile_thread_, autoscale_thread_, trigger_thread_;
 };

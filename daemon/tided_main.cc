@@ -156,6 +156,19 @@ int main(int argc, char** argv) {
     std::cerr << "tided: " << st.message() << "\n";
     return 2;
   }
+  {  // Node credentials issued at earlier joins (only their digests are stored).
+    std::vector<std::pair<std::string, std::string>> creds;
+    st = store->ListNodeCredentials(&creds);
+    for (size_t i = 0; st.ok() && i < creds.size(); ++i)
+      st = auth->AddNodeCredential(creds[i].first, creds[i].second);
+    if (!st.ok()) {
+      std::cerr << "tided: node credentials: " << st.message() << "\n";
+      return 1;
+    }
+  }
+  // The in-process agent acts only as its own node; that name is taken from the start.
+  const std::string local_node = tide::DefaultNodeName();
+  if (!cfg.no_local_agent) auth->BindLocalAgent(local_node);
 
   tide::Metrics metrics;
   tide::ControlPlaneOptions cpo;
@@ -245,6 +258,7 @@ int main(int argc, char** argv) {
     if (api_host == "0.0.0.0" || api_host == "::") api_host = "127.0.0.1";
     ao.server = "http://" + api_host + ":" + std::to_string(api.port());
     ao.token = auth->local_agent_token();
+    ao.name = local_node;
     ao.data_dir = cfg.data_dir + "/agent";
     ao.listen = "127.0.0.1:0";
     ao.advertise = "127.0.0.1";
