@@ -242,7 +242,7 @@ Tided::Tided(const std::string& dir, Options opts)
                                        kAdminToken +
                                        "\", role: admin}\n  - {name: viewer, token: \"" +
                                        kReadToken + "\", role: read}\n  - {name: nodes, token: \"" +
-                                       kAgentToken + "\", role: agent}\n");
+                                       kAgentToken + "\", role: agent}\n" + opts_.extra_tokens);
   WriteFile(dir_ + "/agent.token", std::string(kAgentToken) + "\n");
   Start();
 }
@@ -269,6 +269,9 @@ void Tided::Start() {
                     std::chrono::seconds(20));
   if (!up) throw std::runtime_error("tided did not come up:\n" + proc_->Log());
 }
+
+std::string Tided::ReadToken() { return kReadToken; }
+std::string Tided::JoinToken() { return kAgentToken; }
 
 void Tided::Kill9() { proc_->Kill9(); }
 std::string Tided::api() const { return "http://127.0.0.1:" + std::to_string(api_port_); }

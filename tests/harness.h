@@ -85,6 +85,7 @@ class Tided {
     bool local_agent = false;
     std::string node_grace = "10s";
     std::vector<std::string> extra_args;
+    std::string extra_tokens;  // more `  - {name, token, role[, node]}` lines for tokens.yaml
   };
   explicit Tided(const std::string& dir, Options opts);
   Tided(const std::string& dir) : Tided(dir, Options{}) {}
@@ -94,6 +95,8 @@ class Tided {
   std::string api() const;      // http://127.0.0.1:PORT
   std::string gateway() const;  // http://127.0.0.1:PORT
   const std::string& token() const { return token_; }
+  static std::string ReadToken();  // the role read token of tokens.yaml
+  static std::string JoinToken();  // the role agent token without a node (AgentProc's)
   const std::string& data_dir() const { return data_dir_; }
   Proc* proc() { return proc_.get(); }
   HttpResult Get(const std::string& path) const;
