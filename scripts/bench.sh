@@ -34,7 +34,7 @@ for b in "${BENCHES[@]}"; do
   file="$OUT/$b.txt"
   {
     echo "\$ $BUILD_DIR/bench/$b ${extra[*]}"
-    echo "commit $COMMIT, build type ${BUILD_TYPE:-default}, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "commit $COMMIT, build type ${BUILD_TYPE:-RelWithDebInfo (the default)}, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "uptime before: $(uptime)"
   } >"$file"
   echo "== $b (output in $file)"
