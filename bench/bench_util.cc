@@ -247,6 +247,55 @@ int FreePortRange(int count, int lo, int hi) {
   return 0;
 }
 
+std::string WorkloadConfig::SpecLines() const {
+  return memory.empty() ? "" : "  resources: {memory: " + memory + "}\n";
+}
+
+std::string WorkloadConfig::Describe() const {
+  return memory.empty() ? "no-frills: NO memory limit, default readiness probe (TCP)"
+                        : "realistic: memory limit " + memory + ", default readiness probe (TCP)";
+}
+
+bool ParseMemoryFlag(int argc, char** argv, int* i, WorkloadConfig* c, bool* bad) {
+  if (std::strcmp(argv[*i], "--memory") != 0) return false;
+  if (*i + 1 >= argc) {
+    *bad = true;
+    return true;
+  }
+  std::string v = argv[++*i];
+  if (v == "none") {
+    c->memory.clear();
+    return true;
+  }
+  size_t digits = v.find_first_not_of("0123456789");
+  std::string unit = digits == std::string::npos ? "" : v.substr(digits);
+  if (digits == 0 || (unit != "" && unit != "Ki" && unit != "Mi" && unit != "Gi")) {
+    std::fprintf(stderr, "--memory: expected a quantity like 64Mi or none, got '%s'\n", v.c_str());
+    *bad = true;
+    return true;
+  }
+  c->memory = v;
+  return true;
+}
+
+std::string EnforcerOf(const nlohmann::json& items) {
+  std::string out;
+  for (const auto& i : items) {
+    std::string e = i.value("limitEnforcer", "");
+    if (e.empty()) continue;
+    if (!out.empty() && out != e) return "mixed";
+    out = e;
+  }
+  return out;
+}
+
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
 void Summary::AtMost(const std::string& name, double value, double limit, const std::string& unit) {
   rows_.push_back({name, unit, value <= limit ? "PASS" : "MISS", value, limit, "<="});
 }
@@ -265,11 +314,11 @@ int Summary::Print() const {
   bool missed = false;
   for (const auto& r : rows_) {
     if (r.verdict.empty()) {
-      std::printf("  %-44s %10.2f %-6s\n", r.name.c_str(), r.value, r.unit.c_str());
+      std::printf("  %-58s %10.2f %-6s\n", r.name.c_str(), r.value, r.unit.c_str());
       continue;
     }
     missed = missed || r.verdict == "MISS";
-    std::printf("  %-44s %10.2f %-6s target %s %.2f  %s\n", r.name.c_str(), r.value, r.unit.c_str(),
+    std::printf("  %-58s %10.2f %-6s target %s %.2f  %s\n", r.name.c_str(), r.value, r.unit.c_str(),
                 r.op, r.limit, r.verdict.c_str());
   }
   std::printf("== %s: %s ==\n", title_.c_str(), missed ? "MISS" : "PASS");

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,30 @@ int FreePort();
 // (32768-60999) and the test harness's agent ranges (30000-49999), so the many client
 // connections of a benchmark cannot take a port a workload is about to bind.
 int FreePortRange(int count, int lo = 10000, int hi = 20000);
+
+// What a benchmark gives its workloads. The default is what a user writes (every manifest in
+// manifests/ sets one): a memory limit, and the default readiness probe (TCP on $PORT, no
+// `readiness` block). With no limit the agent does no cgroup work at all, so "none" is only for
+// seeing what the limit costs, never the run a verdict is made on.
+struct WorkloadConfig {
+  std::string memory = "64Mi";  // a quantity, or "" for no limit
+  // The manifest's `spec` lines for it: "  resources: {memory: 64Mi}\n", or "" for no limit.
+  std::string SpecLines() const;
+  // "realistic: memory limit 64Mi, default readiness probe (TCP)" or "no-frills: NO memory
+  // limit, default readiness probe (TCP)": printed with every figure.
+  std::string Describe() const;
+};
+// When argv[*i] is `--memory Q|none`, reads it into *c (advancing *i) and returns true; sets
+// *bad when the value is missing or is not a plain quantity ([0-9]+ with Ki/Mi/Gi, or "none").
+bool ParseMemoryFlag(int argc, char** argv, int* i, WorkloadConfig* c, bool* bad);
+// The limitEnforcer (cgroup2, cgroup1, rlimit, none) the agent reported for the instances of
+// `items` (a GET /v1/instances answer's items), "" when none reported one, "mixed" when they
+// differ.
+std::string EnforcerOf(const nlohmann::json& items);
+
+// /proc/loadavg's first three figures ("1.20 0.80 0.50"): printed at the start and the end of
+// every benchmark, since the machine it runs on may be shared.
+std::string LoadAverage();
 
 // The PASS/MISS table printed at the end of every benchmark.
 class Summary {

@@ -10,7 +10,13 @@
 // Setup: tided with its in-process agent. Back to zero between rounds: --zero idle (default;
 // idleTimeoutSeconds 0.2 and 0.5 s autoscale windows let the autoscaler stop the instance) or
 // --zero scale (PUT /v1/workloads/NAME/scale {"replicas":0} right after the answer).
-// Usage: coldstart_bench [--rounds R] [--zero idle|scale]
+// The Function is what a user writes: `resources: {memory: 64Mi}` (--memory Q|none) and the
+// default readiness probe; tiny_http answers with a 2 KiB body (--body-bytes) on both sides.
+// The verdicts are on that Function. Unless --memory none or --no-compare, each round also
+// cold-starts a second Function without the limit ("no-frills"), printed beside it to show
+// what the limit costs.
+// Usage: coldstart_bench [--rounds R] [--zero idle|scale] [--memory 64Mi|none]
+//                        [--body-bytes 2048] [--no-compare]
 #include <signal.h>
 
 #include <cstdio>
@@ -34,10 +40,11 @@ using namespace std::chrono_literals;
 int PortOf(const std::string& url) { return std::atoi(url.substr(url.rfind(':') + 1).c_str()); }
 
 // One bare round: ms from spawn to the answer of the first request; -1 on failure.
-double BareRound() {
+double BareRound(int body_bytes) {
   int port = FreePortRange(1);
   auto t0 = SteadyClock::now();
-  pid_t pid = SpawnPlain({TinyHttpBin()}, {{"PORT", std::to_string(port)}});
+  pid_t pid = SpawnPlain({TinyHttpBin()}, {{"PORT", std::to_string(port)},
+                                           {"BODY_BYTES", std::to_string(body_bytes)}});
   int status = RawHttpGet(port, "/", true, 10000);
   double ms = MsSince(t0);
   KillAndReap(pid);
@@ -46,96 +53,169 @@ double BareRound() {
 
 // One Tide round: ms from the first request through the gateway to its answer; -1 on failure.
 // *cold tells whether the gateway said it was a cold start.
-double TideRound(int gw_port, bool* cold) {
+double TideRound(int gw_port, const std::string& name, bool* cold) {
   std::map<std::string, std::string> headers;
   auto t0 = SteadyClock::now();
-  int status = RawHttpGet(gw_port, "/function/tiny/", false, 30000, &headers);
+  int status = RawHttpGet(gw_port, "/function/" + name + "/", false, 30000, &headers);
   double ms = MsSince(t0);
   *cold = headers["X-Tide-Cold-Start"] == "true";
   return status == 200 ? ms : -1;
 }
 
-// Mean of tide_cold_start_phase_seconds{phase=P} in ms, from tided's /metrics.
-double PhaseMeanMs(const std::string& metrics, const std::string& phase) {
+struct PhaseFigure {
+  double count = 0, mean_ms = -1;
+};
+
+// tide_cold_start_phase_seconds{workload=W, phase=P} from tided's /metrics: its count and mean.
+PhaseFigure Phase(const std::string& metrics, const std::string& workload,
+                  const std::string& phase) {
   auto value = [&](const std::string& suffix) {
-    std::regex re("tide_cold_start_phase_seconds_" + suffix + "\\{[^}]*phase=\"" + phase +
-                  "\"[^}]*\\} ([0-9.eE+-]+)");
+    // The exposition orders labels by name: phase before workload.
+    std::regex re("tide_cold_start_phase_seconds_" + suffix + "\\{phase=\"" + phase +
+                  "\",workload=\"" + workload + "\"\\} ([0-9.eE+-]+)");
     std::smatch m;
     return std::regex_search(metrics, m, re) ? std::stod(m[1].str()) : 0.0;
   };
-  double count = value("count");
-  return count > 0 ? value("sum") / count * 1000 : -1;
+  PhaseFigure f;
+  f.count = value("count");
+  if (f.count > 0) f.mean_ms = value("sum") / f.count * 1000;
+  return f;
 }
 
-int Run(int rounds, bool zero_by_scale) {
+const char* const kPhases[] = {"queued", "spawned", "ready", "first_byte"};
+
+// Prints the phases of one Function; true when all four were observed once per cold start and
+// their means are in order (queued <= spawned <= ready <= first_byte).
+bool PrintPhases(const std::string& metrics, const std::string& workload, int cold_starts,
+                 const std::string& label) {
+  std::string line;
+  bool ok = true;
+  double prev = -1;
+  for (const char* p : kPhases) {
+    PhaseFigure f = Phase(metrics, workload, p);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%s%s %.2f (n=%.0f)", line.empty() ? "" : ", ", p, f.mean_ms,
+                  f.count);
+    line += buf;
+    ok = ok && f.count == cold_starts && f.mean_ms >= prev;
+    prev = f.mean_ms;
+  }
+  std::printf("  %-11s tided's cold-start phases (mean ms from arrival): %s%s\n", label.c_str(),
+              line.c_str(), ok ? "" : "  <- OUT OF ORDER or not one per cold start");
+  return ok;
+}
+
+std::string FunctionYaml(const std::string& name, const WorkloadConfig& cfg, int body_bytes) {
+  return "apiVersion: tide/v1\nkind: Function\nmetadata: {name: " + name +
+         "}\nspec:\n"
+         "  command: [\"" +
+         TinyHttpBin() + "\"]\n  env: {BODY_BYTES: \"" + std::to_string(body_bytes) + "\"}\n" +
+         cfg.SpecLines() +
+         "  terminationGracePeriodSeconds: 1\n  idleTimeoutSeconds: 0.2\n"
+         "  autoscale: {minReplicas: 0, maxReplicas: 1, target: 1, "
+         "stableWindowSeconds: 0.5, panicWindowSeconds: 0.5}\n";
+}
+
+// The figures of one Function over the rounds.
+struct Side {
+  std::string name, label;
+  WorkloadConfig cfg;
+  std::vector<double> tide, diff;
+  int not_cold = 0;
+  std::string enforcer;
+};
+
+int Run(int rounds, bool zero_by_scale, const WorkloadConfig& cfg, int body_bytes, bool compare) {
   std::printf("coldstart_bench: %d rounds of %s bare vs through Tide from zero (%s)\n", rounds,
               TinyHttpBin().c_str(), zero_by_scale ? "PUT scale 0 between rounds" : "idle timeout");
+  std::printf("  configuration: %s; response body %d bytes\n", cfg.Describe().c_str(), body_bytes);
+  std::printf("  load average at start: %s\n", LoadAverage().c_str());
   TempDir dir;
   Tided::Options o;
   o.local_agent = true;
   Tided tided(dir.path(), o);
-  std::string yaml =
-      "apiVersion: tide/v1\nkind: Function\nmetadata: {name: tiny}\nspec:\n"
-      "  command: [\"" +
-      TinyHttpBin() +
-      "\"]\n  terminationGracePeriodSeconds: 1\n  idleTimeoutSeconds: 0.2\n"
-      "  autoscale: {minReplicas: 0, maxReplicas: 1, target: 1, "
-      "stableWindowSeconds: 0.5, panicWindowSeconds: 0.5}\n";
-  auto applied = tided.Post("/v1/apply", yaml);
-  if (applied.status != 200) {
-    std::fprintf(stderr, "apply: %d %s\n", applied.status, applied.body.c_str());
-    return 2;
+  std::vector<Side> sides;
+  sides.push_back({"tiny", cfg.memory.empty() ? "no-frills" : "realistic", cfg, {}, {}, 0, ""});
+  if (compare && !cfg.memory.empty()) {
+    sides.push_back({"tiny-nolimit", "no-frills", WorkloadConfig{""}, {}, {}, 0, ""});
+  }
+  for (const Side& side : sides) {
+    auto applied = tided.Post("/v1/apply", FunctionYaml(side.name, side.cfg, body_bytes));
+    if (applied.status != 200) {
+      std::fprintf(stderr, "apply: %d %s\n", applied.status, applied.body.c_str());
+      return 2;
+    }
   }
   int gw = PortOf(tided.gateway());
-  auto back_to_zero = [&]() -> double {
+  auto back_to_zero = [&](const std::string& name) -> double {
     auto t0 = SteadyClock::now();
-    if (zero_by_scale) tided.Put("/v1/workloads/tiny/scale", "{\"replicas\":0}");
-    bool zero = WaitFor([&] { return tided.Instances("tiny").empty(); }, 30s);
+    if (zero_by_scale) tided.Put("/v1/workloads/" + name + "/scale", "{\"replicas\":0}");
+    bool zero = WaitFor([&] { return tided.Instances(name).empty(); }, 30s);
     return zero ? MsSince(t0) : -1;
   };
 
-  std::vector<double> bare, tide, diff, to_zero;
-  int not_cold = 0;
+  std::vector<double> bare, to_zero;
   for (int r = -1; r < rounds; ++r) {  // round -1: warm-up, not counted
-    double b = BareRound();
-    bool cold = false;
-    double t = TideRound(gw, &cold);
-    double z = back_to_zero();
-    if (b < 0 || t < 0 || z < 0) {
-      std::fprintf(stderr, "round %d failed: bare %.1f tide %.1f zero %.1f\n%s\n", r, b, t, z,
-                   tided.proc()->Log().substr(0, 4000).c_str());
+    double b = BareRound(body_bytes);
+    if (b < 0) {
+      std::fprintf(stderr, "round %d: the bare run failed\n", r);
       return 2;
     }
-    if (r < 0) continue;
-    not_cold += cold ? 0 : 1;
-    bare.push_back(b);
-    tide.push_back(t);
-    diff.push_back(t - b);
-    to_zero.push_back(z);
+    if (r >= 0) bare.push_back(b);
+    for (Side& side : sides) {
+      bool cold = false;
+      double t = TideRound(gw, side.name, &cold);
+      if (side.enforcer.empty()) side.enforcer = EnforcerOf(tided.Instances(side.name));
+      double z = back_to_zero(side.name);
+      if (t < 0 || z < 0) {
+        std::fprintf(stderr, "round %d (%s) failed: tide %.1f zero %.1f\n%s\n", r,
+                     side.name.c_str(), t, z, tided.proc()->Log().substr(0, 4000).c_str());
+        return 2;
+      }
+      if (r < 0) continue;
+      side.not_cold += cold ? 0 : 1;
+      side.tide.push_back(t);
+      side.diff.push_back(t - b);
+      if (&side == &sides[0]) to_zero.push_back(z);
+    }
   }
   std::string metrics = Http("GET", tided.api() + "/metrics").body;
-  std::printf("  bare:       p50 %6.2f ms  p99 %6.2f ms  min %6.2f ms\n", Percentile(bare, 50),
-              Percentile(bare, 99), Percentile(bare, 0));
-  std::printf("  tide:       p50 %6.2f ms  p99 %6.2f ms  min %6.2f ms\n", Percentile(tide, 50),
-              Percentile(tide, 99), Percentile(tide, 0));
-  std::printf("  difference: p50 %6.2f ms  p99 %6.2f ms\n", Percentile(diff, 50),
-              Percentile(diff, 99));
-  std::printf(
-      "  tided's cold-start phases (mean ms from arrival): queued %.2f, spawned %.2f, "
-      "ready %.2f, first_byte %.2f\n",
-      PhaseMeanMs(metrics, "queued"), PhaseMeanMs(metrics, "spawned"),
-      PhaseMeanMs(metrics, "ready"), PhaseMeanMs(metrics, "first_byte"));
+  std::printf("  %-11s bare:       p50 %6.2f ms  p99 %6.2f ms  min %6.2f ms\n", "",
+              Percentile(bare, 50), Percentile(bare, 99), Percentile(bare, 0));
+  std::vector<bool> in_order;
+  for (const Side& side : sides) {
+    std::printf("  %-11s Function %s: %s (limit enforced by: %s)\n", side.label.c_str(),
+                side.name.c_str(), side.cfg.Describe().c_str(),
+                side.enforcer.empty() ? "-" : side.enforcer.c_str());
+    std::printf("  %-11s tide:       p50 %6.2f ms  p99 %6.2f ms  min %6.2f ms\n",
+                side.label.c_str(), Percentile(side.tide, 50), Percentile(side.tide, 99),
+                Percentile(side.tide, 0));
+    std::printf("  %-11s difference: p50 %6.2f ms  p99 %6.2f ms\n", side.label.c_str(),
+                Percentile(side.diff, 50), Percentile(side.diff, 99));
+    // The warm-up round is a cold start too: rounds + 1 per Function.
+    in_order.push_back(PrintPhases(metrics, side.name, rounds + 1, side.label));
+  }
   std::printf("  back to zero after each round: p50 %.0f ms, p99 %.0f ms\n",
               Percentile(to_zero, 50), Percentile(to_zero, 99));
+  std::printf("  load average at the end: %s\n", LoadAverage().c_str());
 
-  Summary s("coldstart_bench");
+  Summary s("coldstart_bench (" + cfg.Describe() + ")");
+  const Side& main = sides[0];
   s.Info("bare p50", Percentile(bare, 50), "ms");
   s.Info("bare p99", Percentile(bare, 99), "ms");
-  s.Info("tide p50", Percentile(tide, 50), "ms");
-  s.Info("tide p99", Percentile(tide, 99), "ms");
-  s.AtMost("rounds not answered as a cold start", not_cold, 0, "");
-  s.AtMost("overhead (tide - bare) p50", Percentile(diff, 50), 5, "ms");
-  s.AtMost("overhead (tide - bare) p99", Percentile(diff, 99), 20, "ms");
+  if (sides.size() > 1) {
+    s.Info("no-frills (no limit) overhead p50, for comparison", Percentile(sides[1].diff, 50),
+           "ms");
+    s.Info("no-frills (no limit) overhead p99, for comparison", Percentile(sides[1].diff, 99),
+           "ms");
+  }
+  s.Info(main.label + ": tide p50", Percentile(main.tide, 50), "ms");
+  s.Info(main.label + ": tide p99", Percentile(main.tide, 99), "ms");
+  s.AtMost(main.label + ": rounds not answered as a cold start", main.not_cold, 0, "");
+  s.AtLeast(main.label + ": phases one per cold start and in order (1 = yes)", in_order[0] ? 1 : 0,
+            1, "");
+  s.AtMost(main.label + ": overhead (tide - bare) p50", Percentile(main.diff, 50), 5, "ms");
+  s.AtMost(main.label + ": overhead (tide - bare) p99", Percentile(main.diff, 99), 20, "ms");
   return s.Print();
 }
 
@@ -143,11 +223,19 @@ int Run(int rounds, bool zero_by_scale) {
 }  // namespace tide::bench
 
 int main(int argc, char** argv) {
-  int rounds = 50;
-  bool zero_by_scale = false;
+  int rounds = 50, body_bytes = 2048;
+  bool zero_by_scale = false, compare = true, bad = false;
+  tide::bench::WorkloadConfig cfg;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--rounds" && i + 1 < argc) {
+    if (tide::bench::ParseMemoryFlag(argc, argv, &i, &cfg, &bad)) {
+      if (bad) rounds = -1;
+    } else if (a == "--no-compare") {
+      compare = false;
+    } else if (a == "--body-bytes" && i + 1 < argc) {
+      body_bytes = std::atoi(argv[++i]);
+      if (body_bytes < 1 || body_bytes > 16384) rounds = -1;
+    } else if (a == "--rounds" && i + 1 < argc) {
       rounds = std::atoi(argv[++i]);
     } else if (a == "--zero" && i + 1 < argc) {
       std::string v = argv[++i];
@@ -158,12 +246,14 @@ int main(int argc, char** argv) {
     }
   }
   if (rounds < 1 || rounds > 1000) {
-    std::fprintf(stderr, "usage: coldstart_bench [--rounds 1..1000] [--zero idle|scale]\n");
+    std::fprintf(stderr,
+                 "usage: coldstart_bench [--rounds 1..1000] [--zero idle|scale] "
+                 "[--memory 64Mi|none] [--body-bytes 1..16384] [--no-compare]\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
   try {
-    return tide::bench::Run(rounds, zero_by_scale);
+    return tide::bench::Run(rounds, zero_by_scale, cfg, body_bytes, compare);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "coldstart_bench: %s\n", e.what());
     return 2;

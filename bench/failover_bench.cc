@@ -3,7 +3,9 @@
 // the most instances, for good, and measure the time until all N instances are Ready again on
 // the surviving node. Also when tided marked the dead node NotReady and Lost. Each round is a
 // fresh tided and agents; the target applies to the slowest round.
-// Usage: failover_bench [--replicas 6] [--grace-seconds 2] [--rounds 3]
+// The Service is what a user writes: `resources: {memory: 64Mi}` (--memory Q|none) and the
+// default readiness probe.
+// Usage: failover_bench [--replicas 6] [--grace-seconds 2] [--rounds 3] [--memory 64Mi|none]
 #include <signal.h>
 
 #include <cstdio>
@@ -44,7 +46,7 @@ struct Round {
 };
 
 // One round; false when the setup failed.
-bool RunRound(int replicas, int grace_s, Round* out) {
+bool RunRound(int replicas, int grace_s, const WorkloadConfig& cfg, Round* out) {
   TempDir dir;
   Tided::Options o;
   o.node_grace = std::to_string(grace_s) + "s";
@@ -66,7 +68,7 @@ bool RunRound(int replicas, int grace_s, Round* out) {
       "apiVersion: tide/v1\nkind: Service\nmetadata: {name: fo}\nspec:\n"
       "  command: [\"" +
       TcpSinkBin() + "\"]\n  replicas: " + std::to_string(replicas) +
-      "\n  terminationGracePeriodSeconds: 1\n";
+      "\n  terminationGracePeriodSeconds: 1\n" + cfg.SpecLines();
   if (tided.Post("/v1/apply", yaml).status != 200 ||
       !WaitFor([&] { return tided.ReadyCount("fo") == replicas; }, 30s)) {
     std::fprintf(stderr, "the Service did not become Ready\n");
@@ -75,8 +77,9 @@ bool RunRound(int replicas, int grace_s, Round* out) {
   auto spread = ReadyByNode(tided, "fo");
   bool kill_a = spread["node-a"] >= spread["node-b"];
   std::string victim = kill_a ? "node-a" : "node-b", survivor = kill_a ? "node-b" : "node-a";
-  std::printf("  %d Ready: node-a %d, node-b %d; kill -9 the agent of %s\n", replicas,
-              spread["node-a"], spread["node-b"], victim.c_str());
+  std::printf("  %d Ready: node-a %d, node-b %d (limit enforced by: %s); kill -9 the agent of %s\n",
+              replicas, spread["node-a"], spread["node-b"],
+              EnforcerOf(tided.Instances("fo")).c_str(), victim.c_str());
   auto t0 = SteadyClock::now();
   (kill_a ? a : b)->Kill9();
   bool done = WaitFor(
@@ -107,19 +110,22 @@ bool RunRound(int replicas, int grace_s, Round* out) {
   return true;
 }
 
-int Run(int replicas, int grace_s, int rounds) {
+int Run(int replicas, int grace_s, int rounds, const WorkloadConfig& cfg) {
   std::printf(
       "failover_bench: tided --no-local-agent --node-grace %ds, 2 agents, %d replicas of "
       "%s, %d rounds\n",
       grace_s, replicas, TcpSinkBin().c_str(), rounds);
+  std::printf("  configuration: %s\n", cfg.Describe().c_str());
+  std::printf("  load average at start: %s\n", LoadAverage().c_str());
   std::vector<double> all_ready, lost;
   for (int r = 0; r < rounds; ++r) {
     Round round;
-    if (!RunRound(replicas, grace_s, &round)) return 2;
+    if (!RunRound(replicas, grace_s, cfg, &round)) return 2;
     all_ready.push_back(round.all_ready_ms);
     lost.push_back(round.lost_ms);
   }
-  Summary s("failover_bench");
+  std::printf("  load average at the end: %s\n", LoadAverage().c_str());
+  Summary s("failover_bench (" + cfg.Describe() + ")");
   s.Info("dead node Lost (median)", Percentile(lost, 50), "ms");
   s.Info("all Ready again (median)", Percentile(all_ready, 50), "ms");
   s.AtMost("all Ready again (slowest round)", Percentile(all_ready, 100), grace_s * 1000.0 + 1000,
@@ -133,8 +139,10 @@ int Run(int replicas, int grace_s, int rounds) {
 int main(int argc, char** argv) {
   int replicas = 6, grace_s = 2, rounds = 3;
   bool bad = false;
-  for (int i = 1; i < argc; ++i) {
+  tide::bench::WorkloadConfig cfg;
+  for (int i = 1; i < argc && !bad; ++i) {
     std::string a = argv[i];
+    if (tide::bench::ParseMemoryFlag(argc, argv, &i, &cfg, &bad)) continue;
     int* dst = a == "--replicas"        ? &replicas
                : a == "--grace-seconds" ? &grace_s
                : a == "--rounds"        ? &rounds
@@ -149,12 +157,12 @@ int main(int argc, char** argv) {
       rounds > 50) {
     std::fprintf(stderr,
                  "usage: failover_bench [--replicas 1..500] [--grace-seconds 1..60] "
-                 "[--rounds 1..50]\n");
+                 "[--rounds 1..50] [--memory 64Mi|none]\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
   try {
-    return tide::bench::Run(replicas, grace_s, rounds);
+    return tide::bench::Run(replicas, grace_s, rounds, cfg);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "failover_bench: %s\n", e.what());
     return 2;

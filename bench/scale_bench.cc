@@ -6,7 +6,12 @@
 // Setup: tided --no-local-agent and one tide-agent (a separate process, so its RSS is its own).
 // The plain loop runs before and after the Tide run; the ratio uses the mean of the two, so a
 // change of load on the (shared) machine weighs on both sides.
-// Usage: scale_bench [--instances N] [--logs DIR] [--poll]
+// The Service is what a user writes: `resources: {memory: 64Mi}` (--memory Q|none) and the
+// default readiness probe; the verdicts are on it. Unless --memory none or --no-compare, the
+// same scale-up is then timed for a Service without the limit ("no-frills") and printed beside
+// it, to show what the limit costs (the plain loop applies no limit: it is what one would do
+// without an orchestrator).
+// Usage: scale_bench [--instances N] [--logs DIR] [--poll] [--memory 64Mi|none] [--no-compare]
 //   --instances N  (default 200)
 //   --logs DIR     copy tided's and tide-agent's logs there: each event carries a millisecond
 //                  timestamp, which shows where the time between the scale call and Ready went.
@@ -96,22 +101,68 @@ void PrintPhases(const Tided& t, const std::string& name, int64_t t0_wall_ms) {
       static_cast<long long>(last_ready - t0_wall_ms), max_start_to_ready);
 }
 
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
-int Run(int n, const std::string& logs_dir, bool poll) {
+// Scales `name` from 0 to n and returns the ms until all n are Ready (-1 on failure, printed).
+double ScaleUp(const Tided& tided, const std::string& name, int n, bool poll, int* answers) {
+  auto t0 = SteadyClock::now();
+  auto scaled =
+      tided.Put("/v1/workloads/" + name + "/scale", "{\"replicas\":" + std::to_string(n) + "}");
+  if (scaled.status != 200) {
+    std::fprintf(stderr, "scale: %d %s\n", scaled.status, scaled.body.c_str());
+    return -1;
+  }
+  // Watched: each answer of GET ?waitMs with If-None-Match comes the moment the workload
+  // changes, so the figure is exact to the answer's transfer and nothing runs while it waits.
+  // --poll asks every millisecond instead (as the reference polls its ports): about 1000
+  // requests a second through tided's API, which take CPU from the launches being measured.
+  bool all_ready = false;
+  std::string etag;
+  for (auto deadline = SteadyClock::now() + 120s; SteadyClock::now() < deadline; ++*answers) {
+    if (poll) {
+      if ((all_ready = ReadyReplicas(tided, name) >= n)) break;
+      std::this_thread::sleep_for(1ms);
+      continue;
+    }
+    auto r = tide::testing::Http("GET", tided.api() + "/v1/workloads/" + name + "?waitMs=10000", "",
+                                 tided.token(), "application/json", 30, {{"If-None-Match", etag}});
+    if (r.status == 304) continue;
+    if (r.status != 200) {
+      std::fprintf(stderr, "watch: %d %s\n", r.status, r.body.c_str());
+      return -1;
+    }
+    etag = r.headers["ETag"];
+    json j = r.Json();
+    if ((all_ready = j.contains("status") && j["status"].value("readyReplicas", -1) >= n)) break;
+  }
+  double ms = MsSince(t0);
+  if (!all_ready) {
+    std::fprintf(stderr, "only %d of %d Ready after 120 s; the others:\n",
+                 ReadyReplicas(tided, name), n);
+    for (const auto& i : tided.Instances(name)) {
+      if (i.value("state", "") != "Ready") std::fprintf(stderr, "  %s\n", i.dump().c_str());
+    }
+    return -1;
+  }
+  return ms;
+}
+
+std::string ServiceYaml(const std::string& name, const WorkloadConfig& cfg) {
+  return "apiVersion: tide/v1\nkind: Service\nmetadata: {name: " + name +
+         "}\nspec:\n"
+         "  command: [\"" +
+         TcpSinkBin() + "\"]\n  replicas: 0\n  terminationGracePeriodSeconds: 1\n" +
+         cfg.SpecLines();
+}
+
+int Run(int n, const std::string& logs_dir, bool poll, const WorkloadConfig& cfg, bool compare) {
   std::printf("scale_bench: %d instances of %s, one tide-agent (tided --no-local-agent)\n", n,
               TcpSinkBin().c_str());
+  std::printf("  configuration: %s\n", cfg.Describe().c_str());
   std::printf("  load average at start: %s\n", LoadAverage().c_str());
   double ref_before = ReferenceRun(n);
   std::printf("  reference (before): plain posix_spawn loop, %d ports accepting after %.1f ms\n", n,
@@ -120,17 +171,16 @@ int Run(int n, const std::string& logs_dir, bool poll) {
 
   TempDir dir;
   Tided tided(dir.path());
-  int lo = FreePortRange(n + 20);
-  AgentProc agent(dir.path(), tided, "bench-node", lo, lo + n + 19);
+  // Room for the comparison run on ports the first run did not touch: tcp_sink closes first,
+  // so each port it served lingers in TIME_WAIT for a minute.
+  const int ports = 2 * n + 40;
+  int lo = FreePortRange(ports);
+  AgentProc agent(dir.path(), tided, "bench-node", lo, lo + ports - 1);
   if (!WaitFor([&] { return NodeReady(tided); }, 20s)) {
     std::fprintf(stderr, "agent did not register:\n%s\n", agent.proc()->Log().c_str());
     return 2;
   }
-  std::string yaml =
-      "apiVersion: tide/v1\nkind: Service\nmetadata: {name: sink}\nspec:\n"
-      "  command: [\"" +
-      TcpSinkBin() + "\"]\n  replicas: 0\n  terminationGracePeriodSeconds: 1\n";
-  auto applied = tided.Post("/v1/apply", yaml);
+  auto applied = tided.Post("/v1/apply", ServiceYaml("sink", cfg));
   if (applied.status != 200) {
     std::fprintf(stderr, "apply: %d %s\n", applied.status, applied.body.c_str());
     return 2;
@@ -140,47 +190,15 @@ int Run(int n, const std::string& logs_dir, bool poll) {
   const pid_t tided_pid = tided.proc()->pid(), agent_pid = agent.proc()->pid();
   double tided_cpu0 = CpuSeconds(tided_pid), agent_cpu0 = CpuSeconds(agent_pid);
   int64_t t0_wall = WallMs();
-  auto t0 = SteadyClock::now();
-  auto scaled = tided.Put("/v1/workloads/sink/scale", "{\"replicas\":" + std::to_string(n) + "}");
-  if (scaled.status != 200) {
-    std::fprintf(stderr, "scale: %d %s\n", scaled.status, scaled.body.c_str());
-    return 2;
-  }
-  // Watched: each answer of GET ?waitMs with If-None-Match comes the moment the workload
-  // changes, so the figure is exact to the answer's transfer and nothing runs while it waits.
-  // --poll asks every millisecond instead (as the reference polls its ports): about 1000
-  // requests a second through tided's API, which take CPU from the launches being measured.
-  bool all_ready = false;
   int answers = 0;
-  std::string etag;
-  for (auto deadline = SteadyClock::now() + 120s; SteadyClock::now() < deadline; ++answers) {
-    if (poll) {
-      if ((all_ready = ReadyReplicas(tided, "sink") >= n)) break;
-      std::this_thread::sleep_for(1ms);
-      continue;
-    }
-    auto r = tide::testing::Http("GET", tided.api() + "/v1/workloads/sink?waitMs=10000", "",
-                                 tided.token(), "application/json", 30, {{"If-None-Match", etag}});
-    if (r.status == 304) continue;
-    if (r.status != 200) {
-      std::fprintf(stderr, "watch: %d %s\n", r.status, r.body.c_str());
-      return 2;
-    }
-    etag = r.headers["ETag"];
-    json j = r.Json();
-    if ((all_ready = j.contains("status") && j["status"].value("readyReplicas", -1) >= n)) break;
-  }
-  double tide_ms = MsSince(t0);
-  if (!all_ready) {
-    std::fprintf(stderr, "only %d of %d Ready after 120 s; the others:\n",
-                 ReadyReplicas(tided, "sink"), n);
-    for (const auto& i : tided.Instances("sink")) {
-      if (i.value("state", "") != "Ready") std::fprintf(stderr, "  %s\n", i.dump().c_str());
-    }
-    return 2;
-  }
-  std::printf("  tide: scale 0 -> %d, all Ready after %.1f ms (%s, %d answers)\n", n, tide_ms,
-              poll ? "polled every 1 ms" : "watched", answers + 1);
+  double tide_ms = ScaleUp(tided, "sink", n, poll, &answers);
+  if (tide_ms < 0) return 2;
+  const std::string label = cfg.memory.empty() ? "no-frills" : "realistic";
+  std::printf(
+      "  tide (%s): scale 0 -> %d, all Ready after %.1f ms (%s, %d answers; limit "
+      "enforced by: %s)\n",
+      label.c_str(), n, tide_ms, poll ? "polled every 1 ms" : "watched", answers + 1,
+      EnforcerOf(tided.Instances("sink")).c_str());
   PrintPhases(tided, "sink", t0_wall);
   if (!logs_dir.empty()) {
     std::ofstream(logs_dir + "/tided.log") << tided.proc()->Log();
@@ -209,17 +227,38 @@ int Run(int n, const std::string& logs_dir, bool poll) {
 
   tided.Put("/v1/workloads/sink/scale", "{\"replicas\":0}");
   WaitFor([&] { return tided.Instances("sink").empty(); }, 30s);
+  // The same scale-up without the limit, to show what it costs (no verdict on it).
+  double nolimit_ms = -1;
+  if (compare && !cfg.memory.empty()) {
+    if (tided.Post("/v1/apply", ServiceYaml("sink-nolimit", WorkloadConfig{""})).status != 200) {
+      return 2;
+    }
+    int nolimit_answers = 0;
+    nolimit_ms = ScaleUp(tided, "sink-nolimit", n, poll, &nolimit_answers);
+    if (nolimit_ms < 0) return 2;
+    std::printf(
+        "  tide (no-frills, NO memory limit, for comparison): scale 0 -> %d, all Ready "
+        "after %.1f ms\n",
+        n, nolimit_ms);
+    tided.Put("/v1/workloads/sink-nolimit/scale", "{\"replicas\":0}");
+    WaitFor([&] { return tided.Instances("sink-nolimit").empty(); }, 30s);
+  }
   double ref_after = ReferenceRun(n);
   std::printf("  reference (after): plain posix_spawn loop, %d ports accepting after %.1f ms\n", n,
               ref_after);
   if (ref_after < 0) return 2;
   // The mean of the runs before and after, so a load change on the machine hits both sides.
   double ref_ms = (ref_before + ref_after) / 2;
+  std::printf("  load average at the end: %s\n", LoadAverage().c_str());
 
-  Summary s("scale_bench");
+  Summary s("scale_bench (" + cfg.Describe() + ")");
   s.Info("plain loop: " + std::to_string(n) + " ports accepting (mean)", ref_ms, "ms");
-  s.Info("tide: 0 -> " + std::to_string(n) + " Ready", tide_ms, "ms");
-  s.AtMost("ratio tide / plain loop", tide_ms / ref_ms, 1.5, "x");
+  if (nolimit_ms >= 0) {
+    s.Info("no-frills (no limit): 0 -> " + std::to_string(n) + " Ready", nolimit_ms, "ms");
+    s.Info("no-frills (no limit): ratio, for comparison", nolimit_ms / ref_ms, "x");
+  }
+  s.Info(label + ": 0 -> " + std::to_string(n) + " Ready", tide_ms, "ms");
+  s.AtMost(label + ": ratio tide / plain loop", tide_ms / ref_ms, 1.5, "x");
   s.AtMost("tided VmRSS at " + std::to_string(n) + " instances",
            std::max(tided_rss, tided_rss2) / 1024.0, 30, "MiB");
   s.AtMost("tide-agent VmRSS at " + std::to_string(n) + " instances",
@@ -233,18 +272,28 @@ int Run(int n, const std::string& logs_dir, bool poll) {
 int main(int argc, char** argv) {
   int n = 200;
   std::string logs_dir;
-  bool poll = false;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--instances") == 0 && i + 1 < argc) {
+  bool poll = false, compare = true, bad = false;
+  tide::bench::WorkloadConfig cfg;
+  for (int i = 1; i < argc && !bad; ++i) {
+    if (tide::bench::ParseMemoryFlag(argc, argv, &i, &cfg, &bad)) {
+      continue;
+    } else if (std::strcmp(argv[i], "--no-compare") == 0) {
+      compare = false;
+    } else if (std::strcmp(argv[i], "--instances") == 0 && i + 1 < argc) {
       n = std::atoi(argv[++i]);
     } else if (std::strcmp(argv[i], "--poll") == 0) {
       poll = true;
     } else if (std::strcmp(argv[i], "--logs") == 0 && i + 1 < argc) {
       logs_dir = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: scale_bench [--instances N] [--logs DIR] [--poll]\n");
-      return 2;
+      bad = true;
     }
+  }
+  if (bad) {
+    std::fprintf(stderr,
+                 "usage: scale_bench [--instances N] [--logs DIR] [--poll] [--memory 64Mi|none] "
+                 "[--no-compare]\n");
+    return 2;
   }
   if (n < 1 || n > 2000) {
     std::fprintf(stderr, "--instances: 1..2000\n");
@@ -252,7 +301,7 @@ int main(int argc, char** argv) {
   }
   signal(SIGPIPE, SIG_IGN);
   try {
-    return tide::bench::Run(n, logs_dir, poll);
+    return tide::bench::Run(n, logs_dir, poll, cfg, compare);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "scale_bench: %s\n", e.what());
     return 2;

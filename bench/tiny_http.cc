@@ -1,8 +1,9 @@
 // tiny_http: the minimal HTTP workload of the Functions benchmarks (coldstart_bench,
 // warm_bench). Listens on 127.0.0.1:$PORT and answers every request with
-// "HTTP/1.1 200 OK" and the body "ok\n". Single-threaded (one epoll loop), keep-alive unless the
-// client sends "Connection: close", request bodies with Content-Length are read and dropped.
-// It starts in well under a millisecond, so a cold start measures the orchestrator, not the app.
+// "HTTP/1.1 200 OK" and a body of $BODY_BYTES bytes (1..16384: "x"s ending in a newline; unset:
+// "ok\n"). Single-threaded (one epoll loop), keep-alive unless the client sends
+// "Connection: close", request bodies with Content-Length are read and dropped. It starts in
+// well under a millisecond, so a cold start measures the orchestrator, not the app.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -20,11 +21,16 @@
 
 namespace {
 
-constexpr char kResponse[] =
-    "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Type: text/plain\r\n\r\nok\n";
-constexpr char kResponseClose[] =
-    "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Type: text/plain\r\nConnection: "
-    "close\r\n\r\nok\n";
+// The two answers (keep-alive and closing), built once in main.
+std::string response, response_close;
+
+void BuildResponses(size_t body_bytes) {
+  std::string body = body_bytes == 0 ? "ok\n" : std::string(body_bytes - 1, 'x') + "\n";
+  std::string head = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
+                     "\r\nContent-Type: text/plain\r\n";
+  response = head + "\r\n" + body;
+  response_close = head + "Connection: close\r\n\r\n" + body;
+}
 
 struct Conn {
   std::string in;
@@ -63,10 +69,10 @@ bool Serve(int fd, Conn& c) {
     std::string len = Header(head, "content-length");
     c.skip_body = len.empty() ? 0 : std::strtoull(len.c_str(), nullptr, 10);
     bool close_after = strcasecmp(Header(head, "connection").c_str(), "close") == 0;
-    const char* r = close_after ? kResponseClose : kResponse;
-    size_t size = close_after ? sizeof kResponseClose - 1 : sizeof kResponse - 1;
-    // Responses are tiny: a blocking-free write either takes all of it or the peer is gone.
-    if (write(fd, r, size) != static_cast<ssize_t>(size)) return false;
+    const std::string& r = close_after ? response_close : response;
+    // Responses are at most 16 KiB and clients send one request at a time: a blocking-free
+    // write either takes all of it or the peer is gone.
+    if (write(fd, r.data(), r.size()) != static_cast<ssize_t>(r.size())) return false;
     if (close_after) return false;
   }
 }
@@ -80,6 +86,13 @@ int main() {
     std::fprintf(stderr, "tiny_http: set PORT\n");
     return 2;
   }
+  const char* b = std::getenv("BODY_BYTES");
+  long body_bytes = b ? std::atol(b) : 0;
+  if (b && (body_bytes < 1 || body_bytes > 16384)) {
+    std::fprintf(stderr, "tiny_http: BODY_BYTES must be 1..16384, got '%s'\n", b);
+    return 2;
+  }
+  BuildResponses(static_cast<size_t>(body_bytes));
   int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   int one = 1;
   setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

@@ -14,7 +14,11 @@
 // --standalone adds a third row each round: tide-gateway-bench (the same gateway code alone, with
 // a fixed route, next to tided's binary when built) in front of the same instance, to tell the
 // gateway engine's cost from tided's (control plane backend, other threads).
+// The Service is what a user writes: `resources: {memory: 64Mi}` (--memory Q|none) and the
+// default readiness probe; every request is a POST with a 1 KiB body (--request-bytes, 0 = GET
+// without a body) answered with 2 KiB (--response-bytes), the same for all three paths.
 // Usage: warm_bench [--threads 2] [--connections 50] [--duration 10] [--rounds 3] [--standalone]
+//                   [--memory 64Mi|none] [--request-bytes 1024] [--response-bytes 2048]
 #include <signal.h>
 
 #include <cstdio>
@@ -38,7 +42,20 @@ using namespace std::chrono_literals;
 
 struct WrkSettings {
   int threads = 2, connections = 50, duration_s = 10;
+  int request_bytes = 1024, response_bytes = 2048;
+  std::string script;  // wrk -s script making the requests POSTs with a body ("" = GET)
 };
+
+// Writes the wrk script that sends a POST with request_bytes of JSON-ish body; "" for 0.
+std::string WriteWrkScript(const std::string& dir, int request_bytes) {
+  if (request_bytes == 0) return "";
+  std::string path = dir + "/post.lua";
+  WriteFile(path,
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+            "wrk.body = '{\"data\":\"' .. string.rep(\"x\", " +
+                std::to_string(std::max(0, request_bytes - 12)) + ") .. '\"}'\n");
+  return path;
+}
 
 struct WrkResult {
   double rps = 0, p99_ms = 0, p50_ms = 0, cpu_us_per_request = 0;
@@ -89,10 +106,15 @@ WrkResult RunWrk(const std::string& label, const std::string& url, const WrkSett
   double cpu0 = cpu_pid > 0 ? cpu() : 0;
   std::string log = dir + "/wrk-" + label + ".out";
   std::remove(log.c_str());
-  pid_t pid = SpawnPlain(
-      {"/usr/bin/wrk", "-t" + std::to_string(w.threads), "-c" + std::to_string(w.connections),
-       "-d" + std::to_string(w.duration_s) + "s", "--latency", url},
-      {}, log);
+  std::vector<std::string> argv = {"/usr/bin/wrk", "-t" + std::to_string(w.threads),
+                                   "-c" + std::to_string(w.connections),
+                                   "-d" + std::to_string(w.duration_s) + "s", "--latency"};
+  if (!w.script.empty()) {
+    argv.push_back("-s");
+    argv.push_back(w.script);
+  }
+  argv.push_back(url);
+  pid_t pid = SpawnPlain(argv, {}, log);
   if (pid < 0 || !WaitExit(pid, (w.duration_s + 30) * 1000)) {
     KillAndReap(pid);
     std::fprintf(stderr, "wrk %s did not finish\n", label.c_str());
@@ -176,17 +198,25 @@ pid_t StartStandaloneGateway(const std::string& dir, int listen_port, int upstre
   return pid;
 }
 
-int Run(const WrkSettings& w, int rounds, bool standalone) {
+int Run(WrkSettings w, int rounds, bool standalone, const WorkloadConfig& cfg) {
   std::printf("warm_bench: wrk -t%d -c%d -d%ds against %s: direct, Tide gateway, nginx\n",
               w.threads, w.connections, w.duration_s, TinyHttpBin().c_str());
+  std::printf("  configuration: %s; %s, response body %d bytes\n", cfg.Describe().c_str(),
+              w.request_bytes > 0
+                  ? ("POST with a " + std::to_string(w.request_bytes) + "-byte body").c_str()
+                  : "GET without a body",
+              w.response_bytes);
+  std::printf("  load average at start: %s\n", LoadAverage().c_str());
   TempDir dir;
+  w.script = WriteWrkScript(dir.path(), w.request_bytes);
   Tided::Options o;
   o.local_agent = true;
   Tided tided(dir.path(), o);
   std::string yaml =
       "apiVersion: tide/v1\nkind: Service\nmetadata: {name: warm}\nspec:\n"
       "  command: [\"" +
-      TinyHttpBin() + "\"]\n  replicas: 1\n  terminationGracePeriodSeconds: 1\n";
+      TinyHttpBin() + "\"]\n  env: {BODY_BYTES: \"" + std::to_string(w.response_bytes) +
+      "\"}\n  replicas: 1\n  terminationGracePeriodSeconds: 1\n" + cfg.SpecLines();
   auto applied = tided.Post("/v1/apply", yaml);
   if (applied.status != 200 || !WaitFor([&] { return tided.ReadyCount("warm") == 1; }, 20s)) {
     std::fprintf(stderr, "the Service did not become Ready: %d %s\n", applied.status,
@@ -194,6 +224,7 @@ int Run(const WrkSettings& w, int rounds, bool standalone) {
     return 2;
   }
   int port = tided.Instances("warm")[0].value("port", 0);
+  std::printf("  limit enforced by: %s\n", EnforcerOf(tided.Instances("warm")).c_str());
   int ng_port = FreePortRange(1);
   std::string prefix = dir.path() + "/nginx";
   std::filesystem::create_directories(prefix);
@@ -245,7 +276,8 @@ int Run(const WrkSettings& w, int rounds, bool standalone) {
   double g_rps = Percentile(gw_rps, 50), n_rps = Percentile(ng_rps, 50);
   double g_p99 = Percentile(gw_p99, 50), n_p99 = Percentile(ng_p99, 50);
 
-  Summary s("warm_bench");
+  std::printf("  load average at the end: %s\n", LoadAverage().c_str());
+  Summary s("warm_bench (" + cfg.Describe() + ")");
   s.Info("direct req/s", direct.rps, "req/s");
   s.Info("direct p99", direct.p99_ms, "ms");
   s.Info("nginx req/s (median of rounds)", n_rps, "req/s");
@@ -268,17 +300,21 @@ int main(int argc, char** argv) {
   int rounds = 3;
   bool bad = false;
   bool standalone = false;
-  for (int i = 1; i < argc; ++i) {
+  tide::bench::WorkloadConfig cfg;
+  for (int i = 1; i < argc && !bad; ++i) {
     std::string a = argv[i];
+    if (tide::bench::ParseMemoryFlag(argc, argv, &i, &cfg, &bad)) continue;
     if (a == "--standalone") {
       standalone = true;
       continue;
     }
-    int* dst = a == "--threads"       ? &w.threads
-               : a == "--connections" ? &w.connections
-               : a == "--duration"    ? &w.duration_s
-               : a == "--rounds"      ? &rounds
-                                      : nullptr;
+    int* dst = a == "--threads"          ? &w.threads
+               : a == "--connections"    ? &w.connections
+               : a == "--duration"       ? &w.duration_s
+               : a == "--rounds"         ? &rounds
+               : a == "--request-bytes"  ? &w.request_bytes
+               : a == "--response-bytes" ? &w.response_bytes
+                                         : nullptr;
     if (!dst || i + 1 >= argc) {
       bad = true;
       break;
@@ -287,15 +323,17 @@ int main(int argc, char** argv) {
   }
   if (bad || w.threads < 1 || w.threads > 64 || w.connections < w.threads ||
       w.connections > 10000 || w.duration_s < 1 || w.duration_s > 600 || rounds < 1 ||
-      rounds > 20) {
+      rounds > 20 || w.request_bytes < 0 || w.request_bytes > 1048576 || w.response_bytes < 1 ||
+      w.response_bytes > 16384) {
     std::fprintf(stderr,
                  "usage: warm_bench [--threads 1..64] [--connections N] [--duration 1..600] "
-                 "[--rounds 1..20] [--standalone]\n");
+                 "[--rounds 1..20] [--standalone] [--memory 64Mi|none] "
+                 "[--request-bytes 0..1048576] [--response-bytes 1..16384]\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
   try {
-    return tide::bench::Run(w, rounds, standalone);
+    return tide::bench::Run(w, rounds, standalone, cfg);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "warm_bench: %s\n", e.what());
     return 2;

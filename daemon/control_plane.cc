@@ -235,14 +235,18 @@ void ControlPlane::ApplyObservedLocked(const std::string& node, const InstanceSt
     EmitLocked("Warning", st.reason.empty() ? "Restarted" : st.reason, obj, rec.workload,
                "instance restarted (" + how + "), restarts=" + std::to_string(st.restarts));
   }
+  // A new process, whatever state this report is the first to show it in (it may say Ready
+  // already, or an earlier one Pending): stamped with when the agent started it.
+  if (gateway_ && st.started_at_ms > 0 && st.started_at_ms != before.started_at_ms) {
+    gateway_->NoteInstancePhase(rec.workload, "spawned",
+                                now - std::max<int64_t>(0, clock_.WallMs() - st.started_at_ms));
+  }
   if (st.state != before.state || first) {
     if (st.state == InstanceState::kReady) {
       EmitLocked("Normal", "Ready", obj, rec.workload,
                  "ready on " + node + " port " + std::to_string(st.port) + " pid " +
                      std::to_string(st.pid));
       if (gateway_) gateway_->NoteInstancePhase(rec.workload, "ready", now);
-    } else if (st.state == InstanceState::kStarting && first) {
-      if (gateway_) gateway_->NoteInstancePhase(rec.workload, "spawned", now);
     } else if (st.state == InstanceState::kFailed || st.state == InstanceState::kCrashLoopBackOff) {
       EmitLocked("Warning", st.state == InstanceState::kFailed ? "Failed" : "CrashLoopBackOff", obj,
                  rec.workload,

@@ -118,7 +118,8 @@ class Gateway {
   WorkloadLoad Load(const std::string& workload) const;
 
   // Cold-start phase marks for observability: when an instance started for this workload was
-  // spawned / became ready (phase "spawned" | "ready"; at_ms on the Clock's steady scale).
+  // spawned / became ready (phase "spawned" | "ready"; at_ms on the Clock's steady scale). Each
+  // cold start records every phase once and in order (see RouteTable::NoteInstancePhase).
   void NoteInstancePhase(const std::string& workload, const std::string& phase, int64_t at_ms);
 
   class Impl;

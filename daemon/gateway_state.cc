@@ -35,6 +35,7 @@ struct WorkloadState {
   // The current cold-start episode: arrival of the request that found zero endpoints, or -1.
   int64_t cold_episode_ms = -1;
   unsigned phases_noted = 0;  // bit per phase already observed in this episode
+  int64_t last_phase_ms = 0;  // stamp of the latest phase observed in this episode
   WorkloadMetrics m;
 };
 
@@ -219,6 +220,7 @@ RouteTable::Admit RouteTable::Acquire(const std::string& workload, const RouteIn
         if (wl->cold_episode_ms < 0) {
           wl->cold_episode_ms = arrival_ms;
           wl->phases_noted = 0;
+          wl->last_phase_ms = arrival_ms;
         }
       }
       LoadChangedLocked(wl, &wk);
@@ -414,29 +416,35 @@ void RouteTable::CountResponse(const std::string& workload, int code, double sec
 void RouteTable::NoteInstancePhase(const std::string& workload, const std::string& phase,
                                    int64_t at_ms) {
   if (!metrics_) return;
-  prometheus::Histogram* h = nullptr;
-  double seconds = 0;
+  static const char* const kPhases[] = {"queued", "spawned", "ready", "first_byte"};
+  int index = -1;
+  for (int i = 0; i < 4; ++i)
+    if (phase == kPhases[i]) index = i;
+  if (index < 0) return;
+  std::vector<std::pair<prometheus::Histogram*, double>> observe;
   {
     std::lock_guard lock(mu_);
     auto it = workloads_.find(workload);
     if (it == workloads_.end()) return;
     auto& wl = *it->second;
-    if (wl.cold_episode_ms < 0) return;
-    static const char* const kPhases[] = {"queued", "spawned", "ready", "first_byte"};
-    unsigned bit = 0;
-    for (unsigned i = 0; i < 4; ++i)
-      if (phase == kPhases[i]) bit = 1u << i;
-    if (bit == 0 || (wl.phases_noted & bit)) return;
-    wl.phases_noted |= bit;
-    seconds = std::max<int64_t>(0, at_ms - wl.cold_episode_ms) / 1000.0;
-    if (phase == "first_byte") wl.cold_episode_ms = -1;
-    auto& slot = wl.m.by_phase[phase];
-    if (!slot)
-      slot = &metrics_->cold_start_phase_seconds.Add({{"workload", workload}, {"phase", phase}},
-                                                     Metrics::LatencyBuckets());
-    h = slot;
+    if (wl.cold_episode_ms < 0 || (wl.phases_noted & (1u << index))) return;
+    // In order within an episode: never earlier than the phase before it, and an earlier phase
+    // not yet observed is observed now with the same stamp (one of each per cold start).
+    const int64_t stamp = std::max(at_ms, wl.last_phase_ms);
+    wl.last_phase_ms = stamp;
+    const double seconds = std::max<int64_t>(0, stamp - wl.cold_episode_ms) / 1000.0;
+    for (int i = 0; i <= index; ++i) {
+      if (wl.phases_noted & (1u << i)) continue;
+      wl.phases_noted |= 1u << i;
+      auto& slot = wl.m.by_phase[kPhases[i]];
+      if (!slot)
+        slot = &metrics_->cold_start_phase_seconds.Add(
+            {{"workload", workload}, {"phase", kPhases[i]}}, Metrics::LatencyBuckets());
+      observe.emplace_back(slot, seconds);
+    }
+    if (index == 3) wl.cold_episode_ms = -1;
   }
-  h->Observe(seconds);
+  for (const auto& [h, seconds] : observe) h->Observe(seconds);
 }
 
 void RouteTable::NoteColdFirstByte(const std::string& workload, int64_t arrival_ms) {

@@ -105,6 +105,12 @@ class RouteTable {
 
   // Metrics. `workload` "" is used for requests that matched no workload.
   void CountResponse(const std::string& workload, int code, double seconds);
+  // Cold-start phase `phase` ("queued", "spawned", "ready", "first_byte") of the workload's
+  // current cold-start episode reached at `at_ms` (steady scale); ignored outside an episode and
+  // for a phase already observed in it. Every episode observes each phase once, in order
+  // (queued <= spawned <= ready <= first_byte): a stamp earlier than the phase before it takes
+  // that phase's stamp, and a phase still missing when a later one comes (a first report that
+  // already said Ready, say) is observed with the later one's stamp. first_byte ends the episode.
   void NoteInstancePhase(const std::string& workload, const std::string& phase, int64_t at_ms);
   // First response byte of a cold request (arrival on the Clock's steady scale).
   void NoteColdFirstByte(const std::string& workload, int64_t arrival_ms);

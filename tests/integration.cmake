@@ -17,6 +17,7 @@ function(tide_add_integration_test name)
 endfunction()
 tide_add_integration_test(core_integration_test core_test.cc)
 tide_add_integration_test(function_integration_test function_test.cc)
+tide_add_integration_test(coldstart_phases_integration_test coldstart_phases_test.cc)
 tide_add_integration_test(autoscale_integration_test autoscale_test.cc)
 tide_add_integration_test(prometheus_integration_test prometheus_test.cc)
 target_compile_definitions(prometheus_integration_test PRIVATE
