@@ -12,3 +12,6 @@ target_compile_definitions(gateway_test PRIVATE TIDE_TESTAPP_PATH="$<TARGET_FILE
 add_executable(tide-gateway-bench gateway_bench.cc)
 target_compile_options(tide-gateway-bench PRIVATE ${TIDE_WARNINGS})
 target_link_libraries(tide-gateway-bench PRIVATE tide_daemon_core)
+tide_add_test(gateway_rules_test SOURCES gateway_rules_test.cc LIBS tide_daemon_core)
+# Hostile clients and failing instances against a real gateway (issues 11 and 15).
+tide_add_test(gateway_edge_test SOURCES gateway_edge_test.cc LIBS tide_daemon_core PkgConfig::HTTPLIB)
