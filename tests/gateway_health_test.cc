@@ -1,0 +1,87 @@
+// Passive health in the gateway (issue 11 part 6), with real processes: tided (no local agent)
+// and two tide-agents each running one replica of a Service. One node really dies (kill -9 of
+// its agent and of its instances' process groups); requests sent through the gateway during the
+// node grace must all succeed, on the surviving replica.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <iostream>
+#include <regex>
+
+#include "tests/harness.h"
+#include "tests/harness_extra.h"
+
+namespace tide::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+double Ejections(const Tided& tided, const std::string& workload) {
+  HttpResult m = Http("GET", tided.api() + "/metrics");
+  std::smatch mm;
+  std::regex re("tide_gateway_endpoint_ejections_total\\{workload=\"" + workload +
+                "\"\\} ([0-9.e+]+)");
+  if (!std::regex_search(m.body, mm, re)) return 0;
+  return std::stod(mm[1]);
+}
+
+TEST(GatewayHealthTest, NodeLossDuringGraceFailsNoRequest) {
+  TempDir dir;
+  Tided::Options o;
+  o.node_grace = "4s";  // NotReady after 2 s, Lost after 4 s
+  Tided tided(dir.path(), o);
+  int base = ReservePortBlock();
+  AgentProc a(dir.path(), tided, "node-a", base, base + 49);
+  AgentProc b(dir.path(), tided, "node-b", base + 50, base + 99);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        json n = tided.Get("/v1/nodes").Json();
+        return n.contains("items") && n["items"].size() == 2;
+      },
+      10s));
+  auto r = tided.Post("/v1/apply", TestappManifest("web", 2));
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::map<std::string, int> pid_on;  // node -> instance pid
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        json inst = tided.Instances("web");
+        pid_on.clear();
+        for (const auto& i : inst)
+          if (i.value("state", "") == "Ready") pid_on[i["node"]] = i["pid"].get<int>();
+        return pid_on.size() == 2;
+      },
+      20s))
+      << tided.Instances("web").dump(2);
+
+  const std::string url = tided.gateway() + "/service/web/";
+  // Warm: both replicas answer and the gateway holds pooled connections to both.
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(Http("GET", url).status, 200);
+
+  // node-a dies for real: its agent and its instance's whole process group.
+  a.Kill9();
+  ASSERT_EQ(::kill(-pid_on["node-a"], SIGKILL), 0);
+  auto killed = Clock::now();
+  ASSERT_TRUE(WaitFor([&] { return !PidAlive(pid_on["node-a"]); }, 5s));
+
+  // Requests from four clients through the whole grace: NotReady, then Lost.
+  LoadLoop load(url, 4, 100000, 10);
+  EXPECT_TRUE(WaitFor([&] { return NodeStateOf(tided, "node-a") == "NotReady"; }, 4s));
+  EXPECT_TRUE(WaitFor([&] { return NodeStateOf(tided, "node-a") == "Lost"; }, 6s));
+  EXPECT_TRUE(load.WaitMoreOk(50, 10s));
+  load.Stop();
+  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed).count();
+  std::cout << load.ok() << " requests in " << ms << " ms after node-a died, " << load.failed()
+            << " failed, slowest " << load.max_latency_ms() << " ms\n";
+  EXPECT_EQ(load.failed(), 0) << load.FailureSummary();
+  EXPECT_GE(load.ok(), 100);
+  // The dead endpoint was found by a refused connection and taken out at once.
+  EXPECT_GE(Ejections(tided, "web"), 1) << "no ejection counted";
+  if (HasFailure()) {
+    std::cerr << "---- tided log ----\n" << tided.proc()->Log().substr(0, 20000) << "\n";
+    std::cerr << "---- events ----\n" << Events(tided).dump(1).substr(0, 10000) << "\n";
+  }
+}
+
+}  // namespace
+}  // namespace tide::testing
