@@ -1,5 +1,5 @@
 // Passive health in the gateway (issue 11 part 6), with real processes: tided (no local agent)
-// and two tide-agents each running one replica of a Service. One node really dies (kill -9 of
+// and two tide-agents each running two replicas of a Service. One node really dies (kill -9 of
 // its agent and of its instances' process groups); requests sent through the gateway during the
 // node grace must all succeed, on the surviving replica.
 #include <arpa/inet.h>
@@ -56,37 +56,40 @@ TEST(GatewayHealthTest, NodeLossDuringGraceFailsNoRequest) {
         return n.contains("items") && n["items"].size() == 2;
       },
       10s));
-  auto r = tided.Post("/v1/apply", TestappManifest("web", 2));
+  auto r = tided.Post("/v1/apply", TestappManifest("web", 4));
   ASSERT_EQ(r.status, 200) << r.body;
-  std::map<std::string, int> pid_on, port_on;  // node -> instance pid, port
+  std::vector<std::pair<int, int>> dying;  // pid, port of node-a's instances
   ASSERT_TRUE(WaitFor(
       [&] {
         json inst = tided.Instances("web");
-        pid_on.clear();
+        dying.clear();
+        int ready = 0;
         for (const auto& i : inst) {
           if (i.value("state", "") != "Ready") continue;
-          pid_on[i["node"]] = i["pid"].get<int>();
-          port_on[i["node"]] = i.value("port", 0);
+          ++ready;
+          if (i["node"] == "node-a") dying.emplace_back(i["pid"].get<int>(), i.value("port", 0));
         }
-        return pid_on.size() == 2;
+        return ready == 4 && dying.size() == 2;
       },
       20s))
       << tided.Instances("web").dump(2);
 
   const std::string url = tided.gateway() + "/service/web/";
-  // Warm: both replicas answer and the gateway holds pooled connections to both.
+  // Warm: every replica answers and the gateway holds pooled connections to each.
   for (int i = 0; i < 20; ++i) ASSERT_EQ(Http("GET", url).status, 200);
 
-  // node-a dies for real: its agent and its instance's whole process group.
+  // node-a dies for real: its agent and its instances' whole process groups.
   a.Kill9();
-  ASSERT_EQ(::kill(-pid_on["node-a"], SIGKILL), 0);
+  for (auto [pid, port] : dying) ASSERT_EQ(::kill(-pid, SIGKILL), 0);
   auto killed = Clock::now();
   // Dead means its port refuses connections: the leader can show as a zombie while the other
   // threads still exit with the listening socket open (a connection made then is reset after
   // the request was sent, and such a request is rightly not replayed).
-  ASSERT_GT(port_on["node-a"], 0);
-  ASSERT_TRUE(
-      WaitFor([&] { return !PidAlive(pid_on["node-a"]) && Refused(port_on["node-a"]); }, 5s));
+  for (auto [pid, port] : dying) {
+    ASSERT_GT(port, 0);
+    ASSERT_TRUE(
+        WaitFor([&, pid = pid, port = port] { return !PidAlive(pid) && Refused(port); }, 5s));
+  }
 
   // Requests from four clients through the whole grace: NotReady, then Lost.
   LoadLoop load(url, 4, 100000, 10);
