@@ -797,7 +797,8 @@ void ControlPlane::RoutesLocked(std::vector<GatewayUpdate>* out) {
     auto w = workloads_.find(rec.workload);
     if (w != workloads_.end() && HiddenLocked(w->second, rec)) continue;
     auto n = state_.nodes.find(rec.node);
-    if (n == state_.nodes.end() || n->second.state == NodeState::kLost) continue;
+    // A NotReady node may be dead: its instances get no new requests (passive health).
+    if (n == state_.nodes.end() || n->second.state != NodeState::kReady) continue;
     eps[rec.workload].push_back({id, n->second.info.address, rec.observed.port});
   }
   for (auto& [name, wr] : workloads_) {

@@ -13,3 +13,6 @@ tide_add_test(gateway_state_test SOURCES gateway_state_test.cc LIBS tide_daemon_
 add_executable(tide-gateway-bench gateway_bench.cc)
 target_compile_options(tide-gateway-bench PRIVATE ${TIDE_WARNINGS})
 target_link_libraries(tide-gateway-bench PRIVATE tide_daemon_core)
+tide_add_test(gateway_rules_test SOURCES gateway_rules_test.cc LIBS tide_daemon_core)
+# Hostile clients and failing instances against a real gateway (issues 11 and 15).
+tide_add_test(gateway_edge_test SOURCES gateway_edge_test.cc LIBS tide_daemon_core PkgConfig::HTTPLIB)

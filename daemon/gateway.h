@@ -8,7 +8,17 @@
 // the workload's bounded FIFO queue up to `timeout_seconds`; at zero ready endpoints that wait is
 // a cold start (the answer carries `X-Tide-Cold-Start: true`). Errors are one JSON line:
 // 404 unknown workload, 503 queue full (Retry-After: 1), 504 nothing ready / no answer in time,
-// 502 upstream failed before answering, 413/431/400 limits. See docs/gateway.md.
+// 502 upstream failed before answering, 413/431/400 limits, 408 body too slow. See
+// docs/gateway.md.
+//
+// Strict at the edge: ambiguous framing (Transfer-Encoding other than exactly `chunked`, with
+// Content-Length, or twice) gets 400 and close; paths are normalised (dot segments, also
+// percent-encoded) and may not climb out of /{prefix}/{name} (400). A request's body is read up
+// to 64 KiB (or whole) before it takes a slot on an instance, under the body deadline.
+//
+// Passive health: a connection to an instance refused or reset before any byte of the request
+// was sent ejects the endpoint (gw::RouteTable::Eject) and the request is retried at once on
+// another endpoint; a request whose bytes were sent is never retried on another instance.
 //
 // Threads: a fixed pool of `io_threads` event loops serves every client connection (idle
 // keep-alive connections hold no thread). Every public method is thread-safe. The backend is
@@ -84,6 +94,12 @@ struct GatewayOptions {
   int max_connections = 10000;          // more client connections → 503 and close
   int header_timeout_ms = 10000;        // a request head must arrive within this (slow loris)
   int idle_timeout_ms = 75000;          // idle keep-alive client connections are closed after
+  // Request bodies (slow senders): the time spent waiting for body bytes from the client may
+  // reach body_timeout_ms plus one second per body_min_rate bytes received (0: no allowance);
+  // past it the request gets 408 and the connection is closed. `tided --gateway-body-timeout`,
+  // `--gateway-body-min-rate`.
+  int64_t body_timeout_ms = 60000;
+  int64_t body_min_rate = 1024;  // bytes per second
 };
 
 class Gateway {

@@ -1,6 +1,8 @@
 #include "daemon/gateway_http.h"
 
 #include <atomic>
+#include <boost/asio/error.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 #include <random>
 #include <vector>
@@ -8,6 +10,64 @@
 namespace tide::gw {
 
 namespace http = boost::beast::http;
+
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// 1 for ".", 2 for "..", 0 otherwise; "%2e"/"%2E" count as a dot.
+int DotSegment(std::string_view seg) {
+  int dots = 0;
+  for (size_t i = 0; i < seg.size();) {
+    if (seg[i] == '.') {
+      ++i;
+    } else if (seg[i] == '%' && i + 2 < seg.size() && seg[i + 1] == '2' &&
+               (seg[i + 2] == 'e' || seg[i + 2] == 'E')) {
+      i += 3;
+    } else {
+      return 0;
+    }
+    if (++dots > 2) return 0;
+  }
+  return dots;
+}
+
+// Why a path (no query) is refused before any dot handling: a malformed escape, or a segment
+// that decodes to several pieces (an encoded '/' or a '\\') one of which is "..".
+std::string SegmentError(std::string_view seg) {
+  std::string decoded;
+  bool separator = false;
+  for (size_t i = 0; i < seg.size(); ++i) {
+    char c = seg[i];
+    if (c == '%') {
+      if (i + 2 >= seg.size() || HexValue(seg[i + 1]) < 0 || HexValue(seg[i + 2]) < 0)
+        return "malformed percent-encoding in the path";
+      c = static_cast<char>(HexValue(seg[i + 1]) * 16 + HexValue(seg[i + 2]));
+      i += 2;
+    }
+    if (c == '/' || c == '\\') {
+      separator = true;
+      c = '/';
+    }
+    decoded.push_back(c);
+  }
+  if (!separator) return {};
+  size_t start = 0;
+  for (;;) {
+    size_t end = decoded.find('/', start);
+    if (decoded.substr(start, end == std::string::npos ? end : end - start) == "..")
+      return "a path segment hides '..' behind an encoded or literal separator";
+    if (end == std::string::npos) return {};
+    start = end + 1;
+  }
+}
+
+}  // namespace
 
 Target ParseTarget(std::string_view target) {
   Target t;
@@ -27,13 +87,110 @@ Target ParseTarget(std::string_view target) {
     t.prefix = p.prefix;
     t.name = std::string(name);
     std::string_view rest = end == std::string_view::npos ? std::string_view() : tail.substr(end);
-    const bool need_slash = rest.empty() || rest.front() == '?';
+    const size_t q = rest.find('?');
+    std::string_view path = rest.substr(0, q);
+    std::string_view query = q == std::string_view::npos ? std::string_view() : rest.substr(q);
+    if (DotSegment(name) != 0 || !SegmentError(name).empty()) {
+      t.error = "the workload name in the path is a dot segment or malformed";
+      return t;
+    }
+    if (path.find_first_of(".%\\") == std::string_view::npos) {
+      const bool need_slash = path.empty();
+      t.rest.reserve(rest.size() + 1);
+      if (need_slash) t.rest.push_back('/');
+      t.rest.append(rest.data(), rest.size());
+      return t;
+    }
+    // path is "" or "/s1/s2/...": resolve dot segments with /{prefix}/{name} as the floor.
+    std::vector<std::string_view> out;
+    size_t pos = 1;
+    while (!path.empty()) {
+      size_t slash = path.find('/', pos);
+      std::string_view seg =
+          path.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
+      const bool last = slash == std::string_view::npos;
+      if (std::string why = SegmentError(seg); !why.empty()) {
+        t.error = why;
+        return t;
+      }
+      int dots = DotSegment(seg);
+      if (dots == 2) {
+        if (out.empty()) {
+          t.error = "'..' climbs out of " + std::string(p.text) + t.name;
+          return t;
+        }
+        out.pop_back();
+      }
+      if (dots == 0)
+        out.push_back(seg);
+      else if (last)
+        out.push_back(std::string_view());
+      if (last) break;
+      pos = slash + 1;
+    }
     t.rest.reserve(rest.size() + 1);
-    if (need_slash) t.rest.push_back('/');
-    t.rest.append(rest.data(), rest.size());
+    for (auto seg : out) t.rest.append("/").append(seg.data(), seg.size());
+    if (t.rest.empty()) t.rest.push_back('/');
+    t.rest.append(query.data(), query.size());
     return t;
   }
   return t;
+}
+
+std::string FramingError(const http::request_header<>& h) {
+  int te_fields = 0, cl_fields = 0;
+  std::string_view te;
+  for (const auto& f : h) {
+    if (f.name() == http::field::transfer_encoding) {
+      ++te_fields;
+      te = std::string_view(f.value().data(), f.value().size());
+    } else if (f.name() == http::field::content_length) {
+      ++cl_fields;
+      if (f.value().find(',') != boost::beast::string_view::npos)
+        return "Content-Length with more than one value";
+    }
+  }
+  if (cl_fields > 1) return "more than one Content-Length header";
+  if (te_fields == 0) return {};
+  if (cl_fields > 0) return "both Transfer-Encoding and Content-Length";
+  if (te_fields > 1) return "more than one Transfer-Encoding header";
+  if (h.version() < 11) return "Transfer-Encoding in an HTTP/1.0 request";
+  size_t b = te.find_first_not_of(" \t");
+  size_t e = te.find_last_not_of(" \t");
+  std::string_view v = b == std::string_view::npos ? std::string_view() : te.substr(b, e - b + 1);
+  if (!boost::beast::iequals(v, "chunked"))
+    return "unsupported Transfer-Encoding '" + std::string(te) + "' (only 'chunked' is accepted)";
+  return {};
+}
+
+OnFailure UpstreamFailureAction(UpstreamStep step, const boost::system::error_code& ec, bool pooled,
+                                bool head_complete, bool idempotent_without_body) {
+  namespace asio = boost::asio;
+  if (!ec) return OnFailure::kFail;
+  const bool reset = ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+                     ec == asio::error::connection_aborted;
+  switch (step) {
+    case UpstreamStep::kConnect:
+      if (reset || ec == asio::error::connection_refused || ec == asio::error::host_unreachable ||
+          ec == asio::error::network_unreachable)
+        return OnFailure::kOtherInstance;
+      return OnFailure::kFail;
+    case UpstreamStep::kWriteHead:
+      if (head_complete) return OnFailure::kFail;
+      if (pooled) return OnFailure::kFreshConnection;
+      return reset ? OnFailure::kOtherInstance : OnFailure::kFail;
+    case UpstreamStep::kReadHead:
+      if (pooled && idempotent_without_body &&
+          (reset || ec == asio::error::eof || ec == http::error::end_of_stream))
+        return OnFailure::kFreshConnection;
+      return OnFailure::kFail;
+  }
+  return OnFailure::kFail;
+}
+
+bool IdempotentMethod(http::verb v) {
+  return v == http::verb::get || v == http::verb::head || v == http::verb::options ||
+         v == http::verb::trace || v == http::verb::put || v == http::verb::delete_;
 }
 
 std::string ErrorBody(std::string_view code, std::string_view message) {

@@ -167,6 +167,9 @@ class Gateway::Impl {
   gw::Task<bool> Handle(gw::Worker& w, Request& r);
   gw::Task<bool> Proxy(gw::Worker& w, Request& r, gw::Lease& lease, bool cold,
                        std::string upstream_target);
+  // One read of request body bytes from the client under the body deadline
+  // (GatewayOptions::body_timeout_ms / body_min_rate); beast::error::timeout when it passed.
+  gw::Task<boost::system::error_code> ReadBodySome(Request& r);
   gw::Task<bool> Reply(Request& r, unsigned status, const char* code, std::string message,
                        bool keep);
   std::unique_ptr<gw::UpConn> TakeIdle(gw::Worker& w, const std::string& key);

@@ -84,6 +84,10 @@ struct Gateway::Impl::Request {
   bool has_body = false;
   std::string workload{};  // for metrics ("" until routed)
   double timeout_s = 30;
+  RelayBuffer* relay = nullptr;  // holds the first pre_len body bytes, read before a slot
+  size_t pre_len = 0;
+  int64_t body_bytes = 0;    // body bytes read from the client so far
+  int64_t body_wait_ms = 0;  // time spent waiting for them
 };
 
 gw::Task<void> Gateway::Impl::Serve(gw::Worker& w, gw::Socket sock) {
@@ -142,6 +146,10 @@ gw::Task<void> Gateway::Impl::Serve(gw::Worker& w, gw::Socket sock) {
       }
       break;
     }
+    if (std::string why = gw::FramingError(parser->get()); !why.empty()) {
+      co_await Reply(r, 400, "BadRequest", "ambiguous request framing: " + why, false);
+      break;
+    }
     bool keep = co_await Handle(w, r);
     if (!keep) break;
   }
@@ -164,6 +172,31 @@ gw::Task<bool> Gateway::Impl::Reply(Request& r, unsigned status, const char* cod
   co_return keep && !ec;
 }
 
+gw::Task<error_code> Gateway::Impl::ReadBodySome(Request& r) {
+  auto& body = r.parser.get().body();
+  const int64_t allowance = opts_.body_min_rate > 0 ? r.body_bytes * 1000 / opts_.body_min_rate : 0;
+  const int64_t budget = opts_.body_timeout_ms + allowance - r.body_wait_ms;
+  if (budget <= 0) co_return beast::error::timeout;
+  const size_t room = body.size;
+  const int64_t t0 = clock_.NowMs();
+  r.client.ExpiresAfter(std::chrono::milliseconds(budget));
+  auto [ec, n] = co_await http::async_read_some(r.client.sock, r.buf, r.parser, kTuple);
+  r.body_wait_ms += clock_.NowMs() - t0;
+  r.body_bytes += static_cast<int64_t>(room - body.size);
+  if (ec == http::error::need_buffer) ec = {};
+  co_return r.client.Check(ec);
+}
+
+namespace {
+
+std::string SlowBodyMessage(int64_t timeout_ms, int64_t min_rate) {
+  std::string m = "the request body did not arrive within " + std::to_string(timeout_ms) + " ms";
+  if (min_rate > 0) m += " (plus 1 s per " + std::to_string(min_rate) + " bytes received)";
+  return m;
+}
+
+}  // namespace
+
 gw::Task<bool> Gateway::Impl::Handle(gw::Worker& w, Request& r) {
   auto& req = r.parser.get();
   r.version = req.version();
@@ -179,6 +212,9 @@ gw::Task<bool> Gateway::Impl::Handle(gw::Worker& w, Request& r) {
                              "no route for " + std::string(req.target()) +
                                  "; use /function/{name}/... or /service/{name}/...",
                              keep_on_error);
+  }
+  if (!t.error.empty()) {
+    co_return co_await Reply(r, 400, "BadRequest", "path refused: " + t.error, keep_on_error);
   }
   if (t.prefix == gw::Target::Prefix::kAsyncFunction) {
     std::optional<RouteInfo> fn = backend_.Route(t.name);
@@ -210,9 +246,12 @@ gw::Task<bool> Gateway::Impl::Handle(gw::Worker& w, Request& r) {
         char* b = relay.get();
         req.body().data = b;
         req.body().size = gw::kRelayBufferBytes;
-        r.client.ExpiresAfter(Ms(r.timeout_s));
-        auto [ec, n] = co_await http::async_read_some(r.client.sock, r.buf, r.parser, kTuple);
-        if (ec == http::error::need_buffer) ec = {};
+        error_code ec = co_await ReadBodySome(r);
+        if (ec == beast::error::timeout) {
+          co_return co_await Reply(r, 408, "RequestTimeout",
+                                   SlowBodyMessage(opts_.body_timeout_ms, opts_.body_min_rate),
+                                   false);
+        }
         if (ec) co_return false;
         inv.body.append(b, gw::kRelayBufferBytes - req.body().size);
         if (inv.body.size() > kMaxAsyncBody) {
@@ -261,6 +300,40 @@ gw::Task<bool> Gateway::Impl::Handle(gw::Worker& w, Request& r) {
     co_return co_await Reply(
         r, 413, "PayloadTooLarge",
         "request body exceeds " + std::to_string(opts_.max_body_bytes) + " bytes", false);
+  }
+
+  // Expect: 100-continue is answered here, and the body's start (up to one relay buffer, or all
+  // of it) is read before the request takes a slot: a slow sender holds no instance capacity.
+  if (auto e = req.find(http::field::expect); e != req.end()) {
+    const bool cont = beast::iequals(e->value(), "100-continue");
+    req.erase(http::field::expect);
+    if (cont && r.has_body) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      r.client.ExpiresAfter(Ms(r.timeout_s));
+      auto [ec, n] = co_await asio::async_write(r.client.sock, asio::buffer(kContinue), kTuple);
+      if (ec) co_return false;
+    }
+  }
+  RelayBuffer relay(w);
+  r.relay = &relay;
+  if (r.has_body) {
+    req.body().data = relay.get();
+    req.body().size = gw::kRelayBufferBytes;
+    while (!r.parser.is_done() && req.body().size > 0) {
+      error_code ec = co_await ReadBodySome(r);
+      if (ec == beast::error::timeout) {
+        co_return co_await Reply(r, 408, "RequestTimeout",
+                                 SlowBodyMessage(opts_.body_timeout_ms, opts_.body_min_rate),
+                                 false);
+      }
+      if (ec == http::error::body_limit) {
+        co_return co_await Reply(
+            r, 413, "PayloadTooLarge",
+            "request body exceeds " + std::to_string(opts_.max_body_bytes) + " bytes", false);
+      }
+      if (ec) co_return false;
+    }
+    r.pre_len = gw::kRelayBufferBytes - req.body().size;
   }
 
   // A slot on an endpoint, now or after waiting in the queue.
@@ -344,11 +417,7 @@ gw::Task<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease& lease_
   // Upstream request head: same method, headers and body; target rewritten.
   req.target(upstream_target);
   const bool is_head = req.method() == http::verb::head;
-  bool expect_continue = false;
-  if (auto e = req.find(http::field::expect); e != req.end()) {
-    expect_continue = beast::iequals(e->value(), "100-continue");
-    req.erase(http::field::expect);
-  }
+  const bool idempotent_without_body = !r.has_body && gw::IdempotentMethod(req.method());
   gw::StripHopByHop(req);
   gw::AppendForwardedFor(req, r.client_ip);
   // A view into the request's own field (not modified after this) or into new_id.
@@ -362,23 +431,16 @@ gw::Task<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease& lease_
     req.set("X-Request-Id", request_id);
   }
   req.version(11);
-  if (expect_continue) {
-    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    r.client.ExpiresAfter(Ms(r.timeout_s));
-    auto [ec, n] = co_await asio::async_write(r.client.sock, asio::buffer(kContinue), kTuple);
-    if (ec) co_return false;
-  }
   // The head goes out as we serialize it; bodies are framed here (chunked stays chunked).
   std::string& head = r.head;
   head.clear();
   gw::AppendRequestHead(req, head);
   const bool req_chunked = r.parser.chunked();
 
-  RelayBuffer relay(w);
+  RelayBuffer& relay = *r.relay;
   const auto timeout = Ms(r.timeout_s);
   std::unique_ptr<gw::UpConn> up;
   bool body_started = false;
-  int refused_retries = 0;
   auto fail = [&](unsigned status, const char* code, std::string msg) {
     return Reply(r, status, code, std::move(msg), keep_on_error && !body_started);
   };
@@ -386,10 +448,25 @@ gw::Task<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease& lease_
   static constexpr std::string_view kCrlf = "\r\n";
   static constexpr std::string_view kLastChunk = "0\r\n\r\n";
   std::optional<http::response_parser<http::buffer_body>> rp;
+  // Passive health: the endpoint could not have seen the request; eject it and move the request
+  // to another ready endpoint (never an ejected one). At most kMaxHops moves per request.
+  constexpr int kMaxHops = 8;
+  int hops = 0;
+  auto other_instance = [&]() {
+    table_.Eject(guard.lease);
+    PurgePools({guard.lease.ep->ep.instance_id});
+    if (hops >= kMaxHops) return false;
+    gw::Lease other = table_.TryAcquireOther(guard.lease);
+    if (!other) return false;
+    ++hops;
+    table_.Release(&guard.lease);
+    guard.lease = std::move(other);
+    return true;
+  };
 
-  // Connect (or reuse), send the request, read the response head. Retried on a fresh connection
-  // when a reused one turns out dead before any body byte was consumed, and once on another
-  // endpoint when connect is refused (the request never reached an instance).
+  // Connect (or reuse), send the request, read the response head. What a failure leads to is
+  // gw::UpstreamFailureAction: a fresh connection to the same instance (a pooled one went stale),
+  // another instance (this one refused or reset before it could see the request), or an error.
   for (int attempt = 0;; ++attempt) {
     const gw::EndpointState& ep = *guard.lease.ep;
     bool reused = false;
@@ -415,13 +492,11 @@ gw::Task<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease& lease_
         }
       }
       if (ec) {
-        if (ec == asio::error::connection_refused && refused_retries++ == 0) {
-          gw::Lease other = table_.TryAcquireOther(guard.lease);
-          if (other) {
-            table_.Release(&guard.lease);
-            guard.lease = std::move(other);
-            continue;
-          }
+        if (gw::UpstreamFailureAction(gw::UpstreamStep::kConnect, ec, false, false, false) ==
+                gw::OnFailure::kOtherInstance &&
+            other_instance()) {
+          attempt = -1;
+          continue;
         }
         if (ec == beast::error::timeout)
           co_return co_await fail(504, "Timeout",
@@ -435,30 +510,44 @@ gw::Task<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease& lease_
     }
     up->c.ExpiresAfter(timeout);
     {
-      auto [ec, n] = co_await asio::async_write(up->c.sock, asio::buffer(head), kTuple);
-      if (ec && reused) continue;  // a stale pooled connection
+      auto [wec, n] = co_await asio::async_write(up->c.sock, asio::buffer(head), kTuple);
+      const error_code ec = up->c.Check(wec);
       if (ec) {
+        auto action = gw::UpstreamFailureAction(gw::UpstreamStep::kWriteHead, ec, reused,
+                                                n >= head.size(), false);
+        if (action == gw::OnFailure::kFreshConnection) continue;
+        if (action == gw::OnFailure::kOtherInstance && other_instance()) {
+          attempt = -1;
+          continue;
+        }
         co_return co_await fail(502, "BadGateway",
                                 "instance " + ep.ep.instance_id + " of " + r.workload +
                                     " failed while receiving the request: " + ec.message());
       }
     }
-    // Stream the request body.
-    while (!r.parser.is_done()) {
+    // Stream the request body: first what was read before the slot was taken, then the rest.
+    for (bool first = r.has_body; first || !r.parser.is_done(); first = false) {
       char* b = relay.get();
-      req.body().data = b;
-      req.body().size = gw::kRelayBufferBytes;
-      r.client.ExpiresAfter(timeout);
-      auto [ec, n] = co_await http::async_read_some(r.client.sock, r.buf, r.parser, kTuple);
-      if (ec == http::error::need_buffer) ec = {};
-      body_started = true;
-      if (ec == http::error::body_limit) {
-        co_return co_await fail(
-            413, "PayloadTooLarge",
-            "request body exceeds " + std::to_string(opts_.max_body_bytes) + " bytes");
+      size_t got = 0;
+      if (first) {
+        got = r.pre_len;
+      } else {
+        req.body().data = b;
+        req.body().size = gw::kRelayBufferBytes;
+        error_code ec = co_await ReadBodySome(r);
+        body_started = true;
+        if (ec == beast::error::timeout) {
+          co_return co_await fail(408, "RequestTimeout",
+                                  SlowBodyMessage(opts_.body_timeout_ms, opts_.body_min_rate));
+        }
+        if (ec == http::error::body_limit) {
+          co_return co_await fail(
+              413, "PayloadTooLarge",
+              "request body exceeds " + std::to_string(opts_.max_body_bytes) + " bytes");
+        }
+        if (ec) co_return false;  // the client went away or sent garbage
+        got = gw::kRelayBufferBytes - req.body().size;
       }
-      if (ec) co_return false;  // the client went away or sent garbage
-      size_t got = gw::kRelayBufferBytes - req.body().size;
       const bool last = r.parser.is_done();
       std::array<asio::const_buffer, 4> out;
       size_t nb = 0;
@@ -473,6 +562,7 @@ gw::Task<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease& lease_
         out[nb++] = asio::buffer(b, got);
       }
       if (nb == 0) continue;
+      body_started = true;
       up->c.ExpiresAfter(timeout);
       auto [wec, wn] = co_await asio::async_write(
           up->c.sock, std::span<const asio::const_buffer>(out.data(), nb), kTuple);
@@ -496,7 +586,10 @@ gw::Task<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease& lease_
       unsigned st = rp->get().result_int();
       if (st < 100 || st >= 200 || st == 101) break;
     }
-    if (hec && reused && !body_started && !r.has_body && IsConnectionError(hec)) continue;
+    if (hec && !body_started &&
+        gw::UpstreamFailureAction(gw::UpstreamStep::kReadHead, hec, reused, true,
+                                  idempotent_without_body) == gw::OnFailure::kFreshConnection)
+      continue;
     if (hec == beast::error::timeout) {
       co_return co_await fail(504, "Timeout",
                               "instance " + ep.ep.instance_id + " of " + r.workload +

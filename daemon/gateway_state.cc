@@ -79,17 +79,34 @@ std::shared_ptr<WorkloadState> RouteTable::GetLocked(const std::string& workload
   return slot;
 }
 
-Lease RouteTable::PickLocked(const std::shared_ptr<WorkloadState>& wl,
-                             const EndpointState* exclude) {
+Lease RouteTable::PickLocked(const std::shared_ptr<WorkloadState>& wl, const EndpointState* exclude,
+                             bool panic) {
   EndpointState* best = nullptr;
   size_t best_i = 0;
+  const int64_t now = clock_.NowMs();
+  size_t ejected = 0;
   for (size_t i = 0; i < wl->ready.size(); ++i) {
     EndpointState* e = wl->ready[i].get();
+    if (e->ejected_until_ms > now) {
+      ++ejected;
+      continue;
+    }
     if (e == exclude) continue;
     if (wl->concurrency > 0 && e->inflight >= wl->concurrency) continue;
     if (!best || e->inflight < best->inflight) {
       best = e;
       best_i = i;
+    }
+  }
+  if (!best && panic && ejected > 0 && ejected == wl->ready.size()) {
+    for (size_t i = 0; i < wl->ready.size(); ++i) {
+      EndpointState* e = wl->ready[i].get();
+      if (e == exclude) continue;
+      if (wl->concurrency > 0 && e->inflight >= wl->concurrency) continue;
+      if (!best || e->inflight < best->inflight) {
+        best = e;
+        best_i = i;
+      }
     }
   }
   if (!best) return {};
@@ -237,11 +254,23 @@ Lease RouteTable::TryAcquireOther(const Lease& failed) {
   {
     std::lock_guard lock(mu_);
     if (!failed.wl || failed.wl->removed) return {};
-    l = PickLocked(failed.wl, failed.ep.get());
+    l = PickLocked(failed.wl, failed.ep.get(), /*panic=*/false);
     if (l) LoadChangedLocked(failed.wl, &wk);
   }
   Deliver(&wk);
   return l;
+}
+
+void RouteTable::Eject(const Lease& failed) {
+  if (!failed) return;
+  prometheus::Counter* counter = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    failed.ep->ejected_until_ms = clock_.NowMs() + kEjectMs;
+    if (metrics_ && !failed.wl->removed)
+      counter = &metrics_->gateway_endpoint_ejections_total.Add({{"workload", failed.wl->name}});
+  }
+  if (counter) counter->Increment();
 }
 
 bool RouteTable::CancelWaiter(const std::string& workload, const std::shared_ptr<Waiter>& waiter) {
@@ -327,6 +356,8 @@ std::vector<std::string> RouteTable::SetEndpoints(const std::string& workload,
         st->pool_key = st->ep.instance_id + "|" + st->ep.host + ":" + std::to_string(st->ep.port);
         instances_[st->ep.instance_id] = st;  // a moved instance: the old state drains alone
       }
+      // Listed again after a set without it: the control plane saw it (become) ready again.
+      if (!st->ready) st->ejected_until_ms = 0;
       st->ready = true;
       next.push_back(std::move(st));
     }

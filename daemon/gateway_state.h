@@ -42,6 +42,10 @@ struct EndpointState {
   std::string pool_key;  // "instance|host:port": names its idle upstream connections
   int inflight = 0;      // guarded by RouteTable's mutex
   bool ready = true;     // false once it left the ready set (draining)
+  // Passive health: while now < ejected_until_ms (Clock steady ms) the endpoint gets no new
+  // requests, unless every ready endpoint of its workload is ejected (then ejection is ignored:
+  // the control plane still calls them ready, and a quick 502 beats a wait for nothing).
+  int64_t ejected_until_ms = 0;
 };
 
 struct WorkloadState;
@@ -85,8 +89,15 @@ class RouteTable {
   Admit Acquire(const std::string& workload, const RouteInfo& route, size_t max_queue,
                 int64_t arrival_ms, const WaiterFactory& make_waiter, Lease* lease,
                 std::shared_ptr<Waiter>* queued);
-  // A slot now on another endpoint than `exclude_instance`, or an empty lease (never queues).
+  // A slot now on another endpoint than `failed`'s that is not ejected, or an empty lease (never
+  // queues, never picks an ejected endpoint).
   Lease TryAcquireOther(const Lease& failed);
+  // Passive health: takes the lease's endpoint out of balancing for kEjectMs (a connection to it
+  // was refused or reset before any byte of a request was sent). Ends early when a
+  // SetEndpoints lists the endpoint again after a set without it. Counted in
+  // tide_gateway_endpoint_ejections_total.
+  void Eject(const Lease& failed);
+  static constexpr int64_t kEjectMs = 10000;
   // Called by a waiter whose deadline passed. Returns true if it was still queued (now removed);
   // false if an outcome was decided meanwhile (read waiter->outcome).
   bool CancelWaiter(const std::string& workload, const std::shared_ptr<Waiter>& waiter);
@@ -119,7 +130,9 @@ class RouteTable {
   struct Wakeups;
   std::shared_ptr<WorkloadState> GetLocked(const std::string& workload);
   // Picks and charges the least-loaded endpoint with room, or returns an empty lease.
-  Lease PickLocked(const std::shared_ptr<WorkloadState>& wl, const EndpointState* exclude);
+  // Ejected endpoints are skipped; with `panic` they are used when every ready one is ejected.
+  Lease PickLocked(const std::shared_ptr<WorkloadState>& wl, const EndpointState* exclude,
+                   bool panic = true);
   void DispatchLocked(const std::shared_ptr<WorkloadState>& wl, Wakeups* out);
   void LoadChangedLocked(const std::shared_ptr<WorkloadState>& wl, Wakeups* out);
   void Deliver(Wakeups* w);

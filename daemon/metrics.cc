@@ -33,6 +33,9 @@ Metrics::Metrics()
                                       "Requests being served by instances", *registry_)),
       gateway_queued_requests(Named(prometheus::BuildGauge(), "tide_gateway_queued_requests",
                                     "Requests waiting for a ready instance", *registry_)),
+      gateway_endpoint_ejections_total(Named(
+          prometheus::BuildCounter(), "tide_gateway_endpoint_ejections_total",
+          "Instances taken out of balancing after a refused or reset connection", *registry_)),
       cold_starts_total(Named(prometheus::BuildCounter(), "tide_cold_starts_total",
                               "Requests that waited for an instance to start", *registry_)),
       cold_start_duration_seconds(Named(prometheus::BuildHistogram(),

@@ -41,6 +41,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& gateway_request_duration_seconds;
   prometheus::Family<prometheus::Gauge>& gateway_inflight_requests;
   prometheus::Family<prometheus::Gauge>& gateway_queued_requests;
+  prometheus::Family<prometheus::Counter>& gateway_endpoint_ejections_total;
   prometheus::Family<prometheus::Counter>& cold_starts_total;
   prometheus::Family<prometheus::Histogram>& cold_start_duration_seconds;
   // {workload, phase}: phase = queued | spawned | ready | first_byte; seconds from arrival

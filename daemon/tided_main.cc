@@ -35,6 +35,8 @@ struct Config {
   std::string agent_port_range = "20000-29999";
   int gateway_max_queue = 1000;
   int gateway_io_threads = 2;
+  std::string gateway_body_timeout = "60s";
+  int64_t gateway_body_min_rate = 1024;
 };
 
 // Reads --config YAML into cfg for every key not given as a flag.
@@ -61,7 +63,8 @@ bool LoadConfigFile(const std::string& path, const CLI::App& app, Config* cfg, s
                 {"tokensFile", "--tokens-file", &cfg->tokens_file},
                 {"manifests", "--manifests", &cfg->manifests},
                 {"nodeGrace", "--node-grace", &cfg->node_grace},
-                {"agentPortRange", "--agent-port-range", &cfg->agent_port_range}};
+                {"agentPortRange", "--agent-port-range", &cfg->agent_port_range},
+                {"gatewayBodyTimeout", "--gateway-body-timeout", &cfg->gateway_body_timeout}};
   for (const auto& kv : root) {
     std::string k = kv.first.as<std::string>();
     bool known = false;
@@ -75,6 +78,11 @@ bool LoadConfigFile(const std::string& path, const CLI::App& app, Config* cfg, s
       const char* flag = k == "gatewayMaxQueue" ? "--gateway-max-queue" : "--gateway-io-threads";
       int* dst = k == "gatewayMaxQueue" ? &cfg->gateway_max_queue : &cfg->gateway_io_threads;
       if (app.count(flag) == 0) *dst = kv.second.as<int>();
+    }
+    if (k == "gatewayBodyMinRate") {
+      known = true;
+      if (app.count("--gateway-body-min-rate") == 0)
+        cfg->gateway_body_min_rate = kv.second.as<int64_t>();
     }
     if (k == "noLocalAgent") {
       known = true;
@@ -117,6 +125,14 @@ int main(int argc, char** argv) {
   app.add_option("--gateway-io-threads", cfg.gateway_io_threads, "gateway I/O threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  app.add_option("--gateway-body-timeout", cfg.gateway_body_timeout,
+                 "time a request body may take to arrive (then 408), plus 1 s per "
+                 "--gateway-body-min-rate bytes received")
+      ->capture_default_str();
+  app.add_option("--gateway-body-min-rate", cfg.gateway_body_min_rate,
+                 "bytes per second of request body that extend --gateway-body-timeout (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -131,6 +147,14 @@ int main(int argc, char** argv) {
   int64_t grace_ms = 0;
   if (!tide::ParseDuration(cfg.node_grace, &grace_ms, &err) || grace_ms < 1000) {
     std::cerr << "tided: --node-grace: " << (err.empty() ? "must be at least 1s" : err) << "\n";
+    return 2;
+  }
+
+  int64_t body_timeout_ms = 0;
+  if (!tide::ParseDuration(cfg.gateway_body_timeout, &body_timeout_ms, &err) ||
+      body_timeout_ms < 100) {
+    std::cerr << "tided: --gateway-body-timeout: " << (err.empty() ? "must be at least 100ms" : err)
+              << "\n";
     return 2;
   }
 
@@ -183,6 +207,8 @@ int main(int argc, char** argv) {
   gwo.listen = cfg.gateway_listen;
   gwo.max_queue_per_workload = static_cast<size_t>(cfg.gateway_max_queue);
   gwo.io_threads = cfg.gateway_io_threads;
+  gwo.body_timeout_ms = body_timeout_ms;
+  gwo.body_min_rate = cfg.gateway_body_min_rate;
   // Two-step wiring through a small forwarding backend.
   struct Forward : tide::GatewayBackend {
     tide::ControlPlane* cp = nullptr;

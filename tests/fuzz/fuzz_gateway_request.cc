@@ -5,8 +5,10 @@
 // buffer; the first input byte picks the piece size), the body relayed through a small buffer as
 // the proxy does. A complete head then goes through what Gateway::Impl::Handle/Proxy do with it:
 // gw::ParseTarget, gw::StripHopByHop, gw::AppendForwardedFor, keep_alive/chunked/content_length.
-// Checks the route split's invariants: the name is non-empty and holds no '/' or '?', the
-// upstream target starts with '/', and prefix + name + rest gives back the original target.
+// Checks the route split's invariants: the name is non-empty and holds no '/' or '?'; an
+// accepted upstream target starts with '/', holds no dot segment (also percent-encoded) and is
+// a fixed point of normalisation; without dots or escapes, prefix + name + rest gives back the
+// original target. gw::FramingError runs on every head.
 #include <algorithm>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -36,21 +38,50 @@ constexpr uint64_t kBodyLimit = 1ull << 30;   // GatewayOptions::max_body_bytes 
   std::abort();
 }
 
+// True when a path segment is "." or ".." once "%2e"/"%2E" are decoded.
+bool IsDotSegment(std::string_view seg) {
+  std::string d;
+  for (size_t i = 0; i < seg.size(); ++i) {
+    if (seg[i] == '%' && i + 2 < seg.size() && seg[i + 1] == '2' &&
+        (seg[i + 2] == 'e' || seg[i + 2] == 'E')) {
+      d.push_back('.');
+      i += 2;
+    } else {
+      d.push_back(seg[i]);
+    }
+  }
+  return d == "." || d == "..";
+}
+
 void CheckTarget(std::string_view target) {
   Target t = tide::gw::ParseTarget(target);
   if (t.prefix == Target::Prefix::kNone) {
-    if (!t.name.empty() || !t.rest.empty()) Fail("no route but a name or rest", target);
+    if (!t.name.empty() || !t.rest.empty() || !t.error.empty())
+      Fail("no route but a name, rest or error", target);
     return;
   }
   if (t.name.empty() || t.name.find_first_of("/?") != std::string::npos)
     Fail("bad workload name", target);
+  if (!t.error.empty()) return;  // refused with 400
   if (t.rest.empty() || t.rest.front() != '/') Fail("upstream target without '/'", target);
   std::string prefix = t.prefix == Target::Prefix::kFunction  ? "/function/"
                        : t.prefix == Target::Prefix::kService ? "/service/"
                                                               : "/async-function/";
-  // The rest gained a '/' only when the original had none after the name.
+  // No dot segment survives, and normalising the result again changes nothing.
+  std::string_view path = std::string_view(t.rest).substr(0, t.rest.find('?'));
+  for (size_t pos = 1; pos <= path.size();) {
+    size_t end = path.find('/', pos);
+    if (end == std::string_view::npos) end = path.size();
+    if (IsDotSegment(path.substr(pos, end - pos))) Fail("a dot segment was forwarded", target);
+    pos = end + 1;
+  }
+  Target again = tide::gw::ParseTarget(prefix + t.name + t.rest);
+  if (!again.error.empty() || again.rest != t.rest || again.name != t.name)
+    Fail("normalisation is not idempotent", target);
+  // Without '.', '%' or '\\' after the name the route split is the original text.
   std::string_view after(target);
   after.remove_prefix(prefix.size() + t.name.size());
+  if (after.substr(0, after.find('?')).find_first_of(".%\\") != std::string_view::npos) return;
   std::string expect_rest =
       (after.empty() || after.front() == '?') ? "/" + std::string(after) : std::string(after);
   if (target.substr(0, prefix.size()) != prefix ||
@@ -65,6 +96,8 @@ void HandleHead(http::request_parser<http::buffer_body>& p) {
   (void)req.keep_alive();
   (void)p.chunked();
   (void)p.content_length();
+  // Ambiguous framing is answered 400 and the connection closed; the check must not throw.
+  (void)tide::gw::FramingError(req);
   const auto target = req.target();
   CheckTarget(std::string_view(target.data(), target.size()));
   tide::gw::StripHopByHop(req);
