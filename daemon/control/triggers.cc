@@ -2,8 +2,6 @@
 
 #include <set>
 
-#include "api/cron.h"
-
 namespace tide {
 
 std::string TriggerSchedule::Key(const TriggerRef& t) {
@@ -17,26 +15,27 @@ std::vector<TriggerRef> TriggerSchedule::Due(const std::vector<TriggerRef>& trig
   for (const auto& t : triggers) {
     std::string key = Key(t);
     keys.insert(key);
-    CronSchedule cron;
-    std::string err;
-    if (!CronSchedule::Parse(t.schedule, &cron, &err)) continue;
-    auto it = next_ms_.find(key);
-    if (it == next_ms_.end()) {
-      next_ms_[key] = cron.NextAfter(now_wall_ms);
-    } else if (it->second >= 0 && now_wall_ms >= it->second) {
+    auto it = armed_.find(key);
+    if (it == armed_.end()) {
+      Armed a;
+      std::string err;
+      if (!CronSchedule::Parse(t.schedule, &a.cron, &err)) continue;
+      a.next_ms = a.cron.NextAfter(now_wall_ms);
+      armed_.emplace(key, a);
+    } else if (it->second.next_ms >= 0 && now_wall_ms >= it->second.next_ms) {
       due.push_back(t);
-      it->second = cron.NextAfter(now_wall_ms);
+      it->second.next_ms = it->second.cron.NextAfter(now_wall_ms);
     }
   }
-  for (auto it = next_ms_.begin(); it != next_ms_.end();) {
-    it = keys.count(it->first) ? std::next(it) : next_ms_.erase(it);
+  for (auto it = armed_.begin(); it != armed_.end();) {
+    it = keys.count(it->first) ? std::next(it) : armed_.erase(it);
   }
   return due;
 }
 
 int64_t TriggerSchedule::NextFire(const TriggerRef& t) const {
-  auto it = next_ms_.find(Key(t));
-  return it == next_ms_.end() ? 0 : it->second;
+  auto it = armed_.find(Key(t));
+  return it == armed_.end() ? 0 : it->second.next_ms;
 }
 
 AsyncInvocation TriggerInvocation() {

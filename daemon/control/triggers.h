@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "api/cron.h"
 #include "daemon/gateway.h"
 
 namespace tide {
@@ -44,8 +45,12 @@ class TriggerSchedule {
   int64_t NextFire(const TriggerRef& t) const;
 
  private:
+  struct Armed {
+    CronSchedule cron;    // parsed once, when first seen
+    int64_t next_ms = 0;  // wall ms; -1: never
+  };
   static std::string Key(const TriggerRef& t);
-  std::map<std::string, int64_t> next_ms_;  // Key -> wall ms (-1: never)
+  std::map<std::string, Armed> armed_;  // by Key
 };
 
 // The invocation a due trigger enqueues for its workload (Invoker::Enqueue): it is sent as
