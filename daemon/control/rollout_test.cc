@@ -16,9 +16,9 @@ constexpr int64_t kSec = 1000;
 
 class Fleet {
  public:
-  explicit Fleet(int desired) : desired_(desired) {
-    settings_.max_surge = 1;
-    settings_.max_unavailable = 0;
+  explicit Fleet(int desired, int max_surge = 1, int max_unavailable = 0) : desired_(desired) {
+    settings_.max_surge = max_surge;
+    settings_.max_unavailable = max_unavailable;
     settings_.progress_deadline_seconds = 60;
     state_ = RolloutState::StartedAt(clock_.NowMs());
   }
@@ -81,6 +81,11 @@ class Fleet {
       return;
     }
   }
+  // Generation 1 runs Ready at the desired count; then generation 2 is applied.
+  void RollToTwo() {
+    Settle();
+    Apply(2);
+  }
   // A spec change.
   void Apply(int64_t generation) {
     generation_ = generation;
@@ -107,7 +112,7 @@ class Fleet {
   int next_id_ = 0;
 };
 
-TEST(RolloutTest, FirstGenerationScalesToDesiredAndServes) {
+TEST(RolloutPlanTest, FirstGenerationScalesToDesiredAndServes) {
   Fleet f(3);
   RolloutPlan p = f.Pass();
   ASSERT_EQ(p.create.size(), 1u);
@@ -121,7 +126,7 @@ TEST(RolloutTest, FirstGenerationScalesToDesiredAndServes) {
   EXPECT_TRUE(p.create.empty() && p.drain.empty() && !p.mark_serving);
 }
 
-TEST(RolloutTest, ScaleDownDrainsUnplacedThenNotReadyThenIdlestThenNewest) {
+TEST(RolloutPlanTest, ScaleDownDrainsUnplacedThenNotReadyThenIdlestThenNewest) {
   Fleet f(1);
   f.serving_ = 1;
   RolloutInstance& busy = f.Add(1, InstanceState::kReady);
@@ -142,10 +147,9 @@ TEST(RolloutTest, ScaleDownDrainsUnplacedThenNotReadyThenIdlestThenNewest) {
   EXPECT_EQ(f.live_[0].id, "g1-0");  // the busy one stays
 }
 
-TEST(RolloutTest, SurgeStaysWithinMaxSurgeAndNoReadyOldLeavesEarly) {
+TEST(RolloutPlanTest, SurgeStaysWithinMaxSurgeAndNoReadyOldLeavesEarly) {
   Fleet f(3);
-  f.Settle();
-  f.Apply(2);
+  f.RollToTwo();
   RolloutPlan p = f.Pass();
   ASSERT_EQ(p.create.size(), 1u);
   EXPECT_EQ(p.create[0].generation, 2);
@@ -157,21 +161,16 @@ TEST(RolloutTest, SurgeStaysWithinMaxSurgeAndNoReadyOldLeavesEarly) {
   EXPECT_TRUE(p.create.empty());
   EXPECT_TRUE(p.drain.empty());
 
-  Fleet g(3);
-  g.settings_.max_surge = 2;
-  g.Settle();
-  g.Apply(2);
+  Fleet g(3, /*max_surge=*/2);
+  g.RollToTwo();
   p = g.Pass();
   ASSERT_EQ(p.create.size(), 1u);
   EXPECT_EQ(p.create[0].count, 2);
 }
 
-TEST(RolloutTest, MaxUnavailableRetiresOldBeforeNewAreUp) {
-  Fleet f(4);
-  f.settings_.max_surge = 0;
-  f.settings_.max_unavailable = 1;
-  f.Settle();
-  f.Apply(2);
+TEST(RolloutPlanTest, MaxUnavailableRetiresOldBeforeNewAreUp) {
+  Fleet f(4, /*max_surge=*/0, /*max_unavailable=*/1);
+  f.RollToTwo();
   RolloutPlan p = f.Pass();
   EXPECT_TRUE(p.create.empty());  // no room above desired
   ASSERT_EQ(p.drain.size(), 1u);  // one may be unavailable
@@ -182,11 +181,10 @@ TEST(RolloutTest, MaxUnavailableRetiresOldBeforeNewAreUp) {
   EXPECT_TRUE(p.drain.empty());  // 3 ready old = desired - maxUnavailable
 }
 
-TEST(RolloutTest, OneOldRetiresPerNewAvailableAfterMinReadySeconds) {
+TEST(RolloutPlanTest, OneOldRetiresPerNewAvailableAfterMinReadySeconds) {
   Fleet f(2);
   f.settings_.min_ready_seconds = 5;
-  f.Settle();
-  f.Apply(2);
+  f.RollToTwo();
   f.Pass();  // one new
   f.ReadyAll();
   RolloutPlan p = f.Pass();
@@ -215,11 +213,9 @@ TEST(RolloutTest, OneOldRetiresPerNewAvailableAfterMinReadySeconds) {
   EXPECT_TRUE(p.create.empty() && p.drain.empty() && p.events.empty() && p.conditions.empty());
 }
 
-TEST(RolloutTest, CrashLoopFailsTheRolloutAndHidesTheNewGeneration) {
-  Fleet f(2);
-  f.settings_.max_surge = 2;
-  f.Settle();
-  f.Apply(2);
+TEST(RolloutPlanTest, CrashLoopFailsTheRolloutAndHidesTheNewGeneration) {
+  Fleet f(2, /*max_surge=*/2);
+  f.RollToTwo();
   f.Pass();  // two new
   f.Crash(2);
   RolloutPlan p = f.Pass();
@@ -239,12 +235,9 @@ TEST(RolloutTest, CrashLoopFailsTheRolloutAndHidesTheNewGeneration) {
   EXPECT_EQ(f.Count(1), 2);
 }
 
-TEST(RolloutTest, FailedRolloutKeepsAtMostMaxSurgeNewInstances) {
-  Fleet f(3);
-  f.settings_.max_surge = 1;
-  f.settings_.max_unavailable = 2;
-  f.Settle();
-  f.Apply(2);
+TEST(RolloutPlanTest, FailedRolloutKeepsAtMostMaxSurgeNewInstances) {
+  Fleet f(3, /*max_surge=*/1, /*max_unavailable=*/2);
+  f.RollToTwo();
   f.Pass();  // 1 new; 2 old retired (maxUnavailable 2)
   f.Pass();  // 2 more new
   ASSERT_EQ(f.Count(2), 3);
@@ -257,12 +250,11 @@ TEST(RolloutTest, FailedRolloutKeepsAtMostMaxSurgeNewInstances) {
   EXPECT_EQ(f.Count(2), 1);
 }
 
-TEST(RolloutTest, FailedRolloutRestoresTheLastCompleteGeneration) {
+TEST(RolloutPlanTest, FailedRolloutRestoresTheLastCompleteGeneration) {
   // Every old instance was already replaced when the new generation starts crashing.
   // (Not complete yet: that takes a pass with no old instance left.)
   Fleet g(2);
-  g.Settle();
-  g.Apply(2);
+  g.RollToTwo();
   for (int i = 0; i < 20 && g.Count(1) > 0; ++i) {
     g.Pass();
     g.ReadyAll();
@@ -285,11 +277,10 @@ TEST(RolloutTest, FailedRolloutRestoresTheLastCompleteGeneration) {
   EXPECT_TRUE(p.state.hide_failed_generation);
 }
 
-TEST(RolloutTest, NoProgressWithinTheDeadlineFailsTheRollout) {
+TEST(RolloutPlanTest, NoProgressWithinTheDeadlineFailsTheRollout) {
   Fleet f(1);
   f.settings_.progress_deadline_seconds = 10;
-  f.Settle();
-  f.Apply(2);
+  f.RollToTwo();
   f.Pass();  // the new instance starts and never becomes Ready
   f.clock_.Advance(10 * kSec);
   EXPECT_FALSE(f.Pass().state.failed) << "exactly the deadline is not past it";
@@ -302,11 +293,10 @@ TEST(RolloutTest, NoProgressWithinTheDeadlineFailsTheRollout) {
   EXPECT_EQ(f.Count(1), 1);  // the old one keeps serving
 }
 
-TEST(RolloutTest, ProgressRestartsTheDeadline) {
+TEST(RolloutPlanTest, ProgressRestartsTheDeadline) {
   Fleet f(2);
   f.settings_.progress_deadline_seconds = 10;
-  f.Settle();
-  f.Apply(2);
+  f.RollToTwo();
   f.Pass();
   f.clock_.Advance(8 * kSec);
   f.ReadyAll();
@@ -317,7 +307,7 @@ TEST(RolloutTest, ProgressRestartsTheDeadline) {
   EXPECT_TRUE(f.Pass().state.failed);
 }
 
-TEST(RolloutTest, UnknownServingSpecIsReportedOnceAndTheNewGenerationKeepsTraffic) {
+TEST(RolloutPlanTest, UnknownServingSpecIsReportedOnceAndTheNewGenerationKeepsTraffic) {
   // tided restarted during a rollout: the serving generation is unknown and no old is left.
   Fleet f(2);
   f.generation_ = 2;
@@ -339,10 +329,9 @@ TEST(RolloutTest, UnknownServingSpecIsReportedOnceAndTheNewGenerationKeepsTraffi
   EXPECT_FALSE(p.state.hide_failed_generation);
 }
 
-TEST(RolloutTest, ANewSpecAfterAFailureRollsOutAgain) {
+TEST(RolloutPlanTest, ANewSpecAfterAFailureRollsOutAgain) {
   Fleet f(1);
-  f.Settle();
-  f.Apply(2);
+  f.RollToTwo();
   f.Pass();
   f.Crash(2);
   ASSERT_TRUE(f.Pass().state.failed);

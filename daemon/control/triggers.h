@@ -7,8 +7,8 @@
 //   - a trigger seen for the first time is armed for the first matching minute strictly after
 //     now; it does not fire at once (applying a Function is not a tick of its schedule);
 //   - a trigger fires once when now reaches its time, and is then armed for the next match
-//     after now: ticks missed while nothing evaluated (tided down, a long pause) fire once,
-//     not once per missed minute;
+//     after now: several ticks missed between two evaluations fire once, not once each (and
+//     ticks that fell while tided was down not at all: a new TriggerSchedule arms afresh);
 //   - a trigger identifies as (workload, index, schedule): editing a schedule re-arms it;
 //     triggers no longer listed are forgotten;
 //   - an invalid schedule (cannot pass manifest validation) or one that never matches never
