@@ -446,8 +446,12 @@ void ControlPlane::ReconcileWorkloadLocked(WorkloadRuntime& wr, int64_t now) {
     ri.id = r->id;
     ri.generation = r->generation;
     ri.placed = !r->node.empty();
-    ri.observed = r->observed;
-    if (!r->observed_seen) ri.observed.state = InstanceState::kPending;
+    if (r->observed_seen) {
+      ri.state = r->observed.state;
+      ri.last_exit_code = r->observed.last_exit_code;
+      ri.last_signal = r->observed.last_signal;
+      ri.reason = r->observed.reason;
+    }
     ri.ready_since_ms = r->ready_since_ms;
     ri.created_ms = r->created_ms;
     auto busy = inflight_snapshot_.find(r->id);

@@ -46,13 +46,17 @@ namespace tide {
 struct RolloutInstance {
   std::string id;
   int64_t generation = 0;
-  bool placed = false;         // has a node
-  InstanceStatus observed;     // state Pending until an agent reported it
+  bool placed = false;  // has a node
+  // As the agent last reported it (state Pending until it did); the rest says why it crashed.
+  InstanceState state = InstanceState::kPending;
+  int last_exit_code = -1;
+  int last_signal = 0;
+  std::string reason;
   int64_t ready_since_ms = 0;  // steady: when it last became Ready
   int64_t created_ms = 0;      // steady
   int inflight = 0;            // requests in flight at the gateway
 
-  bool Ready() const { return observed.state == InstanceState::kReady; }
+  bool Ready() const { return state == InstanceState::kReady; }
   bool Available(int64_t now_ms, int64_t min_ready_ms) const {
     return Ready() && now_ms - ready_since_ms >= min_ready_ms;
   }

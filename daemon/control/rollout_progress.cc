@@ -7,7 +7,7 @@ namespace tide {
 namespace {
 
 // "CrashLoopBackOff (exit code 3)" and the like, for events and conditions.
-std::string Describe(const InstanceStatus& st) {
+std::string Describe(const RolloutInstance& st) {
   std::string s = InstanceStateName(st.state);
   if (st.last_signal) {
     s += " (signal " + std::to_string(st.last_signal) + ")";
@@ -33,8 +33,8 @@ void CheckProgress(RolloutPass& p) {
   p.available_current = 0;
   for (const auto* r : p.current) {
     if (r->Available(now, p.min_ready_ms)) ++p.available_current;
-    if (!crashing && (r->observed.state == InstanceState::kCrashLoopBackOff ||
-                      r->observed.state == InstanceState::kFailed)) {
+    if (!crashing &&
+        (r->state == InstanceState::kCrashLoopBackOff || r->state == InstanceState::kFailed)) {
       crashing = r;
     }
   }
@@ -46,7 +46,7 @@ void CheckProgress(RolloutPass& p) {
   const double deadline = p.in.settings.progress_deadline_seconds;
   std::string cause;
   if (crashing) {
-    cause = "new instance " + crashing->id + " is " + Describe(crashing->observed);
+    cause = "new instance " + crashing->id + " is " + Describe(*crashing);
   } else if (now - st.progress_ms > p.progress_deadline_ms) {
     cause = "no progress for " + SecondsText(deadline) +
             " (progressDeadlineSeconds): " + std::to_string(p.available_current) + " of " +

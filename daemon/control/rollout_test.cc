@@ -60,7 +60,7 @@ class Fleet {
     r.id = "g" + std::to_string(generation) + "-" + std::to_string(next_id_++);
     r.generation = generation;
     r.placed = placed;
-    r.observed.state = state;
+    r.state = state;
     r.created_ms = clock_.NowMs();
     if (state == InstanceState::kReady) r.ready_since_ms = clock_.NowMs();
     live_.push_back(r);
@@ -68,16 +68,16 @@ class Fleet {
   }
   void ReadyAll() {
     for (auto& r : live_) {
-      if (r.observed.state != InstanceState::kStarting) continue;
-      r.observed.state = InstanceState::kReady;
+      if (r.state != InstanceState::kStarting) continue;
+      r.state = InstanceState::kReady;
       r.ready_since_ms = clock_.NowMs();
     }
   }
   void Crash(int64_t generation) {
     for (auto& r : live_) {
       if (r.generation != generation) continue;
-      r.observed.state = InstanceState::kCrashLoopBackOff;
-      r.observed.last_exit_code = 3;
+      r.state = InstanceState::kCrashLoopBackOff;
+      r.last_exit_code = 3;
       return;
     }
   }
