@@ -329,6 +329,25 @@ TEST(RolloutPlanTest, UnknownServingSpecIsReportedOnceAndTheNewGenerationKeepsTr
   EXPECT_FALSE(p.state.hide_failed_generation);
 }
 
+TEST(RolloutPlanTest, AFailedRolloutWithNothingOlderToServeKeepsItsTraffic) {
+  // Scaled to zero after the failure: no old instance is restored, so the failed generation's
+  // one kept instance is not hidden (a workload with traffic nowhere helps nobody).
+  Fleet f(1);
+  f.RollToTwo();
+  f.Pass();
+  f.Crash(2);
+  ASSERT_TRUE(f.Pass().state.hide_failed_generation);
+  f.desired_ = 0;
+  RolloutPlan p = f.Pass();  // the old instance is scaled down
+  ASSERT_EQ(p.drain.size(), 1u);
+  EXPECT_EQ(p.drain[0].reason, "scaled down");
+  EXPECT_EQ(f.Count(1), 0);
+  p = f.Pass();
+  EXPECT_TRUE(p.state.failed);
+  EXPECT_TRUE(p.create.empty());
+  EXPECT_FALSE(p.state.hide_failed_generation);
+}
+
 TEST(RolloutPlanTest, ANewSpecAfterAFailureRollsOutAgain) {
   Fleet f(1);
   f.RollToTwo();

@@ -74,6 +74,8 @@ TEST(ScalePolicyTest, LoadCallbackNeverScalesDown) {
   in.desired = 4;
   in.queued = 2;
   EXPECT_FALSE(Activate(in));  // 2 needed, 4 run
+  in.queued = 4;
+  EXPECT_FALSE(Activate(in));  // exactly enough: no event
   in.desired = 0;
   in.queued = 0;
   in.inflight = 3;
