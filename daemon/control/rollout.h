@@ -10,6 +10,7 @@
 //   rollout_progress.cc  when a rollout has failed (progress);
 //   rollout_rolling.cc   surge new instances, retire old ones (rolling);
 //   rollout_rollback.cc  a failed rollout: the last complete generation serves again (rollback).
+// (rollout_pass.h is their shared, internal view of one pass.)
 //
 // Rules:
 //   - Steady (no older instance, and the serving generation is this one or unknown): create or
