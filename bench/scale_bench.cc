@@ -19,6 +19,7 @@
 #include <set>
 #include <thread>
 
+#include "api/json.h"
 #include "bench/bench_util.h"
 #include "tests/harness.h"
 
@@ -57,9 +58,8 @@ double ReferenceRun(int n) {
 }
 
 int ReadyReplicas(const Tided& t, const std::string& name) {
-  json j = t.Get("/v1/workloads/" + name).Json();
-  if (!j.contains("status")) return -1;
-  return j["status"].value("readyReplicas", -1);
+  auto st = tide::WorkloadStatusOf(t.Get("/v1/workloads/" + name).Json());
+  return st ? st->ready : -1;
 }
 
 bool NodeReady(const Tided& t) {
@@ -168,7 +168,8 @@ int Run(int n, const std::string& logs_dir, bool poll) {
     }
     etag = r.headers["ETag"];
     json j = r.Json();
-    if ((all_ready = j.contains("status") && j["status"].value("readyReplicas", -1) >= n)) break;
+    auto st = tide::WorkloadStatusOf(j);
+    if ((all_ready = st && st->ready >= n)) break;
   }
   double tide_ms = MsSince(t0);
   if (!all_ready) {
