@@ -1,4 +1,4 @@
-// ApiServer: tided's REST API (SPEC section 3), the agent protocol routes (ARCHITECTURE.md),
+// ApiServer: tided's REST API (docs/api.md), the agent protocol routes (ARCHITECTURE.md),
 // /healthz and /metrics, on cpp-httplib. Every /v1 route is authorized by Auth; errors are
 // JSON `{"error":{"code","message","details"}}` with a fitting status. Bodies over
 // max_body_bytes are refused with 413 before they are read whole.
@@ -55,8 +55,5 @@ class ApiServer {
   std::thread thread_;
   int port_ = 0;
 };
-
-// Splits "HOST:PORT" (PORT 0 allowed). False when malformed.
-bool SplitHostPort(const std::string& s, std::string* host, int* port);
 
 }  // namespace tide

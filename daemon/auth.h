@@ -1,4 +1,4 @@
-// Auth: API tokens and roles for tided's REST API (SPEC section 1).
+// Auth: API tokens and roles for tided's REST API (docs/api.md, Authentication).
 //
 // Two ways to get tokens:
 //  - LoadTokensFile(): the `--tokens-file` YAML (`tokens: [{name, token, role}]`, role admin |
@@ -36,10 +36,6 @@ enum class RouteClass { kPublic, kRead, kWrite, kAgent };
 
 // Classifies a request path (without query) and method as described above.
 RouteClass ClassifyRoute(const std::string& method, const std::string& path);
-
-// The URL tidectl should use for an API listen address "HOST:PORT": a wildcard host
-// (0.0.0.0, ::, empty) becomes 127.0.0.1; IPv6 hosts are bracketed.
-std::string ServerUrlForListen(const std::string& listen);
 
 // 32 random bytes (OpenSSL RAND_bytes) as 64 lowercase hex characters.
 Status GenerateToken(std::string* out);
