@@ -13,10 +13,12 @@
 #include <sstream>
 #include <thread>
 
+#include "agent/agent_metrics.h"
 #include "agent/log_files.h"
 #include "agent/prober.h"
 #include "agent/process_launcher.h"
 #include "agent/supervisor.h"
+#include "api/address.h"
 #include "api/client.h"
 #include "api/json.h"
 #include "api/private_file.h"
@@ -28,18 +30,6 @@ struct Agent::Http {
 };
 
 namespace {
-
-bool SplitListen(const std::string& s, std::string* host, int* port) {
-  size_t colon = s.rfind(':');
-  if (colon == std::string::npos) return false;
-  *host = s.substr(0, colon);
-  try {
-    *port = std::stoi(s.substr(colon + 1));
-  } catch (...) {
-    return false;
-  }
-  return !host->empty() && *port >= 0 && *port <= 65535;
-}
 
 int64_t PhysicalMemory() {
   long pages = sysconf(_SC_PHYS_PAGES);
@@ -70,11 +60,11 @@ NodeInfo Agent::Info() const {
   NodeInfo n;
   n.name = opts_.name;
   n.address = opts_.advertise;
-  std::string host;
-  int port = 0;
-  SplitListen(opts_.listen, &host, &port);
-  if (host == "0.0.0.0" || host == "::") host = opts_.advertise;
-  n.agent_url = "http://" + host + ":" + std::to_string(api_port_);
+  HostPort listen;
+  ParseHostPort(opts_.listen, PortUse::kListen, &listen);  // checked by Start()
+  // Reached from tided, which may be on another host: a wildcard becomes the advertised host.
+  if (IsWildcardHost(listen.host)) listen.host = opts_.advertise;
+  n.agent_url = LocalUrl(listen, api_port_);
   n.capacity.cpu = opts_.cpu;
   n.capacity.memory_bytes = opts_.memory_bytes;
   n.labels = opts_.labels;
@@ -82,8 +72,15 @@ NodeInfo Agent::Info() const {
 }
 
 Status Agent::Start() {
+  HostPort listen;
+  if (Status st = ParseHostPort(opts_.listen, PortUse::kListen, &listen); !st.ok()) {
+    return Status::Invalid("--listen: " + st.message());
+  }
   std::error_code ec;
-  std::filesystem::create_directories(opts_.data_dir, ec);
+  // The data dir holds the instance records and logs: owner only when we create it.
+  if (std::filesystem::create_directories(opts_.data_dir, ec) && !ec) {
+    std::filesystem::permissions(opts_.data_dir, std::filesystem::perms::owner_all, ec);
+  }
   if (ec) return Status::Invalid("cannot create data dir " + opts_.data_dir + ": " + ec.message());
   // The data dir holds the node credential: only this user may enter it.
   if (::chmod(opts_.data_dir.c_str(), 0700) != 0) {
@@ -100,19 +97,20 @@ Status Agent::Start() {
   so.port_lo = opts_.port_lo;
   so.port_hi = opts_.port_hi;
   supervisor_ = std::make_unique<Supervisor>(so, clock_, *launcher_, *prober_, *logs_);
-  Status st = supervisor_->Restore();
-  if (!st.ok()) spdlog::warn("agent: restoring instances: {}", st.message());
+  // Saved state that cannot be read stops the start: running empty would start every instance
+  // a second time beside the untracked processes, and the next save would erase the record.
+  if (Status st = supervisor_->Restore(); !st.ok()) {
+    return Status::Internal("agent: cannot restore instances: " + st.message() +
+                            " (move the file aside to start without them)");
+  }
 
   http_ = std::make_unique<Http>();
   ServeApi();
-  std::string host;
-  int port = 0;
-  if (!SplitListen(opts_.listen, &host, &port))
-    return Status::Invalid("--listen: expected HOST:PORT, got '" + opts_.listen + "'");
-  if (port == 0) {
+  const std::string& host = listen.host;
+  if (listen.port == 0) {
     api_port_ = http_->server.bind_to_any_port(host);
   } else {
-    api_port_ = http_->server.bind_to_port(host, port) ? port : -1;
+    api_port_ = http_->server.bind_to_port(host, listen.port) ? listen.port : -1;
   }
   if (api_port_ <= 0) return Status::Unavailable("agent: cannot listen on " + opts_.listen);
   http_thread_ = std::thread([this] { http_->server.listen_after_bind(); });
@@ -356,25 +354,7 @@ void Agent::ServeApi() {
       std::lock_guard<std::mutex> lk(mu_);
       st = supervisor_->Statuses();
     }
-    std::string out;
-    out += "# HELP tide_agent_instances Instances supervised by this agent, by state.\n";
-    out += "# TYPE tide_agent_instances gauge\n";
-    std::map<std::string, int> by_state;
-    for (const auto& i : st) by_state[InstanceStateName(i.state)]++;
-    for (const auto& [k, v] : by_state)
-      out += "tide_agent_instances{node=\"" + opts_.name + "\",state=\"" + k + "\"} " +
-             std::to_string(v) + "\n";
-    out += "# HELP tide_agent_instance_memory_bytes Resident memory of an instance.\n";
-    out += "# TYPE tide_agent_instance_memory_bytes gauge\n";
-    for (const auto& i : st)
-      out += "tide_agent_instance_memory_bytes{instance=\"" + i.id + "\",workload=\"" + i.workload +
-             "\"} " + std::to_string(i.memory_bytes) + "\n";
-    out += "# HELP tide_agent_instance_cpu_seconds_total CPU time of an instance.\n";
-    out += "# TYPE tide_agent_instance_cpu_seconds_total counter\n";
-    for (const auto& i : st)
-      out += "tide_agent_instance_cpu_seconds_total{instance=\"" + i.id + "\",workload=\"" +
-             i.workload + "\"} " + std::to_string(i.cpu_seconds_total) + "\n";
-    res.set_content(out, "text/plain; version=0.0.4");
+    res.set_content(RenderAgentMetrics(opts_.name, st), "text/plain; version=0.0.4");
   });
   s.Get(R"(/v1/instances/([A-Za-z0-9-]+)/logs)", [this](const httplib::Request& req,
                                                         httplib::Response& res) {

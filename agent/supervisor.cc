@@ -5,37 +5,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <system_error>
 
 #include "agent/instance_env.h"
-#include "api/json.h"
 
 namespace tide {
 namespace {
 
 int64_t SecondsToMs(double s) {
   return static_cast<int64_t>(std::llround(std::max(0.0, s) * 1000));
-}
-
-const char* PhaseName(int phase) {
-  switch (phase) {
-    case 0:
-      return "waiting";
-    case 1:
-      return "running";
-    default:
-      return "done";
-  }
-}
-
-int ParsePhase(const std::string& s) {
-  if (s == "running") return 1;
-  if (s == "done") return 2;
-  return 0;
 }
 
 std::string DescribeExit(const ExitInfo& e) {
@@ -55,6 +32,10 @@ std::string DescribeExit(const ExitInfo& e) {
 Supervisor::Supervisor(SupervisorOptions options, Clock& clock, ProcessLauncher& launcher,
                        Prober& prober, LogFiles& logs)
     : options_(std::move(options)),
+      own_store_(options_.store || options_.data_dir.empty()
+                     ? nullptr
+                     : std::make_unique<FileStateStore>(options_.data_dir)),
+      store_(options_.store ? options_.store : own_store_.get()),
       clock_(clock),
       launcher_(launcher),
       prober_(prober),
@@ -66,9 +47,7 @@ Supervisor::~Supervisor() {
   for (auto& [id, inst] : instances_) CancelProbes(inst);
 }
 
-std::string Supervisor::StatePath() const {
-  return options_.data_dir.empty() ? "" : options_.data_dir + "/instances.json";
-}
+std::string Supervisor::StatePath() const { return store_ ? store_->Where() : ""; }
 
 Supervisor::Instance Supervisor::NewInstance(const InstanceAssignment& a) const {
   Instance inst;
@@ -482,9 +461,9 @@ std::vector<InstanceStatus> Supervisor::Statuses() const {
 std::map<std::string, Supervisor::Durable> Supervisor::DurableRecords() const {
   std::map<std::string, Durable> out;
   for (const auto& [id, inst] : instances_) {
-    out.emplace(id, Durable{static_cast<int>(inst.phase), inst.status.pid, inst.start_time,
-                            inst.status.port, inst.removing, inst.relaunch_counts,
-                            inst.status.restarts, inst.status.generation});
+    out.emplace(
+        id, Durable{inst.phase, inst.status.pid, inst.start_time, inst.status.port, inst.removing,
+                    inst.relaunch_counts, inst.status.restarts, inst.status.generation});
   }
   return out;
 }
@@ -501,103 +480,62 @@ std::map<std::string, Supervisor::Signature> Supervisor::Signatures() const {
 }
 
 Status Supervisor::Persist() {
-  const std::string path = StatePath();
-  if (path.empty()) return Status::Ok();
-  // Specs in the shared form: 200 replicas of one workload store their spec once.
-  std::vector<const InstanceAssignment*> assignments;
-  assignments.reserve(instances_.size());
-  for (const auto& [id, inst] : instances_) assignments.push_back(&inst.assignment);
-  json specs;
-  json records = EncodeSharedAssignments(assignments, &specs);
-  size_t i = 0;
+  if (!store_) return Status::Ok();
+  AgentState state;
+  state.node = options_.node;
+  state.instances.reserve(instances_.size());
   for (const auto& [id, inst] : instances_) {
-    json& r = records[i++];
-    r["status"] = inst.status;
-    r["phase"] = PhaseName(static_cast<int>(inst.phase));
-    r["startTime"] = inst.start_time;
-    r["removing"] = inst.removing;
-    r["relaunchCounts"] = inst.relaunch_counts;
+    state.instances.push_back({inst.assignment, inst.status, inst.phase, inst.start_time,
+                               inst.removing, inst.relaunch_counts});
   }
-  const json doc = {
-      {"node", options_.node}, {"specs", std::move(specs)}, {"instances", std::move(records)}};
-  std::error_code ec;
-  std::filesystem::create_directories(options_.data_dir, ec);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << doc.dump() << "\n";
-    out.flush();
-    if (!out) return Status::Internal("cannot write " + tmp);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return Status::Internal("cannot rename " + tmp + " to " + path);
-  }
-  return Status::Ok();
+  return store_->Save(state);
 }
 
 Status Supervisor::Restore() {
-  const std::string path = StatePath();
-  if (path.empty()) return Status::Ok();
-  std::ifstream in(path);
-  if (!in) return Status::Ok();  // first start
-  std::stringstream buf;
-  buf << in.rdbuf();
-  json doc = json::parse(buf.str(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object() || !doc.contains("instances") ||
-      !doc["instances"].is_array()) {
-    return Status::Invalid(path + ": not a valid instances file");
-  }
+  if (!store_) return Status::Ok();
+  AgentState saved;
+  if (Status st = store_->Load(&saved); !st.ok()) return st;
   const int64_t now = clock_.NowMs();
-  try {
-    // Files written before the shared-spec form carry each assignment inline.
-    const bool shared_form = doc.contains("specs");
-    std::vector<InstanceAssignment> shared;
-    if (shared_form) shared = DecodeSharedAssignments(doc["instances"], doc["specs"]);
-    size_t index = 0;
-    for (const json& rec : doc["instances"]) {
-      InstanceAssignment a =
-          shared_form ? shared[index++] : rec.at("assignment").get<InstanceAssignment>();
-      if (a.id.empty() || instances_.count(a.id)) continue;
-      Instance inst = NewInstance(a);
-      inst.status = rec.at("status").get<InstanceStatus>();
-      inst.status.node = options_.node;
-      inst.status.cpu = 0;
-      inst.cpu_base = inst.status.cpu_seconds_total;
-      inst.phase = static_cast<Phase>(ParsePhase(rec.value("phase", std::string("waiting"))));
-      inst.start_time = rec.value("startTime", uint64_t{0});
-      inst.removing = rec.value("removing", false);
-      inst.relaunch_counts = rec.value("relaunchCounts", false);
-      if (inst.status.port != 0) ports_.MarkTaken(inst.status.port);
-      inst.restart_at_ms = now;
-      if (inst.phase == Phase::kRunning) {
-        inst.started_ms = now;
-        inst.backoff.Started(now);
-        inst.env = BuildInstanceEnv(a, options_.node, inst.status.port, agent_env_);
-        if (inst.status.pid <= 0 || !launcher_.IsAlive(inst.status.pid, inst.start_time)) {
-          // Reap it when it is still our child (a Supervisor re-created inside one agent
-          // process) so no zombie is left, and learn its exit status when the launcher knows it.
-          std::optional<ExitInfo> exit;
-          if (inst.status.pid > 0) exit = launcher_.TryReap(inst.status.pid, inst.start_time);
-          OnExit(inst, exit.value_or(ExitInfo{}), now, " (ended while the agent was down)");
-        } else if (inst.removing) {
-          inst.status.state = InstanceState::kTerminating;
-          BeginStop(inst, now, "");
-        } else {
-          // Re-adopted as it was: a Ready instance stays Ready and is re-probed at its period.
-          const Probe readiness = a.spec.readiness.value_or(Probe{});
-          inst.was_ready = inst.status.state == InstanceState::kReady;
-          if (!inst.was_ready) inst.status.state = InstanceState::kStarting;
-          inst.readiness.next_ms =
-              inst.was_ready ? now + std::max<int64_t>(1, SecondsToMs(readiness.period_seconds))
-                             : now;
-          inst.liveness.next_ms =
-              now + SecondsToMs(a.spec.liveness ? a.spec.liveness->period_seconds : 0);
-        }
+  for (InstanceRecord& rec : saved.instances) {
+    const InstanceAssignment& a = rec.assignment;
+    if (a.id.empty() || instances_.count(a.id)) continue;
+    Instance inst = NewInstance(a);
+    inst.status = std::move(rec.status);
+    inst.status.node = options_.node;
+    inst.status.cpu = 0;
+    inst.cpu_base = inst.status.cpu_seconds_total;
+    inst.phase = rec.phase;
+    inst.start_time = rec.start_time;
+    inst.removing = rec.removing;
+    inst.relaunch_counts = rec.relaunch_counts;
+    if (inst.status.port != 0) ports_.MarkTaken(inst.status.port);
+    inst.restart_at_ms = now;
+    if (inst.phase == Phase::kRunning) {
+      inst.started_ms = now;
+      inst.backoff.Started(now);
+      inst.env = BuildInstanceEnv(a, options_.node, inst.status.port, agent_env_);
+      if (inst.status.pid <= 0 || !launcher_.IsAlive(inst.status.pid, inst.start_time)) {
+        // Reap it when it is still our child (a Supervisor re-created inside one agent
+        // process) so no zombie is left, and learn its exit status when the launcher knows it.
+        std::optional<ExitInfo> exit;
+        if (inst.status.pid > 0) exit = launcher_.TryReap(inst.status.pid, inst.start_time);
+        OnExit(inst, exit.value_or(ExitInfo{}), now, " (ended while the agent was down)");
+      } else if (inst.removing) {
+        inst.status.state = InstanceState::kTerminating;
+        BeginStop(inst, now, "");
+      } else {
+        // Re-adopted as it was: a Ready instance stays Ready and is re-probed at its period.
+        const Probe readiness = a.spec.readiness.value_or(Probe{});
+        inst.was_ready = inst.status.state == InstanceState::kReady;
+        if (!inst.was_ready) inst.status.state = InstanceState::kStarting;
+        inst.readiness.next_ms =
+            inst.was_ready ? now + std::max<int64_t>(1, SecondsToMs(readiness.period_seconds))
+                           : now;
+        inst.liveness.next_ms =
+            now + SecondsToMs(a.spec.liveness ? a.spec.liveness->period_seconds : 0);
       }
-      instances_.emplace(a.id, std::move(inst));
     }
-  } catch (const std::exception& e) {
-    return Status::Invalid(path + ": " + e.what());
+    instances_.emplace(a.id, std::move(inst));
   }
   dirty_ = true;
   return Status::Ok();

@@ -12,6 +12,9 @@ tide_add_test(port_allocator_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/port_allocat
 tide_add_test(instance_env_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/instance_env_test.cc
   LIBS tide_agent_core)
 tide_add_test(prober_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/prober_test.cc LIBS tide_agent_core)
-target_sources(tide_agent_core PRIVATE ${CMAKE_CURRENT_LIST_DIR}/supervisor.cc)
+target_sources(tide_agent_core PRIVATE ${CMAKE_CURRENT_LIST_DIR}/supervisor.cc
+  ${CMAKE_CURRENT_LIST_DIR}/state_store.cc)
+tide_add_test(state_store_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/state_store_test.cc
+  LIBS tide_agent_core)
 tide_add_test(supervisor_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/supervisor_test.cc
   LIBS tide_agent_core)

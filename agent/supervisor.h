@@ -25,13 +25,13 @@
 // A changed generation for a running instance id is recorded, never acted on (rollouts are the
 // control plane's job: it sends new instance ids).
 //
-// Persistence: the instance records go to DATA_DIR/instances.json (temp file + rename) in the
-// same Tick as any change to what re-adoption needs (phase, pid, start time, port, restarts,
-// removal, the assignment), and at most once a second for other status changes (readiness,
-// messages), which Restore() re-learns by probing anyway. Restore() after an agent restart
-// re-adopts processes that are still alive (pid + start time) without restarting them, and treats
-// dead ones as exits (restart policy applies). Children are never killed by destroying the
-// Supervisor.
+// Persistence: the instance records go to a StateStore (agent/state_store.h; by default a
+// FileStateStore on DATA_DIR/instances.json, written atomically and fsynced) in the same Tick as
+// any change to what re-adoption needs (phase, pid, start time, port, restarts, removal, the
+// assignment), and at most once a second for other status changes (readiness, messages), which
+// Restore() re-learns by probing anyway. Restore() after an agent restart re-adopts processes that
+// are still alive (pid + start time) without restarting them, and treats dead ones as exits
+// (restart policy applies). Children are never killed by destroying the Supervisor.
 //
 // Thread-safety: none; the caller serializes every call. Clock, launcher, prober and log files
 // are borrowed and must outlive the Supervisor.
@@ -40,9 +40,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "agent/backoff.h"
@@ -50,6 +50,7 @@
 #include "agent/log_files.h"
 #include "agent/port_allocator.h"
 #include "agent/prober.h"
+#include "agent/state_store.h"
 #include "api/clock.h"
 #include "api/model.h"
 #include "api/status.h"
@@ -58,7 +59,8 @@ namespace tide {
 
 struct SupervisorOptions {
   std::string node;
-  std::string data_dir;  // holds instances.json; "" = nothing persisted
+  std::string data_dir;         // holds instances.json; "" = nothing persisted (unless `store`)
+  StateStore* store = nullptr;  // borrowed; when set, used instead of DATA_DIR/instances.json
   int port_lo = 20000;
   int port_hi = 29999;
   std::optional<StringMap> agent_env;     // base of child envs; nullopt = this process's environ
@@ -84,8 +86,9 @@ class Supervisor {
   int64_t NextTickDelayMs() const;
   // Every instance, ordered by id.
   std::vector<InstanceStatus> Statuses() const;
-  // Re-adopts the instances recorded in DATA_DIR/instances.json. Call once, before SetDesired.
-  // Until the first SetDesired, restored instances count as desired. A missing file is OK.
+  // Re-adopts the instances recorded in the state store. Call once, before SetDesired.
+  // Until the first SetDesired, restored instances count as desired. Nothing saved yet is OK;
+  // saved state that cannot be read is an error (and nothing is restored).
   Status Restore();
   // DATA_DIR/instances.json ("" without a data dir).
   std::string StatePath() const;
@@ -101,7 +104,7 @@ class Supervisor {
   static constexpr size_t kLaunchBatch = 32;
 
  private:
-  enum class Phase { kWaiting, kRunning, kDone };  // waiting to (re)start / has a process / final
+  using Phase = InstancePhase;  // waiting to (re)start / has a process / final
   struct ProbeState {
     Prober::Ticket ticket = 0;
     int64_t next_ms = 0;
@@ -157,12 +160,24 @@ class Supervisor {
   void Remove(Instance& inst);
   ProbeTarget TargetFor(const Instance& inst) const;
   std::map<std::string, Signature> Signatures() const;
-  // What Restore() needs to re-adopt an instance; a change is persisted in the same Tick.
-  using Durable = std::tuple<int, int, uint64_t, int, bool, bool, int, int64_t>;
+  // The fields of an InstanceRecord that Restore() needs to re-adopt an instance; a change to
+  // any of them is persisted in the same Tick.
+  struct Durable {
+    Phase phase;
+    int pid;
+    uint64_t start_time;
+    int port;
+    bool removing, relaunch_counts;
+    int restarts;
+    int64_t generation;
+    bool operator==(const Durable&) const = default;
+  };
   std::map<std::string, Durable> DurableRecords() const;
   Status Persist();
 
   SupervisorOptions options_;
+  std::unique_ptr<StateStore> own_store_;  // the FileStateStore on data_dir, when used
+  StateStore* store_ = nullptr;            // nullptr: nothing persisted
   Clock& clock_;
   ProcessLauncher& launcher_;
   Prober& prober_;

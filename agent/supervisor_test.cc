@@ -581,6 +581,36 @@ TEST_F(SupervisorTest, RestoreWithNoFileIsEmptyAndBadFileIsAnError) {
   EXPECT_FALSE(s2->Restore().ok());
 }
 
+// Through the StateStore seam: a failed save is retried a second later (the launch's pid
+// reaches the store then), and a store whose state cannot be read fails Restore.
+TEST_F(SupervisorTest, FailedSavesAreRetriedAndUnreadableStateFailsRestore) {
+  MemoryStateStore store;
+  SupervisorOptions o;
+  o.node = "node-a";
+  o.store = &store;
+  o.agent_env = StringMap{};
+  o.port_is_free = [](int) { return true; };
+  {
+    Supervisor s(o, clock_, launcher_, prober_, *logs_);
+    store.FailSaves(1, Status::Internal("disk full"));
+    s.SetDesired({A("web-1")});
+    s.Tick();
+    EXPECT_EQ(store.saves(), 0);
+    EXPECT_EQ(s.StatePath(), "memory");
+    clock_.Advance(Supervisor::kHousekeepingIntervalMs);
+    s.Tick();
+    ASSERT_EQ(store.saves(), 1);
+    ASSERT_EQ(store.saved()->instances.size(), 1u);
+    EXPECT_EQ(store.saved()->instances[0].status.pid, Get(s, "web-1").pid);
+    EXPECT_EQ(store.saved()->instances[0].phase, InstancePhase::kRunning);
+    EXPECT_EQ(store.saved()->node, "node-a");
+  }
+  store.Corrupt();
+  Supervisor s(o, clock_, launcher_, prober_, *logs_);
+  EXPECT_FALSE(s.Restore().ok());
+  EXPECT_TRUE(s.Statuses().empty());
+}
+
 TEST_F(SupervisorTest, NextTickDelayIsShortWhileStartingAndLongWhenIdle) {
   auto s = Make();
   EXPECT_EQ(s->NextTickDelayMs(), Supervisor::kMaxTickDelayMs);

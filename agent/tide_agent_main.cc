@@ -1,5 +1,6 @@
-// tide-agent: the node agent binary (SPEC section 1). Thin: parses flags, runs tide::Agent until
-// SIGINT/SIGTERM. Instances keep running after the agent exits; the next start re-adopts them.
+// tide-agent: the node agent binary (flags: docs/operations.md). Thin: parses flags, runs
+// tide::Agent until SIGINT/SIGTERM. Instances keep running after the agent exits; the next start
+// re-adopts them.
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 
@@ -9,6 +10,7 @@
 #include <iostream>
 
 #include "agent/agent.h"
+#include "api/address.h"
 #include "api/quantity.h"
 
 namespace {
@@ -66,6 +68,11 @@ int main(int argc, char** argv) {
   }
   if (!memory.empty() && !tide::ParseMemory(memory, &o.memory_bytes, &err)) {
     std::cerr << "tide-agent: --memory: " << err << "\n";
+    return 2;
+  }
+  tide::HostPort listen;
+  if (auto st = tide::ParseHostPort(o.listen, tide::PortUse::kListen, &listen); !st.ok()) {
+    std::cerr << "tide-agent: --listen: " << st.message() << "\n";
     return 2;
   }
   if (!labels.empty() && !ParseLabels(labels, &o.labels, &err)) {

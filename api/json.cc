@@ -293,6 +293,59 @@ void from_json(const json& j, NodeInfo& n) {
   Get(j, "labels", n.labels);
 }
 
+void to_json(json& j, const WorkloadStatus& s) {
+  json conds = json::array();
+  for (const auto& c : s.conditions) {
+    conds.push_back(
+        {{"type", c.type}, {"status", c.status}, {"reason", c.reason}, {"message", c.message}});
+  }
+  j = json{{"desiredReplicas", s.desired},
+           {"readyReplicas", s.ready},
+           {"phase", s.phase},
+           {"conditions", std::move(conds)},
+           {"generation", s.generation},
+           {"observedGeneration", s.observed_generation},
+           {"instanceSeconds", s.instance_seconds},
+           {"scaleOverride", s.scale_override ? json(*s.scale_override) : json()}};
+}
+
+void from_json(const json& j, WorkloadStatus& s) {
+  s = WorkloadStatus{};
+  Get(j, "desiredReplicas", s.desired);
+  Get(j, "readyReplicas", s.ready);
+  Get(j, "phase", s.phase);
+  Get(j, "generation", s.generation);
+  Get(j, "observedGeneration", s.observed_generation);
+  Get(j, "instanceSeconds", s.instance_seconds);
+  if (auto it = j.find("conditions"); it != j.end() && !it->is_null()) {
+    if (!it->is_array()) throw json::type_error::create(302, "conditions: not an array", &*it);
+    for (const json& c : *it) {
+      WorkloadStatus::Condition cond;
+      Get(c, "type", cond.type);
+      Get(c, "status", cond.status);
+      Get(c, "reason", cond.reason);
+      Get(c, "message", cond.message);
+      s.conditions.push_back(std::move(cond));
+    }
+  }
+  int override_replicas = 0;
+  if (auto it = j.find("scaleOverride"); it != j.end() && !it->is_null()) {
+    Get(j, "scaleOverride", override_replicas);
+    s.scale_override = override_replicas;
+  }
+}
+
+std::optional<WorkloadStatus> WorkloadStatusOf(const json& workload) {
+  if (!workload.is_object()) return std::nullopt;
+  auto it = workload.find("status");
+  if (it == workload.end() || !it->is_object()) return std::nullopt;
+  try {
+    return it->get<WorkloadStatus>();
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
+}
+
 void to_json(json& j, const Event& e) {
   j = json{{"id", e.id},
            {"time", FormatTime(e.time_ms)},

@@ -1,10 +1,11 @@
-// JSON wire form of the model (nlohmann::json), camelCase field names as in manifests and SPEC.
-// to_json writes every field (defaults filled in), so GET shows the effective spec.
+// JSON wire form of the model (nlohmann::json), camelCase field names as in manifests and
+// docs/api.md. to_json writes every field (defaults filled in), so GET shows the effective spec.
 // from_json is lenient about missing fields (defaults apply) and is used for trusted peers
 // (agent <-> tided); user input goes through api/manifest.h, which validates strictly.
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "api/model.h"
 
@@ -24,6 +25,11 @@ void to_json(json& j, const InstanceStatus& s);
 void from_json(const json& j, InstanceStatus& s);
 void to_json(json& j, const NodeInfo& n);
 void from_json(const json& j, NodeInfo& n);
+void to_json(json& j, const WorkloadStatus& s);
+void from_json(const json& j, WorkloadStatus& s);
+// The "status" member of a workload answer (GET /v1/workloads[/NAME]) decoded; nullopt when
+// absent or malformed. Never throws: for clients (tidectl, benchmarks) that show what is there.
+std::optional<WorkloadStatus> WorkloadStatusOf(const json& workload);
 void to_json(json& j, const Event& e);
 void from_json(const json& j, Event& e);
 void to_json(json& j, const InstanceAssignment& a);

@@ -3,11 +3,15 @@
 target_sources(tide_api PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/manifest.cc
   ${CMAKE_CURRENT_LIST_DIR}/manifest_reader.cc
+  ${CMAKE_CURRENT_LIST_DIR}/manifest_files.cc
   ${CMAKE_CURRENT_LIST_DIR}/quantity.cc
   ${CMAKE_CURRENT_LIST_DIR}/cron.cc)
 
 tide_add_test(quantity_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/quantity_test.cc ${CMAKE_CURRENT_LIST_DIR}/cron_test.cc
+  LIBS tide_api)
+tide_add_test(manifest_files_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/manifest_files_test.cc
   LIBS tide_api)
 tide_add_test(manifest_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/manifest_test.cc

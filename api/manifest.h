@@ -1,4 +1,4 @@
-// Manifest parsing and strict validation (SPEC section 2; every field is in docs/manifests.md).
+// Manifest parsing and strict validation (every field is in docs/manifests.md).
 //
 // ParseManifests reads YAML (JSON too: JSON is YAML) holding one or more documents. A document
 // is one object (Service, Function or Layer), a sequence of objects, or `{kind: List, items:

@@ -13,7 +13,7 @@
 namespace tide {
 namespace {
 
-// The SPEC section 2 example, verbatim.
+// A two-workload-and-a-layer example covering most fields (as in docs/manifests.md).
 const char* kSpecExample = R"(apiVersion: tide/v1
 kind: Service                 # always on: Service | Function | Layer
 metadata:

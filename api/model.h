@@ -114,7 +114,7 @@ struct Object {
 
 // ---- runtime view -------------------------------------------------------------------------
 
-// Instance states as shown by the API (SPEC section 3).
+// Instance states as shown by the API (docs/api.md).
 enum class InstanceState {
   kPending,
   kStarting,
@@ -173,6 +173,23 @@ struct Event {
   std::string object;  // e.g. workload/users, node/a, instance/users-3f2a
   std::string workload;
   std::string message;
+};
+
+// The "status" member of a workload in GET /v1/workloads answers (docs/api.md), computed by the
+// control plane from the desired state and the agents' reports. Generations start at 1, so 0
+// in generation or observed_generation means "not known" (an answer without the field).
+struct WorkloadStatus {
+  int desired = 0;                  // desiredReplicas
+  int ready = 0;                    // readyReplicas: Ready instances that get traffic
+  std::string phase;                // Running | Pending | Progressing | Degraded | Idle | Failed
+  int64_t generation = 0;           // of the spec in the store
+  int64_t observed_generation = 0;  // every live instance runs this generation
+  struct Condition {
+    std::string type, status, reason, message;  // status: True | False
+  };
+  std::vector<Condition> conditions;  // Available, Scheduled, Progressing
+  double instance_seconds = 0;        // instance-seconds run so far
+  std::optional<int> scale_override;  // set by PUT /v1/workloads/NAME/scale
 };
 
 // ---- agent wire types ---------------------------------------------------------------------

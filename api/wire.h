@@ -1,5 +1,5 @@
-// Safe decoding of the JSON request bodies tided's REST API accepts (SPEC section 3 and the
-// agent protocol in ARCHITECTURE.md), for input that may be hostile.
+// Safe decoding of the JSON request bodies tided's REST API accepts (docs/api.md, including the
+// agent protocol), for input that may be hostile.
 //
 // Each Decode* function parses `body` completely and checks every field it reads: its JSON type,
 // its range, string lengths and element counts. It never throws and never reads out of range,

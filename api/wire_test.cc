@@ -393,3 +393,58 @@ TEST(Decoders, SurviveRandomMutations) {
 
 }  // namespace
 }  // namespace tide
+
+// ---- the workload status (GET /v1/workloads) ------------------------------------------------
+
+namespace tide {
+namespace {
+
+TEST(WorkloadStatusJsonTest, RoundTripsWithTheWireNames) {
+  WorkloadStatus s;
+  s.desired = 3;
+  s.ready = 2;
+  s.phase = "Progressing";
+  s.generation = 4;
+  s.observed_generation = 3;
+  s.conditions = {{"Available", "False", "NotEnoughReady", "2/3 ready"}};
+  s.instance_seconds = 12.5;
+  s.scale_override = 3;
+  json j = s;
+  EXPECT_EQ(j["desiredReplicas"], 3);
+  EXPECT_EQ(j["readyReplicas"], 2);
+  EXPECT_EQ(j["observedGeneration"], 3);
+  EXPECT_EQ(j["instanceSeconds"], 12.5);
+  EXPECT_EQ(j["scaleOverride"], 3);
+  EXPECT_EQ(j["conditions"][0]["reason"], "NotEnoughReady");
+  auto back = WorkloadStatusOf(json{{"status", j}});
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->desired, 3);
+  EXPECT_EQ(back->ready, 2);
+  EXPECT_EQ(back->phase, "Progressing");
+  EXPECT_EQ(back->generation, 4);
+  EXPECT_EQ(back->observed_generation, 3);
+  ASSERT_EQ(back->conditions.size(), 1u);
+  EXPECT_EQ(back->conditions[0].message, "2/3 ready");
+  EXPECT_EQ(back->instance_seconds, 12.5);
+  EXPECT_EQ(back->scale_override, 3);
+  s.scale_override.reset();
+  EXPECT_TRUE(json(s)["scaleOverride"].is_null());
+}
+
+TEST(WorkloadStatusJsonTest, ClientsGetNothingForAbsentOrMalformedStatus) {
+  EXPECT_FALSE(WorkloadStatusOf(json::parse(R"({"kind":"Service"})")).has_value());
+  EXPECT_FALSE(WorkloadStatusOf(json::parse(R"({"status":"Running"})")).has_value());
+  EXPECT_FALSE(WorkloadStatusOf(json::parse(R"([1,2])")).has_value());
+  EXPECT_FALSE(WorkloadStatusOf(json::parse(R"({"status":{"readyReplicas":"two"}})")));
+  EXPECT_FALSE(WorkloadStatusOf(json::parse(R"({"status":{"desiredReplicas":1e300}})")));
+  EXPECT_FALSE(WorkloadStatusOf(json::parse(R"({"status":{"conditions":[{"type":7}]}})")));
+  // Missing members keep their defaults (an older server); unknown ones are ignored.
+  auto st = WorkloadStatusOf(json::parse(R"({"status":{"readyReplicas":1,"future":true}})"));
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->ready, 1);
+  EXPECT_EQ(st->generation, 0);
+  EXPECT_FALSE(st->scale_override.has_value());
+}
+
+}  // namespace
+}  // namespace tide

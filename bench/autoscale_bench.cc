@@ -38,6 +38,7 @@
 #include <mutex>
 #include <thread>
 
+#include "api/json.h"
 #include "bench/bench_util.h"
 #include "tests/harness.h"
 
@@ -57,8 +58,8 @@ constexpr int kMaxClients = 40;
 int Ideal(int clients) { return std::max(1, (clients + kTarget - 1) / kTarget); }
 
 int Desired(const Tided& t) {
-  json j = t.Get("/v1/workloads/auto").Json();
-  return j.contains("status") ? j["status"].value("desiredReplicas", -1) : -1;
+  auto st = tide::WorkloadStatusOf(t.Get("/v1/workloads/auto").Json());
+  return st ? st->desired : -1;
 }
 
 // The scale events' "time: message" lines, oldest first as the API lists them.

@@ -24,6 +24,7 @@
 #include <set>
 #include <thread>
 
+#include "api/json.h"
 #include "bench/bench_util.h"
 #include "tests/harness.h"
 
@@ -62,9 +63,8 @@ double ReferenceRun(int n) {
 }
 
 int ReadyReplicas(const Tided& t, const std::string& name) {
-  json j = t.Get("/v1/workloads/" + name).Json();
-  if (!j.contains("status")) return -1;
-  return j["status"].value("readyReplicas", -1);
+  auto st = tide::WorkloadStatusOf(t.Get("/v1/workloads/" + name).Json());
+  return st ? st->ready : -1;
 }
 
 bool NodeReady(const Tided& t) {

@@ -7,19 +7,13 @@
 #include <regex>
 #include <thread>
 
+#include "api/version.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/exit_codes.h"
 #include "cli/format.h"
 #include "cli/resources.h"
 #include "cli/sources.h"
-
-#ifndef TIDE_VERSION
-#define TIDE_VERSION "dev"
-#endif
-#ifndef TIDE_GIT_COMMIT
-#define TIDE_GIT_COMMIT "unknown"
-#endif
 
 namespace tide::cli {
 namespace {
@@ -80,8 +74,6 @@ void FillDefaults(Env* env) {
   }
   if (!env->stop) env->stop = [] { return false; };
 }
-
-const char* ClientVersion() { return TIDE_VERSION; }
 
 int RunDelete(Env& env, const DeleteOptions& opt) {
   FillDefaults(&env);
@@ -223,7 +215,7 @@ int RunInvoke(Env& env, const InvokeOptions& opt) {
 
 int RunVersion(Env& env) {
   FillDefaults(&env);
-  *env.out << "Client Version: " << ClientVersion() << " (commit " << TIDE_GIT_COMMIT << ")\n";
+  *env.out << "Client Version: " << kTideVersion << " (commit " << kTideGitCommit << ")\n";
   env.out->flush();
   json v;
   if (int rc = GetJson(env, "/v1/version", &v)) return rc;

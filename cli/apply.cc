@@ -1,8 +1,10 @@
 // tidectl apply: sends every -f file in one all-or-nothing request, prints the per-object
 // results, and with --wait polls each applied workload until its rollout is complete.
 #include <map>
+#include <optional>
 #include <ostream>
 
+#include "api/json.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/exit_codes.h"
@@ -20,19 +22,23 @@ std::string Lower(std::string s) {
 // A failed rollout: a condition RolloutFailed (or Failed) that is True, or any condition whose
 // reason is RolloutFailed, or phase Failed. Returns the message to show, "" when not failed.
 std::string FailureOf(const json& w) {
-  for (const auto& c :
-       At(w, "status.conditions").is_array() ? At(w, "status.conditions") : json::array()) {
-    std::string type = Str(c, "type", "");
-    std::string status = Str(c, "status", "");
-    std::string reason = Str(c, "reason", "");
-    bool failed_type = (type == "RolloutFailed" || type == "Failed") && status == "True";
-    if (failed_type || reason == "RolloutFailed") {
-      std::string msg = Str(c, "message", "");
-      return (reason.empty() ? type : reason) + (msg.empty() ? "" : ": " + msg);
+  const std::optional<WorkloadStatus> st = WorkloadStatusOf(w);
+  if (!st) return "";
+  for (const auto& c : st->conditions) {
+    bool failed_type = (c.type == "RolloutFailed" || c.type == "Failed") && c.status == "True";
+    if (failed_type || c.reason == "RolloutFailed") {
+      return (c.reason.empty() ? c.type : c.reason) + (c.message.empty() ? "" : ": " + c.message);
     }
   }
-  if (Str(w, "status.phase", "") == "Failed") return "phase Failed";
+  if (st->phase == "Failed") return "phase Failed";
   return "";
+}
+
+// The generation to wait for: the status's, else the metadata's (older servers); 0 = unknown.
+int64_t GenerationOf(const json& w, const std::optional<WorkloadStatus>& st) {
+  if (st && st->generation > 0) return st->generation;
+  const json& g = At(w, "metadata.generation");
+  return g.is_number_integer() ? g.get<int64_t>() : 0;
 }
 
 struct Progress {
@@ -41,29 +47,22 @@ struct Progress {
 };
 
 std::string ProgressLine(const json& w) {
-  std::string line =
-      Str(w, "status.readyReplicas", "0") + "/" + Str(w, "status.desiredReplicas", "?") + " ready";
-  std::string phase = Str(w, "status.phase", "");
-  if (!phase.empty()) line += ", " + phase;
-  const json& gen = At(w, "status.generation").is_number() ? At(w, "status.generation")
-                                                           : At(w, "metadata.generation");
-  const json& obs = At(w, "status.observedGeneration");
-  if (gen.is_number() && obs.is_number() && obs.get<int64_t>() < gen.get<int64_t>()) {
-    line += ", generation " + NumText(gen.get<double>()) + " not yet observed";
+  const std::optional<WorkloadStatus> st = WorkloadStatusOf(w);
+  if (!st) return "0/? ready";
+  std::string line = std::to_string(st->ready) + "/" + std::to_string(st->desired) + " ready";
+  if (!st->phase.empty()) line += ", " + st->phase;
+  const int64_t gen = GenerationOf(w, st);
+  if (gen > 0 && st->observed_generation > 0 && st->observed_generation < gen) {
+    line += ", generation " + std::to_string(gen) + " not yet observed";
   }
   return line;
 }
 
 bool RolledOut(const json& w) {
-  const json& desired = At(w, "status.desiredReplicas");
-  const json& ready = At(w, "status.readyReplicas");
-  if (!desired.is_number()) return false;
-  double r = ready.is_number() ? ready.get<double>() : 0;
-  if (r != desired.get<double>()) return false;
-  const json& gen = At(w, "status.generation").is_number() ? At(w, "status.generation")
-                                                           : At(w, "metadata.generation");
-  const json& obs = At(w, "status.observedGeneration");
-  if (gen.is_number() && obs.is_number()) return obs.get<int64_t>() >= gen.get<int64_t>();
+  const std::optional<WorkloadStatus> st = WorkloadStatusOf(w);
+  if (!st || st->ready != st->desired) return false;
+  const int64_t gen = GenerationOf(w, st);
+  if (gen > 0 && st->observed_generation > 0) return st->observed_generation >= gen;
   return true;
 }
 

@@ -1,4 +1,4 @@
-// The tidectl verbs (SPEC section 5), one function per verb, independent of CLI11 so they can be
+// The tidectl verbs (docs/cli.md), one function per verb, independent of CLI11 so they can be
 // unit-tested against a fake server with string streams. Each returns the process exit code
 // (exit_codes.h) after printing results to env.out and errors to env.err.
 //
@@ -83,8 +83,5 @@ int RunInvoke(Env& env, const InvokeOptions& opt);
 int RunTop(Env& env, const std::string& what);
 int RunCost(Env& env, const std::string& name);
 int RunVersion(Env& env);
-
-// The client's version string, e.g. "0.1.0".
-const char* ClientVersion();
 
 }  // namespace tide::cli

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "api/version.h"
 #include "cli/common.h"
 #include "cli/exit_codes.h"
 #include "cli/fake_server_testutil.h"
@@ -435,7 +436,7 @@ TEST_F(CommandsTest, Version) {
   });
   Start();
   EXPECT_EQ(RunVersion(env_), kExitOk);
-  EXPECT_NE(out_.str().find("Client Version: " + std::string(ClientVersion())), std::string::npos);
+  EXPECT_NE(out_.str().find("Client Version: " + std::string(kTideVersion)), std::string::npos);
   EXPECT_NE(out_.str().find("Server Version: 0.1.0 (commit Bearer tok)"), std::string::npos)
       << out_.str();
 }

@@ -2,6 +2,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "api/json.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/exit_codes.h"
@@ -153,22 +154,19 @@ int DescribeWorkload(Env& env, const std::string& name) {
             Str(spec, "rollout.maxUnavailable", "0"),
         "  ");
   out << "Status:\n";
-  Field(out, "Phase", Str(w, "status.phase"), "  ");
+  const WorkloadStatus st = WorkloadStatusOf(w).value_or(WorkloadStatus{});
+  auto text = [](const std::string& s) { return s.empty() ? std::string("-") : s; };
+  Field(out, "Phase", text(st.phase), "  ");
   Field(out, "Replicas",
-        Str(w, "status.desiredReplicas") + " desired, " + Str(w, "status.readyReplicas", "0") +
-            " ready",
-        "  ");
-  if (At(w, "status.instanceSeconds").is_number()) {
-    Field(out, "Instance Seconds", Str(w, "status.instanceSeconds"), "  ");
-  }
+        std::to_string(st.desired) + " desired, " + std::to_string(st.ready) + " ready", "  ");
+  Field(out, "Instance Seconds", NumText(st.instance_seconds), "  ");
   out << "Conditions:\n";
-  const json& conds = At(w, "status.conditions");
-  if (!conds.is_array() || conds.empty()) {
+  if (st.conditions.empty()) {
     out << "  <none>\n";
   } else {
     Table t({"TYPE", "STATUS", "REASON", "MESSAGE"});
-    for (const auto& c : conds) {
-      t.AddRow({Str(c, "type"), Str(c, "status"), Str(c, "reason"), Str(c, "message", "")});
+    for (const auto& c : st.conditions) {
+      t.AddRow({text(c.type), text(c.status), text(c.reason), c.message});
     }
     out << t.Render("  ");
   }

@@ -1,4 +1,4 @@
-// tidectl exit codes (SPEC section 5) and the mapping from a client call's outcome to one.
+// tidectl exit codes (docs/cli.md) and the mapping from a client call's outcome to one.
 // Header-only, pure.
 #pragma once
 

@@ -1,4 +1,4 @@
-// tidectl: the command line client of tided's REST API (SPEC section 5). This file only parses
+// tidectl: the command line client of tided's REST API (docs/cli.md). This file only parses
 // the command line (CLI11) and dispatches to the verbs in commands.h.
 // Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 server unreachable.
 #include <CLI/CLI.hpp>

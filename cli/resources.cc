@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "api/json.h"
 #include "cli/format.h"
 
 namespace tide::cli {
@@ -52,9 +53,13 @@ std::string LastExit(const json& i) {
 
 void AddWorkloads(Table* t, const json& items, bool wide, int64_t now_ms) {
   for (const auto& w : items) {
-    std::vector<std::string> row = {
-        Str(w, "metadata.name"),        Str(w, "kind"),         Str(w, "status.desiredReplicas"),
-        Str(w, "status.readyReplicas"), Str(w, "status.phase"), AgeOf(CreationTime(w), now_ms)};
+    const std::optional<WorkloadStatus> st = WorkloadStatusOf(w);
+    std::vector<std::string> row = {Str(w, "metadata.name"),
+                                    Str(w, "kind"),
+                                    st ? std::to_string(st->desired) : "-",
+                                    st ? std::to_string(st->ready) : "-",
+                                    st && !st->phase.empty() ? st->phase : "-",
+                                    AgeOf(CreationTime(w), now_ms)};
     if (wide) {
       row.push_back(ScalingText(At(w, "spec")));
       row.push_back(GenerationText(w));
@@ -135,10 +140,11 @@ std::string ScalingText(const json& spec) {
 }
 
 std::string GenerationText(const json& w) {
-  std::string gen = Str(w, "status.generation", Str(w, "metadata.generation"));
-  const json& observed = At(w, "status.observedGeneration");
-  if (observed.is_number() && NumText(observed.get<double>()) != gen) {
-    return gen + " (observed " + NumText(observed.get<double>()) + ")";
+  const std::optional<WorkloadStatus> st = WorkloadStatusOf(w);
+  std::string gen =
+      st && st->generation > 0 ? std::to_string(st->generation) : Str(w, "metadata.generation");
+  if (st && st->observed_generation > 0 && std::to_string(st->observed_generation) != gen) {
+    return gen + " (observed " + std::to_string(st->observed_generation) + ")";
   }
   return gen;
 }

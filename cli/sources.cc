@@ -3,29 +3,12 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 namespace tide::cli {
 namespace {
-
-namespace fs = std::filesystem;
-
-Status ReadFile(const fs::path& p, const std::string& name, std::vector<ManifestFile>* out) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return Status::Invalid("cannot read " + name);
-  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  out->push_back({name, std::move(content)});
-  return Status::Ok();
-}
-
-bool IsManifestName(const fs::path& p) {
-  auto ext = p.extension().string();
-  return ext == ".yaml" || ext == ".yml" || ext == ".json";
-}
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
@@ -47,31 +30,7 @@ Status ReadManifestFiles(const std::vector<std::string>& paths, std::istream& st
       out->push_back({"stdin", std::move(content)});
       continue;
     }
-    std::error_code ec;
-    fs::path p(path);
-    auto st = fs::status(p, ec);
-    if (ec || !fs::exists(st)) return Status::NotFound("the path \"" + path + "\" does not exist");
-    if (fs::is_directory(st)) {
-      std::vector<fs::path> files;
-      for (const auto& entry : fs::directory_iterator(p, ec)) {
-        if (entry.is_regular_file(ec) && IsManifestName(entry.path()))
-          files.push_back(entry.path());
-      }
-      if (ec) return Status::Invalid("cannot list " + path + ": " + ec.message());
-      std::sort(files.begin(), files.end(),
-                [](const fs::path& a, const fs::path& b) { return a.filename() < b.filename(); });
-      if (files.empty()) {
-        return Status::Invalid("no *.yaml, *.yml or *.json files in directory " + path);
-      }
-      for (const auto& f : files) {
-        std::string name = (p / f.filename()).string();
-        Status s = ReadFile(f, name, out);
-        if (!s.ok()) return s;
-      }
-      continue;
-    }
-    Status s = ReadFile(p, path, out);
-    if (!s.ok()) return s;
+    if (Status s = ReadManifestPath(path, out); !s.ok()) return s;
   }
   return Status::Ok();
 }

@@ -1,9 +1,9 @@
 // Manifest sources for `tidectl apply -f` and `tidectl delete -f`: expands the -f paths into
 // files, builds the single apply request, and lists the objects a file names.
 //
-// A path is a file, a directory (every *.yaml, *.yml and *.json directly in it, sorted by name,
-// not recursive) or "-" (standard input, named "stdin"). Pure apart from reading files;
-// thread-compatible.
+// A path is "-" (standard input, named "stdin") or what api/manifest_files.h reads (a file, or
+// a directory's *.yaml, *.yml and *.json files: the same rule as `tided --manifests`). Pure
+// apart from reading files; thread-compatible.
 #pragma once
 
 #include <istream>
@@ -11,17 +11,13 @@
 #include <vector>
 
 #include "api/client.h"
+#include "api/manifest_files.h"
 #include "api/status.h"
 
 namespace tide::cli {
 
-struct ManifestFile {
-  std::string name;  // as the user wrote it (or path inside the directory); "stdin" for "-"
-  std::string content;
-};
-
 // Reads every path in order. Missing paths, unreadable files and directories without manifests
-// are errors (kInvalid / kNotFound) naming the path.
+// are errors (kInvalid / kNotFound) naming the path; "-" may be given once.
 Status ReadManifestFiles(const std::vector<std::string>& paths, std::istream& stdin_stream,
                          std::vector<ManifestFile>* out);
 

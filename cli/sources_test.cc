@@ -25,20 +25,18 @@ class SourcesTest : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(SourcesTest, DirectoryIsSortedNonRecursiveAndFiltered) {
+// The directory rule itself is api/manifest_files.h's (tested there); -f hands paths to it.
+TEST_F(SourcesTest, DirectoriesAndFilesMix) {
   Write("b.yaml", "B");
   Write("a.yml", "A");
-  Write("c.json", "C");
-  Write("notes.txt", "ignored");
-  Write("sub/d.yaml", "ignored too");
+  Write("sub/x.json", "X");
   std::istringstream in;
   std::vector<ManifestFile> files;
-  ASSERT_TRUE(ReadManifestFiles({dir_.string()}, in, &files).ok());
+  ASSERT_TRUE(ReadManifestFiles({(dir_ / "sub/x.json").string(), dir_.string()}, in, &files).ok());
   ASSERT_EQ(files.size(), 3u);
-  EXPECT_EQ(files[0].name, (dir_ / "a.yml").string());
-  EXPECT_EQ(files[0].content, "A");
-  EXPECT_EQ(files[1].content, "B");
-  EXPECT_EQ(files[2].content, "C");
+  EXPECT_EQ(files[0].content, "X");
+  EXPECT_EQ(files[1].name, (dir_ / "a.yml").string());
+  EXPECT_EQ(files[2].content, "B");
 }
 
 TEST_F(SourcesTest, FilesAndStdinInOrder) {

@@ -4,6 +4,7 @@
 #include <map>
 #include <ostream>
 
+#include "api/json.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/exit_codes.h"
@@ -115,11 +116,11 @@ int RunCost(Env& env, const std::string& name) {
   double total_is = 0, total_cpu = 0, total_gib = 0, total_used = 0;
   bool any_used = false;
   for (const auto& w : items) {
-    const json& is = At(w, "status.instanceSeconds");
+    const std::optional<WorkloadStatus> st = WorkloadStatusOf(w);
     const json& used = At(w, "status.cpuSecondsTotal");
     std::string is_text = "-", cpu_text = "-", gib_text = "-", used_text = "-";
-    if (is.is_number()) {
-      double s = is.get<double>();
+    if (st) {
+      double s = st->instance_seconds;
       double cpu = s * Num(w, "spec.resources.cpu");
       double gib = s * Num(w, "spec.resources.memory") / (1024.0 * 1024 * 1024);
       is_text = NumText(std::round(s));

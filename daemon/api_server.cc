@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "api/address.h"
 #include "api/json.h"
 #include "api/manifest.h"
 #include "api/version.h"
@@ -167,20 +168,6 @@ std::string ApiMethodLabel(const std::string& method) {
   return "other";
 }
 
-bool SplitHostPort(const std::string& s, std::string* host, int* port) {
-  size_t colon = s.rfind(':');
-  if (colon == std::string::npos) return false;
-  *host = s.substr(0, colon);
-  if (host->size() >= 2 && host->front() == '[' && host->back() == ']')
-    *host = host->substr(1, host->size() - 2);
-  std::string p = s.substr(colon + 1);
-  if (p.empty() || p.size() > 5) return false;
-  for (char c : p)
-    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
-  *port = std::stoi(p);
-  return *port <= 65535 && !host->empty();
-}
-
 ApiServer::ApiServer(ApiServerOptions opts, Store& store, ControlPlane& cp, Auth& auth,
                      Metrics& metrics)
     : opts_(std::move(opts)),
@@ -193,10 +180,9 @@ ApiServer::ApiServer(ApiServerOptions opts, Store& store, ControlPlane& cp, Auth
 ApiServer::~ApiServer() { Stop(); }
 
 Status ApiServer::Start() {
-  std::string host;
-  int port = 0;
-  if (!SplitHostPort(opts_.listen, &host, &port))
-    return Status::Invalid("--api-listen: expected HOST:PORT, got '" + opts_.listen + "'");
+  HostPort addr;
+  if (Status st = ParseHostPort(opts_.listen, PortUse::kListen, &addr); !st.ok())
+    return Status::Invalid("--api-listen: " + st.message());
   Routes();
   const int backend_port = srv_->bind_to_any_port("127.0.0.1");
   if (backend_port < 0) return Status::Unavailable("cannot listen on 127.0.0.1 (API backend)");
@@ -333,18 +319,8 @@ void ApiServer::Routes() {
   auto workload_json = [this](const StoredObject& o) {
     json j = o.object;
     WorkloadStatus st = cp_.StatusOf(o);
-    json conds = json::array();
-    for (const auto& c : st.conditions)
-      conds.push_back(
-          {{"type", c.type}, {"status", c.status}, {"reason", c.reason}, {"message", c.message}});
-    j["status"] = {{"desiredReplicas", st.desired},
-                   {"readyReplicas", st.ready},
-                   {"phase", st.phase},
-                   {"conditions", conds},
-                   {"generation", st.generation},
-                   {"observedGeneration", st.observed_generation},
-                   {"instanceSeconds", st.instance_seconds},
-                   {"scaleOverride", o.scale_replicas ? json(*o.scale_replicas) : json()}};
+    st.scale_override = o.scale_replicas;
+    j["status"] = st;
     j["metadata"]["generation"] = o.generation;
     j["metadata"]["creationTimestamp"] = FormatTime(o.created_ms);
     return j;
@@ -566,7 +542,7 @@ void ApiServer::Routes() {
            });
 
   // ---- agent protocol ----
-  // Each call first proves the caller may act as the node it names (SPEC section 7,
+  // Each call first proves the caller may act as the node it names (docs/api.md "Node identity",
   // daemon/node_identity.h); the pre-routing handler has already authenticated it.
   auto caller = [this](const httplib::Request& req) {
     Principal who;

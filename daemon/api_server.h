@@ -1,4 +1,4 @@
-// ApiServer: tided's REST API (SPEC section 3), the agent protocol routes (ARCHITECTURE.md),
+// ApiServer: tided's REST API (docs/api.md), the agent protocol routes (ARCHITECTURE.md),
 // /healthz and /metrics, on cpp-httplib. Every /v1 route is authorized by Auth; errors are
 // JSON `{"error":{"code","message","details"}}` with a fitting status. Bodies over
 // max_body_bytes are refused with 413 before they are read whole.
@@ -48,7 +48,7 @@ class ApiServer {
 
  private:
   void Routes();
-  // 403 for an agent call `who` may not make (SPEC section 7), with a Warning event
+  // 403 for an agent call `who` may not make (docs/api.md "Node identity"), with a Warning event
   // NodeAccessDenied: at most one a minute per principal, action and node, so a hostile loop
   // cannot wash real events out of the bounded event log.
   void DenyNodeAccess(httplib::Response& res, const Principal& who, NodeAction action,
@@ -66,9 +66,6 @@ class ApiServer {
   std::mutex deny_mu_;
   std::map<std::string, int64_t> deny_evented_ms_;  // guarded by deny_mu_; bounded
 };
-
-// Splits "HOST:PORT" (PORT 0 allowed). False when malformed.
-bool SplitHostPort(const std::string& s, std::string* host, int* port);
 
 // The `route` label of tide_api_requests_total: the template of a known route (for example
 // `/v1/workloads/{name}/scale`), or "other" for any path no route serves, so that no request

@@ -1,10 +1,6 @@
 #include "daemon/apply.h"
 
-#include <algorithm>
-#include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 namespace tide {
 
@@ -24,32 +20,6 @@ Status ApplyFiles(Store& store, const std::vector<ManifestFile>& files, bool dry
   }
   if (parsed.objects.empty()) return Status::Invalid("no objects to apply");
   return store.Apply(parsed.objects, dry_run, results);
-}
-
-Status ReadManifestPath(const std::string& path, std::vector<ManifestFile>* out) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  std::vector<std::string> paths;
-  if (fs::is_directory(path, ec)) {
-    for (const auto& e : fs::directory_iterator(path, ec)) {
-      std::string ext = e.path().extension().string();
-      if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml" || ext == ".json"))
-        paths.push_back(e.path().string());
-    }
-    std::sort(paths.begin(), paths.end());
-  } else if (fs::exists(path, ec)) {
-    paths.push_back(path);
-  } else {
-    return Status::NotFound("no such file or directory: " + path);
-  }
-  for (const auto& p : paths) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in) return Status::Invalid("cannot read " + p);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    out->push_back({p, ss.str()});
-  }
-  return Status::Ok();
 }
 
 }  // namespace tide

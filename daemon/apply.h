@@ -8,22 +8,15 @@
 #include <vector>
 
 #include "api/manifest.h"
+#include "api/manifest_files.h"
 #include "api/status.h"
 #include "daemon/store.h"
 
 namespace tide {
 
-struct ManifestFile {
-  std::string name;
-  std::string content;
-};
-
 // On invalid manifests returns Invalid with *errors filled (one entry per problem); on success
 // *results has one entry per object, in order.
 Status ApplyFiles(Store& store, const std::vector<ManifestFile>& files, bool dry_run,
                   std::vector<ApplyResult>* results, std::vector<FieldError>* errors);
-
-// Reads PATH: a file, or every *.yaml, *.yml and *.json file of a directory (sorted by name).
-Status ReadManifestPath(const std::string& path, std::vector<ManifestFile>* out);
 
 }  // namespace tide

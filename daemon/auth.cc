@@ -106,27 +106,6 @@ RouteClass ClassifyRoute(const std::string& method, const std::string& path) {
   return IsReadMethod(method) ? RouteClass::kRead : RouteClass::kWrite;
 }
 
-std::string ServerUrlForListen(const std::string& listen) {
-  std::string host, port;
-  if (!listen.empty() && listen[0] == '[') {
-    size_t close = listen.find(']');
-    host = listen.substr(1, close == std::string::npos ? std::string::npos : close - 1);
-    if (close != std::string::npos && close + 1 < listen.size() && listen[close + 1] == ':')
-      port = listen.substr(close + 2);
-  } else {
-    size_t colon = listen.rfind(':');
-    if (colon == std::string::npos) {
-      host = listen;
-    } else {
-      host = listen.substr(0, colon);
-      port = listen.substr(colon + 1);
-    }
-  }
-  if (host.empty() || host == "0.0.0.0" || host == "::" || host == "*") host = "127.0.0.1";
-  if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  return "http://" + host + (port.empty() ? "" : ":" + port);
-}
-
 Status GenerateToken(std::string* out) {
   unsigned char buf[32];
   if (RAND_bytes(buf, sizeof buf) != 1) return Status::Internal("RAND_bytes failed");

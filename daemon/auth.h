@@ -1,4 +1,4 @@
-// Auth: API tokens and roles for tided's REST API (SPEC section 1).
+// Auth: API tokens and roles for tided's REST API (docs/api.md, Authentication).
 //
 // Two ways to get tokens:
 //  - LoadTokensFile(): the `--tokens-file` YAML (`tokens: [{name, token, role, node}]`, role
@@ -14,7 +14,7 @@
 //    External agents on the host can join with `--token-file DATA_DIR/agent.token`; the local
 //    agent gets its own random in-memory token like above.
 //
-// Node identity (SPEC section 7, docs/security.md): an agent token with a node is that node's
+// Node identity (docs/api.md "Node identity", docs/security.md): an agent token with a node is that node's
 // credential; an agent token without one is a join token. Join() issues a node credential (32
 // random bytes, hex) for a name no token or credential is bound to yet; only its SHA-256
 // digest is kept (here and, through the persist callback, in the store), and
@@ -53,10 +53,6 @@ enum class RouteClass { kPublic, kRead, kWrite, kAgent };
 
 // Classifies a request path (without query) and method as described above.
 RouteClass ClassifyRoute(const std::string& method, const std::string& path);
-
-// The URL tidectl should use for an API listen address "HOST:PORT": a wildcard host
-// (0.0.0.0, ::, empty) becomes 127.0.0.1; IPv6 hosts are bracketed.
-std::string ServerUrlForListen(const std::string& listen);
 
 // 32 random bytes (OpenSSL RAND_bytes) as 64 lowercase hex characters.
 Status GenerateToken(std::string* out);

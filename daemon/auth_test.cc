@@ -310,15 +310,6 @@ TEST(AuthTest, NodeBindingsAndCredentials) {
   EXPECT_EQ(b->AddNodeCredential("node-e", std::string(64, 'g')).code(), Code::kInvalid);
 }
 
-TEST(AuthTest, ServerUrlForListen) {
-  EXPECT_EQ(ServerUrlForListen("127.0.0.1:7400"), "http://127.0.0.1:7400");
-  EXPECT_EQ(ServerUrlForListen("0.0.0.0:7400"), "http://127.0.0.1:7400");
-  EXPECT_EQ(ServerUrlForListen(":7400"), "http://127.0.0.1:7400");
-  EXPECT_EQ(ServerUrlForListen("[::]:7400"), "http://127.0.0.1:7400");
-  EXPECT_EQ(ServerUrlForListen("[::1]:7400"), "http://[::1]:7400");
-  EXPECT_EQ(ServerUrlForListen("ctl.example:80"), "http://ctl.example:80");
-}
-
 TEST(AuthTest, GenerateTokenIsRandomHex) {
   std::string a, b;
   ASSERT_TRUE(GenerateToken(&a).ok());

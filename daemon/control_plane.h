@@ -60,20 +60,6 @@ struct ControlPlaneOptions {
   Invoker* invoker = nullptr;  // where schedule triggers are enqueued; none: they only log
 };
 
-// What GET /v1/workloads shows as "status".
-struct WorkloadStatus {
-  int desired = 0;
-  int ready = 0;
-  std::string phase;  // Running | Pending | Progressing | Degraded | Idle | Failed
-  int64_t generation = 0;
-  int64_t observed_generation = 0;  // every live instance runs this generation
-  struct Condition {
-    std::string type, status, reason, message;
-  };
-  std::vector<Condition> conditions;
-  double instance_seconds = 0;
-};
-
 class ControlPlane : public GatewayBackend {
  public:
   ControlPlane(ControlPlaneOptions opts, Store& store, Clock& clock, Metrics& metrics,

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <thread>
 
+#include "api/address.h"
 #include "daemon/api_server.h"
 #include "daemon/gateway_http.h"  // ErrorBody: the one-line JSON error the API answers too
 
@@ -159,14 +160,13 @@ FrontDoor::FrontDoor(FrontDoorOptions opts) : impl_(std::make_unique<Impl>(std::
 FrontDoor::~FrontDoor() { Stop(); }
 
 Status FrontDoor::Start() {
-  std::string host;
-  int port = 0;
-  if (!SplitHostPort(impl_->opts.listen, &host, &port))
-    return Status::Invalid("--api-listen: expected HOST:PORT, got '" + impl_->opts.listen + "'");
+  HostPort listen;
+  if (Status st = ParseHostPort(impl_->opts.listen, PortUse::kListen, &listen); !st.ok())
+    return Status::Invalid("--api-listen: " + st.message());
   beast::error_code ec;
-  auto addr = asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
-  if (ec) return Status::Invalid("--api-listen: '" + host + "' is not an IP address");
-  tcp::endpoint ep(addr, static_cast<unsigned short>(port));
+  auto addr = asio::ip::make_address(listen.host == "localhost" ? "127.0.0.1" : listen.host, ec);
+  if (ec) return Status::Invalid("--api-listen: '" + listen.host + "' is not an IP address");
+  tcp::endpoint ep(addr, static_cast<unsigned short>(listen.port));
   auto& a = impl_->acceptor;
   a.open(ep.protocol(), ec);
   if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);

@@ -12,6 +12,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 
+#include "api/address.h"
 #include "daemon/gateway_http.h"
 #include "daemon/gateway_impl.h"
 
@@ -133,19 +134,11 @@ Gateway::Impl::~Impl() {
 Status Gateway::Impl::Start() {
   std::lock_guard lock(lifecycle_mu_);
   if (started_) return Status::Invalid("gateway already started");
-  auto colon = opts_.listen.rfind(':');
-  if (colon == std::string::npos)
-    return Status::Invalid("gateway listen address '" + opts_.listen + "' is not HOST:PORT");
-  std::string host = opts_.listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  if (host.empty() || host == "localhost") host = "127.0.0.1";
-  int want_port = 0;
-  try {
-    want_port = std::stoi(opts_.listen.substr(colon + 1));
-  } catch (...) {
-    return Status::Invalid("gateway listen address '" + opts_.listen + "' has no valid port");
-  }
+  HostPort listen;
+  if (Status st = ParseHostPort(opts_.listen, PortUse::kListen, &listen); !st.ok())
+    return Status::Invalid("gateway listen address: " + st.message());
+  const std::string host = listen.host == "localhost" ? "127.0.0.1" : listen.host;
+  const int want_port = listen.port;
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(host, ec);
   if (ec) return Status::Invalid("gateway listen host '" + host + "' is not an IP address");

@@ -1,4 +1,4 @@
-# daemon/gateway.cmake: the request gateway (SPEC section 4), Asio/Beast, see docs/gateway.md.
+# daemon/gateway.cmake: the request gateway (docs/gateway.md), Asio/Beast.
 target_sources(tide_daemon_core PRIVATE
   gateway.cc
   gateway_http.cc

@@ -1,4 +1,4 @@
-// Gateway: tided's request gateway (data plane, SPEC section 4). An HTTP/1.1 reverse proxy on
+// Gateway: tided's request gateway (data plane, docs/gateway.md). An HTTP/1.1 reverse proxy on
 // Boost.Asio/Beast that routes `ANY /function/{name}[/{rest}]` and `ANY /service/{name}[/{rest}]`
 // to a ready instance of the workload as `/{rest}` (query, method, headers and body kept; bodies
 // streamed both ways, never buffered whole), adding X-Forwarded-For and X-Request-Id.

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "api/address.h"
 #include "daemon/gateway.h"
 #include "daemon/metrics.h"
 
@@ -71,9 +72,12 @@ int main(int argc, char** argv) {
   }
   std::vector<tide::Endpoint> eps;
   for (size_t i = 0; i < upstreams.size(); ++i) {
-    auto colon = upstreams[i].rfind(':');
-    eps.push_back({"up-" + std::to_string(i), upstreams[i].substr(0, colon),
-                   std::atoi(upstreams[i].substr(colon + 1).c_str())});
+    tide::HostPort up;
+    if (auto s = tide::ParseHostPort(upstreams[i], tide::PortUse::kDial, &up); !s.ok()) {
+      std::cerr << "tide-gateway-bench: upstream: " << s.message() << "\n";
+      return 2;
+    }
+    eps.push_back({"up-" + std::to_string(i), up.host, up.port});
   }
   gw.SetEndpoints(workload, eps);
   std::cout << "tide-gateway-bench listening on port " << gw.port() << std::endl;

@@ -1,4 +1,4 @@
-// Metrics: every Prometheus metric family tided exposes (SPEC section 6), built once on one
+// Metrics: every Prometheus metric family tided exposes (docs/metrics.md), built once on one
 // registry and handed by reference to the units that update them (gateway, autoscaler,
 // reconciler). The registry outlives every unit; families are owned by the registry.
 // Serve() renders the text exposition format for GET /metrics.

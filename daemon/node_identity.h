@@ -1,4 +1,4 @@
-// Node identity (SPEC section 7): may this principal act as this node? A pure decision, used by
+// Node identity (docs/api.md "Node identity"): may this principal act as this node? A pure decision, used by
 // the agent routes of the API server (daemon/api_server.cc); docs/security.md has the model.
 //
 //  - Only role agent acts as a node (an admin is not a node, as with Kubernetes'

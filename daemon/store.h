@@ -119,7 +119,7 @@ class Store {
   Status ListInvocations(const std::string& workload, const std::string& state,
                          std::vector<Invocation>* out);
 
-  // ---- node credentials (SPEC section 7) ----
+  // ---- node credentials (docs/api.md "Node identity") ----
   // Records the digest (hex SHA-256, never the credential) of `node`'s credential, durably.
   // Conflict when the node already has one.
   Status PutNodeCredential(const std::string& node, const std::string& digest_hex);

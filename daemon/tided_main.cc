@@ -1,6 +1,6 @@
-// tided: the control-plane binary (SPEC section 1). Parses flags (each also settable in the YAML
-// file given by --config; flags win), opens the store, loads credentials, starts the control
-// plane, gateway, REST API and (unless --no-local-agent) the in-process node agent, applies
+// tided: the control-plane binary (flags: docs/operations.md). Parses flags (each also settable in
+// the YAML file given by --config; flags win), opens the store, loads credentials, starts the
+// control plane, gateway, REST API and (unless --no-local-agent) the in-process node agent, applies
 // --manifests, then runs until SIGINT/SIGTERM.
 #include <malloc.h>
 #include <spdlog/spdlog.h>
@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "agent/agent.h"
+#include "api/address.h"
 #include "api/quantity.h"
 #include "daemon/api_server.h"
 #include "daemon/apply.h"
@@ -149,6 +150,15 @@ int main(int argc, char** argv) {
     std::cerr << "tided: --node-grace: " << (err.empty() ? "must be at least 1s" : err) << "\n";
     return 2;
   }
+  tide::HostPort api_addr, gateway_addr;
+  for (auto [flag, text, out] :
+       {std::tuple{"--api-listen", &cfg.api_listen, &api_addr},
+        std::tuple{"--gateway-listen", &cfg.gateway_listen, &gateway_addr}}) {
+    if (tide::Status s = tide::ParseHostPort(*text, tide::PortUse::kListen, out); !s.ok()) {
+      std::cerr << "tided: " << flag << ": " << s.message() << "\n";
+      return 2;
+    }
+  }
 
   int64_t body_timeout_ms = 0;
   if (!tide::ParseDuration(cfg.gateway_body_timeout, &body_timeout_ms, &err) ||
@@ -173,9 +183,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::unique_ptr<tide::Auth> auth;
-  st = cfg.tokens_file.empty() ? tide::Auth::LoadOrGenerate(
-                                     cfg.data_dir, tide::ServerUrlForListen(cfg.api_listen), &auth)
-                               : tide::Auth::LoadTokensFile(cfg.tokens_file, &auth);
+  st = cfg.tokens_file.empty()
+           ? tide::Auth::LoadOrGenerate(cfg.data_dir, tide::LocalUrl(api_addr), &auth)
+           : tide::Auth::LoadTokensFile(cfg.tokens_file, &auth);
   if (!st.ok()) {
     std::cerr << "tided: " << st.message() << "\n";
     return 2;
@@ -225,16 +235,8 @@ int main(int argc, char** argv) {
     }
   } forward;
   h.gateway = std::make_unique<tide::Gateway>(gwo, forward, clock, &metrics);
-  std::string gateway_url;  // where the invoker sends invocations
-  {
-    std::string host;
-    int port = 0;
-    tide::SplitHostPort(cfg.gateway_listen, &host, &port);
-    if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
-    gateway_url = "http://" + host + ":" + std::to_string(port);
-  }
   tide::InvokerOptions ivo;
-  ivo.gateway_url = gateway_url;
+  ivo.gateway_url = tide::LocalUrl(gateway_addr);
   h.invoker = std::make_unique<tide::Invoker>(ivo, *store, clock);
   forward.invoker = h.invoker.get();
   cpo.invoker = h.invoker.get();
@@ -266,10 +268,8 @@ int main(int argc, char** argv) {
   }
   tide::ApiServerOptions apo;
   apo.listen = cfg.api_listen;
-  std::string gw_host;
-  int gw_port = 0;
-  tide::SplitHostPort(cfg.gateway_listen, &gw_host, &gw_port);
-  apo.gateway_url = "http://" + gw_host + ":" + std::to_string(h.gateway->port());
+  // A wildcard host stays as it is: tidectl replaces it with the host it reached the API on.
+  apo.gateway_url = "http://" + tide::FormatHostPort({gateway_addr.host, h.gateway->port()});
   tide::ApiServer api(apo, *store, *h.cp, *auth, metrics);
   st = api.Start();
   if (!st.ok()) {
@@ -282,11 +282,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<tide::Agent> agent;
   if (!cfg.no_local_agent) {
     tide::AgentOptions ao;
-    std::string api_host;
-    int api_port = 0;
-    tide::SplitHostPort(cfg.api_listen, &api_host, &api_port);
-    if (api_host == "0.0.0.0" || api_host == "::") api_host = "127.0.0.1";
-    ao.server = "http://" + api_host + ":" + std::to_string(api.port());
+    ao.server = tide::LocalUrl(api_addr, api.port());
     ao.token = auth->local_agent_token();
     ao.name = local_node;
     ao.data_dir = cfg.data_dir + "/agent";

@@ -1,4 +1,4 @@
-// Node identity integration tests (issue 11 part 1, SPEC section 7): a real tided
+// Node identity integration tests (issue 11 part 1): a real tided
 // (--no-local-agent) and two real tide-agents that joined with the join token, running a real
 // Service. Every hijack of the issue is tried over real HTTP: each must get 403 (or, for status
 // of instances a node was not assigned, be ignored) and change nothing: the same instances keep

@@ -1,7 +1,8 @@
 // libFuzzer target: manifest parsing and batch validation (api/manifest.h) on arbitrary bytes.
 // Beyond "no crash, no sanitizer report", it checks what the API server relies on: every error
 // and every accepted object serialises to JSON (valid UTF-8, so json::dump does not throw), and
-// an accepted object's JSON form (what GET shows) parses again (SPEC: GET output re-applies).
+// an accepted object's JSON form (what GET shows) parses again (docs/api.md: GET output
+// re-applies).
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>

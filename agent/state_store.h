@@ -1,0 +1,102 @@
+// StateStore: the agent's durable state, i.e. what it needs after its own restart to re-adopt
+// the instances that kept running (pid + process start time, port, phase, restarts, the
+// assignment). The Supervisor is the only writer and reader; it saves the whole state in the
+// same Tick as any change re-adoption depends on, and at most once a second otherwise.
+//
+// Contract of every implementation:
+//  - Save(state) replaces the saved state as a whole, atomically: a later Load sees either the
+//    previous state or this one, never a mix or a torn write, whenever the process or the
+//    machine stops. On error the previous state is still what Load returns.
+//  - Load() of a store that never saved anything answers Ok with an empty state (first start).
+//    Saved state that cannot be read or decoded is an error naming where it is, never an empty
+//    state: starting empty would forget running processes (they would be started twice).
+//
+// FileStateStore keeps the state in DIR/instances.json:
+//  - Save writes DIR/instances.json.tmp (mode 0600), fsyncs it, renames it over
+//    DIR/instances.json and fsyncs DIR, so the rename itself survives a power cut. DIR is
+//    created with mode 0700 when missing (an existing DIR keeps the mode its owner gave it).
+//  - The file is JSON: {"node", "specs": [assignment specs, each once], "instances": [{"id",
+//    "specRef", "status", "phase", "startTime", "removing", "relaunchCounts"}]} (the shared-spec
+//    form of api/json.h). Files of earlier versions, with each record's "assignment" inline and
+//    no "specs", are read too.
+// MemoryStateStore keeps it in memory, for tests; it can be told to fail its next saves.
+//
+// Thread-safety: none; the caller serializes calls on one store.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/model.h"
+#include "api/status.h"
+
+namespace tide {
+
+// Where an instance's state machine is: waiting to (re)start, has a process, or final.
+enum class InstancePhase { kWaiting, kRunning, kDone };
+const char* InstancePhaseName(InstancePhase p);  // "waiting" | "running" | "done"
+
+// One instance on this node, as saved.
+struct InstanceRecord {
+  InstanceAssignment assignment;
+  InstanceStatus status;  // last known status: pid, port, restarts, generation, state, ...
+  InstancePhase phase = InstancePhase::kWaiting;
+  uint64_t start_time = 0;       // the process's start time (/proc); with status.pid its identity
+  bool removing = false;         // no longer desired: being stopped
+  bool relaunch_counts = false;  // the next successful launch counts as a restart
+};
+
+struct AgentState {
+  std::string node;
+  std::vector<InstanceRecord> instances;
+};
+
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+  virtual Status Save(const AgentState& state) = 0;
+  virtual Status Load(AgentState* out) = 0;
+  // Where the state lives, for messages (a path, or "memory").
+  virtual std::string Where() const = 0;
+};
+
+class FileStateStore final : public StateStore {
+ public:
+  explicit FileStateStore(std::string dir);
+  Status Save(const AgentState& state) override;
+  Status Load(AgentState* out) override;
+  std::string Where() const override { return path_; }
+
+ private:
+  std::string dir_;
+  std::string path_;
+};
+
+class MemoryStateStore final : public StateStore {
+ public:
+  Status Save(const AgentState& state) override;
+  Status Load(AgentState* out) override;
+  std::string Where() const override { return "memory"; }
+
+  // The next `n` saves fail with `error` and leave the saved state as it was.
+  void FailSaves(int n, Status error);
+  // Makes the saved state unreadable: Load fails until the next successful Save.
+  void Corrupt() { corrupt_ = true; }
+  int saves() const { return saves_; }  // successful saves so far
+  const std::optional<AgentState>& saved() const { return saved_; }
+
+ private:
+  std::optional<AgentState> saved_;
+  bool corrupt_ = false;
+  int fail_saves_ = 0;
+  Status fail_with_ = Status::Ok();
+  int saves_ = 0;
+};
+
+// The file form described above; exposed for tests and tools.
+std::string EncodeAgentState(const AgentState& state);
+Status DecodeAgentState(const std::string& text, AgentState* out);
+
+}  // namespace tide

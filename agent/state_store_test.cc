@@ -1,0 +1,216 @@
+#include "agent/state_store.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "api/json.h"
+
+namespace tide {
+namespace {
+
+namespace fs = std::filesystem;
+
+InstanceRecord Record(const std::string& id, int pid, InstancePhase phase) {
+  InstanceRecord r;
+  r.assignment.id = id;
+  r.assignment.workload = "web";
+  r.assignment.generation = 3;
+  r.assignment.spec.command = {"web-server", "--port", "${PORT}"};
+  r.status.id = id;
+  r.status.workload = "web";
+  r.status.pid = pid;
+  r.status.port = 20000 + pid % 100;
+  r.status.restarts = 2;
+  r.status.generation = 3;
+  r.status.state = InstanceState::kReady;
+  r.phase = phase;
+  r.start_time = 123456789012ull + static_cast<uint64_t>(pid);
+  r.removing = pid % 2 == 0;
+  r.relaunch_counts = true;
+  return r;
+}
+
+AgentState TwoInstances() {
+  AgentState s;
+  s.node = "node-a";
+  s.instances = {Record("web-1", 101, InstancePhase::kRunning),
+                 Record("web-2", 102, InstancePhase::kDone)};
+  return s;
+}
+
+void ExpectSame(const AgentState& a, const AgentState& b) {
+  EXPECT_EQ(a.node, b.node);
+  ASSERT_EQ(a.instances.size(), b.instances.size());
+  for (size_t i = 0; i < a.instances.size(); ++i) {
+    const InstanceRecord &x = a.instances[i], &y = b.instances[i];
+    EXPECT_EQ(x.assignment.id, y.assignment.id);
+    EXPECT_EQ(x.assignment.workload, y.assignment.workload);
+    EXPECT_EQ(x.assignment.generation, y.assignment.generation);
+    EXPECT_EQ(x.assignment.spec.command, y.assignment.spec.command);
+    EXPECT_EQ(x.status.pid, y.status.pid);
+    EXPECT_EQ(x.status.port, y.status.port);
+    EXPECT_EQ(x.status.restarts, y.status.restarts);
+    EXPECT_EQ(x.status.state, y.status.state);
+    EXPECT_EQ(x.phase, y.phase);
+    EXPECT_EQ(x.start_time, y.start_time);
+    EXPECT_EQ(x.removing, y.removing);
+    EXPECT_EQ(x.relaunch_counts, y.relaunch_counts);
+  }
+}
+
+class FileStateStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/tide-state-store-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    dir_ = root_ + "/agent";
+  }
+  void TearDown() override { fs::remove_all(root_); }
+  std::string Path() const { return dir_ + "/instances.json"; }
+  std::string Read() const {
+    std::ifstream in(Path());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  std::string root_, dir_;
+};
+
+TEST_F(FileStateStoreTest, NothingSavedYetIsAnEmptyState) {
+  FileStateStore store(dir_);
+  AgentState st;
+  st.node = "stale";
+  ASSERT_TRUE(store.Load(&st).ok());
+  EXPECT_TRUE(st.instances.empty());
+  EXPECT_EQ(st.node, "");
+  EXPECT_EQ(store.Where(), Path());
+}
+
+TEST_F(FileStateStoreTest, SaveThenLoadRoundTripsEveryField) {
+  FileStateStore store(dir_);
+  ASSERT_TRUE(store.Save(TwoInstances()).ok());
+  AgentState back;
+  ASSERT_TRUE(FileStateStore(dir_).Load(&back).ok());
+  ExpectSame(TwoInstances(), back);
+}
+
+TEST_F(FileStateStoreTest, FileIs0600InA0700DirAndNoTempFileRemains) {
+  FileStateStore store(dir_);
+  ASSERT_TRUE(store.Save(TwoInstances()).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat(dir_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(::stat(Path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_FALSE(fs::exists(Path() + ".tmp"));
+  // A second save replaces the file (rename over it), same mode.
+  AgentState one = TwoInstances();
+  one.instances.pop_back();
+  ASSERT_TRUE(store.Save(one).ok());
+  ASSERT_EQ(::stat(Path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  AgentState back;
+  ASSERT_TRUE(store.Load(&back).ok());
+  EXPECT_EQ(back.instances.size(), 1u);
+}
+
+TEST_F(FileStateStoreTest, SharedSpecsAreWrittenOnce) {
+  FileStateStore store(dir_);
+  ASSERT_TRUE(store.Save(TwoInstances()).ok());
+  json doc = json::parse(Read());
+  ASSERT_TRUE(doc["specs"].is_array());
+  EXPECT_EQ(doc["specs"].size(), 1u);  // both replicas run the same spec
+  EXPECT_EQ(doc["instances"][0]["phase"], "running");
+  EXPECT_EQ(doc["instances"][1]["phase"], "done");
+}
+
+TEST_F(FileStateStoreTest, CorruptFileIsAnErrorNamingThePathNeverAnEmptyState) {
+  fs::create_directories(dir_);
+  for (const std::string text :
+       {"{not json", "", "[]", R"({"instances":{}})", R"({"instances":[{"id":"x"}]})",
+        R"({"instances":[{"assignment":{"id":"a"},"status":{},"phase":"flying"}]})",
+        R"({"specs":[],"instances":[{"id":"a","specRef":7,"status":{}}]})"}) {
+    std::ofstream(Path(), std::ios::trunc) << text;
+    AgentState st;
+    Status s = FileStateStore(dir_).Load(&st);
+    EXPECT_FALSE(s.ok()) << "accepted: " << text;
+    EXPECT_NE(s.message().find(Path()), std::string::npos) << s.message();
+  }
+}
+
+TEST_F(FileStateStoreTest, UnreadableFileIsAnError) {
+  fs::create_directories(Path());  // a directory where the file belongs: read fails
+  AgentState st;
+  Status s = FileStateStore(dir_).Load(&st);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(Path()), std::string::npos) << s.message();
+}
+
+TEST_F(FileStateStoreTest, FailedWriteKeepsThePreviousState) {
+  FileStateStore store(dir_);
+  ASSERT_TRUE(store.Save(TwoInstances()).ok());
+  fs::create_directories(Path() + ".tmp");  // the temp file cannot be created
+  AgentState empty;
+  Status s = store.Save(empty);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("instances.json.tmp"), std::string::npos) << s.message();
+  AgentState back;
+  ASSERT_TRUE(store.Load(&back).ok());
+  ExpectSame(TwoInstances(), back);
+}
+
+TEST_F(FileStateStoreTest, DataDirThatIsAFileFailsToSave) {
+  fs::create_directories(root_);
+  std::ofstream(dir_) << "x";
+  EXPECT_FALSE(FileStateStore(dir_).Save(TwoInstances()).ok());
+}
+
+// Agents before the shared-spec form wrote each record's assignment inline, without "specs".
+TEST_F(FileStateStoreTest, ReadsTheInlineFormOfEarlierVersions) {
+  fs::create_directories(dir_);
+  const AgentState want = TwoInstances();
+  json records = json::array();
+  for (const auto& r : want.instances) {
+    records.push_back({{"assignment", r.assignment},
+                       {"status", r.status},
+                       {"phase", InstancePhaseName(r.phase)},
+                       {"startTime", r.start_time},
+                       {"removing", r.removing},
+                       {"relaunchCounts", r.relaunch_counts}});
+  }
+  std::ofstream(Path()) << json{{"node", "node-a"}, {"instances", records}}.dump();
+  AgentState back;
+  ASSERT_TRUE(FileStateStore(dir_).Load(&back).ok());
+  ExpectSame(want, back);
+}
+
+TEST(MemoryStateStoreTest, RoundTripsAndInjectsFailures) {
+  MemoryStateStore store;
+  AgentState st;
+  ASSERT_TRUE(store.Load(&st).ok());
+  EXPECT_TRUE(st.instances.empty());
+  ASSERT_TRUE(store.Save(TwoInstances()).ok());
+  ASSERT_TRUE(store.Load(&st).ok());
+  ExpectSame(TwoInstances(), st);
+
+  store.FailSaves(1, Status::Internal("disk full"));
+  Status s = store.Save(AgentState{});
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.message(), "disk full");
+  ASSERT_TRUE(store.Load(&st).ok());
+  ExpectSame(TwoInstances(), st);  // the failed save changed nothing
+  EXPECT_TRUE(store.Save(AgentState{}).ok());
+  EXPECT_EQ(store.saves(), 2);
+
+  store.Corrupt();
+  EXPECT_FALSE(store.Load(&st).ok());
+}
+
+}  // namespace
+}  // namespace tide
