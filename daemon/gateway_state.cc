@@ -196,7 +196,11 @@ RouteTable::Admit RouteTable::Acquire(const std::string& workload, const RouteIn
   {
     std::lock_guard lock(mu_);
     auto wl = GetLocked(workload);
-    wl->concurrency = route.concurrency;
+    if (wl->concurrency != route.concurrency) {
+      // A raised limit is room for the requests already waiting, before this one.
+      wl->concurrency = route.concurrency;
+      DispatchLocked(wl, &wk);
+    }
     // FIFO: nobody overtakes requests already waiting.
     if (wl->queue.empty()) *lease = PickLocked(wl, nullptr);
     if (*lease) {
