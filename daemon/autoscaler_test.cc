@@ -161,6 +161,7 @@ TEST(LoadSeries, ForgetKeepsWhatAWindowStillNeeds) {
   EXPECT_DOUBLE_EQ(s.Mean(10000, 4000, GapPolicy::kZero).value, 3.0);
   s.Add(9000, 7);  // out of order: becomes the newest value
   EXPECT_DOUBLE_EQ(s.Latest(10000), 7.0);
+  EXPECT_DOUBLE_EQ(s.Mean(10500, 500, GapPolicy::kZero).value, 7.0);
 }
 
 // ---- traces -----------------------------------------------------------------------------------

@@ -197,8 +197,7 @@ RouteTable::Admit RouteTable::Acquire(const std::string& workload, const RouteIn
     std::lock_guard lock(mu_);
     auto wl = GetLocked(workload);
     if (wl->concurrency != route.concurrency) {
-      // A raised limit is room for the requests already waiting, before this one.
-      wl->concurrency = route.concurrency;
+      wl->concurrency = route.concurrency;  // a raised limit: room for those waiting, first
       DispatchLocked(wl, &wk);
     }
     // FIFO: nobody overtakes requests already waiting.
