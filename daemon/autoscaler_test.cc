@@ -425,6 +425,10 @@ TEST_F(Decisions, ClampsToMinAndMax) {
   EXPECT_EQ(d.desired, 3);
   EXPECT_NE(d.reason.find("raised to minReplicas 3"), std::string::npos) << d.reason;
   EXPECT_EQ(Feed(a, 100, 1, 9).desired, 5) << "above max after a config change";
+  WorkloadAutoscaler c(Config(1, 1, 5), clock_);
+  d = Feed(c, 6, 70, 5);  // 6 needed, one more than maxReplicas
+  EXPECT_EQ(d.desired, 5);
+  EXPECT_NE(d.reason.find("capped at maxReplicas 5"), std::string::npos) << d.reason;
 }
 
 TEST_F(Decisions, ReasonExplainsAPanicScaleUp) {
