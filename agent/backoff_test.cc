@@ -58,6 +58,24 @@ TEST(CrashBackoffTest, LaunchFailuresWithoutStartKeepGrowing) {
   EXPECT_EQ(b.Crashed(clock.NowMs()), 2000);
 }
 
+// A launch failure is a crash that ran for no time: after a healthy run has reset the count, a
+// start that fails long afterwards grows the delay again; the long-gone run does not reset it
+// a second time.
+TEST(CrashBackoffTest, LaunchFailureLongAfterAHealthyRunKeepsGrowing) {
+  FakeClock clock;
+  CrashBackoff b;  // resets after 600 s of running
+  b.Crashed(clock.NowMs());
+  b.Crashed(clock.NowMs());
+  b.Started(clock.NowMs());
+  clock.Advance(700'000);  // a healthy run
+  EXPECT_EQ(b.Crashed(clock.NowMs()), 1000) << "the healthy run resets the count";
+  clock.Advance(700'000);  // the restart fails: no Started() in between
+  EXPECT_EQ(b.Crashed(clock.NowMs()), 2000);
+  clock.Advance(700'000);
+  EXPECT_EQ(b.Crashed(clock.NowMs()), 4000);
+  EXPECT_EQ(b.consecutive(), 3);
+}
+
 TEST(CrashBackoffTest, CustomConfig) {
   Backoff cfg;
   cfg.initial_seconds = 0.25;

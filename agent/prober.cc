@@ -66,7 +66,14 @@ std::string ResolveExecutable(const std::string& name, const StringMap& env) {
     size_t end = path.find(':', start);
     if (end == std::string::npos) end = path.size();
     std::string dir = path.substr(start, end - start);
+#if defined(__GNUC__) && !defined(__clang__)  // GCC bug 105329: at -O3 GCC 12 reports a bogus
+#pragma GCC diagnostic push                   // -Wrestrict in assigning a one-character literal
+#pragma GCC diagnostic ignored "-Wrestrict"
+#endif
     if (dir.empty()) dir = ".";
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
     std::string candidate = dir + "/" + name;
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
     start = end + 1;

@@ -13,8 +13,15 @@ int ReportFailure(Env& env, const Status& s, const Response& r) {
   if (r.reached && ParseApiError(r.body, &e)) {
     for (const auto& d : e.details) {
       std::string where = d.file.empty() ? "<input>" : d.file;
+#if defined(__GNUC__) && !defined(__clang__)  // GCC bug 105651: at -O3 GCC 12 reports a bogus
+#pragma GCC diagnostic push                   // -Wrestrict in "c" + std::string&&
+#pragma GCC diagnostic ignored "-Wrestrict"
+#endif
       if (d.line > 0) where += ":" + std::to_string(d.line);
       if (d.line > 0 && d.column > 0) where += ":" + std::to_string(d.column);
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
       *env.err << where << ": ";
       if (!d.path.empty()) *env.err << d.path << ": ";
       *env.err << d.message << "\n";

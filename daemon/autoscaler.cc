@@ -152,7 +152,9 @@ ScaleDecision WorkloadAutoscaler::Decide(int64_t now, int current) {
       }
     }
 
-    if (want != current && current > 0 && std::fabs(d.load / capacity - 1) <= c.tolerance) {
+    // |load / capacity - 1| <= tolerance, multiplied out: 110 / 100 - 1 is 0.10000000000000009 in
+    // doubles, which would put a load exactly 10% over capacity outside a 10% tolerance.
+    if (want != current && current > 0 && std::fabs(d.load - capacity) <= c.tolerance * capacity) {
       want = current;
       notes.push_back("within " + Fmt("%g", c.tolerance * 100) + "% tolerance");
     }

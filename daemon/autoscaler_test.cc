@@ -140,6 +140,8 @@ TEST(LoadSeries, GapsAreZeroOrSkipped) {
   EXPECT_DOUBLE_EQ(skip.value, 8.0);
   EXPECT_FALSE(s.Mean(4000, 2000, GapPolicy::kSkip).has_data);
   EXPECT_DOUBLE_EQ(s.Latest(900), 8.0);
+  EXPECT_DOUBLE_EQ(s.Latest(1000), 8.0) << "a sample hold_ms old is still the latest word";
+  EXPECT_DOUBLE_EQ(s.Latest(1001), 0.0);
   EXPECT_DOUBLE_EQ(s.Latest(1500), 0.0);
 }
 
@@ -159,6 +161,7 @@ TEST(LoadSeries, ForgetKeepsWhatAWindowStillNeeds) {
   EXPECT_DOUBLE_EQ(s.Mean(10000, 4000, GapPolicy::kZero).value, 3.0);
   s.Add(9000, 7);  // out of order: becomes the newest value
   EXPECT_DOUBLE_EQ(s.Latest(10000), 7.0);
+  EXPECT_DOUBLE_EQ(s.Mean(10500, 500, GapPolicy::kZero).value, 7.0);
 }
 
 // ---- traces -----------------------------------------------------------------------------------
@@ -360,6 +363,14 @@ class Decisions : public ::testing::Test {
     }
     return a.Decide(clock_.NowMs(), current);
   }
+  // Records `load` every 100 ms until the clock reads `until_ms` (a multiple of 100 ms away).
+  void RecordUntil(WorkloadAutoscaler& a, double load, int64_t until_ms) {
+    while (clock_.NowMs() < until_ms) {
+      clock_.Advance(100);
+      a.Record(clock_.NowMs(), load);
+    }
+    ASSERT_EQ(clock_.NowMs(), until_ms);
+  }
   FakeClock clock_;
 };
 
@@ -377,6 +388,22 @@ TEST_F(Decisions, ToleranceBand) {
   EXPECT_EQ(d.desired, 9);
   EXPECT_EQ(d.reason,
             "scaled down from 10 to 9: concurrency 85.0 over 60s stable window, target 10");
+}
+
+// Rule 4 at its edges: a load exactly `tolerance` away from the capacity keeps the count, on
+// either side; one step further changes it.
+TEST_F(Decisions, ToleranceBandIncludesItsBoundaries) {
+  // 10 replicas x target 10 = capacity 100; the default tolerance 0.1 keeps 90 through 110.
+  WorkloadAutoscaler over(Config(10), clock_);
+  ScaleDecision d = Feed(over, 110, 70, 10);
+  EXPECT_EQ(d.desired, 10) << d.reason;
+  WorkloadAutoscaler under(Config(10), clock_);
+  d = Feed(under, 90, 70, 10);
+  EXPECT_EQ(d.desired, 10) << d.reason;
+  WorkloadAutoscaler past_over(Config(10), clock_);
+  EXPECT_EQ(Feed(past_over, 111, 70, 10).desired, 12);
+  WorkloadAutoscaler past_under(Config(10), clock_);
+  EXPECT_EQ(Feed(past_under, 89, 70, 10).desired, 9);
 }
 
 TEST_F(Decisions, ScaleUpRateOfOneStillAddsAnInstance) {
@@ -398,6 +425,10 @@ TEST_F(Decisions, ClampsToMinAndMax) {
   EXPECT_EQ(d.desired, 3);
   EXPECT_NE(d.reason.find("raised to minReplicas 3"), std::string::npos) << d.reason;
   EXPECT_EQ(Feed(a, 100, 1, 9).desired, 5) << "above max after a config change";
+  WorkloadAutoscaler c(Config(1, 1, 5), clock_);
+  d = Feed(c, 6, 70, 5);  // 6 needed, one more than maxReplicas
+  EXPECT_EQ(d.desired, 5);
+  EXPECT_NE(d.reason.find("capped at maxReplicas 5"), std::string::npos) << d.reason;
 }
 
 TEST_F(Decisions, ReasonExplainsAPanicScaleUp) {
@@ -407,6 +438,50 @@ TEST_F(Decisions, ReasonExplainsAPanicScaleUp) {
   EXPECT_TRUE(d.panic);
   EXPECT_EQ(d.desired, 8);
   EXPECT_EQ(d.reason, "scaled up from 1 to 8: concurrency 40.0 over 6s panic window, target 5");
+}
+
+// Rule 2: panic mode starts when the panic load reaches panicThreshold x current x target;
+// reaching it exactly is enough.
+TEST_F(Decisions, PanicStartsWhenTheLoadReachesTheThresholdExactly) {
+  // 4 replicas x target 5 = capacity 20; panicThreshold 2: panic from a load of 40.
+  WorkloadAutoscaler below(Config(5), clock_);
+  ScaleDecision d = Feed(below, 39, 3, 4);
+  EXPECT_FALSE(d.panic) << d.reason;
+  WorkloadAutoscaler at(Config(5), clock_);
+  d = Feed(at, 40, 3, 4);
+  EXPECT_TRUE(d.panic) << d.reason;
+  EXPECT_EQ(d.desired, 8);
+}
+
+// Rule 2: panic mode ends when a full stable window has passed without the condition: exactly
+// stableWindowSeconds after the condition last held, not a moment later.
+TEST_F(Decisions, PanicEndsExactlyOneStableWindowAfterTheConditionLastHeld) {
+  WorkloadAutoscaler a(Config(5), clock_);
+  ASSERT_TRUE(Feed(a, 40, 2, 1).panic);  // 40 >= 2 x 1 x 5: the condition holds now
+  const int64_t held = clock_.NowMs();
+  // From here on 8 replicas serve the same 40: the condition (40 >= 80) never holds again.
+  EXPECT_TRUE(Feed(a, 40, 30, 8).panic);
+  RecordUntil(a, 40, held + 59'900);
+  EXPECT_TRUE(a.Decide(clock_.NowMs(), 8).panic) << "ended before a full stable window";
+  RecordUntil(a, 40, held + 60'000);
+  const ScaleDecision end = a.Decide(clock_.NowMs(), 8);
+  EXPECT_FALSE(end.panic) << "still in panic a full stable window after the condition";
+  EXPECT_EQ(end.desired, 8) << end.reason;
+}
+
+// Rule 3: a scale-down goes no lower than the highest recommendation over the last stable
+// window, and a recommendation made exactly one stable window ago is still in that window.
+TEST_F(Decisions, ScaleDownIsHeldByARecommendationExactlyOneStableWindowOld) {
+  WorkloadAutoscaler a(Config(5), clock_);
+  ASSERT_EQ(Feed(a, 40, 70, 8).desired, 8);  // recommends 8 at `high`
+  const int64_t high = clock_.NowMs();
+  RecordUntil(a, 5, high + 60'000);  // the load drops to 1 replica's worth; no decisions
+  ScaleDecision d = a.Decide(clock_.NowMs(), 8);
+  EXPECT_EQ(d.desired, 8) << d.reason;
+  EXPECT_NE(d.reason.find("held by the highest recommendation (8)"), std::string::npos) << d.reason;
+  RecordUntil(a, 5, high + 60'100);
+  d = a.Decide(clock_.NowMs(), 8);  // the 8 is now older than the window
+  EXPECT_LT(d.desired, 8) << d.reason;
 }
 
 TEST_F(Decisions, PanicEndsAfterAStableWindowWithoutTheCondition) {
@@ -432,7 +507,9 @@ TEST_F(Decisions, IdleForCountsFromCreationThenFromTheLastLoad) {
 
 TEST_F(Decisions, NewFunctionWithoutLoadStaysAtZeroAndMinOneServiceStarts) {
   WorkloadAutoscaler f(Config(1, 0), clock_);
-  EXPECT_EQ(f.Decide(clock_.NowMs(), 0).desired, 0);
+  const ScaleDecision d = f.Decide(clock_.NowMs(), 0);
+  EXPECT_EQ(d.desired, 0);
+  EXPECT_FALSE(d.panic) << "at zero replicas only some load is activation";
   WorkloadAutoscaler s(Config(1, 1), clock_);
   EXPECT_EQ(s.Decide(clock_.NowMs(), 0).desired, 1);
 }

@@ -214,7 +214,10 @@ RouteTable::Admit RouteTable::Acquire(const std::string& workload, const RouteIn
   {
     std::lock_guard lock(mu_);
     auto wl = GetLocked(workload);
-    wl->concurrency = route.concurrency;
+    if (wl->concurrency != route.concurrency) {
+      wl->concurrency = route.concurrency;  // a raised limit: room for those waiting, first
+      DispatchLocked(wl, &wk);
+    }
     // FIFO: nobody overtakes requests already waiting.
     if (wl->queue.empty()) *lease = PickLocked(wl, nullptr);
     if (*lease) {

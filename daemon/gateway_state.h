@@ -3,7 +3,8 @@
 // counters, metric handles and the load signal to the backend.
 //
 // Acquire() grants the least-loaded ready endpoint with room (in-flight < concurrency, 0 = no
-// limit) or queues the request; Release() frees the slot and hands it to the oldest waiter.
+// limit) or queues the request; Release() frees the slot and hands it to the oldest waiter, and
+// so does an Acquire() that raises the workload's concurrency.
 // SetEndpoints() replaces the ready set and wakes waiters; endpoints that leave the set drain.
 //
 // Thread-safety: every method is thread-safe (one mutex, held only for bookkeeping, never across

@@ -1,151 +1,259 @@
-// RouteTable's cold-start phase metric with a fake clock: every cold start observes each phase
-// (queued, spawned, ready, first_byte) exactly once and in that order, whatever order and
-// stamps the control plane's notes come with.
+// RouteTable (daemon/gateway_state.h) without sockets: which endpoint a request gets, when it
+// queues, who is woken, and when the load signal goes out. Time is a FakeClock; the backend
+// records the load signals.
 #include "daemon/gateway_state.h"
 
 #include <gtest/gtest.h>
 
-#include <regex>
-
-#include "api/clock.h"
-#include "daemon/metrics.h"
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace tide::gw {
 namespace {
 
-class NullBackend : public GatewayBackend {
+struct LoadCall {
+  std::string workload;
+  int inflight;
+  int queued;
+};
+
+class RecordingBackend : public GatewayBackend {
  public:
   std::optional<RouteInfo> Route(const std::string&) override { return RouteInfo{}; }
-  void OnLoad(const std::string&, int, int) override {}
+  void OnLoad(const std::string& workload, int inflight, int queued) override {
+    calls.push_back({workload, inflight, queued});
+  }
+  std::vector<LoadCall> calls;
 };
 
-class ColdStartPhases : public ::testing::Test {
+class RouteTableTest : public ::testing::Test {
  protected:
-  ~ColdStartPhases() override { table_.DropAllWaiters(); }
+  static std::vector<Endpoint> Endpoints(const std::vector<std::string>& ids) {
+    std::vector<Endpoint> out;
+    int port = 9000;
+    for (const auto& id : ids) out.push_back({id, "127.0.0.1", port++});
+    return out;
+  }
 
-  // A request arriving now at the workload with no ready endpoint: starts an episode.
-  void ArriveCold() {
-    Lease lease;
+  // Acquires for workload "w" with the given per-instance concurrency. A queued request's
+  // waiter is returned in *waiter; its wake-ups are counted in woken_.
+  RouteTable::Admit Acquire(Lease* lease, std::shared_ptr<Waiter>* waiter = nullptr,
+                            int concurrency = 0, size_t max_queue = 10) {
+    RouteInfo route;
+    route.concurrency = concurrency;
     std::shared_ptr<Waiter> queued;
-    auto admit = table_.Acquire(
-        "fn", RouteInfo{Kind::kFunction, 1, 30}, 100, clock_.NowMs(),
-        [] {
+    const auto admit = table_.Acquire(
+        "w", route, max_queue, clock_.NowMs(),
+        [this] {
           auto w = std::make_shared<Waiter>();
-          w->wake = [] {};
+          w->wake = [this, raw = w.get()] { woken_.push_back(raw); };
           return w;
         },
-        &lease, &queued);
-    ASSERT_EQ(admit, RouteTable::Admit::kQueued);
-    ASSERT_TRUE(queued && queued->cold);
-    arrival_ms_ = clock_.NowMs();
+        lease, &queued);
+    if (waiter) *waiter = std::move(queued);
+    return admit;
   }
 
-  // sum (ms) and count of tide_cold_start_phase_seconds{phase, workload="fn"}; -1 when absent.
-  std::pair<double, double> Phase(const std::string& phase) {
-    std::string text = metrics_.Serve();
-    auto value = [&](const std::string& suffix) {
-      std::smatch m;
-      std::regex re("tide_cold_start_phase_seconds_" + suffix + "\\{phase=\"" + phase +
-                    "\",workload=\"fn\"\\} ([0-9.eE+-]+)");
-      return std::regex_search(text, m, re) ? std::stod(m[1].str()) : -1.0;
-    };
-    double sum = value("sum");
-    return {sum < 0 ? -1 : sum * 1000, value("count")};
-  }
-
-  // Asserts one observation per phase and the stamps' order; returns the sums in ms.
-  std::vector<double> ExpectOneEachInOrder(double count = 1) {
-    std::vector<double> sums;
-    for (const char* p : {"queued", "spawned", "ready", "first_byte"}) {
-      auto [sum, n] = Phase(p);
-      EXPECT_EQ(n, count) << p;
-      if (!sums.empty()) {
-        EXPECT_LE(sums.back(), sum) << p << " is earlier than the phase before it";
-      }
-      sums.push_back(sum);
-    }
-    return sums;
-  }
+  static std::string Id(const Lease& l) { return l ? l.ep->ep.instance_id : ""; }
 
   FakeClock clock_;
-  NullBackend backend_;
-  Metrics metrics_;
-  RouteTable table_{backend_, clock_, &metrics_};
-  int64_t arrival_ms_ = 0;
+  RecordingBackend backend_;
+  RouteTable table_{backend_, clock_, nullptr};
+  std::vector<Waiter*> woken_;
 };
 
-TEST_F(ColdStartPhases, InOrderNotesAreObservedAsStamped) {
-  ArriveCold();
-  table_.NoteInstancePhase("fn", "spawned", arrival_ms_ + 4);
-  table_.NoteInstancePhase("fn", "ready", arrival_ms_ + 9);
-  clock_.Advance(11);
-  table_.NoteColdFirstByte("fn", arrival_ms_);
-  auto sums = ExpectOneEachInOrder();
-  EXPECT_DOUBLE_EQ(sums[0], 0);
-  EXPECT_DOUBLE_EQ(sums[1], 4);
-  EXPECT_DOUBLE_EQ(sums[2], 9);
-  EXPECT_DOUBLE_EQ(sums[3], 11);
+// "Acquire() grants the least-loaded ready endpoint with room".
+TEST_F(RouteTableTest, GrantsTheLeastLoadedEndpoint) {
+  table_.SetEndpoints("w", Endpoints({"a", "b", "c"}));
+  std::vector<Lease> leases(3);
+  for (auto& l : leases) ASSERT_EQ(Acquire(&l), RouteTable::Admit::kGranted);
+  EXPECT_EQ(table_.InFlight("a"), 1);
+  EXPECT_EQ(table_.InFlight("b"), 1);
+  EXPECT_EQ(table_.InFlight("c"), 1);
+  Lease* on_b = nullptr;
+  for (auto& l : leases)
+    if (Id(l) == "b") on_b = &l;
+  ASSERT_NE(on_b, nullptr);
+  table_.Release(on_b);
+  Lease next;
+  ASSERT_EQ(Acquire(&next), RouteTable::Admit::kGranted);
+  EXPECT_EQ(Id(next), "b") << "b is the only endpoint with nothing in flight";
+  for (auto& l : leases) table_.Release(&l);
+  table_.Release(&next);
+  EXPECT_EQ(table_.Load("w").inflight, 0);
 }
 
-// The agent's first report already said Ready (or an earlier one said Pending): no separate
-// spawned note came before ready, and a late one must not land after it.
-TEST_F(ColdStartPhases, SpawnedNotedAfterReadyIsNotLaterThanReady) {
-  ArriveCold();
-  table_.NoteInstancePhase("fn", "ready", arrival_ms_ + 16);
-  table_.NoteInstancePhase("fn", "spawned", arrival_ms_ + 22);
-  clock_.Advance(25);
-  table_.NoteColdFirstByte("fn", arrival_ms_);
-  auto sums = ExpectOneEachInOrder();
-  EXPECT_DOUBLE_EQ(sums[1], 16);
-  EXPECT_DOUBLE_EQ(sums[2], 16);
-  EXPECT_DOUBLE_EQ(sums[3], 25);
+// "in-flight < concurrency": an endpoint at its limit gets no more; the request queues and the
+// released slot goes to it.
+TEST_F(RouteTableTest, ConcurrencyIsAPerEndpointLimitAndAReleaseWakesTheWaiter) {
+  table_.SetEndpoints("w", Endpoints({"a"}));
+  Lease first, second, third;
+  ASSERT_EQ(Acquire(&first, nullptr, 2), RouteTable::Admit::kGranted);
+  ASSERT_EQ(Acquire(&second, nullptr, 2), RouteTable::Admit::kGranted);
+  std::shared_ptr<Waiter> w;
+  ASSERT_EQ(Acquire(&third, &w, 2), RouteTable::Admit::kQueued) << "a is at its limit of 2";
+  EXPECT_EQ(table_.InFlight("a"), 2);
+  EXPECT_FALSE(w->cold) << "an endpoint exists: this is a wait, not a cold start";
+  EXPECT_TRUE(woken_.empty());
+  table_.Release(&first);
+  ASSERT_EQ(woken_.size(), 1u);
+  EXPECT_EQ(woken_[0], w.get());
+  EXPECT_EQ(w->outcome, Waiter::Outcome::kGranted);
+  EXPECT_EQ(Id(w->lease), "a");
+  EXPECT_EQ(table_.InFlight("a"), 2);
+  EXPECT_EQ(table_.Load("w").queued, 0);
 }
 
-TEST_F(ColdStartPhases, SpawnedNeverNotedIsObservedWithReady) {
-  ArriveCold();
-  table_.NoteInstancePhase("fn", "ready", arrival_ms_ + 12);
-  clock_.Advance(13);
-  table_.NoteColdFirstByte("fn", arrival_ms_);
-  auto sums = ExpectOneEachInOrder();
-  EXPECT_DOUBLE_EQ(sums[1], 12);
+// "Release() frees the slot and hands it to the oldest waiter".
+TEST_F(RouteTableTest, ReleasedSlotsGoToWaitersInArrivalOrder) {
+  table_.SetEndpoints("w", Endpoints({"a"}));
+  Lease busy, unused;
+  ASSERT_EQ(Acquire(&busy, nullptr, 1), RouteTable::Admit::kGranted);
+  std::shared_ptr<Waiter> w1, w2;
+  ASSERT_EQ(Acquire(&unused, &w1, 1), RouteTable::Admit::kQueued);
+  clock_.Advance(5);
+  ASSERT_EQ(Acquire(&unused, &w2, 1), RouteTable::Admit::kQueued);
+  table_.Release(&busy);
+  EXPECT_EQ(w1->outcome, Waiter::Outcome::kGranted);
+  EXPECT_EQ(w2->outcome, Waiter::Outcome::kPending);
+  table_.Release(&w1->lease);
+  EXPECT_EQ(w2->outcome, Waiter::Outcome::kGranted);
 }
 
-// A stamp from another clock (the agent's start time) may be earlier than the arrival or than
-// the phase before it: it never goes below either.
-TEST_F(ColdStartPhases, EarlyStampsAreRaisedToThePhaseBefore) {
-  ArriveCold();
-  table_.NoteInstancePhase("fn", "spawned", arrival_ms_ - 5);
-  table_.NoteInstancePhase("fn", "ready", arrival_ms_ + 7);
-  clock_.Advance(9);
-  table_.NoteColdFirstByte("fn", arrival_ms_);
-  auto sums = ExpectOneEachInOrder();
-  EXPECT_DOUBLE_EQ(sums[1], 0);
-  EXPECT_DOUBLE_EQ(sums[2], 7);
-
-  ArriveCold();
-  table_.NoteInstancePhase("fn", "spawned", arrival_ms_ + 6);
-  table_.NoteInstancePhase("fn", "ready", arrival_ms_ + 4);
-  clock_.Advance(8);
-  table_.NoteColdFirstByte("fn", arrival_ms_);
-  sums = ExpectOneEachInOrder(2);
-  EXPECT_DOUBLE_EQ(sums[1], 6);
-  EXPECT_DOUBLE_EQ(sums[2], 7 + 6);
+// A higher concurrency (a manifest change) gives the waiting requests the new room at once,
+// and they keep their place ahead of the request that brought the change.
+TEST_F(RouteTableTest, RaisedConcurrencyServesTheWaitersFirst) {
+  table_.SetEndpoints("w", Endpoints({"a"}));
+  Lease busy, unused, later;
+  ASSERT_EQ(Acquire(&busy, nullptr, 1), RouteTable::Admit::kGranted);
+  std::shared_ptr<Waiter> w;
+  ASSERT_EQ(Acquire(&unused, &w, 1), RouteTable::Admit::kQueued);
+  std::shared_ptr<Waiter> w_later;
+  ASSERT_EQ(Acquire(&later, &w_later, 2), RouteTable::Admit::kQueued)
+      << "the one new slot belongs to the request that was already waiting";
+  EXPECT_EQ(w->outcome, Waiter::Outcome::kGranted);
+  ASSERT_EQ(woken_.size(), 1u);
+  EXPECT_EQ(woken_[0], w.get());
+  EXPECT_EQ(table_.InFlight("a"), 2);
 }
 
-// Each episode observes its own phases; notes outside an episode are ignored.
-TEST_F(ColdStartPhases, EveryEpisodeObservesEachPhaseOnce) {
-  for (int episode = 0; episode < 3; ++episode) {
-    ArriveCold();
-    table_.NoteInstancePhase("fn", "ready", arrival_ms_ + 3);
-    table_.NoteInstancePhase("fn", "ready", arrival_ms_ + 4);  // a second note: ignored
-    clock_.Advance(5);
-    table_.NoteColdFirstByte("fn", arrival_ms_);
-    table_.NoteInstancePhase("fn", "spawned", clock_.NowMs());  // after the episode: ignored
-    table_.DropAllWaiters();
-  }
-  auto sums = ExpectOneEachInOrder(3);
-  EXPECT_DOUBLE_EQ(sums[1], 9);
-  EXPECT_DOUBLE_EQ(sums[3], 15);
+// "the bounded FIFO queue": it holds max_queue requests; one more is turned away. At zero
+// ready endpoints a queued request is a cold start.
+TEST_F(RouteTableTest, QueueHoldsExactlyMaxQueueRequests) {
+  Lease l;
+  std::shared_ptr<Waiter> w1, w2, w3;
+  ASSERT_EQ(Acquire(&l, &w1, 0, 2), RouteTable::Admit::kQueued);
+  ASSERT_EQ(Acquire(&l, &w2, 0, 2), RouteTable::Admit::kQueued);
+  EXPECT_EQ(Acquire(&l, &w3, 0, 2), RouteTable::Admit::kQueueFull);
+  EXPECT_EQ(w3, nullptr);
+  EXPECT_TRUE(w1->cold);
+  EXPECT_EQ(table_.Load("w").queued, 2);
+  EXPECT_EQ(table_.Load("w").requests_total, 2u) << "a turned-away request is not admitted";
+  // The endpoint arrives: both waiters are granted at once, in order.
+  table_.SetEndpoints("w", Endpoints({"a"}));
+  ASSERT_EQ(woken_.size(), 2u);
+  EXPECT_EQ(woken_[0], w1.get());
+  EXPECT_EQ(woken_[1], w2.get());
+  EXPECT_EQ(table_.InFlight("a"), 2);
+}
+
+TEST_F(RouteTableTest, ZeroMaxQueueTurnsAwayEveryRequestWithoutRoom) {
+  Lease l;
+  std::shared_ptr<Waiter> w;
+  EXPECT_EQ(Acquire(&l, &w, 0, 0), RouteTable::Admit::kQueueFull);
+  EXPECT_EQ(table_.Load("w").queued, 0);
+}
+
+// A retry after a failed connect goes to another endpoint, even a busier one, or nowhere.
+TEST_F(RouteTableTest, TryAcquireOtherNeverReturnsTheFailedEndpoint) {
+  table_.SetEndpoints("w", Endpoints({"a", "b"}));
+  std::vector<Lease> leases(3);
+  for (auto& l : leases) ASSERT_EQ(Acquire(&l), RouteTable::Admit::kGranted);  // a:2, b:1
+  Lease* on_b = nullptr;
+  for (auto& l : leases)
+    if (Id(l) == "b") on_b = &l;
+  ASSERT_NE(on_b, nullptr);
+  Lease retry = table_.TryAcquireOther(*on_b);
+  EXPECT_EQ(Id(retry), "a") << "a is busier, but b just failed";
+  table_.Release(&retry);
+  for (auto& l : leases) table_.Release(&l);
+
+  table_.SetEndpoints("w", Endpoints({"a"}));
+  Lease only;
+  ASSERT_EQ(Acquire(&only), RouteTable::Admit::kGranted);
+  EXPECT_FALSE(table_.TryAcquireOther(only)) << "no other endpoint";
+  table_.Release(&only);
+}
+
+// "endpoints that leave the set drain": no new requests, but their in-flight requests still
+// count until released.
+TEST_F(RouteTableTest, AnEndpointThatLeavesTheSetDrains) {
+  table_.SetEndpoints("w", Endpoints({"a"}));
+  Lease l;
+  ASSERT_EQ(Acquire(&l), RouteTable::Admit::kGranted);
+  EXPECT_EQ(table_.SetEndpoints("w", {}), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(table_.InFlight("a"), 1) << "still serving its request";
+  Lease none;
+  std::shared_ptr<Waiter> w;
+  EXPECT_EQ(Acquire(&none, &w), RouteTable::Admit::kQueued);
+  EXPECT_TRUE(w->cold);
+  table_.Release(&l);
+  EXPECT_EQ(table_.InFlight("a"), 0);
+  EXPECT_EQ(w->outcome, Waiter::Outcome::kPending) << "a draining endpoint takes no waiter";
+  EXPECT_TRUE(table_.CancelWaiter("w", w));
+  EXPECT_EQ(table_.Load("w").queued, 0);
+  EXPECT_FALSE(table_.CancelWaiter("w", w)) << "already removed";
+}
+
+// Load signal: with a flush scheduler, a change of the queued count goes out at once; a change
+// of only the in-flight count at most every kLoadIntervalMs, the rest at the flush.
+TEST_F(RouteTableTest, LoadSignalIsRateLimitedExceptForQueueChanges) {
+  int scheduled = 0;
+  table_.SetFlushScheduler([&] { ++scheduled; });
+  table_.SetEndpoints("w", Endpoints({"a"}));
+  Lease l1, l2, l3, l4;
+  ASSERT_EQ(Acquire(&l1, nullptr, 3), RouteTable::Admit::kGranted);
+  ASSERT_EQ(backend_.calls.size(), 1u) << "the first change goes out at once";
+  EXPECT_EQ(backend_.calls.back().inflight, 1);
+
+  clock_.Advance(RouteTable::kLoadIntervalMs - 1);
+  ASSERT_EQ(Acquire(&l2, nullptr, 3), RouteTable::Admit::kGranted);
+  ASSERT_EQ(Acquire(&l3, nullptr, 3), RouteTable::Admit::kGranted);
+  EXPECT_EQ(backend_.calls.size(), 1u) << "in-flight changes within the interval wait";
+  EXPECT_EQ(scheduled, 1) << "one flush for any number of deferred changes";
+  table_.FlushLoads();
+  ASSERT_EQ(backend_.calls.size(), 2u);
+  EXPECT_EQ(backend_.calls.back().inflight, 3);
+
+  std::shared_ptr<Waiter> w;
+  ASSERT_EQ(Acquire(&l4, &w, 3), RouteTable::Admit::kQueued);
+  ASSERT_EQ(backend_.calls.size(), 3u) << "a queued request is signalled at once";
+  EXPECT_EQ(backend_.calls.back().queued, 1);
+
+  clock_.Advance(RouteTable::kLoadIntervalMs);
+  table_.CancelWaiter("w", w);
+  ASSERT_EQ(backend_.calls.size(), 4u);
+  EXPECT_EQ(backend_.calls.back().queued, 0);
+  clock_.Advance(RouteTable::kLoadIntervalMs);
+  table_.Release(&l1);
+  ASSERT_EQ(backend_.calls.size(), 5u) << "a full interval after the last signal: at once";
+  EXPECT_EQ(backend_.calls.back().inflight, 2);
+  table_.Release(&l2);
+  table_.Release(&l3);
+  table_.FlushLoads();
+  EXPECT_EQ(backend_.calls.back().inflight, 0) << "the last signal carries the latest counts";
+}
+
+TEST_F(RouteTableTest, RemovedWorkloadWakesItsWaitersAsRemoved) {
+  Lease l;
+  std::shared_ptr<Waiter> w;
+  ASSERT_EQ(Acquire(&l, &w), RouteTable::Admit::kQueued);
+  table_.RemoveWorkload("w");
+  ASSERT_EQ(woken_.size(), 1u);
+  EXPECT_EQ(w->outcome, Waiter::Outcome::kRemoved);
+  EXPECT_EQ(table_.Load("w").queued, 0);
 }
 
 }  // namespace

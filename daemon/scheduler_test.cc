@@ -118,6 +118,40 @@ TEST(SchedulerTest, SpreadBeatsLoadThenLeastAllocatedThenName) {
   EXPECT_EQ(chosen, "b");
 }
 
+// The load that ranks nodes is the allocated fraction after the placement: on a small node a
+// request is a large share. Here the small node is the less loaded before (25% against 37.5%)
+// and the more loaded after (75% against 50%).
+TEST(SchedulerTest, RanksNodesByTheirLoadAfterThePlacement) {
+  std::vector<SchedNode> nodes = {Node("small", 2, 0), Node("large", 8, 0)};
+  nodes[0].allocated.cpu = 0.5;
+  nodes[1].allocated.cpu = 3;
+  std::string chosen;
+  ASSERT_TRUE(PlaceOne(nodes, Req(1, 0), &chosen).ok());
+  EXPECT_EQ(chosen, "large");
+
+  std::vector<SchedNode> mem = {Node("small", 0, 1024 * kMi), Node("large", 0, 4096 * kMi)};
+  mem[0].allocated.memory_bytes = 256 * kMi;   // 25% before, 75% after
+  mem[1].allocated.memory_bytes = 1536 * kMi;  // 37.5% before, 50% after
+  ASSERT_TRUE(PlaceOne(mem, Req(0, 512 * kMi), &chosen).ok());
+  EXPECT_EQ(chosen, "large");
+}
+
+// The load is the larger of the cpu and memory fractions: a node with idle cpu but nearly full
+// memory is the busier one.
+TEST(SchedulerTest, MemoryFractionCountsAsMuchAsCpu) {
+  std::vector<SchedNode> nodes = {Node("a", 4, 1024 * kMi), Node("b", 4, 1024 * kMi)};
+  nodes[0].allocated = {0.5, 896 * kMi};  // after: cpu 25%, memory 100%
+  nodes[1].allocated = {1.5, 256 * kMi};  // after: cpu 50%, memory 37.5%
+  std::string chosen;
+  ASSERT_TRUE(PlaceOne(nodes, Req(0.5, 128 * kMi), &chosen).ok());
+  EXPECT_EQ(chosen, "b");
+  // Equal cpu (37.5% after): memory (62.5% against 12.5%) decides, before the name does.
+  nodes[0].allocated = {1, 512 * kMi};
+  nodes[1].allocated = {1, 0};
+  ASSERT_TRUE(PlaceOne(nodes, Req(0.5, 128 * kMi), &chosen).ok());
+  EXPECT_EQ(chosen, "b");
+}
+
 TEST(SchedulerTest, PlaceManyStopsWhenFull) {
   std::vector<SchedNode> nodes = {Node("a", 1, 0), Node("b", 1, 0)};
   PlacementResult r = PlaceMany(&nodes, Req(0.5, 0), 5);

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite: installs dependencies, builds, runs every CTest test.
+# The whole test suite: installs dependencies, builds, runs every CTest test. Then, unless
+# TIDE_RELEASE_BUILD=0, checks that the Release build (-O3, what packagers build) compiles too,
+# warnings as errors, every target, in its own dir ($TIDE_RELEASE_BUILD_DIR, default
+# build-release); its tests are not run. Extra args go to the first build's cmake configure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh "$@"
-cd "${TIDE_BUILD_DIR:-build}"
-ctest --output-on-failure --timeout 300 -j 2
+(cd "${TIDE_BUILD_DIR:-build}" && ctest --output-on-failure --timeout 300 -j 2)
+if [ "${TIDE_RELEASE_BUILD:-1}" != 0 ]; then
+  TIDE_BUILD_DIR=${TIDE_RELEASE_BUILD_DIR:-build-release} bash scripts/build.sh \
+    -DCMAKE_BUILD_TYPE=Release
+fi

@@ -19,6 +19,12 @@ std::string FunctionYaml(const std::string& name, const std::string& spec_extra,
          "]\n  terminationGracePeriodSeconds: 2\n" + spec_extra;
 }
 
+// The gateway's own errors are one JSON line: a body whose only newline is its last byte.
+void ExpectOneJsonLine(const std::string& body) {
+  ASSERT_FALSE(body.empty());
+  EXPECT_EQ(body.find('\n'), body.size() - 1) << "not a single line ending in a newline: " << body;
+}
+
 class FunctionTest : public ::testing::Test {
  protected:
   void Start(std::vector<std::string> extra = {}) {
@@ -143,8 +149,7 @@ TEST_F(FunctionTest, GatewayErrors) {
   // 404: unknown workload, with a one-line JSON body.
   auto nf = Call("/function/nope/");
   EXPECT_EQ(nf.status, 404);
-  EXPECT_EQ(nf.body.find('\n'),
-            nf.body.size() - 1 == nf.body.find('\n') ? nf.body.size() - 1 : nf.body.find('\n'));
+  ExpectOneJsonLine(nf.body);
   EXPECT_TRUE(nf.Json().contains("error")) << nf.body;
   // 504: an instance that never becomes ready within timeoutSeconds.
   Apply(FunctionYaml("slow", R"(  timeoutSeconds: 1
@@ -154,11 +159,13 @@ TEST_F(FunctionTest, GatewayErrors) {
                      ", \"--startup-delay-ms\", \"60000\""));
   auto to = Call("/function/slow/");
   EXPECT_EQ(to.status, 504) << to.body;
+  ExpectOneJsonLine(to.body);
   EXPECT_TRUE(to.Json().contains("error")) << to.body;
   // 503 with Retry-After: more waiting requests than the queue holds.
   std::vector<std::thread> clients;
   std::atomic<int> busy{0};
   std::string retry_after;
+  std::string busy_body;
   std::mutex mu;
   for (int i = 0; i < 6; ++i) {
     clients.emplace_back([&] {
@@ -167,12 +174,14 @@ TEST_F(FunctionTest, GatewayErrors) {
         busy++;
         std::lock_guard<std::mutex> lk(mu);
         retry_after = r.headers["Retry-After"];
+        busy_body = r.body;
       }
     });
   }
   for (auto& t : clients) t.join();
   EXPECT_GE(busy, 1);
   EXPECT_FALSE(retry_after.empty());
+  ExpectOneJsonLine(busy_body);
 }
 
 TEST_F(FunctionTest, FiftyMegabyteBodyPassesIntact) {
