@@ -1,56 +1,13 @@
 #include "daemon/control_plane.h"
 
-#include <httplib.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cmath>
-#include <random>
 
-#include "api/cron.h"
-#include "daemon/scheduler.h"
+#include "daemon/control/node_liveness.h"
+#include "daemon/control/scale_policy.h"
 
 namespace tide {
-namespace {
-
-std::string RandomSuffix() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-  std::string s;
-  for (int i = 0; i < 5; ++i) s += kAlphabet[rng() % 36];
-  return s;
-}
-
-bool IsAutoscaled(const Object& o) { return o.kind == Kind::kFunction || o.spec.autoscale; }
-
-Autoscale AutoscaleOf(const Object& o) {
-  if (o.spec.autoscale) return *o.spec.autoscale;
-  Autoscale a;
-  a.min_replicas = 0;
-  return a;
-}
-
-int64_t Ms(double seconds) { return std::llround(std::clamp(seconds, 0.0, 1e9) * 1000); }
-
-// "CrashLoopBackOff (exit code 3)" and the like, for events and conditions.
-std::string Describe(const InstanceStatus& st) {
-  std::string s = InstanceStateName(st.state);
-  if (st.last_signal) {
-    s += " (signal " + std::to_string(st.last_signal) + ")";
-  } else if (st.last_exit_code >= 0) {
-    s += " (exit code " + std::to_string(st.last_exit_code) + ")";
-  }
-  if (!st.reason.empty()) s += ", " + st.reason;
-  return s;
-}
-
-std::string SecondsText(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%gs", s);
-  return buf;
-}
-
-}  // namespace
 
 ControlPlane::ControlPlane(ControlPlaneOptions opts, Store& store, Clock& clock, Metrics& metrics,
                            Gateway* gateway)
@@ -72,7 +29,6 @@ void ControlPlane::Start() {
   }
   reconcile_thread_ = std::thread([this] { ReconcileLoop(); });
   autoscale_thread_ = std::thread([this] { AutoscaleLoop(); });
-  trigger_thread_ = std::thread([this] { TriggerLoop(); });
 }
 
 void ControlPlane::Stop() {
@@ -87,7 +43,6 @@ void ControlPlane::Stop() {
   status_cv_.notify_all();
   if (reconcile_thread_.joinable()) reconcile_thread_.join();
   if (autoscale_thread_.joinable()) autoscale_thread_.join();
-  if (trigger_thread_.joinable()) trigger_thread_.join();
 }
 
 void ControlPlane::Kick() {
@@ -459,14 +414,7 @@ void ControlPlane::RefreshWorkloadsLocked() {
     } else {
       wr.desired = wr.obj.scale_replicas.value_or(wr.obj.object.spec.replicas);
     }
-    if (spec_changed) {
-      wr.rollout_failed = false;
-      wr.rollout_failure.clear();
-      wr.rollout_started_ms = wr.rollout_progress_ms = clock_.NowMs();
-      wr.rollout_available = 0;
-      wr.hide_failed_generation = false;
-      wr.restore_impossible_reported = false;
-    }
+    if (spec_changed) wr.rollout = RolloutState::StartedAt(clock_.NowMs());
   }
   for (auto it = workloads_.begin(); it != workloads_.end();) {
     if (!names.count(it->first)) {
@@ -480,674 +428,79 @@ void ControlPlane::RefreshWorkloadsLocked() {
 
 void ControlPlane::UpdateNodeStatesLocked(int64_t now) {
   for (auto& [name, n] : state_.nodes) {
-    int64_t silent = now - n.last_heartbeat_ms;
-    if (n.state == NodeState::kReady && silent > opts_.node_grace_ms / 2) {
-      n.state = NodeState::kNotReady;
-      EmitLocked("Warning", "NodeNotReady", "node/" + name, "",
-                 "no heartbeat for " + std::to_string(silent) + " ms");
+    const NodeLiveness l = NextNodeState(n.state, n.last_heartbeat_ms, now, opts_.node_grace_ms);
+    n.state = l.state;
+    const std::string silent = std::to_string(now - n.last_heartbeat_ms) + " ms";
+    if (l.became_not_ready) {
+      EmitLocked("Warning", "NodeNotReady", "node/" + name, "", "no heartbeat for " + silent);
     }
-    if (n.state == NodeState::kNotReady && silent > opts_.node_grace_ms) {
-      n.state = NodeState::kLost;
-      int moved = 0;
-      for (auto& [id, rec] : state_.instances) {
-        if (rec.node != name || rec.removed) continue;
-        // Its instances are placed elsewhere; if the node returns, the agent stops these
-        // because they are no longer in its assignment set.
-        rec.removed = true;
-        rec.draining = false;
-        rec.assigned = false;
-        ++moved;
+    if (!l.became_lost) continue;
+    // Its instances are placed elsewhere; if the node returns, the agent stops these because
+    // they are no longer in its assignment set.
+    int moved = 0;
+    for (auto it = state_.instances.begin(); it != state_.instances.end();) {
+      if (it->second.node != name) {
+        ++it;
+        continue;
       }
-      for (auto it = state_.instances.begin(); it != state_.instances.end();) {
-        if (it->second.node == name && it->second.removed) {
-          it = state_.instances.erase(it);
-        } else {
-          ++it;
-        }
-      }
-      ++n.version;
-      EmitLocked("Warning", "NodeLost", "node/" + name, "",
-                 "no heartbeat for " + std::to_string(silent) + " ms; rescheduling " +
-                     std::to_string(moved) + " instances");
+      moved += it->second.removed ? 0 : 1;
+      it = state_.instances.erase(it);
     }
+    ++n.version;
+    EmitLocked(
+        "Warning", "NodeLost", "node/" + name, "",
+        "no heartbeat for " + silent + "; rescheduling " + std::to_string(moved) + " instances");
   }
 }
 
-InstanceRecord ControlPlane::NewInstanceLocked(const StoredObject& obj) {
-  InstanceRecord rec;
-  const Object& o = obj.object;
-  do {
-    rec.id = o.metadata.name + "-" + RandomSuffix();
-  } while (state_.instances.count(rec.id));
-  rec.workload = o.metadata.name;
-  rec.kind = o.kind;
-  rec.generation = obj.generation;
-  rec.created_ms = clock_.NowMs();
-  rec.assignment = AssignmentLocked(o, rec.id, rec.generation);
-  rec.observed.id = rec.id;
-  rec.observed.workload = rec.workload;
-  rec.observed.generation = rec.generation;
-  rec.observed.state = InstanceState::kPending;
-  return rec;
-}
-
-bool ControlPlane::PlaceLocked(InstanceRecord& rec, std::string* reason) {
-  std::vector<SchedNode> nodes;
-  for (const auto& [name, n] : state_.nodes) {
-    SchedNode sn;
-    sn.name = name;
-    sn.state = n.state;
-    sn.capacity = n.info.capacity;
-    sn.labels = n.info.labels;
-    nodes.push_back(std::move(sn));
-  }
-  for (const auto& [id, other] : state_.instances) {
-    if (other.node.empty() || other.removed) continue;
-    for (auto& sn : nodes) {
-      if (sn.name != other.node) continue;
-      sn.allocated.cpu += other.assignment.spec.resources.cpu;
-      sn.allocated.memory_bytes += other.assignment.spec.resources.memory_bytes;
-      if (other.workload == rec.workload) ++sn.workload_instances;
-    }
-  }
-  PlacementRequest req;
-  req.workload = rec.workload;
-  req.cpu = rec.assignment.spec.resources.cpu;
-  req.memory_bytes = rec.assignment.spec.resources.memory_bytes;
-  req.node_selector = rec.assignment.spec.node_selector;
-  std::string node;
-  Status s = PlaceOne(nodes, req, &node);
-  if (!s.ok()) {
-    *reason = s.message();
-    return false;
-  }
-  rec.node = node;
-  rec.observed.node = node;
-  rec.assigned = true;
-  rec.pending_reason.clear();
-  state_.Bump(node);
-  return true;
-}
-
-void ControlPlane::DrainLocked(InstanceRecord& rec, int64_t now, const char* why) {
-  if (rec.draining || rec.removed) return;
-  if (rec.node.empty()) {  // never placed: nothing to drain
-    rec.removed = true;
-    return;
-  }
-  rec.draining = true;
-  int64_t grace = static_cast<int64_t>(rec.assignment.spec.timeout_seconds * 1000);
-  rec.drain_deadline_ms = now + (rec.Ready() ? grace : 0);
-  EmitLocked("Normal", "Killing", "instance/" + rec.id, rec.workload,
-             std::string("stopping instance: ") + why);
-}
-
-InstanceAssignment ControlPlane::AssignmentLocked(const Object& o, const std::string& id,
-                                                  int64_t generation) const {
-  InstanceAssignment a;
-  a.id = id;
-  a.workload = o.metadata.name;
-  a.kind = o.kind;
-  a.generation = generation;
-  a.spec = o.spec;
-  for (const auto& l : o.spec.layers) {
-    auto lp = layer_paths_.find(l);
-    a.layers.push_back({l, lp == layer_paths_.end() ? "" : lp->second});
-  }
-  return a;
-}
-
+// Builds the rollout planner's input (daemon/control/rollout.h) and applies its plan.
 void ControlPlane::ReconcileWorkloadLocked(WorkloadRuntime& wr, int64_t now) {
   const std::string& name = wr.obj.object.metadata.name;
-  const int64_t gen = wr.obj.generation;
-  const int desired = std::max(0, wr.desired);
   auto recs = state_.InstancesOf(name);
-
-  // Place what is pending.
-  std::string reason;
-  for (auto* r : recs) {
-    if (!r->Live() || !r->node.empty()) continue;
-    std::string why;
-    if (!PlaceLocked(*r, &why)) {
-      reason = why;
-      r->pending_reason = why;
-    } else {
-      EmitLocked("Normal", "Scheduled", "instance/" + r->id, name, "placed on " + r->node);
-    }
-  }
-  if (!reason.empty() && reason != wr.last_pending_reason) {
-    EmitLocked("Warning", "FailedScheduling", "workload/" + name, name, reason);
-  }
-  wr.last_pending_reason = reason;
-
-  std::vector<InstanceRecord*> current, outdated;
-  for (auto* r : recs) {
-    if (!r->Live()) continue;
-    (r->generation == gen ? current : outdated).push_back(r);
-  }
-  // Starts n instances of `obj` (the current generation, or the serving one after a failed
-  // rollout) and adds them to `into`.
-  auto create = [&](int n, const StoredObject& obj, std::vector<InstanceRecord*>& into) {
-    for (int i = 0; i < n; ++i) {
-      InstanceRecord rec = NewInstanceLocked(obj);
-      std::string why;
-      if (PlaceLocked(rec, &why)) {
-        EmitLocked("Normal", "Scheduled", "instance/" + rec.id, name, "placed on " + rec.node);
-      } else {
-        rec.pending_reason = why;
-        if (why != wr.last_pending_reason) {
-          EmitLocked("Warning", "FailedScheduling", "workload/" + name, name, why);
-          wr.last_pending_reason = why;
-        }
-      }
-      into.push_back(&(state_.instances[rec.id] = std::move(rec)));
-    }
-  };
-  // Victims first: not placed, then not ready, then the idlest (fewest in-flight requests at
-  // the gateway), then the newest.
-  auto victim_order = [&](std::vector<InstanceRecord*>& v) {
-    auto busy = [&](InstanceRecord* r) {
-      auto it = inflight_snapshot_.find(r->id);
-      return it == inflight_snapshot_.end() ? 0 : it->second;
-    };
-    std::sort(v.begin(), v.end(), [&](InstanceRecord* a, InstanceRecord* b) {
-      auto rank = [](InstanceRecord* r) { return r->node.empty() ? 0 : (r->Ready() ? 2 : 1); };
-      if (rank(a) != rank(b)) return rank(a) < rank(b);
-      if (busy(a) != busy(b)) return busy(a) < busy(b);
-      return a->created_ms > b->created_ms;
-    });
-  };
-
+  PlacePendingLocked(wr, recs);
   if (now - started_ms_ < opts_.startup_settle_ms) return;  // agents are re-registering
 
-  // A rollout is in progress while older instances run, and after they are gone until the
-  // new generation is available at the desired count (it may still fail then: back to the
-  // serving generation). The first generation, or any after a tided restart, has nothing to
-  // fall back on: it simply runs.
-  const bool rolling = !outdated.empty() || (wr.serving && wr.serving->generation != gen);
-  if (!rolling) {
-    wr.hide_failed_generation = false;
-    if (!wr.serving) wr.serving = wr.obj;
-    int have = static_cast<int>(current.size());
-    if (have < desired) create(desired - have, wr.obj, current);
-    if (have > desired) {
-      victim_order(current);
-      for (int i = 0; i < have - desired; ++i) DrainLocked(*current[i], now, "scaled down");
+  RolloutInput in;
+  in.workload = name;
+  in.generation = wr.obj.generation;
+  in.desired = wr.desired;
+  in.settings = wr.obj.object.spec.rollout;
+  if (wr.serving) in.serving_generation = wr.serving->generation;
+  in.now_ms = now;
+  for (const auto* r : recs) {
+    if (!r->Live()) continue;
+    RolloutInstance ri;
+    ri.id = r->id;
+    ri.generation = r->generation;
+    ri.placed = !r->node.empty();
+    if (r->observed_seen) {
+      ri.state = r->observed.state;
+      ri.last_exit_code = r->observed.last_exit_code;
+      ri.last_signal = r->observed.last_signal;
+      ri.reason = r->observed.reason;
     }
-    return;
+    ri.ready_since_ms = r->ready_since_ms;
+    ri.created_ms = r->created_ms;
+    auto busy = inflight_snapshot_.find(r->id);
+    ri.inflight = busy == inflight_snapshot_.end() ? 0 : busy->second;
+    in.instances.push_back(std::move(ri));
   }
-
-  // Rolling update: surge new instances, retire old ones while enough new ones are available
-  // (Ready for minReadySeconds).
-  const Rollout& ro = wr.obj.object.spec.rollout;
-  const int64_t min_ready_ms = Ms(ro.min_ready_seconds);
-  int surge = std::max(0, ro.max_surge);
-  int unavailable = std::max(0, ro.max_unavailable);
-  if (surge == 0 && unavailable == 0) surge = 1;
-  int available_current = 0;
-  const InstanceRecord* crashing = nullptr;
-  for (auto* r : current) {
-    if (r->Available(now, min_ready_ms)) ++available_current;
-    if (!crashing && (r->observed.state == InstanceState::kCrashLoopBackOff ||
-                      r->observed.state == InstanceState::kFailed)) {
-      crashing = r;
-    }
+  RolloutPlan plan = PlanRollout(in, wr.rollout);
+  wr.rollout = plan.state;
+  if (plan.mark_serving) wr.serving = wr.obj;
+  for (const auto& e : plan.events)
+    EmitLocked(e.type, e.reason, "workload/" + name, name, e.message);
+  for (const auto& d : plan.drain) DrainLocked(state_.instances.at(d.id), now, d.reason);
+  for (const auto& c : plan.create) {
+    const StoredObject& obj = c.generation == wr.obj.generation ? wr.obj : *wr.serving;
+    for (int i = 0; i < c.count; ++i) CreateLocked(wr, obj);
   }
-  if (available_current > wr.rollout_available) {
-    wr.rollout_available = available_current;
-    wr.rollout_progress_ms = now;
-  }
-  if (!wr.rollout_failed) {
-    std::string cause;
-    if (crashing) {
-      cause = "new instance " + crashing->id + " is " + Describe(crashing->observed);
-    } else if (now - wr.rollout_progress_ms > Ms(ro.progress_deadline_seconds)) {
-      cause = "no progress for " + SecondsText(ro.progress_deadline_seconds) +
-              " (progressDeadlineSeconds): " + std::to_string(available_current) + " of " +
-              std::to_string(desired) + " new instances available";
-    }
-    if (!cause.empty()) {
-      wr.rollout_failed = true;
-      wr.rollout_failure = cause;
-      std::string keep = wr.serving
-                             ? "generation " + std::to_string(wr.serving->generation) +
-                                   " keeps serving with " + std::to_string(desired) + " instances"
-                             : "the old instances keep serving";
-      EmitLocked("Warning", "RolloutFailed", "workload/" + name, name,
-                 "rollout of generation " + std::to_string(gen) + " failed: " + cause + "; " +
-                     keep + "; the new generation gets no traffic");
-    }
-  }
-
-  if (wr.rollout_failed) {
-    // The old generations serve at the desired count; the failed generation gets no traffic
-    // (RoutesLocked) and keeps at most maxSurge instances, so its state and logs stay visible.
-    if (static_cast<int>(current.size()) > surge) {
-      victim_order(current);
-      for (size_t i = 0; i < current.size() - surge; ++i)
-        DrainLocked(*current[i], now, "rollout failed: beyond maxSurge");
-    }
-    const int have_old = static_cast<int>(outdated.size());
-    if (have_old < desired) {
-      if (wr.serving && wr.serving->generation != gen) {
-        create(desired - have_old, *wr.serving, outdated);
-        EmitLocked("Normal", "RestoringCapacity", "workload/" + name, name,
-                   "started " + std::to_string(desired - have_old) + " instance(s) of generation " +
-                       std::to_string(wr.serving->generation) + " so that " +
-                       std::to_string(desired) + " serve while the rollout of generation " +
-                       std::to_string(gen) + " is failed");
-      } else if (!wr.restore_impossible_reported) {
-        wr.restore_impossible_reported = true;
-        EmitLocked("Warning", "RestoringCapacity", "workload/" + name, name,
-                   "only " + std::to_string(have_old) + " of " + std::to_string(desired) +
-                       " old instances are left and their spec is not known (tided restarted "
-                       "during the rollout): apply a fixed spec");
-      }
-    } else if (have_old > desired) {
-      victim_order(outdated);
-      for (int i = 0; i < have_old - desired; ++i) DrainLocked(*outdated[i], now, "scaled down");
-    }
-    // With nothing older to serve (not even being restored), the new instances keep their
-    // traffic rather than leaving the workload with none.
-    wr.hide_failed_generation = !outdated.empty();
-    return;
-  }
-  if (outdated.empty() && available_current >= desired) {
-    wr.serving = wr.obj;  // complete: every instance runs this generation and is available
-    EmitLocked("Normal", "RolloutComplete", "workload/" + name, name,
-               "generation " + std::to_string(gen) + " is available with " +
-                   std::to_string(available_current) + " instances");
-  }
-
-  int total = static_cast<int>(current.size() + outdated.size());
-  int can_create = std::min(desired - static_cast<int>(current.size()), desired + surge - total);
-  if (can_create > 0) create(can_create, wr.obj, current);
-  int ready_old = 0;
-  for (auto* r : outdated) ready_old += r->Ready() ? 1 : 0;
-  victim_order(outdated);
-  int min_ready = std::max(0, desired - unavailable);
-  for (auto* r : outdated) {
-    bool ready = r->Ready();
-    if (ready && ready_old + available_current - 1 < min_ready) break;
-    DrainLocked(*r, now, "replaced by a newer generation");
-    if (ready) --ready_old;
-  }
-  if (static_cast<int>(current.size()) > desired) {
-    victim_order(current);
-    for (size_t i = 0; i < current.size() - desired; ++i)
-      DrainLocked(*current[i], now, "scaled down");
-  }
-}
-
-bool ControlPlane::HiddenLocked(const WorkloadRuntime& wr, const InstanceRecord& r) {
-  return wr.hide_failed_generation && r.generation == wr.obj.generation;
 }
 
 void ControlPlane::ReapDeletedLocked(int64_t now) {
   for (auto& [id, rec] : state_.instances) {
     if (!workloads_.count(rec.workload)) DrainLocked(rec, now, "workload deleted");
   }
-}
-
-void ControlPlane::RoutesLocked(std::vector<GatewayUpdate>* out) {
-  if (!gateway_) return;
-  std::map<std::string, std::vector<Endpoint>> eps;
-  for (const auto& [id, rec] : state_.instances) {
-    if (!rec.Ready() || rec.draining || rec.removed || rec.node.empty()) continue;
-    auto w = workloads_.find(rec.workload);
-    if (w != workloads_.end() && HiddenLocked(w->second, rec)) continue;
-    auto n = state_.nodes.find(rec.node);
-    // A NotReady node may be dead: its instances get no new requests (passive health).
-    if (n == state_.nodes.end() || n->second.state != NodeState::kReady) continue;
-    eps[rec.workload].push_back({id, n->second.info.address, rec.observed.port});
-  }
-  for (auto& [name, wr] : workloads_) {
-    auto& v = eps[name];
-    std::string key;
-    for (const auto& e : v)
-      key += e.instance_id + "@" + e.host + ":" + std::to_string(e.port) + ",";
-    if (key == wr.last_route_key) continue;
-    wr.last_route_key = key;
-    out->push_back({name, v, false, ++route_seq_});
-  }
-}
-
-void ControlPlane::FlushGateway(std::vector<GatewayUpdate> updates) {
-  if (!gateway_) return;
-  std::lock_guard<std::mutex> lk(flush_mu_);
-  for (auto& u : updates) {
-    uint64_t& last = flushed_seq_[u.workload];
-    if (u.seq != 0 && u.seq < last) continue;  // a newer set was already pushed
-    last = u.seq;
-    if (u.remove) {
-      gateway_->RemoveWorkload(u.workload);
-    } else {
-      gateway_->SetEndpoints(u.workload, std::move(u.endpoints));
-    }
-  }
-}
-
-void ControlPlane::MetricsLocked() {
-  std::map<NodeState, int> by_state{
-      {NodeState::kReady, 0}, {NodeState::kNotReady, 0}, {NodeState::kLost, 0}};
-  for (const auto& [name, n] : state_.nodes) ++by_state[n.state];
-  for (const auto& [st, count] : by_state) {
-    metrics_.nodes.Add({{"state", NodeStateName(st)}}).Set(count);
-  }
-  int64_t now = clock_.NowMs();
-  if (last_metrics_ms_ == 0) last_metrics_ms_ = now;
-  double dt = std::max<int64_t>(0, now - last_metrics_ms_) / 1000.0;
-  last_metrics_ms_ = now;
-  for (auto& [name, wr] : workloads_) {
-    int ready = 0, running = 0;
-    int64_t mem = 0;
-    for (auto* r : state_.InstancesOf(name)) {
-      if (r->Ready()) ++ready;
-      if (r->observed_seen && r->observed.pid > 0 && !r->removed) {
-        ++running;
-        mem += r->observed.memory_bytes;
-      }
-    }
-    const char* kind = KindName(wr.obj.object.kind);
-    metrics_.workload_desired_replicas.Add({{"workload", name}, {"kind", kind}}).Set(wr.desired);
-    metrics_.workload_ready_replicas.Add({{"workload", name}, {"kind", kind}}).Set(ready);
-    metrics_.workload_memory_bytes.Add({{"workload", name}}).Set(static_cast<double>(mem));
-    if (running > 0 && dt > 0) {
-      metrics_.workload_instance_seconds_total.Add({{"workload", name}}).Increment(running * dt);
-      wr.instance_seconds += running * dt;
-    }
-  }
-}
-
-// ---- autoscaling ---------------------------------------------------------------------------
-
-void ControlPlane::AutoscaleLoop() {
-  while (true) {
-    std::vector<std::string> names;
-    {
-      std::unique_lock<std::mutex> lk(mu_);
-      autoscale_cv_.wait_for(lk, std::chrono::milliseconds(opts_.autoscale_period_ms),
-                             [this] { return stopping_; });
-      if (stopping_) return;
-      for (const auto& [name, wr] : workloads_) {
-        if (wr.autoscaled) names.push_back(name);
-      }
-    }
-    std::map<std::string, Gateway::WorkloadLoad> loads;
-    if (gateway_) {
-      for (const auto& n : names) loads[n] = gateway_->Load(n);
-    }
-    bool changed = false;
-    std::vector<Event> events;
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      int64_t now = clock_.NowMs();
-      for (const auto& n : names) {
-        auto it = workloads_.find(n);
-        if (it == workloads_.end()) continue;
-        WorkloadRuntime& wr = it->second;
-        const Object& o = wr.obj.object;
-        Autoscale a = AutoscaleOf(o);
-        const auto& load = loads[n];
-        double value = 0;
-        if (a.metric == "rps") {
-          if (wr.rps_last_ms > 0 && now > wr.rps_last_ms) {
-            value = static_cast<double>(load.requests_total - wr.rps_last_total) * 1000.0 /
-                    static_cast<double>(now - wr.rps_last_ms);
-          }
-          wr.rps_last_total = load.requests_total;
-          wr.rps_last_ms = now;
-        } else if (a.metric == "cpu") {
-          double req = o.spec.resources.cpu > 0 ? o.spec.resources.cpu : 1.0;
-          bool any = false;
-          for (auto* r : state_.InstancesOf(n)) {
-            if (r->Live() && r->observed_seen && r->observed.pid > 0) {
-              value += r->observed.cpu / req * 100.0;
-              any = true;
-            }
-          }
-          if (!any) value = -1;  // no samples: the autoscaler keeps the current count
-        } else {
-          value = load.inflight + load.queued;
-        }
-        if (load.inflight + load.queued > 0) wr.last_request_ms = now;
-        if (value >= 0) autoscaler_.Record(n, value);
-        int current = 0;  // what can serve: a failed rollout's instances do not
-        for (auto* r : state_.InstancesOf(n)) current += r->Live() && !HiddenLocked(wr, *r) ? 1 : 0;
-        auto decision = autoscaler_.Decide(n, current);
-        if (!decision) continue;
-        const auto& d = *decision;
-        int want = d.desired;
-        // Functions keep their last instance until idleTimeoutSeconds without requests.
-        if (o.kind == Kind::kFunction && want == 0 && wr.desired > 0 &&
-            now - wr.last_request_ms < static_cast<int64_t>(o.spec.idle_timeout_seconds * 1000)) {
-          want = std::max(1, a.min_replicas);
-        }
-        // Requests waiting at zero always get capacity (activation).
-        if (load.queued > 0) {
-          int per = o.spec.concurrency > 0 ? o.spec.concurrency : 0;
-          int need = per > 0 ? (load.inflight + load.queued + per - 1) / per : 1;
-          want = std::max(want, std::min(need, std::max(1, a.max_replicas)));
-        }
-        want = std::clamp(want, a.min_replicas, std::max(a.min_replicas, a.max_replicas));
-        if (want != wr.desired) {
-          const char* dir = want > wr.desired ? "up" : "down";
-          metrics_.autoscaler_scale_events_total.Add({{"workload", n}, {"direction", dir}})
-              .Increment();
-          EmitLocked("Normal", want > wr.desired ? "ScaledUp" : "ScaledDown", "workload/" + n, n,
-                     want == d.desired && !d.reason.empty()
-                         ? d.reason
-                         : "desired " + std::to_string(wr.desired) + " -> " + std::to_string(want) +
-                               " (idle timeout or waiting requests)");
-          wr.desired = want;
-          changed = true;
-        }
-      }
-      if (changed) kicked_ = true;
-      events.swap(pending_events_);
-    }
-    if (changed) kick_cv_.notify_all();
-    store_.AppendEvents(std::move(events));
-  }
-}
-
-void ControlPlane::TriggerLoop() {
-  while (true) {
-    std::vector<std::string> due;  // workloads to invoke now
-    {
-      std::unique_lock<std::mutex> lk(mu_);
-      autoscale_cv_.wait_for(lk, std::chrono::milliseconds(500), [this] { return stopping_; });
-      if (stopping_) return;
-      int64_t now = clock_.WallMs();
-      std::set<std::string> keys;
-      for (const auto& [name, wr] : workloads_) {
-        const auto& triggers = wr.obj.object.spec.triggers;
-        for (size_t i = 0; i < triggers.size(); ++i) {
-          std::string key = name + "#" + std::to_string(i) + "#" + triggers[i].schedule;
-          keys.insert(key);
-          CronSchedule cron;
-          std::string err;
-          if (!CronSchedule::Parse(triggers[i].schedule, &cron, &err)) continue;
-          auto it = next_trigger_ms_.find(key);
-          if (it == next_trigger_ms_.end()) {
-            next_trigger_ms_[key] = cron.NextAfter(now);
-          } else if (it->second >= 0 && now >= it->second) {
-            due.push_back(name);
-            it->second = cron.NextAfter(now);
-            EmitLocked("Normal", "Triggered", "workload/" + name, name,
-                       "schedule \"" + triggers[i].schedule + "\" fired");
-          }
-        }
-      }
-      for (auto it = next_trigger_ms_.begin(); it != next_trigger_ms_.end();) {
-        it = keys.count(it->first) ? std::next(it) : next_trigger_ms_.erase(it);
-      }
-    }
-    for (const auto& name : due) {
-      if (opts_.gateway_url.empty()) continue;
-      // Fire and forget: the gateway queues the request through a cold start like any other.
-      std::thread([url = opts_.gateway_url, name] {
-        httplib::Client cli(url);
-        cli.set_read_timeout(300, 0);
-        cli.Post("/function/" + name + "/", httplib::Headers{{"X-Tide-Trigger", "schedule"}}, "",
-                 "text/plain");
-      }).detach();
-    }
-  }
-}
-
-std::optional<RouteInfo> ControlPlane::Route(const std::string& workload) {
-  std::lock_guard<std::mutex> lk(mu_);
-  auto it = workloads_.find(workload);
-  if (it == workloads_.end()) return std::nullopt;
-  RouteInfo r;
-  r.kind = it->second.obj.object.kind;
-  r.concurrency = it->second.obj.object.spec.concurrency;
-  r.timeout_seconds = it->second.obj.object.spec.timeout_seconds;
-  return r;
-}
-
-void ControlPlane::OnLoad(const std::string& workload, int inflight, int queued) {
-  bool activate = false;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    auto it = workloads_.find(workload);
-    if (it == workloads_.end()) return;
-    WorkloadRuntime& wr = it->second;
-    wr.inflight = inflight;
-    wr.queued = queued;
-    int64_t now = clock_.NowMs();
-    wr.last_request_ms = now;
-    if (queued > 0 && wr.autoscaled) {
-      // Scale from zero at once, as many as the waiting requests need (event-driven: the
-      // autoscale loop's period is not on this path).
-      const Object& o = wr.obj.object;
-      Autoscale a = AutoscaleOf(o);
-      int per = o.spec.concurrency;
-      int need = per > 0 ? (inflight + queued + per - 1) / per : 1;
-      need = std::min(need, std::max(1, a.max_replicas));
-      if (need > wr.desired) {
-        metrics_.autoscaler_scale_events_total.Add({{"workload", workload}, {"direction", "up"}})
-            .Increment();
-        EmitLocked("Normal", "ScaledUp", "workload/" + workload, workload,
-                   "desired " + std::to_string(wr.desired) + " -> " + std::to_string(need) + ": " +
-                       std::to_string(queued) + " requests waiting");
-        wr.desired = need;
-        kicked_ = true;
-        activate = true;
-      }
-    }
-  }
-  if (activate) kick_cv_.notify_all();
-}
-
-// ---- queries -------------------------------------------------------------------------------
-
-WorkloadStatus ControlPlane::StatusOf(const StoredObject& obj) {
-  std::lock_guard<std::mutex> lk(mu_);
-  WorkloadStatus s;
-  const std::string& name = obj.object.metadata.name;
-  s.generation = obj.generation;
-  auto it = workloads_.find(name);
-  s.desired = it != workloads_.end() ? it->second.desired
-                                     : obj.scale_replicas.value_or(obj.object.spec.replicas);
-  bool all_current = true, pending = false, crashing = false;
-  int64_t oldest = obj.generation;
-  for (auto* r : state_.InstancesOf(name)) {
-    if (!r->Live()) continue;
-    const bool hidden = it != workloads_.end() && HiddenLocked(it->second, *r);
-    if (r->Ready() && !hidden) ++s.ready;  // readyReplicas: instances that get traffic
-    if (r->generation != obj.generation) all_current = false;
-    oldest = std::min(oldest, r->generation);
-    if (r->node.empty()) pending = true;
-    if (r->observed.state == InstanceState::kCrashLoopBackOff ||
-        r->observed.state == InstanceState::kFailed)
-      crashing = true;
-  }
-  s.observed_generation = oldest;
-  bool failed = it != workloads_.end() && it->second.rollout_failed;
-  if (it != workloads_.end()) s.instance_seconds = it->second.instance_seconds;
-  if (failed) {
-    s.phase = "Degraded";
-  } else if (s.desired == 0) {
-    s.phase = "Idle";
-  } else if (s.ready >= s.desired && all_current) {
-    s.phase = "Running";
-  } else if (pending) {
-    s.phase = "Pending";
-  } else if (crashing) {
-    s.phase = "Degraded";
-  } else {
-    s.phase = "Progressing";
-  }
-  s.conditions.push_back({"Available", s.ready >= s.desired ? "True" : "False",
-                          s.ready >= s.desired ? "MinimumReplicasAvailable" : "NotEnoughReady",
-                          std::to_string(s.ready) + "/" + std::to_string(s.desired) + " ready"});
-  if (pending && it != workloads_.end()) {
-    s.conditions.push_back({"Scheduled", "False", "Unschedulable", it->second.last_pending_reason});
-  }
-  if (failed) {
-    const WorkloadRuntime& wr = it->second;
-    std::string serving = wr.serving && wr.serving->generation != obj.generation
-                              ? "generation " + std::to_string(wr.serving->generation) + " serves"
-                              : "the old instances serve";
-    s.conditions.push_back({"Progressing", "False", "RolloutFailed",
-                            "rollout of generation " + std::to_string(obj.generation) +
-                                " failed: " + wr.rollout_failure + "; " + serving});
-  } else if (!all_current) {
-    s.conditions.push_back({"Progressing", "True", "RollingUpdate", "replacing instances"});
-  }
-  return s;
-}
-
-std::vector<InstanceStatus> ControlPlane::Instances(const std::string& workload,
-                                                    const std::string& node) {
-  std::lock_guard<std::mutex> lk(mu_);
-  std::vector<InstanceStatus> out;
-  for (const auto& [id, rec] : state_.instances) {
-    if (!workload.empty() && rec.workload != workload) continue;
-    if (!node.empty() && rec.node != node) continue;
-    InstanceStatus st = rec.observed;
-    st.id = rec.id;
-    st.workload = rec.workload;
-    st.node = rec.node;
-    st.generation = rec.generation;
-    if (!rec.observed_seen) {
-      st.state = InstanceState::kPending;
-      if (!rec.pending_reason.empty()) st.message = rec.pending_reason;
-    }
-    if (rec.draining ||
-        (rec.removed && st.state != InstanceState::kExited && st.state != InstanceState::kFailed)) {
-      st.state = InstanceState::kTerminating;
-    }
-    out.push_back(std::move(st));
-  }
-  return out;
-}
-
-std::vector<ControlPlane::NodeView> ControlPlane::Nodes() {
-  std::lock_guard<std::mutex> lk(mu_);
-  std::vector<NodeView> out;
-  for (const auto& [name, n] : state_.nodes) {
-    NodeView v;
-    v.entry = n;
-    for (const auto& [id, rec] : state_.instances) {
-      if (rec.node != name || rec.removed) continue;
-      v.allocated.cpu += rec.assignment.spec.resources.cpu;
-      v.allocated.memory_bytes += rec.assignment.spec.resources.memory_bytes;
-      ++v.instances;
-    }
-    out.push_back(std::move(v));
-  }
-  return out;
-}
-
-std::string ControlPlane::AgentUrlOf(const std::string& instance_id) {
-  std::lock_guard<std::mutex> lk(mu_);
-  auto it = state_.instances.find(instance_id);
-  if (it == state_.instances.end()) return "";
-  auto n = state_.nodes.find(it->second.node);
-  return n == state_.nodes.end() ? "" : n->second.info.agent_url;
 }
 
 }  // namespace tide

@@ -2,19 +2,26 @@
 // level-triggered reconcile loop (desired replicas from the store and the autoscaler vs the
 // instances agents report), speaks the agent protocol, and feeds the gateway its routing table.
 //
-// Rollouts (a spec change = a new generation): new instances surge in under rollout.maxSurge /
-// maxUnavailable and an old one retires for each new one that is available (Ready for
-// rollout.minReadySeconds). The rollout fails when a new instance crash-loops (or Failed) or
-// when no new instance became available for rollout.progressDeadlineSeconds: then the last
-// generation that completed a rollout runs at the desired count again (restarted if old
-// instances were retired), the failed generation gets no traffic and keeps at most maxSurge
-// instances, and a RolloutFailed event and status condition say why. Only Ready instances
-// are ever routed.
+// It keeps the locking, the threads and the I/O; the decisions are pure units in daemon/control/
+// that it calls under its mutex and whose answers it applies:
+//   rollout.h        what to create and drain for a workload (scaling, rolling updates, failed
+//                    rollouts restoring the last complete generation), with events and conditions;
+//   scale_policy.h   the desired count of autoscaled workloads (autoscaler, idle hold, activation);
+//   node_liveness.h  Ready -> NotReady -> Lost of silent nodes;
+//   triggers.h       which schedule triggers are due; they fire through the Invoker (durable,
+//                    retried), enqueued outside the mutex.
+// Only Ready instances are ever routed, and not those of a failed rollout's generation while
+// older instances serve.
+//
+// Source files: control_plane.cc (lifecycle, events, agent protocol, the reconcile pass),
+// control_plane_instances.cc (create, place, drain, assignments, gateway routing),
+// control_plane_scaling.cc (autoscale loop, gateway load callback, triggers),
+// control_plane_status.cc (queries, metrics).
 //
 // Threading: one mutex guards all state. Every public method may be called from any thread (API
 // handlers, gateway I/O threads, the reconcile thread). Calls into the gateway are made after the
 // mutex is released, so the gateway may call back (Route, OnLoad) at any time.
-// The store, clock, metrics and gateway must outlive the ControlPlane.
+// The store, clock, metrics, gateway and invoker must outlive the ControlPlane.
 #pragma once
 
 #include <condition_variable>
@@ -33,11 +40,15 @@
 #include "api/status.h"
 #include "daemon/autoscaler.h"
 #include "daemon/cluster_state.h"
+#include "daemon/control/rollout.h"
+#include "daemon/control/triggers.h"
 #include "daemon/gateway.h"
 #include "daemon/metrics.h"
 #include "daemon/store.h"
 
 namespace tide {
+
+class Invoker;
 
 struct ControlPlaneOptions {
   int64_t node_grace_ms = 10000;      // silent this long: Lost (NotReady at half of it)
@@ -46,7 +57,7 @@ struct ControlPlaneOptions {
   // After a start, agents re-register with what they run; instance counts are not changed
   // (no creations, no drains) for this long, so a restart does not churn instances.
   int64_t startup_settle_ms = 2000;
-  std::string gateway_url;  // where schedule triggers send their invocations
+  Invoker* invoker = nullptr;  // where schedule triggers are enqueued; none: they only log
 };
 
 // What GET /v1/workloads shows as "status".
@@ -125,17 +136,7 @@ class ControlPlane : public GatewayBackend {
     int inflight = 0, queued = 0;  // latest from the gateway
     std::string last_pending_reason;
     std::string last_route_key;  // endpoints last pushed to the gateway
-    // Rollout of a new generation (spec change). A rollout fails when a new instance
-    // crash-loops or when no new instance becomes available for progressDeadlineSeconds; the
-    // generation of `serving` then runs at the desired count again and the failed generation's
-    // instances (at most maxSurge are kept) get no traffic.
-    bool rollout_failed = false;
-    std::string rollout_failure;          // why, for the status condition
-    int64_t rollout_started_ms = 0;       // steady
-    int64_t rollout_progress_ms = 0;      // steady: start, or a new instance last became available
-    int rollout_available = 0;            // most new instances available so far in this rollout
-    bool hide_failed_generation = false;  // failed rollout with old instances: route only those
-    bool restore_impossible_reported = false;
+    RolloutState rollout;        // the planner's memory; started again on every spec change
     // The newest generation whose rollout completed (every live instance ran it); what a failed
     // rollout restores. Unknown after a tided restart until a rollout completes.
     std::optional<StoredObject> serving;
@@ -152,15 +153,20 @@ class ControlPlane : public GatewayBackend {
 
   void ReconcileLoop();
   void AutoscaleLoop();
-  void TriggerLoop();  // Function schedule triggers: invoke through the gateway when due
+  // Enqueues the schedule triggers that are due with the invoker (called by the autoscale loop).
+  void FireDueTriggers();
   void ReconcileOnce();
   // All under mu_:
   void RefreshWorkloadsLocked();
   void UpdateNodeStatesLocked(int64_t now);
   void ReconcileWorkloadLocked(WorkloadRuntime& wr, int64_t now);
+  // Places the workload's pending instances; FailedScheduling once per new reason.
+  void PlacePendingLocked(WorkloadRuntime& wr, const std::vector<InstanceRecord*>& recs);
+  // Creates and places a new instance of `obj` (the current or the serving generation).
+  void CreateLocked(WorkloadRuntime& wr, const StoredObject& obj);
   void ReapDeletedLocked(int64_t now);
   bool PlaceLocked(InstanceRecord& rec, std::string* reason);
-  void DrainLocked(InstanceRecord& rec, int64_t now, const char* why);
+  void DrainLocked(InstanceRecord& rec, int64_t now, const std::string& why);
   void FinishDrainsLocked(int64_t now);
   void RoutesLocked(std::vector<GatewayUpdate>* out);
   void MetricsLocked();
@@ -206,9 +212,9 @@ class ControlPlane : public GatewayBackend {
   std::map<std::string, std::string> layer_paths_;
   Autoscaler autoscaler_;
   std::vector<Event> pending_events_;
-  std::set<std::string> noted_unassigned_;          // "node/id" already evented (bounded)
-  std::map<std::string, int64_t> next_trigger_ms_;  // "workload#index" -> wall ms
-  std::thread reconcile_thread_, autoscale_thread_, trigger_thread_;
+  std::set<std::string> noted_unassigned_;  // "node/id" already evented (bounded)
+  TriggerSchedule triggers_;
+  std::thread reconcile_thread_, autoscale_thread_;
 };
 
 }  // namespace tide

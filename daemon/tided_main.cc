@@ -198,8 +198,10 @@ int main(int argc, char** argv) {
   tide::ControlPlaneOptions cpo;
   cpo.node_grace_ms = grace_ms;
   // The gateway needs the control plane as its backend and the control plane feeds the
-  // gateway: construct the control plane first with the gateway pointer it will use.
+  // gateway: construct the control plane first with the gateway pointer it will use. The
+  // invoker is destroyed last: the control plane's threads enqueue schedule triggers with it.
   struct Holder {
+    std::unique_ptr<tide::Invoker> invoker;
     std::unique_ptr<tide::Gateway> gateway;
     std::unique_ptr<tide::ControlPlane> cp;
   } h;
@@ -223,19 +225,21 @@ int main(int argc, char** argv) {
     }
   } forward;
   h.gateway = std::make_unique<tide::Gateway>(gwo, forward, clock, &metrics);
+  std::string gateway_url;  // where the invoker sends invocations
   {
     std::string host;
     int port = 0;
     tide::SplitHostPort(cfg.gateway_listen, &host, &port);
     if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
-    cpo.gateway_url = "http://" + host + ":" + std::to_string(port);
+    gateway_url = "http://" + host + ":" + std::to_string(port);
   }
+  tide::InvokerOptions ivo;
+  ivo.gateway_url = gateway_url;
+  h.invoker = std::make_unique<tide::Invoker>(ivo, *store, clock);
+  forward.invoker = h.invoker.get();
+  cpo.invoker = h.invoker.get();
   h.cp = std::make_unique<tide::ControlPlane>(cpo, *store, clock, metrics, h.gateway.get());
   forward.cp = h.cp.get();
-  tide::InvokerOptions ivo;
-  ivo.gateway_url = cpo.gateway_url;
-  tide::Invoker invoker(ivo, *store, clock);
-  forward.invoker = &invoker;
   store->SetChangeListener([cp = h.cp.get()] { cp->Kick(); });
 
   if (!cfg.manifests.empty()) {
@@ -254,7 +258,7 @@ int main(int argc, char** argv) {
   }
 
   h.cp->Start();
-  invoker.Start();
+  h.invoker->Start();
   st = h.gateway->Start();
   if (!st.ok()) {
     std::cerr << "tided: gateway: " << st.message() << "\n";
@@ -305,7 +309,7 @@ int main(int argc, char** argv) {
   spdlog::info("tided: signal {}, shutting down (instances keep running)", sig);
   if (agent) agent->Stop();
   api.Stop();
-  invoker.Stop();
+  h.invoker->Stop();
   h.gateway->Stop();
   h.cp->Stop();
   return 0;

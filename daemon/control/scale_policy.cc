@@ -1,0 +1,67 @@
+#include "daemon/control/scale_policy.h"
+
+#include <algorithm>
+
+namespace tide {
+
+bool IsAutoscaled(const Object& o) { return o.kind == Kind::kFunction || o.spec.autoscale; }
+
+Autoscale AutoscaleOf(const Object& o) {
+  if (o.spec.autoscale) return *o.spec.autoscale;
+  Autoscale a;
+  a.min_replicas = 0;
+  return a;
+}
+
+ScaleInput ScaleInput::For(const Object& o) {
+  ScaleInput in;
+  in.kind = o.kind;
+  in.autoscale = AutoscaleOf(o);
+  in.concurrency = o.spec.concurrency;
+  in.idle_timeout_seconds = o.spec.idle_timeout_seconds;
+  return in;
+}
+
+int ActivationReplicas(int inflight, int queued, int concurrency, int max_replicas) {
+  int need = concurrency > 0 ? (inflight + queued + concurrency - 1) / concurrency : 1;
+  return std::min(need, std::max(1, max_replicas));
+}
+
+std::optional<ScaleChange> DecideScale(const ScaleInput& in, const ScaleDecision& d) {
+  const Autoscale& a = in.autoscale;
+  int want = d.desired;
+  // Rule 2: the idle hold.
+  if (in.kind == Kind::kFunction && want == 0 && in.desired > 0 &&
+      in.now_ms - in.last_request_ms < static_cast<int64_t>(in.idle_timeout_seconds * 1000)) {
+    want = std::max(1, a.min_replicas);
+  }
+  // Rule 3: activation.
+  if (in.queued > 0) {
+    want =
+        std::max(want, ActivationReplicas(in.inflight, in.queued, in.concurrency, a.max_replicas));
+  }
+  want = std::clamp(want, a.min_replicas, std::max(a.min_replicas, a.max_replicas));
+  if (want == in.desired) return std::nullopt;
+  ScaleChange c;
+  c.desired = want;
+  c.up = want > in.desired;
+  c.reason = want == d.desired && !d.reason.empty()
+                 ? d.reason
+                 : "desired " + std::to_string(in.desired) + " -> " + std::to_string(want) +
+                       " (idle timeout or waiting requests)";
+  return c;
+}
+
+std::optional<ScaleChange> Activate(const ScaleInput& in) {
+  if (in.queued <= 0) return std::nullopt;
+  int need = ActivationReplicas(in.inflight, in.queued, in.concurrency, in.autoscale.max_replicas);
+  if (need <= in.desired) return std::nullopt;
+  ScaleChange c;
+  c.desired = need;
+  c.up = true;
+  c.reason = "desired " + std::to_string(in.desired) + " -> " + std::to_string(need) + ": " +
+             std::to_string(in.queued) + " requests waiting";
+  return c;
+}
+
+}  // namespace tide
