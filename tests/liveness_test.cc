@@ -1,6 +1,7 @@
 // Self-awareness before declaring loss (issue 11 part 3), with real processes: tided paused by
 // SIGSTOP for twice its node grace, then resumed. It could not hear the agents while paused, so
-// no node may go NotReady or Lost and no instance may be restarted or replaced.
+// no node may go NotReady or Lost and no instance may be restarted or replaced. Run against a
+// tided that counts silence from the last heartbeat alone, it fails (both nodes Lost).
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -18,7 +19,7 @@ using namespace std::chrono_literals;
 TEST(LivenessTest, PausedTidedLosesNoNodeAndRestartsNothing) {
   TempDir dir;
   Tided::Options o;
-  o.node_grace = "3s";  // NotReady after 1.5 s of silence, Lost after 3 s
+  o.node_grace = "6s";  // NotReady after 3 s of silence, Lost after 6 s
   Tided tided(dir.path(), o);
   int base = ReservePortBlock();
   AgentProc a(dir.path(), tided, "node-a", base, base + 49);
@@ -39,14 +40,21 @@ TEST(LivenessTest, PausedTidedLosesNoNodeAndRestartsNothing) {
       20s))
       << tided.Instances("web").dump(2);
 
+  // The agents go quiet first, so no heartbeat sent during the pause waits in a socket to be
+  // read the moment tided resumes (that would hide whether tided counts silence it could not
+  // hear). They stay quiet for 1 s after tided resumes: well under the 3 s to NotReady.
+  ASSERT_EQ(::kill(a.proc()->pid(), SIGSTOP), 0);
+  ASSERT_EQ(::kill(b.proc()->pid(), SIGSTOP), 0);
   ASSERT_EQ(::kill(tided.proc()->pid(), SIGSTOP), 0);
-  // The pause itself is the scenario: twice the node grace, with the agents heartbeating into
-  // a tided that cannot read them.
-  std::this_thread::sleep_for(6s);
+  // The pause itself is the scenario: twice the node grace.
+  std::this_thread::sleep_for(12s);
   ASSERT_EQ(::kill(tided.proc()->pid(), SIGCONT), 0);
+  std::this_thread::sleep_for(1s);
+  ASSERT_EQ(::kill(a.proc()->pid(), SIGCONT), 0);
+  ASSERT_EQ(::kill(b.proc()->pid(), SIGCONT), 0);
 
   // For longer than a grace after the resume, both nodes stay Ready at every look.
-  const auto until = std::chrono::steady_clock::now() + 4s;
+  const auto until = std::chrono::steady_clock::now() + 7s;
   while (std::chrono::steady_clock::now() < until) {
     ASSERT_EQ(NodeStateOf(tided, "node-a"), "Ready");
     ASSERT_EQ(NodeStateOf(tided, "node-b"), "Ready");
