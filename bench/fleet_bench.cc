@@ -184,7 +184,8 @@ int Run(int n_agents, int per_agent, int steady_s) {
 
   std::vector<std::thread> threads;
   for (auto& a : f.agents) threads.emplace_back([&f, p = a.get()] { LongPoll(f, *p); });
-  const int hb_threads = std::max(1, std::min(8, n_agents / 25));
+  // Enough senders that every agent can beat once a second even when a round trip is slow.
+  const int hb_threads = std::max(1, std::min(100, n_agents / 10));
   for (int t = 0; t < hb_threads; ++t)
     threads.emplace_back([&f, t, hb_threads] { Heartbeats(f, t, hb_threads); });
 
@@ -233,10 +234,11 @@ int Run(int n_agents, int per_agent, int steady_s) {
     hb_n = f.hb_ms.size();
   }
   std::printf(
-      "steady %ds: %zu heartbeats, p50 %.1f ms, p99 %.1f ms (%ld failed overall); "
+      "steady %ds: %zu heartbeats (%.0f/s, %d wanted), p50 %.1f ms, p99 %.1f ms (%ld failed "
+      "overall); "
       "/healthz p99 %.1f ms; tided %.1f%% of a core, RSS %.1f MiB, %ld threads\n",
-      steady_s, hb_n, hb_p50, hb_p99, f.hb_failed.load(), Percentile(health_ms, 99),
-      cpu_share * 100, rss_kib / 1024.0, threads_n);
+      steady_s, hb_n, hb_n / static_cast<double>(steady_s), n_agents, hb_p50, hb_p99,
+      f.hb_failed.load(), Percentile(health_ms, 99), cpu_share * 100, rss_kib / 1024.0, threads_n);
   std::printf("load at the end: %s\n", LoadAverage().c_str());
 
   Summary s("fleet_bench, " + std::to_string(n_agents) + " agents x " + std::to_string(per_agent) +
