@@ -27,7 +27,8 @@ void ControlPlane::Start() {
     // Only a restart (workloads already stored) has agents coming back to re-register.
     started_ms_ = clock_.NowMs() - (workloads_.empty() ? opts_.startup_settle_ms : 0);
     hearing_ =
-        HearingWindow(clock_.NowMs(), StallBoundMs(opts_.node_grace_ms, opts_.reconcile_period_ms));
+        HearingWindow(clock_.NowMs(), StallBoundMs(opts_.node_grace_ms, opts_.reconcile_period_ms),
+                      2 * opts_.node_grace_ms);
   }
   reconcile_thread_ = std::thread([this] { ReconcileLoop(); });
   autoscale_thread_ = std::thread([this] { AutoscaleLoop(); });

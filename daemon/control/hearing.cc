@@ -4,13 +4,18 @@
 
 namespace tide {
 
-HearingWindow::HearingWindow(int64_t start_ms, int64_t stall_ms)
-    : stall_ms_(stall_ms), heard_since_ms_(start_ms), last_pass_ms_(start_ms) {}
+HearingWindow::HearingWindow(int64_t start_ms, int64_t stall_ms, int64_t min_reset_interval_ms)
+    : stall_ms_(stall_ms),
+      min_reset_interval_ms_(min_reset_interval_ms),
+      heard_since_ms_(start_ms),
+      last_pass_ms_(start_ms) {}
 
 bool HearingWindow::Observe(int64_t now_ms) {
   const int64_t gap = now_ms - last_pass_ms_;
   last_pass_ms_ = std::max(last_pass_ms_, now_ms);
   if (gap <= stall_ms_) return false;
+  if (reset_before_ && now_ms - heard_since_ms_ < min_reset_interval_ms_) return false;
+  reset_before_ = true;
   heard_since_ms_ = now_ms;
   last_stall_ms_ = gap;
   return true;

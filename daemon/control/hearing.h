@@ -8,6 +8,9 @@
 // running its loop (nor, most likely, reading heartbeats): the window restarts at the end of
 // the gap, so every node's silence is counted from then. At construction the window starts at
 // `start_ms` (a start is a stall of unknown length). A gap of exactly stall_ms is not a stall.
+// A stall restarts the window at most once per `min_reset_interval_ms` (ControlPlane: twice
+// the node grace): a tided whose loop is slower than the bound pass after pass still declares
+// a node that really died Lost, within about twice the grace, instead of never.
 //
 // Pure: no clock, no locks; the caller serialises calls (ControlPlane holds its mutex).
 #pragma once
@@ -18,10 +21,11 @@ namespace tide {
 
 class HearingWindow {
  public:
-  HearingWindow(int64_t start_ms, int64_t stall_ms);
+  HearingWindow(int64_t start_ms, int64_t stall_ms, int64_t min_reset_interval_ms = 0);
 
   // One pass of the control loop at steady time `now_ms`. True when the gap since the
-  // previous pass (or construction) exceeded stall_ms: heard_since() is now `now_ms`.
+  // previous pass (or construction) exceeded stall_ms and the last stall reset is at least
+  // min_reset_interval_ms old: heard_since() is now `now_ms`.
   bool Observe(int64_t now_ms);
   // Steady ms from which silence counts (the start, or the end of the last stall).
   int64_t heard_since() const { return heard_since_ms_; }
@@ -33,7 +37,9 @@ class HearingWindow {
 
  private:
   int64_t stall_ms_;
+  int64_t min_reset_interval_ms_;
   int64_t heard_since_ms_;
+  bool reset_before_ = false;  // a stall (not the start) has restarted the window
   int64_t last_pass_ms_;
   int64_t last_stall_ms_ = 0;
 };

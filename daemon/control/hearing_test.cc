@@ -65,7 +65,7 @@ class PausedTidedTest : public ::testing::Test {
     return l;
   }
   FakeClock clock_;
-  HearingWindow w_{clock_.NowMs(), kStall};
+  HearingWindow w_{clock_.NowMs(), kStall, 2 * kGrace};
   int64_t heartbeat_ = clock_.NowMs();
   NodeState state_ = NodeState::kReady;
 };
@@ -102,6 +102,31 @@ TEST_F(PausedTidedTest, PauseJustUnderTheBoundCountsAsSilence) {
   }
   clock_.Advance(kStall);
   EXPECT_EQ(Pass().state, NodeState::kNotReady);
+}
+
+TEST_F(PausedTidedTest, LoopSlowerThanTheBoundEveryPassStillLosesADeadNode) {
+  // Every pass 2.5 s apart (a stall each time): the node, silent from the start, is Lost within
+  // about twice the grace, not never.
+  while (state_ != NodeState::kLost) {
+    clock_.Advance(kStall + 500);
+    Pass();
+    ASSERT_LE(clock_.NowMs() - heartbeat_, 3 * kGrace) << "a dead node was never declared Lost";
+  }
+  EXPECT_GT(clock_.NowMs() - heartbeat_, kGrace);
+}
+
+TEST(HearingWindowTest, SecondStallSoonAfterTheFirstIsNotCredited) {
+  FakeClock clock;
+  HearingWindow w(clock.NowMs(), kStall, 2 * kGrace);
+  clock.Advance(kStall + 1);  // the first stall: always credited, whenever it comes
+  EXPECT_TRUE(w.Observe(clock.NowMs()));
+  const int64_t first = w.heard_since();
+  clock.Advance(kStall + 1);
+  EXPECT_FALSE(w.Observe(clock.NowMs()));
+  EXPECT_EQ(w.heard_since(), first);
+  clock.Advance(2 * kGrace);
+  EXPECT_TRUE(w.Observe(clock.NowMs()));
+  EXPECT_EQ(w.heard_since(), clock.NowMs());
 }
 
 }  // namespace
