@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <string_view>
 
 #include "api/address.h"
 #include "api/json.h"
@@ -170,35 +171,104 @@ std::string ApiMethodLabel(const std::string& method) {
 
 ApiServer::ApiServer(ApiServerOptions opts, Store& store, ControlPlane& cp, Auth& auth,
                      Metrics& metrics)
-    : opts_(std::move(opts)),
-      store_(store),
-      cp_(cp),
-      auth_(auth),
-      metrics_(metrics),
-      srv_(std::make_unique<httplib::Server>()) {}
+    : opts_(std::move(opts)), store_(store), cp_(cp), auth_(auth), metrics_(metrics) {}
 
 ApiServer::~ApiServer() { Stop(); }
+
+namespace {
+
+// Front-door lanes, each its own backend server and worker pool.
+enum Lane { kClientLane = 0, kWatchLane = 1, kAgentLane = 2, kAgentWaitLane = 3, kLanes = 4 };
+
+// Value of `key` in a query string ("" when absent; not URL-decoded: only numbers and words
+// are looked at).
+std::string QueryValue(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view kv = query.substr(0, amp);
+    size_t eq = kv.find('=');
+    if (kv.substr(0, eq) == key) return std::string(eq == kv.npos ? "" : kv.substr(eq + 1));
+    if (amp == query.npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return "";
+}
+
+}  // namespace
+
+FrontDoorAdmission ApiServer::Admit(const FrontDoorRequest& r) {
+  FrontDoorAdmission a;
+  std::string_view target = r.target;
+  size_t q = target.find('?');
+  const std::string path(target.substr(0, q));
+  const std::string_view query = q == target.npos ? std::string_view() : target.substr(q + 1);
+  const RouteClass cls = ClassifyRoute(r.method, path);
+  Principal who;
+  Status st = auth_.AuthorizeAs(r.authorization, r.method, cls, &who);
+  if (!st.ok()) {
+    a.status = HttpCode(st.code());
+    a.code = ErrorCode(st.code());
+    a.message = st.message();
+    metrics_.api_requests_total
+        .Add({{"method", ApiMethodLabel(r.method)},
+              {"route", ApiRouteLabel(path)},
+              {"code", std::to_string(a.status)}})
+        .Increment();
+    return a;
+  }
+  a.principal = who.name;
+  if (cls == RouteClass::kAgent) {
+    a.lane = path == "/v1/agent/assignments" ? kAgentWaitLane : kAgentLane;
+    return a;
+  }
+  const std::string wait = QueryValue(query, "waitMs");
+  const bool waits =
+      (!wait.empty() && std::atoll(wait.c_str()) > 0) || QueryValue(query, "follow") == "true";
+  a.lane = waits ? kWatchLane : kClientLane;
+  return a;
+}
 
 Status ApiServer::Start() {
   HostPort addr;
   if (Status st = ParseHostPort(opts_.listen, PortUse::kListen, &addr); !st.ok())
     return Status::Invalid("--api-listen: " + st.message());
-  Routes();
-  const int backend_port = srv_->bind_to_any_port("127.0.0.1");
-  if (backend_port < 0) return Status::Unavailable("cannot listen on 127.0.0.1 (API backend)");
-  thread_ = std::thread([this] { srv_->listen_after_bind(); });
-  // httplib's stop() does nothing before its listen loop runs (a Stop() right after Start()
-  // would then join a thread that accepts forever): wait for the loop.
-  for (int i = 0; i < 5000 && !srv_->is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  const int workers[kLanes] = {opts_.workers, opts_.max_watches, opts_.agent_workers,
+                               opts_.agent_wait_workers};
   FrontDoorOptions fo;
+  for (int lane = 0; lane < kLanes; ++lane) {
+    srvs_.push_back(std::make_unique<httplib::Server>());
+    httplib::Server& srv = *srvs_.back();
+    Routes(srv, std::max(1, workers[lane]));
+    const int backend_port = srv.bind_to_any_port("127.0.0.1");
+    if (backend_port < 0) {
+      Stop();
+      return Status::Unavailable("cannot listen on 127.0.0.1 (API backend)");
+    }
+    threads_.emplace_back([&srv] { srv.listen_after_bind(); });
+    // httplib's stop() does nothing before its listen loop runs (a Stop() right after Start()
+    // would then join a thread that accepts forever): wait for the loop.
+    for (int i = 0; i < 5000 && !srv.is_running(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    FrontDoorLane l;
+    l.backend_port = backend_port;
+    l.agent = lane == kAgentLane || lane == kAgentWaitLane;
+    if (lane == kWatchLane) {
+      l.max_inflight = std::max(1, opts_.max_watches);
+      l.max_per_principal = opts_.max_watches_per_token;
+    }
+    fo.lanes.push_back(l);
+  }
+  fo.admit = [this](const FrontDoorRequest& r) { return Admit(r); };
   fo.listen = opts_.listen;
-  fo.backend_port = backend_port;
   fo.max_body_bytes = opts_.max_body_bytes;
   fo.header_timeout_ms = opts_.header_timeout_ms;
   fo.body_timeout_ms = opts_.body_timeout_ms;
   fo.max_connections = opts_.max_connections;
+  fo.max_agent_connections = opts_.max_agent_connections;
+  fo.max_pending = opts_.max_pending;
+  fo.max_per_peer = opts_.max_per_peer;
+  fo.rate_per_principal = opts_.rate_per_token;
   front_ = std::make_unique<FrontDoor>(fo);
   Status st = front_->Start();
   if (!st.ok()) {
@@ -211,14 +281,15 @@ Status ApiServer::Start() {
 
 void ApiServer::Stop() {
   if (front_) front_->Stop();
-  if (srv_) srv_->stop();
-  if (thread_.joinable()) thread_.join();
+  for (auto& srv : srvs_) srv->stop();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
 }
 
-void ApiServer::Routes() {
-  httplib::Server& s = *srv_;
-  // Workers only ever see complete requests (FrontDoor); long-polls of agents hold one each.
-  s.new_task_queue = [] { return new httplib::ThreadPool(64); };
+void ApiServer::Routes(httplib::Server& s, int workers) {
+  // Workers only ever see complete, admitted requests (FrontDoor); a long-poll holds one of its
+  // lane's workers while it waits.
+  s.new_task_queue = [workers] { return new httplib::ThreadPool(static_cast<size_t>(workers)); };
   s.set_payload_max_length(opts_.max_body_bytes);
   s.set_keep_alive_max_count(1000);
   s.set_tcp_nodelay(true);  // no Nagle: small JSON answers must not wait for delayed ACKs

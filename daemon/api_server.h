@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "api/status.h"
 #include "daemon/auth.h"
@@ -35,6 +36,16 @@ struct ApiServerOptions {
   int64_t header_timeout_ms = 10000;  // a request head must arrive within this (FrontDoor)
   int64_t body_timeout_ms = 30000;    // and its body within this
   int max_connections = 1024;         // client connections at once
+  // Limits of the front door (daemon/front_door.h, docs/operations.md "API limits").
+  int max_agent_connections = 4096;  // agent requests at once, a budget clients cannot touch
+  int max_pending = 0;               // connections whose head has not arrived (0: max_connections)
+  int max_per_peer = 256;            // client requests in flight per peer address
+  int max_watches = 64;              // client watches / followed logs at once (their own workers)
+  int max_watches_per_token = 16;    // of them, per token
+  double rate_per_token = 500;       // client requests per second per token (0: no bound)
+  int workers = 64;                  // threads answering client calls that do not wait
+  int agent_workers = 16;            // threads answering agents' register and status calls
+  int agent_wait_workers = 256;      // threads holding agents' assignment long-polls
 };
 
 class ApiServer {
@@ -47,7 +58,12 @@ class ApiServer {
   int port() const { return port_; }
 
  private:
-  void Routes();
+  // The routes on one backend server (every lane serves all of them; the front door decides
+  // which lane a request takes) with `workers` threads.
+  void Routes(httplib::Server& s, int workers);
+  // The front door's admission: auth at the door (401/403 without touching a backend), then
+  // the lane: client, client watch, agent, agent long-poll.
+  FrontDoorAdmission Admit(const FrontDoorRequest& r);
   // 403 for an agent call `who` may not make (docs/api.md "Node identity"), with a Warning event
   // NodeAccessDenied: at most one a minute per principal, action and node, so a hostile loop
   // cannot wash real events out of the bounded event log.
@@ -59,9 +75,9 @@ class ApiServer {
   ControlPlane& cp_;
   Auth& auth_;
   Metrics& metrics_;
-  std::unique_ptr<httplib::Server> srv_;
+  std::vector<std::unique_ptr<httplib::Server>> srvs_;  // one per front-door lane
   std::unique_ptr<FrontDoor> front_;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
   int port_ = 0;
   std::mutex deny_mu_;
   std::map<std::string, int64_t> deny_evented_ms_;  // guarded by deny_mu_; bounded

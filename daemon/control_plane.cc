@@ -26,6 +26,9 @@ void ControlPlane::Start() {
     RefreshWorkloadsLocked();
     // Only a restart (workloads already stored) has agents coming back to re-register.
     started_ms_ = clock_.NowMs() - (workloads_.empty() ? opts_.startup_settle_ms : 0);
+    hearing_ =
+        HearingWindow(clock_.NowMs(), StallBoundMs(opts_.node_grace_ms, opts_.reconcile_period_ms),
+                      2 * opts_.node_grace_ms);
   }
   reconcile_thread_ = std::thread([this] { ReconcileLoop(); });
   autoscale_thread_ = std::thread([this] { AutoscaleLoop(); });
@@ -427,10 +430,17 @@ void ControlPlane::RefreshWorkloadsLocked() {
 }
 
 void ControlPlane::UpdateNodeStatesLocked(int64_t now) {
+  // Silence tided could not hear (it was paused or starved) is not held against the nodes.
+  if (hearing_.Observe(now)) {
+    EmitLocked("Warning", "ControlPlaneStalled", "tided", "",
+               "the control loop did not run for " + std::to_string(hearing_.last_stall_ms()) +
+                   " ms; node silence counts from now");
+  }
   for (auto& [name, n] : state_.nodes) {
-    const NodeLiveness l = NextNodeState(n.state, n.last_heartbeat_ms, now, opts_.node_grace_ms);
+    const int64_t heard = std::max(n.last_heartbeat_ms, hearing_.heard_since());
+    const NodeLiveness l = NextNodeState(n.state, heard, now, opts_.node_grace_ms);
     n.state = l.state;
-    const std::string silent = std::to_string(now - n.last_heartbeat_ms) + " ms";
+    const std::string silent = std::to_string(now - heard) + " ms";
     if (l.became_not_ready) {
       EmitLocked("Warning", "NodeNotReady", "node/" + name, "", "no heartbeat for " + silent);
     }

@@ -40,6 +40,7 @@
 #include "api/status.h"
 #include "daemon/autoscaler.h"
 #include "daemon/cluster_state.h"
+#include "daemon/control/hearing.h"
 #include "daemon/control/rollout.h"
 #include "daemon/control/triggers.h"
 #include "daemon/gateway.h"
@@ -184,6 +185,7 @@ class ControlPlane : public GatewayBackend {
   std::condition_variable autoscale_cv_;  // only for stopping the autoscale loop
   int64_t last_metrics_ms_ = 0;
   int64_t started_ms_ = 0;
+  HearingWindow hearing_{0, 0};  // since when tided could hear agents (reset in Start)
   // Routing pushes carry a per-workload sequence; a stale one (computed earlier, flushed later
   // by another thread) is dropped, so the gateway always ends with the newest endpoint set.
   std::mutex flush_mu_;

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -69,6 +70,16 @@ class FrontDoorTest : public ::testing::Test {
         return true;
       });
     });
+    // Held until release_ (or 5 s): a long-poll or watch, for the lane limits.
+    backend_.Get("/hold", [this](const httplib::Request&, httplib::Response& res) {
+      const auto until = Clock::now() + 5s;
+      while (!release_.load() && Clock::now() < until) std::this_thread::sleep_for(5ms);
+      res.set_content("held\n", "text/plain");
+    });
+    backend_.Get("/secret", [this](const httplib::Request&, httplib::Response& res) {
+      ++secret_hits_;
+      res.set_content("secret", "text/plain");
+    });
     backend_port_ = backend_.bind_to_any_port("127.0.0.1");
     ASSERT_GT(backend_port_, 0);
     backend_thread_ = std::thread([this] { backend_.listen_after_bind(); });
@@ -78,6 +89,7 @@ class FrontDoorTest : public ::testing::Test {
     ASSERT_TRUE(backend_.is_running());
   }
   void TearDown() override {
+    release_ = true;
     if (front_) front_->Stop();
     backend_.stop();
     backend_thread_.join();
@@ -86,12 +98,16 @@ class FrontDoorTest : public ::testing::Test {
   void StartFront(FrontDoorOptions o = {}) {
     o.listen = "127.0.0.1:0";
     o.backend_port = backend_port_;
+    for (auto& l : o.lanes)
+      if (l.backend_port == 0) l.backend_port = backend_port_;
     if (o.header_timeout_ms == 10000) o.header_timeout_ms = 400;
     front_ = std::make_unique<FrontDoor>(o);
     ASSERT_TRUE(front_->Start().ok());
   }
 
   httplib::Server backend_;
+  std::atomic<bool> release_{false};
+  std::atomic<int> secret_hits_{0};
   int backend_port_ = 0;
   std::thread backend_thread_;
   std::unique_ptr<FrontDoor> front_;
@@ -165,33 +181,155 @@ TEST_F(FrontDoorTest, OversizedHeadAndBodyAreRefused) {
   ::close(fd);
 }
 
-TEST_F(FrontDoorTest, ConnectionsOverTheCapAreClosedAtOnce) {
+TEST_F(FrontDoorTest, ANewConnectionEvictsTheOldestThatHasNotSentItsHead) {
   FrontDoorOptions o;
-  o.max_connections = 3;
+  o.max_connections = 3;        // also the pending bound
+  o.header_timeout_ms = 60000;  // the idle ones would not time out during the test
   StartFront(o);
   std::vector<int> idle;
-  for (int i = 0; i < 3; ++i) idle.push_back(ConnectLoopback(front_->port()));
+  for (int i = 0; i < 3; ++i) {
+    idle.push_back(ConnectLoopback(front_->port()));
+    ASSERT_TRUE(Send(idle.back(), "GET /hel"));  // half a head, never finished
+  }
   const auto deadline = Clock::now() + 2s;
   while (front_->open_connections() < 3 && Clock::now() < deadline) std::this_thread::yield();
   ASSERT_EQ(front_->open_connections(), 3);
-  int extra = ConnectLoopback(front_->port());
-  ASSERT_GE(extra, 0);
-  Send(extra, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
-  bool closed = false;
-  std::string got = ReadAll(extra, 2s, &closed);
-  EXPECT_TRUE(closed);
-  EXPECT_EQ(got, "");
-  ::close(extra);
-  // Once the idle ones are cut off (their heads are overdue), the API serves again.
-  for (int fd : idle) {
-    ReadAll(fd, 3s, &closed);
-    EXPECT_TRUE(closed);
-    ::close(fd);
-  }
+  // A client that sends its head at once is served, and the oldest half-sent one is gone.
   httplib::Client cli("127.0.0.1", front_->port());
   auto r = cli.Get("/hello");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(front_->evicted(), 1);
+  bool closed = false;
+  ReadAll(idle[0], 2s, &closed);
+  EXPECT_TRUE(closed) << "the oldest pending connection must be closed";
+  ReadAll(idle[2], 200ms, &closed);
+  EXPECT_FALSE(closed) << "only the oldest is evicted";
+  for (int fd : idle) ::close(fd);
+}
+
+TEST_F(FrontDoorTest, ARefusedAdmissionIsAnsweredWithoutTheBackend) {
+  FrontDoorOptions o;
+  o.admit = [](const FrontDoorRequest& r) {
+    FrontDoorAdmission a;
+    if (r.authorization != "Bearer good") {
+      a.status = 401;
+      a.code = "Unauthenticated";
+      a.message = "no valid token";
+    }
+    return a;
+  };
+  StartFront(o);
+  // A body announced but never sent: the refusal does not wait for it.
+  int fd = ConnectLoopback(front_->port());
+  ASSERT_TRUE(Send(fd, "POST /secret HTTP/1.1\r\nContent-Length: 100\r\n\r\n"));
+  bool closed = false;
+  std::string got = ReadAll(fd, 2s, &closed);
+  EXPECT_NE(got.find("401"), std::string::npos) << got;
+  EXPECT_NE(got.find("Unauthenticated"), std::string::npos) << got;
+  ::close(fd);
+  httplib::Client cli("127.0.0.1", front_->port());
+  auto r = cli.Get("/secret", httplib::Headers{{"Authorization", "Bearer good"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(secret_hits_.load(), 1);
+}
+
+TEST_F(FrontDoorTest, PerPrincipalLaneCapIsA429WithRetryAfter) {
+  FrontDoorOptions o;
+  o.lanes = {FrontDoorLane{}, FrontDoorLane{0, false, 10, 1}};
+  o.admit = [](const FrontDoorRequest& r) {
+    FrontDoorAdmission a;
+    a.lane = r.target.rfind("/hold", 0) == 0 ? 1 : 0;
+    a.principal = r.authorization;
+    return a;
+  };
+  StartFront(o);
+  // A held request of token A takes its one slot in lane 1.
+  int fd = ConnectLoopback(front_->port());
+  ASSERT_TRUE(Send(fd, "GET /hold HTTP/1.1\r\nAuthorization: A\r\n\r\n"));
+  httplib::Client cli("127.0.0.1", front_->port());
+  const auto deadline = Clock::now() + 2s;
+  int status = 0;
+  std::string retry;
+  do {  // until the held one is admitted (it was sent first, on its own connection)
+    auto r = cli.Get("/hold?x", httplib::Headers{{"Authorization", "A"}});
+    ASSERT_TRUE(r);
+    status = r->status;
+    retry = r->get_header_value("Retry-After");
+  } while (status == 200 && Clock::now() < deadline);
+  EXPECT_EQ(status, 429);
+  EXPECT_EQ(retry, "1");
+  // A's other lane is free, and so is another token's slot (answered once released).
+  auto hello = cli.Get("/hello", httplib::Headers{{"Authorization", "A"}});
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(hello->status, 200);
+  release_ = true;
+  auto other = cli.Get("/hold", httplib::Headers{{"Authorization", "B"}});
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 200);
+  bool closed = false;
+  ReadAll(fd, 2s, &closed);
+  ::close(fd);
+}
+
+TEST_F(FrontDoorTest, AgentLanesHaveTheirOwnBudget) {
+  FrontDoorOptions o;
+  o.max_connections = 1;
+  o.max_pending = 8;
+  o.lanes = {FrontDoorLane{}, FrontDoorLane{0, true, 0, 0}};
+  o.admit = [](const FrontDoorRequest& r) {
+    FrontDoorAdmission a;
+    a.lane = r.authorization == "agent" ? 1 : 0;
+    return a;
+  };
+  StartFront(o);
+  // A held client request fills the client budget.
+  int fd = ConnectLoopback(front_->port());
+  ASSERT_TRUE(Send(fd, "GET /hold HTTP/1.1\r\n\r\n"));
+  httplib::Client cli("127.0.0.1", front_->port());
+  const auto deadline = Clock::now() + 2s;
+  int status = 0;
+  std::string retry;
+  do {  // until the held one is admitted
+    auto r = cli.Get("/hello");
+    ASSERT_TRUE(r);
+    status = r->status;
+    retry = r->get_header_value("Retry-After");
+  } while (status == 200 && Clock::now() < deadline);
+  EXPECT_EQ(status, 503);
+  EXPECT_EQ(retry, "1");
+  auto agent = cli.Get("/hello", httplib::Headers{{"Authorization", "agent"}});
+  ASSERT_TRUE(agent);
+  EXPECT_EQ(agent->status, 200);
+  release_ = true;
+  bool closed = false;
+  ReadAll(fd, 2s, &closed);
+  ::close(fd);
+}
+
+TEST_F(FrontDoorTest, RateOverTheLimitIsA429) {
+  FrontDoorOptions o;
+  o.rate_per_principal = 5;  // burst 10
+  o.admit = [](const FrontDoorRequest&) {
+    FrontDoorAdmission a;
+    a.principal = "t";
+    return a;
+  };
+  StartFront(o);
+  httplib::Client cli("127.0.0.1", front_->port());
+  int ok = 0, limited = 0;
+  for (int i = 0; i < 30; ++i) {
+    auto r = cli.Get("/hello");
+    ASSERT_TRUE(r);
+    (r->status == 200 ? ok : limited) += 1;
+    if (r->status == 429) {
+      EXPECT_FALSE(r->get_header_value("Retry-After").empty());
+    }
+  }
+  EXPECT_GE(ok, 10);
+  EXPECT_LE(ok, 15) << "30 requests in well under a second at 5/s, burst 10";
+  EXPECT_GE(limited, 15);
 }
 
 TEST_F(FrontDoorTest, ABackendThatIsDownIsA503) {

@@ -38,6 +38,7 @@ struct Config {
   int gateway_io_threads = 2;
   std::string gateway_body_timeout = "60s";
   int64_t gateway_body_min_rate = 1024;
+  tide::ApiServerOptions api;  // the API's limits (flags only)
 };
 
 // Reads --config YAML into cfg for every key not given as a flag.
@@ -134,6 +135,35 @@ int main(int argc, char** argv) {
                  "bytes per second of request body that extend --gateway-body-timeout (0: none)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  // The API's limits (daemon/front_door.h; docs/operations.md "API limits").
+  app.add_option("--api-max-connections", cfg.api.max_connections,
+                 "client requests at once (then 503)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--api-agent-connections", cfg.api.max_agent_connections,
+                 "agent requests at once, a budget clients cannot use")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--api-max-per-peer", cfg.api.max_per_peer,
+                 "client requests in flight per peer address (then 429; 0: no bound)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--api-max-watches", cfg.api.max_watches,
+                 "client watches and followed logs at once (then 429)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--api-max-watches-per-token", cfg.api.max_watches_per_token,
+                 "of them, per token (then 429; 0: no bound)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 10000));
+  app.add_option("--api-rate-per-token", cfg.api.rate_per_token,
+                 "client requests per second per token, burst twice that (then 429; 0: no bound)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--api-agent-wait-workers", cfg.api.agent_wait_workers,
+                 "threads holding agents' assignment long-polls")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -266,7 +296,7 @@ int main(int argc, char** argv) {
     std::cerr << "tided: gateway: " << st.message() << "\n";
     return 1;
   }
-  tide::ApiServerOptions apo;
+  tide::ApiServerOptions apo = cfg.api;
   apo.listen = cfg.api_listen;
   // A wildcard host stays as it is: tidectl replaces it with the host it reached the API on.
   apo.gateway_url = "http://" + tide::FormatHostPort({gateway_addr.host, h.gateway->port()});
