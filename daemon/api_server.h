@@ -7,7 +7,9 @@
 // The store, control plane, auth and metrics must outlive the server.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -44,6 +46,12 @@ class ApiServer {
 
  private:
   void Routes();
+  // The agent API token an agent sent in its registration (memory only, never logged or
+  // shown), keyed by its agent_url; presented when logs are proxied to that agent.
+  void RememberAgentToken(const std::string& agent_url, const std::string& register_body);
+  std::string AgentToken(const std::string& agent_url);
+  std::mutex agent_tokens_mu_;
+  std::map<std::string, std::string> agent_tokens_;
 
   ApiServerOptions opts_;
   Store& store_;
