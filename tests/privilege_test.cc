@@ -185,6 +185,23 @@ TEST_F(PrivilegeTest, AgentApiNeedsItsToken) {
   EXPECT_EQ(tided_->proc()->Log().find("agent-api-secret"), std::string::npos);
 }
 
+// A workload that forks, calls setsid() and leaves a daemon behind: the daemon is outside the
+// instance's process group, but inside its cgroup, and dies when the workload is deleted.
+TEST_F(PrivilegeTest, SetsidDaemonDiesWithItsInstance) {
+  ASSERT_EQ(tided_
+                ->Post("/v1/apply",
+                       "apiVersion: tide/v1\nkind: Service\nmetadata: {name: escaper}\nspec:\n"
+                       "  command: [/bin/sh, -c, \"setsid sleep 1000 & exec sleep 1001\"]\n"
+                       "  terminationGracePeriodSeconds: 1\n")
+                .status,
+            200);
+  ASSERT_TRUE(WaitFor([&] { return PidsOfWorkload("escaper").size() == 2; }, 20s))
+      << tided_->Instances("escaper").dump(2);
+  ASSERT_EQ(tided_->Delete("/v1/workloads/escaper").status, 200);
+  EXPECT_TRUE(WaitFor([&] { return PidsOfWorkload("escaper").empty(); }, 20s))
+      << PidsOfWorkload("escaper").size() << " processes outlived the delete";
+}
+
 // SPEC section 9: data directories 0700, the files in them 0600, after a real run.
 TEST_F(PrivilegeTest, DataDirsArePrivate) {
   ASSERT_EQ(tided_->Post("/v1/apply", IdService("private", "")).status, 200);
