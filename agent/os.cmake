@@ -2,6 +2,7 @@
 target_sources(tide_agent_core PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/process_launcher.cc
   ${CMAKE_CURRENT_LIST_DIR}/spawn.cc
+  ${CMAKE_CURRENT_LIST_DIR}/run_as.cc
   ${CMAKE_CURRENT_LIST_DIR}/exit_watcher.cc
   ${CMAKE_CURRENT_LIST_DIR}/limits.cc
   ${CMAKE_CURRENT_LIST_DIR}/proc_stats.cc
@@ -17,3 +18,4 @@ tide_add_test(process_launcher_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_la
   LIBS tide_agent_core)
 tide_add_test(exit_watcher_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/exit_watcher_test.cc
   LIBS tide_agent_core)
+tide_add_test(run_as_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/run_as_test.cc LIBS tide_agent_core)

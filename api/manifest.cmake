@@ -18,3 +18,7 @@ tide_add_test(manifest_test
   LIBS tide_api)
 # manifest_test also checks that docs/manifests.md's example and manifests/*.yaml are valid.
 target_compile_definitions(manifest_test PRIVATE TIDE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+target_sources(tide_api PRIVATE ${CMAKE_CURRENT_LIST_DIR}/user_spec.cc)
+tide_add_test(user_spec_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/user_spec_test.cc LIBS tide_api)
+target_sources(tide_api PRIVATE ${CMAKE_CURRENT_LIST_DIR}/private_dir.cc)
+tide_add_test(private_dir_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/private_dir_test.cc LIBS tide_api)
