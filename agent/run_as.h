@@ -1,7 +1,7 @@
 // RunAs: who an instance runs as, resolved on the node before the launch (agent/spawn.h then
 // switches to it in the child: supplementary groups, then gid, then uid, before exec).
 //
-// Policy (SPEC section 9, docs/security.md):
+// Policy (docs/security.md):
 //   - The user is spec.user, else the node's default user (tide-agent --default-user); an empty
 //     default means "the agent's own user, no switch" (tided's local agent on a dev machine).
 //   - uid 0 is refused unless the node allows root (--allow-root), whether it came from the

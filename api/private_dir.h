@@ -1,4 +1,4 @@
-// Private data directories (SPEC section 9): a data directory is 0700 and every file in it
+// Private data directories: a data directory is 0700 and every file in it
 // 0600, so the store, tokens, instance records and logs are readable by their owner only.
 //
 // MakePrivateDir creates `dir` (and missing parents) and then tightens what is already there,

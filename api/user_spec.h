@@ -1,4 +1,4 @@
-// The `spec.user` grammar of a Service or Function (SPEC section 9): who an instance runs as.
+// The `spec.user` grammar of a Service or Function: who an instance runs as.
 //
 //   NAME        a user name as useradd accepts it: 1-32 characters from A-Z a-z 0-9 _ . -,
 //               not starting with a digit, '-' or '.'; an optional trailing '$'. Resolved on

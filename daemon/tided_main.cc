@@ -218,7 +218,7 @@ int main(int argc, char** argv) {
 
   tide::Clock& clock = tide::SystemClock::Get();
   std::unique_ptr<tide::Store> store;
-  // 0700, files 0600 (SPEC section 9); an older install's modes are tightened here.
+  // 0700, files 0600; an older install's modes are tightened here.
   tide::Status st = tide::MakePrivateDir(cfg.data_dir);
   if (!st.ok()) {
     std::cerr << "tided: " << st.message() << "\n";

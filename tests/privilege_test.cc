@@ -1,4 +1,4 @@
-// Least-privilege integration tests (issue 15, SPEC section 9): workloads run as the user they
+// Least-privilege integration tests (issue 15, docs/security.md): workloads run as the user they
 // ask for (or the node's default), root only where the node allows it, and the agent's own API
 // answers only to its token. Run as root (CI and this machine are), so users can be switched.
 #include <gtest/gtest.h>
@@ -202,7 +202,7 @@ TEST_F(PrivilegeTest, SetsidDaemonDiesWithItsInstance) {
       << PidsOfWorkload("escaper").size() << " processes outlived the delete";
 }
 
-// SPEC section 9: data directories 0700, the files in them 0600, after a real run.
+// docs/security.md: data directories 0700, the files in them 0600, after a real run.
 TEST_F(PrivilegeTest, DataDirsArePrivate) {
   ASSERT_EQ(tided_->Post("/v1/apply", IdService("private", "")).status, 200);
   CmdResult r;
