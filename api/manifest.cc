@@ -7,218 +7,11 @@
 #include <map>
 #include <optional>
 
-#include "api/cron.h"
-#include "api/manifest_reader.h"
-#include "api/quantity.h"
-#include "api/user_spec.h"
+#include "api/manifest_parser.h"
 #include "api/yaml_guard.h"
 
 namespace tide {
-namespace {
-
-using manifest_internal::Field;
-using manifest_internal::Map;
-using manifest_internal::Pos;
-using manifest_internal::Reader;
-
-constexpr double kMaxSeconds = 365.0 * 24 * 3600;  // bound on every *Seconds field
-constexpr int64_t kMaxReplicas = 10000;
-
-std::string Q(const std::string& s) { return "\"" + manifest_internal::CutUtf8(s, 60) + "\""; }
-
-// Position of the first byte that is not part of valid UTF-8, or npos.
-size_t FirstInvalidUtf8(std::string_view t) {
-  size_t i = 0;
-  while (i < t.size()) {
-    unsigned char c = static_cast<unsigned char>(t[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    if (n == 0 || i + n > t.size()) return i;
-    if (n == 2 && c < 0xC2) return i;  // overlong
-    for (size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(t[i + k]) & 0xC0) != 0x80) return i;
-    }
-    if (n == 3) {
-      unsigned cp = ((c & 0x0F) << 12) | ((t[i + 1] & 0x3F) << 6) | (t[i + 2] & 0x3F);
-      if (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-    }
-    if (n == 4) {
-      unsigned cp = ((c & 0x07) << 18) | ((t[i + 1] & 0x3F) << 12) | ((t[i + 2] & 0x3F) << 6) |
-                    (t[i + 3] & 0x3F);
-      if (cp < 0x10000 || cp > 0x10FFFF) return i;
-    }
-    i += n;
-  }
-  return std::string_view::npos;
-}
-
-// "must be at least 1, got 0" and friends; `got` is the value's source text.
-std::string BoundMessage(const std::string& got, bool too_low, double lo, bool lo_exclusive,
-                         double hi) {
-  auto num = [](double v) {
-    std::string s = std::to_string(v);
-    s.erase(s.find_last_not_of('0') + 1);
-    if (!s.empty() && s.back() == '.') s.pop_back();
-    return s;
-  };
-  std::string rule;
-  if (!too_low) {
-    rule = "must be at most " + num(hi);
-  } else if (lo_exclusive) {
-    rule = "must be greater than " + num(lo);
-  } else if (lo == 0) {
-    rule = "must not be negative";
-  } else {
-    rule = "must be at least " + num(lo);
-  }
-  return rule + ", got " + got;
-}
-
-class ObjectParser {
- public:
-  ObjectParser(Reader* reader, ParseResult* out) : r_(*reader), out_(*out) {}
-
-  // One object (a mapping). Valid ones go to out.objects, others to out.rejected when named.
-  void Parse(const Field& doc);
-  // A `{kind: List, items: [...]}` document.
-  void ParseList(const Field& doc);
-  // An element of a top-level sequence or of List.items.
-  void ParseItem(const Field& item);
-
-  static bool IsListDocument(const YAML::Node& n);
-
- private:
-  SourcePos At(Pos p) const { return SourcePos{r_.file(), p.line, p.column}; }
-
-  bool OptInt(const Map& m, std::string_view key, int64_t lo, int64_t hi, int* out);
-  bool OptNumber(const Map& m, std::string_view key, double lo, bool lo_exclusive, double hi,
-                 double* out);
-  bool OptSeconds(const Map& m, std::string_view key, bool zero_ok, double* out) {
-    return OptNumber(m, key, 0, !zero_ok, kMaxSeconds, out);
-  }
-  bool OptEnum(const Map& m, std::string_view key, std::initializer_list<std::string_view> values,
-               std::string* out);
-  bool ReadArgv(const Field& f, std::vector<std::string>* out);
-  void ReadLabels(const Field& f, StringMap* out);
-  void ReadEnv(const Field& f, StringMap* out);
-
-  void ParseMetadata(const Field& f, Metadata* md, ObjectSource* src, bool* name_ok);
-  void ParseLayerSpec(const Field& f, LayerSpec* spec);
-  void ParseWorkloadSpec(const Field& f, Kind kind, WorkloadSpec* spec, ObjectSource* src);
-  void ParseAutoscale(const Field& f, Kind kind, Autoscale* a, Field* metric);
-  void ParseResources(const Field& f, Resources* res);
-  void ParseProbe(const Field& f, bool liveness, Probe* p);
-  void ParseLayers(const Field& f, std::vector<std::string>* layers, ObjectSource* src);
-  void ParseRollout(const Field& f, Rollout* r);
-  void ParseBackoff(const Field& f, Backoff* b);
-  void ParseTriggers(const Field& f, Kind kind, std::vector<Trigger>* triggers);
-
-  Reader& r_;
-  ParseResult& out_;
-};
-
-bool ObjectParser::OptInt(const Map& m, std::string_view key, int64_t lo, int64_t hi, int* out) {
-  Field f = m.Get(key);
-  if (!f.present) return true;
-  int64_t v = 0;
-  if (!r_.ReadInt(f, &v)) return false;
-  if (v < lo || v > hi) {
-    r_.Error(f, BoundMessage(f.node.Scalar(), v < lo, static_cast<double>(lo), false,
-                             static_cast<double>(hi)));
-    return false;
-  }
-  *out = static_cast<int>(v);
-  return true;
-}
-
-bool ObjectParser::OptNumber(const Map& m, std::string_view key, double lo, bool lo_exclusive,
-                             double hi, double* out) {
-  Field f = m.Get(key);
-  if (!f.present) return true;
-  double v = 0;
-  if (!r_.ReadNumber(f, &v)) return false;
-  bool too_low = lo_exclusive ? v <= lo : v < lo;
-  if (too_low || v > hi) {
-    r_.Error(f, BoundMessage(f.node.Scalar(), too_low, lo, lo_exclusive, hi));
-    return false;
-  }
-  *out = v;
-  return true;
-}
-
-bool ObjectParser::OptEnum(const Map& m, std::string_view key,
-                           std::initializer_list<std::string_view> values, std::string* out) {
-  Field f = m.Get(key);
-  if (!f.present) return true;
-  std::string s;
-  if (!r_.ReadString(f, &s)) return false;
-  if (std::find(values.begin(), values.end(), s) == values.end()) {
-    std::string list;
-    for (auto v : values) list += (list.empty() ? "" : ", ") + std::string(v);
-    std::string msg = "must be one of " + list + ", got " + Q(s);
-    if (std::string hint = manifest_internal::Suggest(s, values); !hint.empty()) {
-      msg += "; did you mean " + hint + "?";
-    }
-    r_.Error(f, msg);
-    return false;
-  }
-  *out = s;
-  return true;
-}
-
-bool ObjectParser::ReadArgv(const Field& f, std::vector<std::string>* out) {
-  std::vector<Field> items;
-  if (!r_.ReadSeq(f, &items)) return false;
-  if (items.empty()) {
-    r_.Error(f, "must not be empty: give the program and its arguments");
-    return false;
-  }
-  bool ok = true;
-  out->clear();
-  for (const auto& item : items) {
-    std::string s;
-    if (!r_.ReadString(item, &s)) {
-      ok = false;
-      continue;
-    }
-    if (out->empty() && s.empty()) {
-      r_.Error(item, "the program to run must not be empty");
-      ok = false;
-    }
-    out->push_back(std::move(s));
-  }
-  return ok;
-}
-
-void ObjectParser::ReadLabels(const Field& f, StringMap* out) {
-  Map m;
-  if (!r_.ReadMap(f, {}, &m)) return;
-  for (const auto& e : m.entries()) {
-    std::string why;
-    if (!IsLabelKey(e.key, &why)) r_.ErrorAt(e.key_pos, e.value.path, "bad label key: " + why);
-    std::string value;
-    if (e.value.present && !r_.ReadString(e.value, &value)) continue;
-    if (!IsLabelValue(value, &why)) r_.Error(e.value, "bad label value: " + why);
-    (*out)[e.key] = value;
-  }
-}
-
-void ObjectParser::ReadEnv(const Field& f, StringMap* out) {
-  Map m;
-  if (!r_.ReadMap(f, {}, &m)) return;
-  for (const auto& e : m.entries()) {
-    if (!IsEnvVarName(e.key)) {
-      r_.ErrorAt(e.key_pos, e.value.path,
-                 "not a valid environment variable name: letters, digits and '_', not starting "
-                 "with a digit");
-    } else if (e.key == "PORT" || e.key.starts_with("TIDE_")) {
-      r_.ErrorAt(e.key_pos, e.value.path,
-                 "PORT and TIDE_* are reserved: Tide sets them for every instance");
-    }
-    std::string value;
-    if (e.value.present && !r_.ReadString(e.value, &value)) continue;
-    (*out)[e.key] = value;
-  }
-}
+namespace manifest_internal {
 
 bool ObjectParser::IsListDocument(const YAML::Node& n) {
   if (!n.IsMap()) return false;
@@ -329,288 +122,38 @@ void ObjectParser::Parse(const Field& doc) {
   }
 }
 
-void ObjectParser::ParseMetadata(const Field& f, Metadata* md, ObjectSource* src, bool* name_ok) {
-  Map m;
-  if (!r_.ReadMap(f, {"name", "labels"}, &m)) return;
-  Field nf = m.Get("name");
-  src->name = At(nf.pos);
-  if (!nf.present) {
-    r_.Error(nf, "required field is missing");
-  } else if (r_.ReadString(nf, &md->name)) {
-    if (IsDnsLabel(md->name)) {
-      *name_ok = true;
-    } else {
-      r_.Error(nf,
-               "must be a DNS label: 1-63 characters from a-z, 0-9 and '-', starting with a "
-               "letter and not ending with '-', got " +
-                   Q(md->name));
+}  // namespace manifest_internal
+
+namespace {
+
+using manifest_internal::Field;
+using manifest_internal::ObjectParser;
+using manifest_internal::Q;
+using manifest_internal::Reader;
+
+// Position of the first byte that is not part of valid UTF-8, or npos.
+size_t FirstInvalidUtf8(std::string_view t) {
+  size_t i = 0;
+  while (i < t.size()) {
+    unsigned char c = static_cast<unsigned char>(t[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > t.size()) return i;
+    if (n == 2 && c < 0xC2) return i;  // overlong
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(t[i + k]) & 0xC0) != 0x80) return i;
     }
-  }
-  Field lf = m.Get("labels");
-  if (lf.present) ReadLabels(lf, &md->labels);
-}
-
-void ObjectParser::ParseLayerSpec(const Field& f, LayerSpec* spec) {
-  Map m;
-  if (!r_.ReadMap(f, {"path"}, &m)) return;
-  Field pf = m.Get("path");
-  if (!pf.present) {
-    r_.Error(pf, "required field is missing; give the layer directory as an absolute path");
-  } else if (r_.ReadString(pf, &spec->path) && !spec->path.starts_with("/")) {
-    r_.Error(pf, "must be an absolute path (starting with '/'), got " + Q(spec->path));
-  }
-}
-
-void ObjectParser::ParseWorkloadSpec(const Field& f, Kind kind, WorkloadSpec* s,
-                                     ObjectSource* src) {
-  Map m;
-  if (!r_.ReadMap(f,
-                  {"command", "workingDir", "user", "env", "replicas", "autoscale", "concurrency",
-                   "timeoutSeconds", "resources", "readiness", "liveness", "restartPolicy",
-                   "terminationGracePeriodSeconds", "nodeSelector", "layers", "rollout", "backoff",
-                   "idleTimeoutSeconds", "triggers"},
-                  &m)) {
-    return;
-  }
-  Field cf = m.Get("command");
-  if (!cf.present) {
-    r_.Error(cf,
-             "required field is missing; give the argv to run, e.g. [\"./server\", \"${PORT}\"]");
-  } else {
-    ReadArgv(cf, &s->command);
-  }
-  if (Field wf = m.Get("workingDir"); wf.present) r_.ReadString(wf, &s->working_dir);
-  if (Field uf = m.Get("user"); uf.present && r_.ReadString(uf, &s->user)) {
-    UserSpec parsed;
-    std::string err;
-    if (!ParseUserSpec(s->user, &parsed, &err)) r_.Error(uf, err);
-  }
-  if (Field ef = m.Get("env"); ef.present) ReadEnv(ef, &s->env);
-  OptInt(m, "replicas", 0, kMaxReplicas, &s->replicas);
-
-  Field metric;
-  if (Field af = m.Get("autoscale"); af.present) {
-    Autoscale a;
-    if (kind == Kind::kFunction) a.min_replicas = 0;
-    ParseAutoscale(af, kind, &a, &metric);
-    s->autoscale = a;
-  } else if (kind == Kind::kFunction) {
-    Autoscale a;
-    a.min_replicas = 0;
-    s->autoscale = a;
-  }
-  OptInt(m, "concurrency", 0, 1000000, &s->concurrency);
-  OptSeconds(m, "timeoutSeconds", false, &s->timeout_seconds);
-  if (Field rf = m.Get("resources"); rf.present) ParseResources(rf, &s->resources);
-  if (Field pf = m.Get("readiness"); pf.present) {
-    Probe p;
-    ParseProbe(pf, false, &p);
-    s->readiness = p;
-  }
-  if (Field pf = m.Get("liveness"); pf.present) {
-    Probe p;
-    ParseProbe(pf, true, &p);
-    s->liveness = p;
-  }
-  OptEnum(m, "restartPolicy", {"Always", "OnFailure", "Never"}, &s->restart_policy);
-  OptSeconds(m, "terminationGracePeriodSeconds", true, &s->termination_grace_period_seconds);
-  if (Field nf = m.Get("nodeSelector"); nf.present) ReadLabels(nf, &s->node_selector);
-  if (Field lf = m.Get("layers"); lf.present) ParseLayers(lf, &s->layers, src);
-  if (Field rf = m.Get("rollout"); rf.present) ParseRollout(rf, &s->rollout);
-  if (Field bf = m.Get("backoff"); bf.present) ParseBackoff(bf, &s->backoff);
-  OptSeconds(m, "idleTimeoutSeconds", false, &s->idle_timeout_seconds);
-  if (Field tf = m.Get("triggers"); tf.present) ParseTriggers(tf, kind, &s->triggers);
-
-  if (s->autoscale && s->autoscale->metric == "cpu" && s->resources.cpu <= 0 && metric.present) {
-    r_.Error(
-        metric,
-        "metric cpu needs spec.resources.cpu: the target is a percentage of the requested cpu");
-  }
-}
-
-void ObjectParser::ParseAutoscale(const Field& f, Kind kind, Autoscale* a, Field* metric) {
-  Map m;
-  if (!r_.ReadMap(f,
-                  {"minReplicas", "maxReplicas", "metric", "target", "stableWindowSeconds",
-                   "panicWindowSeconds", "panicThreshold", "maxScaleUpRate", "tolerance"},
-                  &m)) {
-    return;
-  }
-  Field min_f = m.Get("minReplicas");
-  bool min_ok = OptInt(m, "minReplicas", 0, kMaxReplicas, &a->min_replicas);
-  if (min_ok && kind == Kind::kService && min_f.present && a->min_replicas == 0) {
-    r_.Error(min_f,
-             "a Service is always on: minReplicas must be at least 1 (a Function scales "
-             "to zero)");
-    min_ok = false;
-  }
-  Field max_f = m.Get("maxReplicas");
-  bool max_ok = OptInt(m, "maxReplicas", 1, kMaxReplicas, &a->max_replicas);
-  if (min_ok && max_ok && a->min_replicas > a->max_replicas) {
-    std::string msg = "minReplicas (" + std::to_string(a->min_replicas) +
-                      ") must not be greater than maxReplicas (" + std::to_string(a->max_replicas) +
-                      (max_f.present ? ")" : ", the default)");
-    r_.Error(min_f.present ? min_f : max_f, msg);
-  }
-  *metric = m.Get("metric");
-  OptEnum(m, "metric", {"concurrency", "rps", "cpu"}, &a->metric);
-  OptNumber(m, "target", 0, true, 1e9, &a->target);
-  bool stable_ok = OptSeconds(m, "stableWindowSeconds", false, &a->stable_window_seconds);
-  bool panic_ok = OptSeconds(m, "panicWindowSeconds", false, &a->panic_window_seconds);
-  if (stable_ok && panic_ok && a->panic_window_seconds > a->stable_window_seconds) {
-    Field pf = m.Get("panicWindowSeconds");
-    r_.Error(pf.present ? pf : m.Get("stableWindowSeconds"),
-             "panicWindowSeconds must not be longer than stableWindowSeconds");
-  }
-  OptNumber(m, "panicThreshold", 1, false, 1000, &a->panic_threshold);
-  OptNumber(m, "maxScaleUpRate", 1, true, 1000, &a->max_scale_up_rate);
-  Field tol = m.Get("tolerance");
-  double tolerance = a->tolerance;
-  if (OptNumber(m, "tolerance", 0, false, 1, &tolerance)) {
-    if (tolerance >= 1) {
-      r_.Error(tol, "must be below 1 (a fraction of the target), got " + tol.node.Scalar());
-    } else {
-      a->tolerance = tolerance;
+    if (n == 3) {
+      unsigned cp = ((c & 0x0F) << 12) | ((t[i + 1] & 0x3F) << 6) | (t[i + 2] & 0x3F);
+      if (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
     }
-  }
-}
-
-void ObjectParser::ParseResources(const Field& f, Resources* res) {
-  Map m;
-  if (!r_.ReadMap(f, {"cpu", "memory"}, &m)) return;
-  if (Field cf = m.Get("cpu"); cf.present) {
-    std::string text, err;
-    if (!cf.node.IsScalar()) {
-      r_.Error(cf, "must be a number of cores (0.5, 2) or millicores (\"500m\"), got " +
-                       Reader::Describe(cf.node));
-    } else if (r_.ReadString(cf, &text) && !ParseCpu(text, &res->cpu, &err)) {
-      r_.Error(cf, err);
+    if (n == 4) {
+      unsigned cp = ((c & 0x07) << 18) | ((t[i + 1] & 0x3F) << 12) | ((t[i + 2] & 0x3F) << 6) |
+                    (t[i + 3] & 0x3F);
+      if (cp < 0x10000 || cp > 0x10FFFF) return i;
     }
+    i += n;
   }
-  if (Field mf = m.Get("memory"); mf.present) {
-    std::string text, err;
-    if (!mf.node.IsScalar()) {
-      r_.Error(mf, "must be a size in bytes or with a unit (128Mi, 2Gi), got " +
-                       Reader::Describe(mf.node));
-    } else if (r_.ReadString(mf, &text) && !ParseMemory(text, &res->memory_bytes, &err)) {
-      r_.Error(mf, err);
-    }
-  }
-}
-
-void ObjectParser::ParseProbe(const Field& f, bool liveness, Probe* p) {
-  Map m;
-  if (!r_.ReadMap(f,
-                  {"httpGet", "tcp", "exec", "initialDelaySeconds", "periodSeconds",
-                   "timeoutSeconds", "failureThreshold", "successThreshold"},
-                  &m)) {
-    return;
-  }
-  int kinds = int{m.Has("httpGet")} + int{m.Has("tcp")} + int{m.Has("exec")};
-  if (kinds > 1) r_.Error(f, "use only one of httpGet, tcp and exec");
-  if (Field hf = m.Get("httpGet"); hf.present) {
-    p->type = Probe::Type::kHttp;
-    if (r_.ReadString(hf, &p->http_path)) {
-      bool clean = std::none_of(p->http_path.begin(), p->http_path.end(), [](char c) {
-        return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
-      });
-      if (!p->http_path.starts_with("/") || !clean) {
-        r_.Error(hf,
-                 "must be a URL path starting with '/' and without spaces, got " + Q(p->http_path));
-      }
-    }
-  } else if (Field ef = m.Get("exec"); ef.present) {
-    p->type = Probe::Type::kExec;
-    ReadArgv(ef, &p->exec);
-  } else if (Field tf = m.Get("tcp"); tf.present) {
-    p->type = Probe::Type::kTcp;
-    bool on = false;
-    if (r_.ReadBool(tf, &on) && !on) {
-      r_.Error(tf, "tcp: false is not a probe; use tcp: true, httpGet or exec");
-    }
-  }
-  OptInt(m, "initialDelaySeconds", 0, static_cast<int64_t>(kMaxSeconds), &p->initial_delay_seconds);
-  OptNumber(m, "periodSeconds", 0, true, 86400, &p->period_seconds);
-  OptNumber(m, "timeoutSeconds", 0, true, 86400, &p->timeout_seconds);
-  OptInt(m, "failureThreshold", 1, 1000, &p->failure_threshold);
-  Field sf = m.Get("successThreshold");
-  if (OptInt(m, "successThreshold", 1, 1000, &p->success_threshold) && liveness &&
-      p->success_threshold != 1) {
-    r_.Error(sf, "must be 1 for a liveness probe");
-  }
-}
-
-void ObjectParser::ParseLayers(const Field& f, std::vector<std::string>* layers,
-                               ObjectSource* src) {
-  std::vector<Field> items;
-  if (!r_.ReadSeq(f, &items)) return;
-  for (const auto& item : items) {
-    std::string name;
-    if (!r_.ReadString(item, &name)) continue;
-    if (!IsDnsLabel(name)) {
-      r_.Error(item, "must be a layer name (a DNS label), got " + Q(name));
-    } else if (std::find(layers->begin(), layers->end(), name) != layers->end()) {
-      r_.Error(item, "layer " + Q(name) + " is listed twice");
-    }
-    layers->push_back(name);
-    src->layers.push_back(At(item.pos));
-  }
-}
-
-void ObjectParser::ParseRollout(const Field& f, Rollout* r) {
-  Map m;
-  if (!r_.ReadMap(f, {"maxSurge", "maxUnavailable", "minReadySeconds", "progressDeadlineSeconds"},
-                  &m)) {
-    return;
-  }
-  bool ok = OptInt(m, "maxSurge", 0, kMaxReplicas, &r->max_surge);
-  ok = OptInt(m, "maxUnavailable", 0, kMaxReplicas, &r->max_unavailable) && ok;
-  if (ok && r->max_surge == 0 && r->max_unavailable == 0) {
-    r_.Error(f, "maxSurge and maxUnavailable cannot both be 0: the rollout could not progress");
-  }
-  bool times = OptSeconds(m, "minReadySeconds", true, &r->min_ready_seconds);
-  times = OptSeconds(m, "progressDeadlineSeconds", false, &r->progress_deadline_seconds) && times;
-  if (times && r->progress_deadline_seconds <= r->min_ready_seconds) {
-    Field pf = m.Get("progressDeadlineSeconds");
-    r_.Error(pf.present ? pf : m.Get("minReadySeconds"),
-             "progressDeadlineSeconds must be greater than minReadySeconds: no new instance "
-             "could become available before the deadline");
-  }
-}
-
-void ObjectParser::ParseBackoff(const Field& f, Backoff* b) {
-  Map m;
-  if (!r_.ReadMap(f, {"initialSeconds", "maxSeconds", "resetAfterSeconds"}, &m)) return;
-  bool ok = OptSeconds(m, "initialSeconds", false, &b->initial_seconds);
-  ok = OptSeconds(m, "maxSeconds", false, &b->max_seconds) && ok;
-  OptSeconds(m, "resetAfterSeconds", true, &b->reset_after_seconds);
-  if (ok && b->max_seconds < b->initial_seconds) {
-    Field mf = m.Get("maxSeconds");
-    r_.Error(mf.present ? mf : m.Get("initialSeconds"),
-             "maxSeconds must not be less than initialSeconds");
-  }
-}
-
-void ObjectParser::ParseTriggers(const Field& f, Kind kind, std::vector<Trigger>* triggers) {
-  std::vector<Field> items;
-  if (!r_.ReadSeq(f, &items)) return;
-  if (kind != Kind::kFunction && !items.empty()) {
-    r_.Error(f, "triggers are only for Functions");
-    return;
-  }
-  for (const auto& item : items) {
-    Map m;
-    if (!r_.ReadMap(item, {"schedule"}, &m)) continue;
-    Field sf = m.Get("schedule");
-    Trigger t;
-    std::string err;
-    if (!sf.present) {
-      r_.Error(sf, "required field is missing; give a cron expression such as \"*/5 * * * *\"");
-    } else if (r_.ReadString(sf, &t.schedule) && !ValidateCron(t.schedule, &err)) {
-      r_.Error(sf, err);
-    }
-    triggers->push_back(std::move(t));
-  }
+  return std::string_view::npos;
 }
 
 void ParseAll(std::string_view text, const std::string& file, ParseResult* result) {
@@ -655,10 +198,6 @@ void ParseAll(std::string_view text, const std::string& file, ParseResult* resul
   }
 }
 
-bool IsLower(char c) { return c >= 'a' && c <= 'z'; }
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool IsAlnum(char c) { return IsLower(c) || IsDigit(c) || (c >= 'A' && c <= 'Z'); }
-
 std::string Where(const SourcePos& p) {
   std::string s = p.file.empty() ? "<input>" : p.file;
   if (p.line > 0) s += ":" + std::to_string(p.line) + ":" + std::to_string(p.column);
@@ -666,74 +205,6 @@ std::string Where(const SourcePos& p) {
 }
 
 }  // namespace
-
-bool IsDnsLabel(std::string_view name) {
-  if (name.empty() || name.size() > 63 || !IsLower(name.front()) || name.back() == '-') {
-    return false;
-  }
-  return std::all_of(name.begin(), name.end(),
-                     [](char c) { return IsLower(c) || IsDigit(c) || c == '-'; });
-}
-
-bool IsEnvVarName(std::string_view name) {
-  if (name.empty() || IsDigit(name.front())) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) { return IsAlnum(c) || c == '_'; });
-}
-
-namespace {
-
-// [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?, at most 63 characters.
-bool IsLabelName(std::string_view s) {
-  if (s.empty() || s.size() > 63 || !IsAlnum(s.front()) || !IsAlnum(s.back())) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return IsAlnum(c) || c == '-' || c == '_' || c == '.'; });
-}
-
-// A DNS subdomain: dot-separated [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 253 characters.
-bool IsDnsSubdomain(std::string_view s) {
-  if (s.empty() || s.size() > 253) return false;
-  size_t start = 0;
-  while (true) {
-    size_t dot = s.find('.', start);
-    std::string_view part = s.substr(start, dot == std::string_view::npos ? s.npos : dot - start);
-    if (part.empty() || part.size() > 63 || part.front() == '-' || part.back() == '-') return false;
-    if (!std::all_of(part.begin(), part.end(),
-                     [](char c) { return IsLower(c) || IsDigit(c) || c == '-'; })) {
-      return false;
-    }
-    if (dot == std::string_view::npos) return true;
-    start = dot + 1;
-  }
-}
-
-}  // namespace
-
-bool IsLabelKey(std::string_view key, std::string* why) {
-  std::string_view name = key;
-  size_t slash = key.find('/');
-  if (slash != std::string_view::npos) {
-    if (!IsDnsSubdomain(key.substr(0, slash))) {
-      *why = "the prefix before '/' must be a DNS subdomain (e.g. example.com)";
-      return false;
-    }
-    name = key.substr(slash + 1);
-  }
-  if (!IsLabelName(name)) {
-    *why =
-        "must be 1-63 characters from A-Z, a-z, 0-9, '-', '_' and '.', starting and ending "
-        "with a letter or digit (optionally prefixed by a DNS subdomain and '/')";
-    return false;
-  }
-  return true;
-}
-
-bool IsLabelValue(std::string_view value, std::string* why) {
-  if (value.empty() || IsLabelName(value)) return true;
-  *why =
-      "must be empty or 1-63 characters from A-Z, a-z, 0-9, '-', '_' and '.', starting and "
-      "ending with a letter or digit";
-  return false;
-}
 
 ParseResult ParseManifests(std::string_view text, const std::string& file) {
   ParseResult result;

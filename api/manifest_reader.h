@@ -1,5 +1,6 @@
-// Internal to api/manifest.cc: typed, located access to a yaml-cpp document that records every
-// problem as a FieldError instead of throwing, and keeps walking so all problems are found.
+// Internal to the manifest parser (api/manifest_parser.h): typed, located access to a
+// yaml-cpp document that records every problem as a FieldError instead of throwing, and keeps
+// walking so all problems are found.
 //
 // A Field is one value with its path and position. A value explicitly null (`key:` or `~`)
 // counts as absent, like a missing key. Scalars keep their source text: a plain `8080` is
