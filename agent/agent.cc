@@ -3,8 +3,8 @@
 #include <httplib.h>
 #include <malloc.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -22,8 +22,8 @@
 #include "api/address.h"
 #include "api/client.h"
 #include "api/json.h"
-#include "api/private_file.h"
 #include "api/private_dir.h"
+#include "api/private_file.h"
 
 namespace tide {
 

@@ -9,8 +9,8 @@
 // Threads: assignments (long-poll), supervisor loop, reporter, HTTP server. Stop() joins them
 // and leaves every instance running (they are detached and re-adopted on the next start).
 //
-// Credentials (docs/api.md "Node identity", docs/security.md): `token` is either bound to this node or a
-// join token. With a join token, the register answer carries a credential bound to the node;
+// Credentials (docs/api.md "Node identity", docs/security.md): `token` is either bound to this node
+// or a join token. With a join token, the register answer carries a credential bound to the node;
 // the agent keeps it in DATA_DIR/node-credential.json (mode 0600, the data dir 0700, written
 // atomically) and sends it from then on, also after restarts (it is read at Start when it names
 // this node). When tided no longer knows a stored credential (401: its store was lost), the

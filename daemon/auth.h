@@ -14,12 +14,12 @@
 //    External agents on the host can join with `--token-file DATA_DIR/agent.token`; the local
 //    agent gets its own random in-memory token like above.
 //
-// Node identity (docs/api.md "Node identity", docs/security.md): an agent token with a node is that node's
-// credential; an agent token without one is a join token. Join() issues a node credential (32
-// random bytes, hex) for a name no token or credential is bound to yet; only its SHA-256
-// digest is kept (here and, through the persist callback, in the store), and
-// AddNodeCredential() loads the stored digests at start. Whether a principal may act as a
-// node is decided by DecideNodeAccess (daemon/node_identity.h).
+// Node identity (docs/api.md "Node identity", docs/security.md): an agent token with a node is that
+// node's credential; an agent token without one is a join token. Join() issues a node credential
+// (32 random bytes, hex) for a name no token or credential is bound to yet; only its SHA-256 digest
+// is kept (here and, through the persist callback, in the store), and AddNodeCredential() loads the
+// stored digests at start. Whether a principal may act as a node is decided by DecideNodeAccess
+// (daemon/node_identity.h).
 //
 // Authorization: `Authorization: Bearer TOKEN`. Route classes: Public (/healthz, /metrics: no
 // token), Read (GET/HEAD /v1/...), Write (other methods on /v1/...), Agent (/v1/agent/...).

@@ -1,13 +1,12 @@
 // RouteTable's cold-start phase metric with a fake clock: every cold start observes each phase
 // (queued, spawned, ready, first_byte) exactly once and in that order, whatever order and
 // stamps the control plane's notes come with.
-#include "daemon/gateway_state.h"
-
 #include <gtest/gtest.h>
 
 #include <regex>
 
 #include "api/clock.h"
+#include "daemon/gateway_state.h"
 #include "daemon/metrics.h"
 
 namespace tide::gw {

@@ -1,5 +1,6 @@
-// Node identity (docs/api.md "Node identity"): may this principal act as this node? A pure decision, used by
-// the agent routes of the API server (daemon/api_server.cc); docs/security.md has the model.
+// Node identity (docs/api.md "Node identity"): may this principal act as this node? A pure
+// decision, used by the agent routes of the API server (daemon/api_server.cc); docs/security.md has
+// the model.
 //
 //  - Only role agent acts as a node (an admin is not a node, as with Kubernetes'
 //    NodeRestriction; Auth already refuses other roles on agent routes).

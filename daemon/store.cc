@@ -48,7 +48,8 @@ CREATE TABLE invocations (
 CREATE INDEX invocations_by_workload_state ON invocations (workload, state, created_ms);
 )sql";
 
-// v2: node credentials (docs/api.md "Node identity"). Only a SHA-256 digest of each credential is kept.
+// v2: node credentials (docs/api.md "Node identity"). Only a SHA-256 digest of each credential is
+// kept.
 constexpr const char* kSchemaV2 = R"sql(
 CREATE TABLE node_credentials (
   node TEXT PRIMARY KEY,

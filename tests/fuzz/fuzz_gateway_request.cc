@@ -82,7 +82,7 @@ void CheckTarget(std::string_view target) {
   std::string_view after(target);
   after.remove_prefix(prefix.size() + t.name.size());
   if (after.substr(0, after.find('?')).find_first_of(".%\\") != std::string_view::npos) return;
-  // GCC 12 at -O3 reports a bogus -Wrestrict inside "/" + std::string(...): GCC bug 105651.
+    // GCC 12 at -O3 reports a bogus -Wrestrict inside "/" + std::string(...): GCC bug 105651.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wrestrict"
