@@ -1,5 +1,5 @@
-// libFuzzer target: the gateway's request parsing (daemon/gateway_session.cc, gateway_http.h)
-// without sockets. The input is the bytes a client sends. They go through a Beast
+// libFuzzer target: the gateway's request parsing (daemon/gateway/gateway_session.cc,
+// gateway_http.h) without sockets. The input is the bytes a client sends. They go through a Beast
 // request_parser<buffer_body> with the gateway's default limits (head 64 KiB, body 1 GiB), fed
 // the way async_read_header/async_read_some feed it (arriving in pieces, parsed from a contiguous
 // buffer; the first input byte picks the piece size), the body relayed through a small buffer as
@@ -21,7 +21,7 @@
 #include <string>
 #include <string_view>
 
-#include "daemon/gateway_http.h"
+#include "daemon/gateway/gateway_http.h"
 
 namespace {
 
@@ -82,7 +82,7 @@ void CheckTarget(std::string_view target) {
   std::string_view after(target);
   after.remove_prefix(prefix.size() + t.name.size());
   if (after.substr(0, after.find('?')).find_first_of(".%\\") != std::string_view::npos) return;
-  // GCC 12 at -O3 reports a bogus -Wrestrict inside "/" + std::string(...): GCC bug 105651.
+    // GCC 12 at -O3 reports a bogus -Wrestrict inside "/" + std::string(...): GCC bug 105651.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wrestrict"
