@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -22,6 +23,7 @@
 #include "api/client.h"
 #include "api/json.h"
 #include "api/private_file.h"
+#include "api/private_dir.h"
 
 namespace tide {
 
@@ -76,19 +78,30 @@ Status Agent::Start() {
   if (Status st = ParseHostPort(opts_.listen, PortUse::kListen, &listen); !st.ok()) {
     return Status::Invalid("--listen: " + st.message());
   }
-  std::error_code ec;
-  // The data dir holds the instance records and logs: owner only when we create it.
-  if (std::filesystem::create_directories(opts_.data_dir, ec) && !ec) {
-    std::filesystem::permissions(opts_.data_dir, std::filesystem::perms::owner_all, ec);
-  }
-  if (ec) return Status::Invalid("cannot create data dir " + opts_.data_dir + ": " + ec.message());
-  // The data dir holds the node credential: only this user may enter it.
-  if (::chmod(opts_.data_dir.c_str(), 0700) != 0) {
-    return Status::Invalid("cannot restrict data dir " + opts_.data_dir +
-                           " to mode 0700: " + std::strerror(errno));
-  }
+  // The data dir holds the node credential, the instance records and the logs: 0700, its
+  // files 0600 (docs/security.md); an older install's modes are tightened here.
+  if (Status ds = MakePrivateDir(opts_.data_dir); !ds.ok()) return ds;
   if (Status cs = LoadCredential(); !cs.ok()) return cs;
-  launcher_ = std::make_unique<OsProcessLauncher>();
+  if (opts_.api_token.empty()) {
+    unsigned char raw[32];
+    if (::getrandom(raw, sizeof raw, 0) != static_cast<ssize_t>(sizeof raw)) {
+      return Status::Internal("agent: no randomness for the API token");
+    }
+    static const char* kHex = "0123456789abcdef";
+    for (unsigned char b : raw) {
+      opts_.api_token += kHex[b >> 4];
+      opts_.api_token += kHex[b & 15];
+    }
+  }
+  OsProcessLauncher::Options lo;
+  lo.run_as = RunAsPolicy{opts_.default_user, opts_.allow_root};
+  launcher_ = std::make_unique<OsProcessLauncher>(std::move(lo));
+  if (opts_.allow_root && ::geteuid() == 0) {
+    spdlog::warn("agent {}: --allow-root: workloads may run as root ({}); give each a spec.user",
+                 opts_.name,
+                 opts_.default_user.empty() ? "the default: no --default-user"
+                                            : "default user " + opts_.default_user);
+  }
   prober_ = std::make_unique<RealProber>(4, clock_);
   logs_ = std::make_unique<LogFiles>(opts_.data_dir + "/logs");
   SupervisorOptions so;
@@ -195,6 +208,7 @@ Status Agent::SaveCredential(const std::string& credential) {
 bool Agent::Register() {
   json body;
   body["node"] = Info();
+  body["apiToken"] = opts_.api_token;  // tided presents it when it proxies logs
   {
     std::lock_guard<std::mutex> lk(mu_);
     body["instances"] = supervisor_->Statuses();
@@ -344,6 +358,29 @@ void Agent::ReportLoop() {
 void Agent::ServeApi() {
   auto& s = http_->server;
   s.new_task_queue = [] { return new httplib::ThreadPool(4); };
+  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    // Health and metrics stay open, as tided's own are (names and counts, no logs).
+    if (req.path == "/healthz" || req.path == "/metrics") {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    const std::string auth = req.get_header_value("Authorization");
+    const std::string want = "Bearer " + opts_.api_token;
+    // Compared in time independent of where the first difference is.
+    unsigned char diff = auth.size() == want.size() ? 0 : 1;
+    for (size_t i = 0; i < auth.size() && i < want.size(); ++i)
+      diff |= static_cast<unsigned char>(auth[i] ^ want[i]);
+    if (diff == 0) return httplib::Server::HandlerResponse::Unhandled;
+    res.status = 401;
+    res.set_header("WWW-Authenticate", "Bearer");
+    res.set_content(
+        json{{"error",
+              {{"code", "Unauthorized"},
+               {"message", auth.empty() ? "the agent API needs Authorization: Bearer TOKEN"
+                                        : "invalid token"}}}}
+            .dump(),
+        "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  });
   s.set_tcp_nodelay(true);
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");

@@ -3,6 +3,9 @@
 // them), long-polls its assignment set, drives the Supervisor, reports status at once on every
 // change and as a heartbeat every second, and serves its own API on `listen`:
 //   GET /healthz, GET /metrics, GET /v1/instances/{id}/logs?tail=N&follow=true
+// Every route but /healthz and /metrics needs `Authorization: Bearer <api_token>` (401
+// otherwise); tided
+// learns the token from the registration and presents it when it proxies logs.
 // Threads: assignments (long-poll), supervisor loop, reporter, HTTP server. Stop() joins them
 // and leaves every instance running (they are detached and re-adopted on the next start).
 //
@@ -47,6 +50,13 @@ struct AgentOptions {
   int64_t memory_bytes = 0;  // 0: physical memory
   StringMap labels;
   int port_lo = 20000, port_hi = 29999;
+  // Who instances run as (agent/run_as.h): spec.user, else default_user ("" = the agent's own
+  // user); uid 0 only when allow_root.
+  std::string default_user;
+  bool allow_root = false;
+  // Bearer token the agent API requires (logs). "" = a random one made at Start();
+  // either way it is sent to tided inside the registration, never logged.
+  std::string api_token;
 };
 
 class Agent {

@@ -24,6 +24,7 @@ struct LaunchSpec {
   std::string working_dir;                 // "" = agent's cwd
   std::string log_path;                    // stdout+stderr appended here (O_APPEND)
   int64_t memory_limit_bytes = 0;          // 0 = unlimited
+  std::string user;                        // spec.user; "" = the node's default (agent/run_as.h)
 };
 
 struct LaunchResult {

@@ -137,7 +137,7 @@ CgroupLayout DetectCgroupLayout(const std::string& proc_root) {
 }
 
 int ChildLimit::ApplyInChild() const noexcept {
-  if (enforcer == LimitEnforcer::kCgroup2 || enforcer == LimitEnforcer::kCgroup1) {
+  if (!procs_path.empty()) {  // a cgroup: with a memory limit, or only to contain the instance
     char buf[24];
     char* p = buf + sizeof buf;
     for (unsigned long v = static_cast<unsigned long>(::getpid()); p == buf + sizeof buf || v;
@@ -151,7 +151,7 @@ int ChildLimit::ApplyInChild() const noexcept {
     int err = n == len ? 0 : (n < 0 ? errno : EIO);
     ::close(fd);
     errno = err;
-    return err;
+    if (err != 0) return err;
   }
   if (enforcer == LimitEnforcer::kRlimit) {
     struct rlimit rl;
@@ -233,6 +233,22 @@ Status MemoryLimits::Prepare(const std::string& instance_id, int64_t bytes, Chil
       out->procs_path = p.dir + "/cgroup.procs";
       p.oom_baseline = std::max<int64_t>(0, OomCount(p.enforcer, p.dir));
     }
+  } else {
+    // No memory limit: the instance still gets a cgroup of its own when one can be made, so
+    // Cleanup reaches every process it started, setsid() daemons included (issue 15).
+    for (const std::string* parent : {&layout_.cgroup2_parent, &layout_.cgroup1_parent}) {
+      if (parent->empty() || !MakeDirs(*parent)) continue;
+      std::string dir = InstanceDir(*parent, instance_id);
+      struct stat st;
+      if (!MakeDir(dir)) continue;
+      if (::stat((dir + "/cgroup.procs").c_str(), &st) != 0) {  // not a cgroup file system
+        ::rmdir(dir.c_str());
+        continue;
+      }
+      p.dir = dir;
+      out->procs_path = dir + "/cgroup.procs";
+      break;
+    }
   }
   out->enforcer = p.enforcer;
   std::lock_guard<std::mutex> lock(mu_);
@@ -264,14 +280,16 @@ void MemoryLimits::Cleanup(const std::string& instance_id) {
     if (::stat(dir.c_str(), &st) != 0 || ::rmdir(dir.c_str()) == 0) continue;
     // Not empty: kill what is left of the instance, then wait briefly for the kernel to let go.
     WriteFile(dir + "/cgroup.kill", "1");  // cgroup v2 (5.14+)
-    std::string procs;
-    if (ReadFile(dir + "/cgroup.procs", &procs)) {
-      std::istringstream in(procs);
-      for (int pid; in >> pid;) {
-        if (pid > 0) ::kill(pid, SIGKILL);
+    // v1 (and v2 before 5.14): kill what cgroup.procs lists until it is empty; a process
+    // forking meanwhile shows up in the next read.
+    for (int i = 0; i < 250 && ::rmdir(dir.c_str()) != 0 && errno == EBUSY; ++i) {
+      std::string procs;
+      if (ReadFile(dir + "/cgroup.procs", &procs)) {
+        std::istringstream in(procs);
+        for (int pid; in >> pid;) {
+          if (pid > 0) ::kill(pid, SIGKILL);
+        }
       }
-    }
-    for (int i = 0; i < 100 && ::rmdir(dir.c_str()) != 0 && errno == EBUSY; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
   }

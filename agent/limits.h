@@ -13,6 +13,10 @@
 // ChildLimit; the child applies it between fork and exec with ChildLimit::ApplyInChild, which
 // only makes async-signal-safe calls on strings prepared by the parent.
 //
+// Without a memory limit an instance still gets a cgroup of its own (v2, else v1, without a
+// limit; enforcer stays kNone) when one can be made, so Cleanup kills everything it started,
+// setsid() daemons included: Cleanup kills what cgroup.procs lists until the cgroup is empty.
+//
 // Thread-safety: MemoryLimits is internally locked; ChildLimit is a plain value.
 #pragma once
 
@@ -42,7 +46,7 @@ CgroupLayout DetectCgroupLayout(const std::string& proc_root = "/proc");
 // What the child does between fork and exec.
 struct ChildLimit {
   LimitEnforcer enforcer = LimitEnforcer::kNone;
-  std::string procs_path;    // cgroup.procs to write the child's pid into (cgroup v1/v2)
+  std::string procs_path;    // cgroup.procs to write the child's pid into; "" = no cgroup
   int64_t rlimit_bytes = 0;  // RLIMIT_AS (rlimit)
   // Async-signal-safe. Returns 0, or an errno value (errno is also left set).
   int ApplyInChild() const noexcept;

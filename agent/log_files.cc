@@ -106,7 +106,7 @@ bool CopyFile(const std::string& src, const std::string& dst) {
   Fd in(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
   if (in.fd < 0) return false;
   std::string tmp = dst + ".tmp";
-  Fd outf(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+  Fd outf(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (outf.fd < 0) return false;
   std::vector<char> buf(kChunk);
   for (;;) {

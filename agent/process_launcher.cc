@@ -68,7 +68,9 @@ ExitInfo FromWaitStatus(int status) {
 
 struct OsProcessLauncher::Impl {
   explicit Impl(Options o)
-      : stats(o.proc_root), limits(o.cgroups ? *o.cgroups : DetectCgroupLayout(o.proc_root)) {}
+      : stats(o.proc_root),
+        limits(o.cgroups ? *o.cgroups : DetectCgroupLayout(o.proc_root)),
+        run_as(std::move(o.run_as)) {}
 
   struct Child {
     uint64_t start_time = 0;
@@ -90,6 +92,7 @@ struct OsProcessLauncher::Impl {
 
   ProcStats stats;
   MemoryLimits limits;
+  const RunAsPolicy run_as;
   ExitWatcher watcher;
 
   std::mutex mu;                  // guards the maps below
@@ -152,9 +155,12 @@ Status OsProcessLauncher::LaunchUnwatched(const LaunchSpec& spec, LaunchResult* 
   std::string exe;
   Status s = ResolveExecutable(spec.argv[0], spec.env, spec.working_dir, &exe);
   if (!s.ok()) return s;
+  RunAs run_as;
+  s = ResolveRunAs(spec.user, impl_->run_as, ::geteuid(), &run_as);
+  if (!s.ok()) return s;
 
   const std::string log_path = spec.log_path.empty() ? "/dev/null" : spec.log_path;
-  Fd log{::open(log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)};
+  Fd log{::open(log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)};
   if (!log.Raise()) {
     return Status::Internal("cannot open log file " + log_path + ": " + std::strerror(errno));
   }
@@ -182,6 +188,11 @@ Status OsProcessLauncher::LaunchUnwatched(const LaunchSpec& spec, LaunchResult* 
   req.stdout_fd = req.stderr_fd = log.fd;
   req.chdir_path = chdir_path.empty() ? nullptr : chdir_path.c_str();
   req.limit = &limit;
+  req.switch_user = run_as.switch_user;
+  req.uid = run_as.uid;
+  req.gid = run_as.gid;
+  req.groups = run_as.groups.data();
+  req.ngroups = run_as.groups.size();
   int pid = -1;
   s = Spawn(req, &pid);
   if (!s.ok()) return Status::Internal("cannot start " + spec.argv[0] + ": " + s.message());

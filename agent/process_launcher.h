@@ -4,9 +4,12 @@
 // Launch: argv is executed directly (never through a shell); argv[0] without '/' is looked up
 // in the child's own PATH (spec.env, default "/usr/local/bin:/usr/bin:/bin"), and a missing
 // executable or working dir is reported before spawning. The child gets exactly spec.env,
-// stdin from /dev/null, stdout+stderr appended to spec.log_path (O_APPEND|O_CREAT, 0640), its
+// stdin from /dev/null, stdout+stderr appended to spec.log_path (O_APPEND|O_CREAT, 0600), its
 // own process group (setpgid(0,0)), the memory limit (agent/limits.h), default signal mask and
-// dispositions, and no other inherited file descriptors. The process is detached: it outlives
+// dispositions, and no other inherited file descriptors. It runs as spec.user or the node's
+// default user (agent/run_as.h: resolved here, before the spawn; a user that cannot be
+// resolved or is refused fails the launch with a message starting "spec.user"). The log file
+// and the cgroup stay the agent's. The process is detached: it outlives
 // the agent and is tracked by (pid, start time).
 //
 // Reaping: a launched process stays our child until TryReap reaps it with waitpid(pid) on that
@@ -30,6 +33,7 @@
 
 #include "agent/launcher.h"
 #include "agent/limits.h"
+#include "agent/run_as.h"
 
 namespace tide {
 
@@ -39,6 +43,9 @@ class OsProcessLauncher : public ProcessLauncher {
     std::string proc_root = "/proc";
     // Where instance cgroups go; nullopt = DetectCgroupLayout(proc_root).
     std::optional<CgroupLayout> cgroups;
+    // Who instances run as when their spec names no user, and whether root is allowed. The
+    // library default keeps the launcher's own user, root included; the agent sets its policy.
+    RunAsPolicy run_as{"", true};
   };
 
   OsProcessLauncher();

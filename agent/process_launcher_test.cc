@@ -117,7 +117,7 @@ TEST_F(LauncherTest, StdoutAndStderrGoToTheLogWithoutAShell) {
   EXPECT_EQ(Run(spec), "$HOME; rm -rf /tmp/x *\nagain\n");
   struct stat st;
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0640u);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
 TEST_F(LauncherTest, EnvironmentIsExactlyTheSpec) {

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,9 +60,15 @@ int ChildMain(void* arg) {
     if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
   }
   if (::setpgid(0, 0) != 0) Fail(c, "setpgid");
+  ::umask(r.umask);
   if (r.limit != nullptr && r.limit->ApplyInChild() != 0) Fail(c, "memory limit");
   if (::dup2(r.stdin_fd, 0) < 0 || ::dup2(r.stdout_fd, 1) < 0 || ::dup2(r.stderr_fd, 2) < 0) {
     Fail(c, "dup2");
+  }
+  if (r.switch_user) {
+    if (::syscall(SYS_setgroups, r.ngroups, r.groups) != 0) Fail(c, "setgroups");
+    if (::syscall(SYS_setresgid, r.gid, r.gid, r.gid) != 0) Fail(c, "setgid");
+    if (::syscall(SYS_setresuid, r.uid, r.uid, r.uid) != 0) Fail(c, "setuid");
   }
   if (r.chdir_path != nullptr && ::chdir(r.chdir_path) != 0) Fail(c, "chdir");
   CloexecAllFromThree();

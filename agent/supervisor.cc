@@ -102,6 +102,7 @@ bool Supervisor::PrepareLaunch(Instance& inst, int64_t now, LaunchSpec* ls) {
   ls->working_dir = spec.working_dir;
   ls->log_path = logs_.PathFor(inst.assignment.id);
   ls->memory_limit_bytes = spec.resources.memory_bytes;
+  ls->user = spec.user;
   return true;
 }
 
@@ -111,7 +112,12 @@ void Supervisor::FinishLaunch(Instance& inst, int64_t now, int64_t started_wall_
     // The launcher names a missing executable "executable not found: X" (a missing working dir
     // is also NotFound, but that is not a missing command).
     const bool not_found = s.message().find("executable not found") != std::string::npos;
-    LaunchFailed(inst, now, not_found ? "CommandNotFound" : "LaunchFailed", s.message());
+    const bool bad_user = s.message().starts_with("spec.user");  // agent/run_as.h
+    LaunchFailed(inst, now,
+                 not_found  ? "CommandNotFound"
+                 : bad_user ? "InvalidUser"
+                            : "LaunchFailed",
+                 s.message());
     return;
   }
   const WorkloadSpec& spec = inst.assignment.spec;

@@ -3,15 +3,19 @@
 // re-adopts them.
 #include <malloc.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "agent/agent.h"
 #include "api/address.h"
 #include "api/quantity.h"
+#include "api/user_spec.h"
 
 namespace {
 
@@ -39,9 +43,11 @@ int main(int argc, char** argv) {
   // glibc gives each thread that allocates its own arena (up to 8 per core), each a few hundred
   // KiB of half-empty heap once touched. The agent allocates little and rarely: one arena.
   ::mallopt(M_ARENA_MAX, 1);
+  ::umask(077);  // instance records and logs are the agent's alone; workloads get 022 back
   CLI::App app{"tide-agent: Tide node agent"};
   tide::AgentOptions o;
-  std::string token_file, memory, labels, port_range, cpu;
+  std::string token_file, memory, labels, port_range, cpu, api_token_file;
+  std::optional<std::string> default_user;
   app.add_option("--server", o.server, "tided API URL")->required();
   app.add_option("--name", o.name, "node name (default: host name)");
   app.add_option("--token-file", token_file, "file holding the agent token");
@@ -55,6 +61,13 @@ int main(int argc, char** argv) {
   app.add_option("--labels", labels, "node labels k=v,k2=v2");
   app.add_option("--port-range", port_range, "ports handed to instances as $PORT")
       ->default_val("20000-29999");
+  app.add_option("--default-user", default_user,
+                 "user for workloads without spec.user: NAME, UID or UID:GID (default: nobody "
+                 "when the agent runs as root, else the agent's own user)");
+  app.add_flag("--allow-root", o.allow_root, "allow workloads to run as root (uid 0)");
+  app.add_option("--api-token-file", api_token_file,
+                 "file holding the token the agent API requires (default: a random one, sent "
+                 "to tided when the agent registers)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -84,6 +97,27 @@ int main(int argc, char** argv) {
         o.port_hi > 65535 || o.port_lo > o.port_hi) {
       std::cerr << "tide-agent: --port-range: expected LO-HI within 1-65535, got '" << port_range
                 << "'\n";
+      return 2;
+    }
+  }
+  if (default_user) {
+    o.default_user = *default_user;
+    tide::UserSpec parsed;
+    if (!o.default_user.empty() && !tide::ParseUserSpec(o.default_user, &parsed, &err)) {
+      std::cerr << "tide-agent: --default-user: " << err << "\n";
+      return 2;
+    }
+  } else if (::geteuid() == 0) {
+    o.default_user = "nobody";
+  }
+  if (!api_token_file.empty()) {
+    std::ifstream in(api_token_file);
+    std::getline(in, o.api_token);
+    while (!o.api_token.empty() && isspace(static_cast<unsigned char>(o.api_token.back())))
+      o.api_token.pop_back();
+    if (!in.good() && o.api_token.empty()) {
+      std::cerr << "tide-agent: --api-token-file " << api_token_file
+                << ": cannot read a token from it\n";
       return 2;
     }
   }

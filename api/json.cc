@@ -130,6 +130,7 @@ void to_json(json& j, const WorkloadSpec& s) {
   j = json::object();
   j["command"] = s.command;
   if (!s.working_dir.empty()) j["workingDir"] = s.working_dir;
+  if (!s.user.empty()) j["user"] = s.user;
   j["env"] = s.env;
   j["replicas"] = s.replicas;
   if (s.autoscale) j["autoscale"] = *s.autoscale;
@@ -159,6 +160,7 @@ void from_json(const json& j, WorkloadSpec& s) {
   s = WorkloadSpec{};
   Get(j, "command", s.command);
   Get(j, "workingDir", s.working_dir);
+  Get(j, "user", s.user);
   Get(j, "env", s.env);
   Get(j, "replicas", s.replicas);
   if (j.contains("autoscale") && !j.at("autoscale").is_null()) s.autoscale = j.at("autoscale");

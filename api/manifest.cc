@@ -10,6 +10,7 @@
 #include "api/cron.h"
 #include "api/manifest_reader.h"
 #include "api/quantity.h"
+#include "api/user_spec.h"
 #include "api/yaml_guard.h"
 
 namespace tide {
@@ -363,12 +364,12 @@ void ObjectParser::ParseLayerSpec(const Field& f, LayerSpec* spec) {
 void ObjectParser::ParseWorkloadSpec(const Field& f, Kind kind, WorkloadSpec* s,
                                      ObjectSource* src) {
   Map m;
-  if (!r_.ReadMap(
-          f,
-          {"command", "workingDir", "env", "replicas", "autoscale", "concurrency", "timeoutSeconds",
-           "resources", "readiness", "liveness", "restartPolicy", "terminationGracePeriodSeconds",
-           "nodeSelector", "layers", "rollout", "backoff", "idleTimeoutSeconds", "triggers"},
-          &m)) {
+  if (!r_.ReadMap(f,
+                  {"command", "workingDir", "user", "env", "replicas", "autoscale", "concurrency",
+                   "timeoutSeconds", "resources", "readiness", "liveness", "restartPolicy",
+                   "terminationGracePeriodSeconds", "nodeSelector", "layers", "rollout", "backoff",
+                   "idleTimeoutSeconds", "triggers"},
+                  &m)) {
     return;
   }
   Field cf = m.Get("command");
@@ -379,6 +380,11 @@ void ObjectParser::ParseWorkloadSpec(const Field& f, Kind kind, WorkloadSpec* s,
     ReadArgv(cf, &s->command);
   }
   if (Field wf = m.Get("workingDir"); wf.present) r_.ReadString(wf, &s->working_dir);
+  if (Field uf = m.Get("user"); uf.present && r_.ReadString(uf, &s->user)) {
+    UserSpec parsed;
+    std::string err;
+    if (!ParseUserSpec(s->user, &parsed, &err)) r_.Error(uf, err);
+  }
   if (Field ef = m.Get("env"); ef.present) ReadEnv(ef, &s->env);
   OptInt(m, "replicas", 0, kMaxReplicas, &s->replicas);
 

@@ -270,6 +270,22 @@ TEST(ParseManifests, WireJsonOfAnObjectParsesBackToIt) {
   }
 }
 
+TEST(ParseManifests, UserIsANameOrNumericIds) {
+  // A bare number is a uid (YAML reads it as an integer; its text is kept).
+  for (const char* user : {"65534", "\"1000:1000\"", "app", "nobody"}) {
+    ParseResult r = ParseManifests(ServiceWith(std::string("  user: ") + user + "\n"), "u.yaml");
+    ASSERT_TRUE(r.ok()) << user << ": " << Dump(r.errors);
+    std::string want = user;
+    if (want.front() == '"') want = want.substr(1, want.size() - 2);
+    EXPECT_EQ(r.objects[0].spec.user, want);
+    nlohmann::json j = r.objects[0];
+    EXPECT_EQ(j["spec"]["user"], want);
+  }
+  ParseResult none = ParseManifests(ServiceWith(""), "u.yaml");
+  ASSERT_TRUE(none.ok()) << Dump(none.errors);
+  EXPECT_EQ(none.objects[0].spec.user, "");
+}
+
 TEST(ParseManifests, ScalarsKeepTheirText) {
   // Plain numbers and booleans are fine where text is expected; nothing is reinterpreted.
   ParseResult r = ParseManifests(
@@ -314,6 +330,10 @@ TEST(ParseManifests, EachErrorKindHasItsPosition) {
       {ServiceWith("  layers: common\n"), "spec.layers", 6, 11, "must be a list"},
       {ServiceWith("  readiness: {tcp: yes}\n"), "spec.readiness.tcp", 6, 20, "true or false"},
       {ServiceWith("  workingDir: {a: 1}\n"), "spec.workingDir", 6, 15, "must be a string"},
+      {ServiceWith("  user: www:www\n"), "spec.user", 6, 9, "a group can only follow"},
+      {ServiceWith("  user: [1000]\n"), "spec.user", 6, 9, "must be a string"},
+      {ServiceWith("  user: \"4294967295\"\n"), "spec.user", 6, 9, "0 to 4294967294"},
+      {ServiceWith("  user: \"-u root\"\n"), "spec.user", 6, 9, "not a valid user name"},
       {ServiceWith("  replicas: 99999999999999999999\n"), "spec.replicas", 6, 13, "out of range"},
       // Names.
       {"apiVersion: tide/v1\nkind: Layer\nmetadata: {name: My_Layer}\nspec: {path: /l}\n",

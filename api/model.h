@@ -80,6 +80,7 @@ struct Trigger {
 struct WorkloadSpec {
   std::vector<std::string> command;  // argv, never through a shell
   std::string working_dir;
+  std::string user;  // "" = the node's --default-user (api/user_spec.h grammar)
   StringMap env;
   int replicas = 1;  // used when autoscale is absent
   std::optional<Autoscale> autoscale;

@@ -4,6 +4,7 @@
 // --manifests, then runs until SIGINT/SIGTERM.
 #include <malloc.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +14,7 @@
 
 #include "agent/agent.h"
 #include "api/address.h"
+#include "api/private_dir.h"
 #include "api/quantity.h"
 #include "daemon/control/control_plane.h"
 #include "daemon/gateway/gateway.h"
@@ -39,6 +41,10 @@ struct Config {
   std::string gateway_body_timeout = "60s";
   int64_t gateway_body_min_rate = 1024;
   tide::ApiServerOptions api;  // the API's limits (flags only)
+  // The local agent's user policy (agent/run_as.h). A single-node dev install keeps running
+  // workloads as tided's own user, root included, unless told otherwise (docs/security.md).
+  std::string default_user;
+  bool allow_root = true;
 };
 
 // Reads --config YAML into cfg for every key not given as a flag.
@@ -104,6 +110,7 @@ int main(int argc, char** argv) {
   // glibc gives each thread that allocates its own arena (up to 8 per core); with a dozen mostly
   // idle threads that is several MiB of resident, half-empty heap. Two arenas are plenty here.
   ::mallopt(M_ARENA_MAX, 2);
+  ::umask(077);  // the store, its WAL, tokens and logs are private from their first byte
   CLI::App app{"tided: Tide control plane"};
   Config cfg;
   std::string config_file;
@@ -164,6 +171,10 @@ int main(int argc, char** argv) {
                  "threads holding agents' assignment long-polls")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
+  app.add_option("--default-user", cfg.default_user,
+                 "local agent: user for workloads without spec.user (default: tided's own)");
+  app.add_flag("--allow-root,!--no-allow-root", cfg.allow_root,
+               "local agent: allow workloads to run as root (default: allowed)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -207,7 +218,13 @@ int main(int argc, char** argv) {
 
   tide::Clock& clock = tide::SystemClock::Get();
   std::unique_ptr<tide::Store> store;
-  tide::Status st = tide::Store::Open(cfg.data_dir, clock, &store);
+  // 0700, files 0600; an older install's modes are tightened here.
+  tide::Status st = tide::MakePrivateDir(cfg.data_dir);
+  if (!st.ok()) {
+    std::cerr << "tided: " << st.message() << "\n";
+    return 1;
+  }
+  st = tide::Store::Open(cfg.data_dir, clock, &store);
   if (!st.ok()) {
     std::cerr << "tided: store: " << st.message() << "\n";
     return 1;
@@ -318,6 +335,8 @@ int main(int argc, char** argv) {
     ao.data_dir = cfg.data_dir + "/agent";
     ao.listen = "127.0.0.1:0";
     ao.advertise = "127.0.0.1";
+    ao.default_user = cfg.default_user;
+    ao.allow_root = cfg.allow_root;
     if (std::sscanf(cfg.agent_port_range.c_str(), "%d-%d", &ao.port_lo, &ao.port_hi) != 2) {
       std::cerr << "tided: --agent-port-range: expected LO-HI\n";
       return 2;

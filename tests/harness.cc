@@ -325,6 +325,11 @@ void AgentProc::Start() {
       token_file_,    "--listen",     "127.0.0.1:" + std::to_string(api_port_),
       "--advertise",  "127.0.0.1",    "--data-dir",
       dir_ + "/data", "--port-range", std::to_string(port_lo_) + "-" + std::to_string(port_hi_)};
+  // Workloads keep the agent's own user (root here) unless the test sets a node default: the
+  // tests that are not about users run as a single-node dev install does.
+  if (extra_.find("--default-user") == std::string::npos) {
+    argv.insert(argv.end(), {"--allow-root", "--default-user", ""});
+  }
   if (!extra_.empty()) {
     std::istringstream ss(extra_);
     std::string a;

@@ -125,6 +125,7 @@ class AgentProc {
   void Kill9();
   Proc* proc() { return proc_.get(); }
   const std::string& name() const { return name_; }
+  std::string api_url() const { return "http://127.0.0.1:" + std::to_string(api_port_); }
 
  private:
   std::string dir_, name_, server_, token_file_, extra_;

@@ -175,6 +175,21 @@ ApiServer::ApiServer(ApiServerOptions opts, Store& store, ControlPlane& cp, Auth
 
 ApiServer::~ApiServer() { Stop(); }
 
+void ApiServer::RememberAgentToken(const std::string& agent_url, const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  if (!j.is_object() || !j.contains("apiToken") || !j["apiToken"].is_string()) return;
+  std::string token = j["apiToken"].get<std::string>();
+  if (token.size() > 512) return;
+  std::lock_guard<std::mutex> lk(agent_tokens_mu_);
+  agent_tokens_[agent_url] = std::move(token);
+}
+
+std::string ApiServer::AgentToken(const std::string& agent_url) {
+  std::lock_guard<std::mutex> lk(agent_tokens_mu_);
+  auto it = agent_tokens_.find(agent_url);
+  return it == agent_tokens_.end() ? "" : it->second;
+}
+
 namespace {
 
 // Front-door lanes, each its own backend server and worker pool.
@@ -500,19 +515,21 @@ void ApiServer::Routes(httplib::Server& s, int workers) {
                        "/logs?tail=" + (req.has_param("tail") ? Param(req, "tail") : "-1") +
                        (Param(req, "follow") == "true" ? "&follow=true" : "");
     bool follow = Param(req, "follow") == "true";
+    httplib::Headers h;  // the agent's API token, learnt from its registration
+    if (std::string t = AgentToken(url); !t.empty()) h.emplace("Authorization", "Bearer " + t);
     if (!follow) {
       httplib::Client cli(url);
       cli.set_read_timeout(10, 0);
-      auto r = cli.Get(path);
+      auto r = cli.Get(path, h);
       if (!r) return SendError(res, 503, "Unavailable", "agent at " + url + " unreachable");
       res.status = r->status;
       res.set_content(r->body, r->status == 200 ? "text/plain" : "application/json");
       return;
     }
-    res.set_chunked_content_provider("text/plain", [url, path](size_t, httplib::DataSink& sink) {
+    res.set_chunked_content_provider("text/plain", [url, path, h](size_t, httplib::DataSink& sink) {
       httplib::Client cli(url);
       cli.set_read_timeout(24 * 3600, 0);
-      cli.Get(path, [&](const char* data, size_t len) {
+      cli.Get(path, h, [&](const char* data, size_t len) {
         return sink.is_writable() && sink.write(data, len);
       });
       sink.done();
@@ -653,6 +670,7 @@ void ApiServer::Routes(httplib::Server& s, int workers) {
     if (!st.ok()) return SendStatus(res, st);
     json out = {{"registered", info.name}};
     if (joined) out["credential"] = credential;
+    RememberAgentToken(info.agent_url, req.body);
     SendJson(res, 200, out);
   });
   s.Post("/v1/agent/status", [this, caller](const httplib::Request& req, httplib::Response& res) {

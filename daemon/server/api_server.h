@@ -69,6 +69,12 @@ class ApiServer {
   // cannot wash real events out of the bounded event log.
   void DenyNodeAccess(httplib::Response& res, const Principal& who, NodeAction action,
                       const std::string& node, const std::string& message);
+  // The agent API token an agent sent in its registration (memory only, never logged or
+  // shown), keyed by its agent_url; presented when logs are proxied to that agent.
+  void RememberAgentToken(const std::string& agent_url, const std::string& register_body);
+  std::string AgentToken(const std::string& agent_url);
+  std::mutex agent_tokens_mu_;
+  std::map<std::string, std::string> agent_tokens_;
 
   ApiServerOptions opts_;
   Store& store_;

@@ -128,6 +128,7 @@ Status Store::Init(const std::string& path) {
   std::lock_guard<std::mutex> lock(mu_);
   TIDE_RETURN_IF_ERROR(db_.Open(path));
   sqlite3_busy_timeout(db_.raw(), 5000);
+  TIDE_RETURN_IF_ERROR(QuickCheck(path));
   {  // journal_mode answers a row; check that WAL was really granted.
     SqliteStmt st;
     TIDE_RETURN_IF_ERROR(db_.Prepare("PRAGMA journal_mode=WAL", &st));
@@ -139,6 +140,28 @@ Status Store::Init(const std::string& path) {
   }
   TIDE_RETURN_IF_ERROR(db_.Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
   return Migrate();
+}
+
+Status Store::QuickCheck(const std::string& path) {
+  // Refuse a damaged store rather than serve (and later overwrite) what is left of it.
+  std::vector<std::string> problems;
+  SqliteStmt st;
+  Status s = db_.Prepare("PRAGMA quick_check", &st);
+  bool row = true;
+  while (s.ok()) {
+    s = st.Step(&row);
+    if (!s.ok() || !row) break;
+    if (problems.size() < 3) problems.push_back(st.Text(0));
+  }
+  if (!s.ok()) problems.push_back(s.message());
+  if (problems.size() == 1 && problems[0] == "ok") return Status::Ok();
+  std::string what;
+  for (const auto& p : problems) what += (what.empty() ? "" : "; ") + p;
+  if (problems.empty()) what = "no answer";
+  return Status::Internal("store " + path + " is damaged (PRAGMA quick_check: " + what +
+                          "); tided will not start on it. Restore the data dir from a backup, "
+                          "or move tide.db, tide.db-wal and tide.db-shm aside to start empty "
+                          "(agents re-register their running instances)");
 }
 
 Status Store::Migrate() {

@@ -75,6 +75,7 @@ class Store {
   };
 
   // Opens or creates DATA_DIR/tide.db (creating DATA_DIR), migrating the schema if needed.
+  // A store that fails PRAGMA quick_check is refused with an error saying so (and what to do).
   // Fails if the file's schema version is newer than this build understands.
   static Status Open(const std::string& data_dir, Clock& clock, std::unique_ptr<Store>* out);
   static Status Open(const std::string& data_dir, Clock& clock, Options opts,
@@ -137,6 +138,7 @@ class Store {
   Store(Clock& clock, Options opts);
   Status Init(const std::string& path);
   Status Migrate();
+  Status QuickCheck(const std::string& path);  // PRAGMA quick_check; error unless "ok"
   Status ApplyLocked(const std::vector<Object>& objs, std::vector<ApplyResult>* out, bool* changed);
   Status GetLocked(const std::string& ns, const std::string& name, StoredObject* out, bool* found);
   Status ListLocked(const std::string& ns, std::vector<StoredObject>* out);

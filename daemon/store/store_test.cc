@@ -195,6 +195,45 @@ TEST_F(StoreTest, ReopenKeepsData) {
   EXPECT_EQ(r[0].action, "unchanged");
 }
 
+// A damaged store is refused at open, with a message that says so and what to do.
+TEST_F(StoreTest, DamagedStoreIsRefusedAtOpen) {
+  std::vector<Object> objs;
+  for (int i = 0; i < 60; ++i) objs.push_back(Service("svc-" + std::to_string(i), 1));
+  MustApply(objs);
+  store_.reset();  // the last connection checkpoints the WAL into tide.db
+  const std::string db = dir_.path() + "/tide.db";
+  const auto size = std::filesystem::file_size(db);
+  ASSERT_GE(size, 4u * 4096u);
+  {  // Scribble over every page but the first (the header stays valid).
+    FILE* f = std::fopen(db.c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    for (uintmax_t off = 4096; off + 64 < size; off += 4096) {
+      std::fseek(f, static_cast<long>(off), SEEK_SET);
+      const char junk[64] = "\x0d\xff\xff\xff\xff\xff\xff\xff garbage garbage garbage";
+      std::fwrite(junk, 1, sizeof junk, f);
+    }
+    std::fclose(f);
+  }
+  std::unique_ptr<Store> s;
+  Status st = Store::Open(dir_.path(), clock_, &s);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(s, nullptr);
+  EXPECT_NE(st.message().find("is damaged"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("quick_check"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find(db), std::string::npos) << st.message();
+
+  // Not a database at all: the same clear refusal.
+  {
+    FILE* f = std::fopen(db.c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    std::fwrite("this is not sqlite", 1, 18, f);
+    std::fclose(f);
+  }
+  st = Store::Open(dir_.path(), clock_, &s);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("is damaged"), std::string::npos) << st.message();
+}
+
 TEST_F(StoreTest, ApplySurvivesKill9) {
   store_.reset();
   pid_t pid = fork();
