@@ -16,14 +16,14 @@
 #include "api/address.h"
 #include "api/private_dir.h"
 #include "api/quantity.h"
-#include "daemon/api_server.h"
-#include "daemon/apply.h"
-#include "daemon/auth.h"
-#include "daemon/control_plane.h"
-#include "daemon/gateway.h"
-#include "daemon/invoker.h"
+#include "daemon/control/control_plane.h"
+#include "daemon/gateway/gateway.h"
+#include "daemon/gateway/invoker.h"
 #include "daemon/metrics.h"
-#include "daemon/store.h"
+#include "daemon/server/api_server.h"
+#include "daemon/server/apply.h"
+#include "daemon/server/auth.h"
+#include "daemon/store/store.h"
 
 namespace {
 
@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
                  "bytes per second of request body that extend --gateway-body-timeout (0: none)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
-  // The API's limits (daemon/front_door.h; docs/operations.md "API limits").
+  // The API's limits (daemon/server/front_door.h; docs/operations.md "API limits").
   app.add_option("--api-max-connections", cfg.api.max_connections,
                  "client requests at once (then 503)")
       ->capture_default_str()

@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build pkg-config git
-  libboost1.81-dev libboost-filesystem1.81-dev prometheus-cpp-dev libcpp-httplib-dev
+  libboost1.81-dev prometheus-cpp-dev libcpp-httplib-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libssl-dev libsqlite3-dev
   libgtest-dev libgmock-dev
   python3 redis-server nginx prometheus wrk procps iproute2 curl

@@ -3,7 +3,8 @@
 // loop under its lock (ControlPlane::AutoscaleLoop every ~100 ms, ControlPlane::OnLoad on each
 // gateway load change). Pure: no clock (the caller passes now), threads, metrics or events.
 //
-//   1. the autoscaler's answer (daemon/autoscaler.h: windows, panic mode, scale to zero after a
+//   1. the autoscaler's answer (daemon/control/autoscaler.h: windows, panic mode, scale to zero
+//   after a
 //      stable window without load);
 //   2. the idle hold: a Function that has replicas keeps at least one (or minReplicas) until
 //      idleTimeoutSeconds have passed since its last request;
@@ -26,7 +27,7 @@
 #include <string>
 
 #include "api/model.h"
-#include "daemon/autoscaler.h"
+#include "daemon/control/autoscaler.h"
 
 namespace tide {
 

@@ -15,8 +15,8 @@
 //     fires.
 // Not thread-safe: the owner (ControlPlane) calls it under its mutex.
 //
-// Firing goes through the Invoker (daemon/invoker.h) as an async invocation, so it is stored
-// before it is sent, survives a tided restart and is retried like any other:
+// Firing goes through the Invoker (daemon/gateway/invoker.h) as an async invocation, so it is
+// stored before it is sent, survives a tided restart and is retried like any other:
 // TriggerInvocation is the request it enqueues.
 #pragma once
 
@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "api/cron.h"
-#include "daemon/gateway.h"
+#include "daemon/gateway/gateway.h"
 
 namespace tide {
 

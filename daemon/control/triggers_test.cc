@@ -8,8 +8,8 @@
 #include <filesystem>
 
 #include "api/clock.h"
-#include "daemon/invoker.h"
-#include "daemon/store.h"
+#include "daemon/gateway/invoker.h"
+#include "daemon/store/store.h"
 
 namespace tide {
 namespace {

@@ -1,5 +1,5 @@
-// libFuzzer target: the gateway's request parsing (daemon/gateway_session.cc, gateway_http.h)
-// without sockets. The input is the bytes a client sends. They go through a Beast
+// libFuzzer target: the gateway's request parsing (daemon/gateway/gateway_session.cc,
+// gateway_http.h) without sockets. The input is the bytes a client sends. They go through a Beast
 // request_parser<buffer_body> with the gateway's default limits (head 64 KiB, body 1 GiB), fed
 // the way async_read_header/async_read_some feed it (arriving in pieces, parsed from a contiguous
 // buffer; the first input byte picks the piece size), the body relayed through a small buffer as
@@ -21,7 +21,7 @@
 #include <string>
 #include <string_view>
 
-#include "daemon/gateway_http.h"
+#include "daemon/gateway/gateway_http.h"
 
 namespace {
 

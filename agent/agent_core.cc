@@ -1,1 +1,0 @@
-// Anchor translation unit for tide_agent_core.

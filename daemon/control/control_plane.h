@@ -1,0 +1,208 @@
+// ControlPlane: the heart of tided. Owns the in-memory cluster state (nodes, instances), runs the
+// level-triggered reconcile loop (desired replicas from the store and the autoscaler vs the
+// instances agents report), speaks the agent protocol, and feeds the gateway its routing table.
+//
+// It keeps the locking, the threads and the I/O; the decisions are pure units in daemon/control/
+// that it calls under its mutex and whose answers it applies:
+//   rollout.h        what to create and drain for a workload (scaling, rolling updates, failed
+//                    rollouts restoring the last complete generation), with events and conditions;
+//   scale_policy.h   the desired count of autoscaled workloads (autoscaler, idle hold, activation);
+//   node_liveness.h  Ready -> NotReady -> Lost of silent nodes;
+//   triggers.h       which schedule triggers are due; they fire through the Invoker (durable,
+//                    retried), enqueued outside the mutex.
+// Only Ready instances are ever routed, and not those of a failed rollout's generation while
+// older instances serve.
+//
+// Source files: control_plane.cc (lifecycle, events, agent protocol, the reconcile pass),
+// control_plane_instances.cc (create, place, drain, assignments, gateway routing),
+// control_plane_scaling.cc (autoscale loop, gateway load callback, triggers),
+// control_plane_status.cc (queries, metrics).
+//
+// Threading: one mutex guards all state. Every public method may be called from any thread (API
+// handlers, gateway I/O threads, the reconcile thread). Calls into the gateway are made after the
+// mutex is released, so the gateway may call back (Route, OnLoad) at any time.
+// The store, clock, metrics, gateway and invoker must outlive the ControlPlane.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/clock.h"
+#include "api/model.h"
+#include "api/status.h"
+#include "daemon/control/autoscaler.h"
+#include "daemon/control/cluster_state.h"
+#include "daemon/control/hearing.h"
+#include "daemon/control/rollout.h"
+#include "daemon/control/triggers.h"
+#include "daemon/gateway/gateway.h"
+#include "daemon/metrics.h"
+#include "daemon/store/store.h"
+
+namespace tide {
+
+class Invoker;
+
+struct ControlPlaneOptions {
+  int64_t node_grace_ms = 10000;      // silent this long: Lost (NotReady at half of it)
+  int64_t reconcile_period_ms = 200;  // safety net; changes trigger a pass at once
+  int64_t autoscale_period_ms = 100;  // load sampling and scaling decisions
+  // After a start, agents re-register with what they run; instance counts are not changed
+  // (no creations, no drains) for this long, so a restart does not churn instances.
+  int64_t startup_settle_ms = 2000;
+  Invoker* invoker = nullptr;  // where schedule triggers are enqueued; none: they only log
+};
+
+class ControlPlane : public GatewayBackend {
+ public:
+  ControlPlane(ControlPlaneOptions opts, Store& store, Clock& clock, Metrics& metrics,
+               Gateway* gateway);
+  ~ControlPlane() override;
+
+  void Start();  // starts the reconcile and autoscale threads
+  void Stop();
+
+  // ---- agent protocol ----
+  // Registers (or re-registers) a node with the instances it runs now. Instances tided knows on
+  // this node are updated. Unknown ones are adopted only at the node's first registration since
+  // tided started (tided restarted and forgot what it had assigned) and only when may_adopt
+  // (false for a node that just joined: nothing was ever assigned to it). Callers check the
+  // node's identity first (daemon/server/node_identity.h).
+  Status RegisterNode(const NodeInfo& info, const std::vector<InstanceStatus>& running,
+                      bool may_adopt = true);
+  // Heartbeat plus observed instance states. NotFound when the node is not registered (the
+  // agent then registers again: that is how it re-syncs after a tided restart). Status of an
+  // instance not assigned to this node is ignored (a Warning event, once per node and id).
+  Status Report(const NodeReport& report);
+  // Long-poll: the node's full desired set once its version is > after, or after wait_ms.
+  Status WaitAssignments(const std::string& node, int64_t after, int64_t wait_ms,
+                         AssignmentSet* out);
+
+  // ---- queries for the API ----
+  // A counter that grows whenever what the API shows may have changed (an agent's report, a
+  // registration, a reconcile pass). WaitStatusChange blocks until it is greater than seen, the
+  // deadline passes or the control plane stops, and returns it: API watches wait on it instead
+  // of polling.
+  int64_t StatusRevision();
+  int64_t WaitStatusChange(int64_t seen, std::chrono::steady_clock::time_point deadline);
+  WorkloadStatus StatusOf(const StoredObject& obj);
+  std::vector<InstanceStatus> Instances(const std::string& workload, const std::string& node);
+  struct NodeView {
+    NodeEntry entry;
+    NodeResources allocated;
+    int instances = 0;
+  };
+  std::vector<NodeView> Nodes();
+  // The agent API URL of the node running instance `id` ("" when unknown).
+  std::string AgentUrlOf(const std::string& instance_id);
+
+  // Wakes the reconcile loop (after applies, deletes, scale).
+  void Kick();
+  // Records an event (also logged).
+  void Emit(const std::string& type, const std::string& reason, const std::string& object,
+            const std::string& workload, const std::string& message);
+
+  // ---- GatewayBackend ----
+  std::optional<RouteInfo> Route(const std::string& workload) override;
+  void OnLoad(const std::string& workload, int inflight, int queued) override;
+
+ private:
+  struct WorkloadRuntime {
+    StoredObject obj;
+    int desired = 0;  // current desired replicas
+    bool autoscaled = false;
+    int64_t last_request_ms = 0;   // steady; for idle scale-to-zero
+    int inflight = 0, queued = 0;  // latest from the gateway
+    std::string last_pending_reason;
+    std::string last_route_key;  // endpoints last pushed to the gateway
+    RolloutState rollout;        // the planner's memory; started again on every spec change
+    // The newest generation whose rollout completed (every live instance ran it); what a failed
+    // rollout restores. Unknown after a tided restart until a rollout completes.
+    std::optional<StoredObject> serving;
+    double instance_seconds = 0;
+    uint64_t rps_last_total = 0;  // gateway request counter at the last autoscale sample
+    int64_t rps_last_ms = 0;
+  };
+  struct GatewayUpdate {
+    std::string workload;
+    std::vector<Endpoint> endpoints;
+    bool remove = false;
+    uint64_t seq = 0;
+  };
+
+  void ReconcileLoop();
+  void AutoscaleLoop();
+  // Enqueues the schedule triggers that are due with the invoker (called by the autoscale loop).
+  void FireDueTriggers();
+  void ReconcileOnce();
+  // All under mu_:
+  void RefreshWorkloadsLocked();
+  void UpdateNodeStatesLocked(int64_t now);
+  void ReconcileWorkloadLocked(WorkloadRuntime& wr, int64_t now);
+  // Places the workload's pending instances; FailedScheduling once per new reason.
+  void PlacePendingLocked(WorkloadRuntime& wr, const std::vector<InstanceRecord*>& recs);
+  // Creates and places a new instance of `obj` (the current or the serving generation).
+  void CreateLocked(WorkloadRuntime& wr, const StoredObject& obj);
+  void ReapDeletedLocked(int64_t now);
+  bool PlaceLocked(InstanceRecord& rec, std::string* reason);
+  void DrainLocked(InstanceRecord& rec, int64_t now, const std::string& why);
+  void FinishDrainsLocked(int64_t now);
+  void RoutesLocked(std::vector<GatewayUpdate>* out);
+  void MetricsLocked();
+  // What an agent is told to run for instance `id` of workload `o` (layers resolved).
+  InstanceAssignment AssignmentLocked(const Object& o, const std::string& id,
+                                      int64_t generation) const;
+  // A new instance of `obj` (its generation and spec), not yet placed.
+  InstanceRecord NewInstanceLocked(const StoredObject& obj);
+  // True when instance `r` of `wr` must get no traffic (a failed rollout's generation).
+  static bool HiddenLocked(const WorkloadRuntime& wr, const InstanceRecord& r);
+  void ApplyObservedLocked(const std::string& node, const InstanceStatus& st, int64_t now);
+  // A node reported instance `id` that is not assigned to it: ignored; evented once per pair.
+  void NoteUnassignedLocked(const std::string& node, const std::string& id, const std::string& why);
+  void FlushGateway(std::vector<GatewayUpdate> updates);
+  void EmitLocked(const std::string& type, const std::string& reason, const std::string& object,
+                  const std::string& workload, const std::string& message);
+
+  ControlPlaneOptions opts_;
+  Store& store_;
+  Clock& clock_;
+  Metrics& metrics_;
+  Gateway* gateway_;
+
+  std::mutex mu_;
+  std::condition_variable kick_cv_;         // reconcile loop
+  std::condition_variable assignments_cv_;  // long-polls
+  std::condition_variable status_cv_;       // API watches (status_revision_)
+  int64_t status_revision_ = 0;
+  std::condition_variable autoscale_cv_;  // only for stopping the autoscale loop
+  int64_t last_metrics_ms_ = 0;
+  int64_t started_ms_ = 0;
+  HearingWindow hearing_{0, 0};  // since when tided could hear agents (reset in Start)
+  // Routing pushes carry a per-workload sequence; a stale one (computed earlier, flushed later
+  // by another thread) is dropped, so the gateway always ends with the newest endpoint set.
+  std::mutex flush_mu_;
+  uint64_t route_seq_ = 0;                        // guarded by mu_
+  std::map<std::string, uint64_t> flushed_seq_;   // guarded by flush_mu_
+  std::map<std::string, int> inflight_snapshot_;  // instance id -> gateway in-flight, per pass
+  bool kicked_ = false;
+  bool stopping_ = false;
+  int64_t store_revision_seen_ = -1;
+  ClusterState state_;
+  std::map<std::string, WorkloadRuntime> workloads_;
+  std::map<std::string, std::string> layer_paths_;
+  Autoscaler autoscaler_;
+  std::vector<Event> pending_events_;
+  std::set<std::string> noted_unassigned_;  // "node/id" already evented (bounded)
+  TriggerSchedule triggers_;
+  std::thread reconcile_thread_, autoscale_thread_;
+};
+
+}  // namespace tide

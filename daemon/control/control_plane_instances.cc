@@ -1,0 +1,183 @@
+// ControlPlane: its instances. Creating and placing them (daemon/control/scheduler.h decides
+// where), draining them, the assignments agents are sent, and the endpoints pushed to the gateway.
+#include <random>
+
+#include "daemon/control/control_plane.h"
+#include "daemon/control/scheduler.h"
+
+namespace tide {
+namespace {
+
+std::string RandomSuffix() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::string s;
+  for (int i = 0; i < 5; ++i) s += kAlphabet[rng() % 36];
+  return s;
+}
+
+}  // namespace
+
+InstanceRecord ControlPlane::NewInstanceLocked(const StoredObject& obj) {
+  InstanceRecord rec;
+  const Object& o = obj.object;
+  do {
+    rec.id = o.metadata.name + "-" + RandomSuffix();
+  } while (state_.instances.count(rec.id));
+  rec.workload = o.metadata.name;
+  rec.kind = o.kind;
+  rec.generation = obj.generation;
+  rec.created_ms = clock_.NowMs();
+  rec.assignment = AssignmentLocked(o, rec.id, rec.generation);
+  rec.observed.id = rec.id;
+  rec.observed.workload = rec.workload;
+  rec.observed.generation = rec.generation;
+  rec.observed.state = InstanceState::kPending;
+  return rec;
+}
+
+bool ControlPlane::PlaceLocked(InstanceRecord& rec, std::string* reason) {
+  std::vector<SchedNode> nodes;
+  for (const auto& [name, n] : state_.nodes) {
+    SchedNode sn;
+    sn.name = name;
+    sn.state = n.state;
+    sn.capacity = n.info.capacity;
+    sn.labels = n.info.labels;
+    nodes.push_back(std::move(sn));
+  }
+  for (const auto& [id, other] : state_.instances) {
+    if (other.node.empty() || other.removed) continue;
+    for (auto& sn : nodes) {
+      if (sn.name != other.node) continue;
+      sn.allocated.cpu += other.assignment.spec.resources.cpu;
+      sn.allocated.memory_bytes += other.assignment.spec.resources.memory_bytes;
+      if (other.workload == rec.workload) ++sn.workload_instances;
+    }
+  }
+  PlacementRequest req;
+  req.workload = rec.workload;
+  req.cpu = rec.assignment.spec.resources.cpu;
+  req.memory_bytes = rec.assignment.spec.resources.memory_bytes;
+  req.node_selector = rec.assignment.spec.node_selector;
+  std::string node;
+  Status s = PlaceOne(nodes, req, &node);
+  if (!s.ok()) {
+    *reason = s.message();
+    return false;
+  }
+  rec.node = node;
+  rec.observed.node = node;
+  rec.assigned = true;
+  rec.pending_reason.clear();
+  state_.Bump(node);
+  return true;
+}
+
+void ControlPlane::DrainLocked(InstanceRecord& rec, int64_t now, const std::string& why) {
+  if (rec.draining || rec.removed) return;
+  if (rec.node.empty()) {  // never placed: nothing to drain
+    rec.removed = true;
+    return;
+  }
+  rec.draining = true;
+  int64_t grace = static_cast<int64_t>(rec.assignment.spec.timeout_seconds * 1000);
+  rec.drain_deadline_ms = now + (rec.Ready() ? grace : 0);
+  EmitLocked("Normal", "Killing", "instance/" + rec.id, rec.workload, "stopping instance: " + why);
+}
+
+InstanceAssignment ControlPlane::AssignmentLocked(const Object& o, const std::string& id,
+                                                  int64_t generation) const {
+  InstanceAssignment a;
+  a.id = id;
+  a.workload = o.metadata.name;
+  a.kind = o.kind;
+  a.generation = generation;
+  a.spec = o.spec;
+  for (const auto& l : o.spec.layers) {
+    auto lp = layer_paths_.find(l);
+    a.layers.push_back({l, lp == layer_paths_.end() ? "" : lp->second});
+  }
+  return a;
+}
+
+void ControlPlane::PlacePendingLocked(WorkloadRuntime& wr,
+                                      const std::vector<InstanceRecord*>& recs) {
+  const std::string& name = wr.obj.object.metadata.name;
+  std::string reason;
+  for (auto* r : recs) {
+    if (!r->Live() || !r->node.empty()) continue;
+    std::string why;
+    if (!PlaceLocked(*r, &why)) {
+      reason = why;
+      r->pending_reason = why;
+    } else {
+      EmitLocked("Normal", "Scheduled", "instance/" + r->id, name, "placed on " + r->node);
+    }
+  }
+  if (!reason.empty() && reason != wr.last_pending_reason) {
+    EmitLocked("Warning", "FailedScheduling", "workload/" + name, name, reason);
+  }
+  wr.last_pending_reason = reason;
+}
+
+void ControlPlane::CreateLocked(WorkloadRuntime& wr, const StoredObject& obj) {
+  const std::string& name = wr.obj.object.metadata.name;
+  InstanceRecord rec = NewInstanceLocked(obj);
+  std::string why;
+  if (PlaceLocked(rec, &why)) {
+    EmitLocked("Normal", "Scheduled", "instance/" + rec.id, name, "placed on " + rec.node);
+  } else {
+    rec.pending_reason = why;
+    if (why != wr.last_pending_reason) {
+      EmitLocked("Warning", "FailedScheduling", "workload/" + name, name, why);
+      wr.last_pending_reason = why;
+    }
+  }
+  std::string id = rec.id;
+  state_.instances[id] = std::move(rec);
+}
+
+bool ControlPlane::HiddenLocked(const WorkloadRuntime& wr, const InstanceRecord& r) {
+  return wr.rollout.hide_failed_generation && r.generation == wr.obj.generation;
+}
+
+void ControlPlane::RoutesLocked(std::vector<GatewayUpdate>* out) {
+  if (!gateway_) return;
+  std::map<std::string, std::vector<Endpoint>> eps;
+  for (const auto& [id, rec] : state_.instances) {
+    if (!rec.Ready() || rec.draining || rec.removed || rec.node.empty()) continue;
+    auto w = workloads_.find(rec.workload);
+    if (w != workloads_.end() && HiddenLocked(w->second, rec)) continue;
+    auto n = state_.nodes.find(rec.node);
+    // A NotReady node may be dead: its instances get no new requests (passive health).
+    if (n == state_.nodes.end() || n->second.state != NodeState::kReady) continue;
+    eps[rec.workload].push_back({id, n->second.info.address, rec.observed.port});
+  }
+  for (auto& [name, wr] : workloads_) {
+    auto& v = eps[name];
+    std::string key;
+    for (const auto& e : v)
+      key += e.instance_id + "@" + e.host + ":" + std::to_string(e.port) + ",";
+    if (key == wr.last_route_key) continue;
+    wr.last_route_key = key;
+    out->push_back({name, v, false, ++route_seq_});
+  }
+}
+
+void ControlPlane::FlushGateway(std::vector<GatewayUpdate> updates) {
+  if (!gateway_) return;
+  std::lock_guard<std::mutex> lk(flush_mu_);
+  for (auto& u : updates) {
+    uint64_t& last = flushed_seq_[u.workload];
+    if (u.seq != 0 && u.seq < last) continue;  // a newer set was already pushed
+    last = u.seq;
+    if (u.remove) {
+      gateway_->RemoveWorkload(u.workload);
+    } else {
+      gateway_->SetEndpoints(u.workload, std::move(u.endpoints));
+    }
+  }
+}
+
+}  // namespace tide

@@ -1,0 +1,348 @@
+#include "daemon/server/front_door.h"
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <chrono>
+#include <cmath>
+#include <list>
+#include <map>
+#include <thread>
+
+#include "api/address.h"
+#include "daemon/gateway/gateway_http.h"  // ErrorBody: the one-line JSON error the API answers too
+#include "daemon/server/api_server.h"
+
+namespace tide {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+constexpr size_t kCopyBufferBytes = 16 << 10;
+constexpr int64_t kLingerMs = 5000;              // after a refusal, drop what the client sends
+constexpr size_t kLingerMaxBytes = 64ull << 20;  // for at most this long / this much
+
+}  // namespace
+
+struct FrontDoor::Impl {
+  explicit Impl(FrontDoorOptions o) : opts(std::move(o)), acceptor(ctx) {
+    if (opts.lanes.empty()) opts.lanes.push_back({opts.backend_port, false, 0, 0});
+    if (opts.max_pending <= 0) opts.max_pending = opts.max_connections;
+    lane_inflight.assign(opts.lanes.size(), 0);
+    lane_principal.resize(opts.lanes.size());
+  }
+
+  // A connection whose head has not arrived yet; the oldest is evicted when too many wait.
+  struct Pending {
+    beast::tcp_stream* stream = nullptr;
+    bool evicted = false;
+  };
+
+  // Counters one admitted request holds until its answer is done (all on the io thread).
+  struct Hold {
+    Impl* impl = nullptr;
+    int lane = -1;
+    bool agent = false;
+    std::string principal, peer;
+    Hold() = default;
+    Hold(const Hold&) = delete;
+    Hold& operator=(const Hold&) = delete;
+    ~Hold() {
+      if (!impl) return;
+      (agent ? impl->agent_open : impl->client_open) -= 1;
+      if (lane < 0) return;
+      impl->lane_inflight[lane] -= 1;
+      if (!principal.empty()) {
+        auto& m = impl->lane_principal[lane];
+        if (auto it = m.find(principal); it != m.end() && --it->second <= 0) m.erase(it);
+      }
+      if (!agent && !peer.empty()) {
+        if (auto it = impl->per_peer.find(peer); it != impl->per_peer.end() && --it->second <= 0)
+          impl->per_peer.erase(it);
+      }
+    }
+  };
+
+  // Token bucket per principal; false (and *retry_s) when over the rate.
+  bool TakeToken(const std::string& principal, int* retry_s) {
+    if (opts.rate_per_principal <= 0 || principal.empty()) return true;
+    const double now =
+        std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    const double burst = std::max(1.0, 2 * opts.rate_per_principal);
+    if (buckets.size() > 4096) buckets.clear();  // bounded whatever the principals
+    auto [it, fresh] = buckets.try_emplace(principal, Bucket{burst, now});
+    Bucket& b = it->second;
+    if (!fresh) b.tokens = std::min(burst, b.tokens + (now - b.at) * opts.rate_per_principal);
+    b.at = now;
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return true;
+    }
+    *retry_s = std::max(1, static_cast<int>(std::ceil((1 - b.tokens) / opts.rate_per_principal)));
+    return false;
+  }
+
+  asio::awaitable<void> Refuse(beast::tcp_stream& client, http::status status, const char* code,
+                               const std::string& message, int retry_after_s = 0) {
+    http::response<http::string_body> res{status, 11};
+    res.set(http::field::content_type, "application/json");
+    if (retry_after_s > 0) res.set(http::field::retry_after, std::to_string(retry_after_s));
+    res.keep_alive(false);
+    res.body() = gw::ErrorBody(code, message);
+    res.prepare_payload();
+    client.expires_after(std::chrono::seconds(5));
+    auto [werr, wn] = co_await http::async_write(client, res, kUse);
+    if (werr) co_return;
+    // Lingering close: a client still sending the refused body would get a reset (and never
+    // read the answer) if we closed now. Read and drop what it sends, within bounds.
+    beast::error_code ignored;
+    client.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    client.expires_after(std::chrono::milliseconds(kLingerMs));
+    std::unique_ptr<char[]> sink(new char[kCopyBufferBytes]);
+    for (size_t drained = 0; drained < kLingerMaxBytes;) {
+      auto [rerr, n] =
+          co_await client.async_read_some(asio::buffer(sink.get(), kCopyBufferBytes), kUse);
+      if (rerr) break;
+      drained += n;
+    }
+  }
+
+  asio::awaitable<void> Serve(tcp::socket socket, std::string peer) {
+    beast::tcp_stream client(std::move(socket));
+    beast::flat_buffer buffer;
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
+    parser.body_limit(opts.max_body_bytes);
+
+    Pending me{&client, false};
+    if (static_cast<int>(pending.size()) >= opts.max_pending) {
+      Pending* oldest = pending.front();
+      pending.pop_front();
+      oldest->evicted = true;
+      beast::error_code ignored;
+      oldest->stream->socket().close(ignored);
+      ++evictions;
+    }
+    auto slot = pending.insert(pending.end(), &me);
+    client.expires_after(std::chrono::milliseconds(opts.header_timeout_ms));
+    auto [herr, hn] = co_await http::async_read_header(client, buffer, parser, kUse);
+    if (me.evicted) co_return;
+    pending.erase(slot);
+    if (herr == http::error::body_limit ||
+        (!herr && parser.content_length() && *parser.content_length() > opts.max_body_bytes)) {
+      // Beast checks a declared Content-Length against the limit with the head.
+      co_await Refuse(client, http::status::payload_too_large, "PayloadTooLarge",
+                      "request body over " + std::to_string(opts.max_body_bytes) + " bytes");
+      co_return;
+    }
+    if (herr == http::error::header_limit) {
+      co_await Refuse(client, http::status::request_header_fields_too_large,
+                      "RequestHeaderFieldsTooLarge",
+                      "request head over " + std::to_string(opts.max_header_bytes) + " bytes");
+      co_return;
+    }
+    if (herr) co_return;  // too slow, gone, or not HTTP: close without an answer
+
+    // Admission: who is it, which lane, within which limits. Nothing is read past the head and
+    // no backend is touched for a refusal.
+    FrontDoorAdmission adm;
+    if (opts.admit) {
+      const auto& h = parser.get();
+      FrontDoorRequest fr{std::string(h.method_string()), std::string(h.target()),
+                          std::string(h[http::field::authorization]), peer};
+      adm = opts.admit(fr);
+    }
+    if (adm.status != 0) {
+      co_await Refuse(client, static_cast<http::status>(adm.status), adm.code.c_str(), adm.message);
+      co_return;
+    }
+    if (adm.lane < 0 || adm.lane >= static_cast<int>(opts.lanes.size())) adm.lane = 0;
+    const FrontDoorLane& lane = opts.lanes[adm.lane];
+    Hold hold;
+    hold.agent = lane.agent;
+    int& open_count = lane.agent ? agent_open : client_open;
+    const int budget = lane.agent ? opts.max_agent_connections : opts.max_connections;
+    if (open_count >= budget) {
+      ++limited_count;
+      co_await Refuse(client, http::status::service_unavailable, "Busy",
+                      std::string(lane.agent ? "agent" : "client") + " connection budget (" +
+                          std::to_string(budget) + ") is full",
+                      1);
+      co_return;
+    }
+    ++open_count;
+    hold.impl = this;
+    if (!lane.agent) {
+      const char* why = nullptr;
+      int retry_s = 1;
+      auto& by_principal = lane_principal[adm.lane];
+      if (opts.max_per_peer > 0 && per_peer.count(peer) && per_peer[peer] >= opts.max_per_peer) {
+        why = "too many requests in flight from this address";
+      } else if (lane.max_inflight > 0 && lane_inflight[adm.lane] >= lane.max_inflight) {
+        why = "too many requests of this kind in flight";
+      } else if (lane.max_per_principal > 0 && !adm.principal.empty() &&
+                 by_principal.count(adm.principal) &&
+                 by_principal[adm.principal] >= lane.max_per_principal) {
+        why = "too many requests of this kind in flight for this token";
+      } else if (!TakeToken(adm.principal, &retry_s)) {
+        why = "request rate over the limit for this token";
+      }
+      if (why) {
+        ++limited_count;
+        co_await Refuse(client, http::status::too_many_requests, "TooManyRequests", why, retry_s);
+        co_return;
+      }
+      ++per_peer[peer];
+      hold.peer = peer;
+    }
+    ++lane_inflight[adm.lane];
+    hold.lane = adm.lane;
+    if (!adm.principal.empty()) {
+      ++lane_principal[adm.lane][adm.principal];
+      hold.principal = adm.principal;
+    }
+
+    client.expires_after(std::chrono::milliseconds(opts.body_timeout_ms));
+    auto [berr, bn] = co_await http::async_read(client, buffer, parser, kUse);
+    if (berr == http::error::body_limit) {
+      co_await Refuse(client, http::status::payload_too_large, "PayloadTooLarge",
+                      "request body over " + std::to_string(opts.max_body_bytes) + " bytes");
+      co_return;
+    }
+    if (berr) co_return;
+    http::request<http::string_body> req = parser.release();
+    req.keep_alive(false);
+
+    beast::tcp_stream backend(client.get_executor());
+    backend.expires_after(std::chrono::seconds(5));
+    auto [cerr] = co_await backend.async_connect(
+        tcp::endpoint(asio::ip::address_v4::loopback(),
+                      static_cast<unsigned short>(lane.backend_port)),
+        kUse);
+    if (!cerr) {
+      auto [werr, wn] = co_await http::async_write(backend, req, kUse);
+      cerr = werr;
+    }
+    if (cerr) {
+      co_await Refuse(client, http::status::service_unavailable, "Unavailable",
+                      "the API server is not answering");
+      co_return;
+    }
+    // The answer, byte for byte, for as long as the backend sends it (long-polls and followed
+    // logs have no fixed end). A client that goes away ends the copy and closes the backend.
+    backend.expires_never();
+    client.expires_never();
+    std::unique_ptr<char[]> data(new char[kCopyBufferBytes]);
+    for (;;) {
+      auto [rerr, n] =
+          co_await backend.async_read_some(asio::buffer(data.get(), kCopyBufferBytes), kUse);
+      if (n > 0) {
+        auto [werr, wn] = co_await asio::async_write(client, asio::buffer(data.get(), n), kUse);
+        if (werr) break;
+      }
+      if (rerr) break;
+    }
+    beast::error_code ignored;
+    client.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  asio::awaitable<void> Accept() {
+    // Every socket the front door may hold: pending heads, client and agent budgets. Beyond,
+    // new connections are closed on accept (the budgets answer long before this).
+    const int hard_cap = opts.max_pending + opts.max_connections + opts.max_agent_connections;
+    for (;;) {
+      auto [err, socket] = co_await acceptor.async_accept(kUse);
+      if (err) {
+        if (err == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+        continue;  // e.g. EMFILE: keep serving the connections we have
+      }
+      if (open.load() >= hard_cap) {
+        beast::error_code ignored;
+        socket.close(ignored);
+        continue;
+      }
+      beast::error_code ec;
+      auto remote = socket.remote_endpoint(ec);
+      std::string peer = ec ? std::string() : remote.address().to_string();
+      socket.set_option(tcp::no_delay(true));
+      ++open;
+      asio::co_spawn(ctx, Serve(std::move(socket), std::move(peer)),
+                     [this](std::exception_ptr) { --open; });
+    }
+  }
+
+  struct Bucket {
+    double tokens = 0;
+    double at = 0;  // steady seconds of the last refill
+  };
+
+  FrontDoorOptions opts;
+  std::atomic<int> open{0};
+  std::atomic<int64_t> evictions{0}, limited_count{0};
+  // Io thread only. Declared before ctx: coroutines still suspended when ctx is destroyed
+  // release their Holds into these.
+  std::list<Pending*> pending;
+  int client_open = 0, agent_open = 0;
+  std::vector<int> lane_inflight;
+  std::vector<std::map<std::string, int>> lane_principal;
+  std::map<std::string, int> per_peer;
+  std::map<std::string, Bucket> buckets;
+  asio::io_context ctx{1};
+  tcp::acceptor acceptor;
+  std::thread thread;
+  int port = 0;
+};
+
+FrontDoor::FrontDoor(FrontDoorOptions opts) : impl_(std::make_unique<Impl>(std::move(opts))) {}
+FrontDoor::~FrontDoor() { Stop(); }
+
+Status FrontDoor::Start() {
+  HostPort listen;
+  if (Status st = ParseHostPort(impl_->opts.listen, PortUse::kListen, &listen); !st.ok())
+    return Status::Invalid("--api-listen: " + st.message());
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(listen.host == "localhost" ? "127.0.0.1" : listen.host, ec);
+  if (ec) return Status::Invalid("--api-listen: '" + listen.host + "' is not an IP address");
+  tcp::endpoint ep(addr, static_cast<unsigned short>(listen.port));
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return Status::Unavailable("cannot listen on " + impl_->opts.listen + ": " + ec.message());
+  impl_->port = a.local_endpoint().port();
+  asio::co_spawn(impl_->ctx, impl_->Accept(), asio::detached);
+  impl_->thread = std::thread([this] { impl_->ctx.run(); });
+  return Status::Ok();
+}
+
+void FrontDoor::Stop() {
+  if (!impl_->thread.joinable()) return;
+  impl_->ctx.stop();
+  impl_->thread.join();
+  beast::error_code ignored;
+  impl_->acceptor.close(ignored);
+}
+
+int FrontDoor::port() const { return impl_->port; }
+int FrontDoor::open_connections() const { return impl_->open.load(); }
+int64_t FrontDoor::evicted() const { return impl_->evictions.load(); }
+int64_t FrontDoor::limited() const { return impl_->limited_count.load(); }
+
+}  // namespace tide
