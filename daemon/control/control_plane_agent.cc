@@ -1,0 +1,215 @@
+// ControlPlane's side of the agent protocol: registration (with re-adoption), status reports
+// and the assignments long-poll (docs/api.md "Agent protocol"). Who may act as which node is
+// decided before these are called (daemon/server/node_identity.h); here a node only speaks for
+// the instances assigned to it. Locking as in control_plane.h: one mutex, mu_.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "daemon/control/control_plane.h"
+
+namespace tide {
+
+Status ControlPlane::RegisterNode(const NodeInfo& info, const std::vector<InstanceStatus>& running,
+                                  bool may_adopt) {
+  if (info.name.empty()) return Status::Invalid("node name is empty");
+  std::vector<GatewayUpdate> updates;
+  std::vector<Event> events;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    RefreshWorkloadsLocked();
+    int64_t now = clock_.NowMs();
+    auto [it, inserted] = state_.nodes.try_emplace(info.name);
+    NodeEntry& n = it->second;
+    NodeState before = n.state;
+    n.info = info;
+    n.last_heartbeat_ms = now;
+    n.last_heartbeat_wall = clock_.WallMs();
+    n.state = NodeState::kReady;
+    ++n.version;
+    if (inserted) {
+      EmitLocked("Normal", "NodeRegistered", "node/" + info.name, "",
+                 "node " + info.name + " registered from " + info.address);
+    } else if (before != NodeState::kReady) {
+      EmitLocked("Normal", "NodeReady", "node/" + info.name, "", "node re-registered");
+    }
+    // Adopt what the agent runs and we do not know (tided restarted): the reconciler then
+    // trims surplus and rolls outdated generations like any other instance. Only at the node's
+    // first registration since tided started: once tided has heard a node, everything it runs
+    // was assigned by this tided (a node that was Lost had its instances replaced elsewhere).
+    // What is not adopted is not in the node's assignment set, so the agent stops it.
+    const bool adopt = may_adopt && inserted;
+    for (const auto& st : running) {
+      if (state_.instances.count(st.id)) {
+        ApplyObservedLocked(info.name, st, now);
+        continue;
+      }
+      auto w = workloads_.find(st.workload);
+      if (!adopt || w == workloads_.end()) {
+        NoteUnassignedLocked(info.name, st.id,
+                             adopt ? "its workload does not exist" : "tided did not assign it");
+        continue;
+      }
+      InstanceRecord rec;
+      rec.id = st.id;
+      rec.workload = st.workload;
+      rec.kind = w->second.obj.object.kind;
+      rec.generation = st.generation;
+      rec.node = info.name;
+      rec.assignment = AssignmentLocked(w->second.obj.object, st.id, st.generation);
+      rec.assigned = true;
+      // Their age, not the adoption time: scale-down prefers the newest instances.
+      rec.created_ms = st.started_at_ms > 0
+                           ? now - std::max<int64_t>(0, clock_.WallMs() - st.started_at_ms)
+                           : now;
+      rec.observed_seen = true;
+      rec.observed = st;
+      if (st.state == InstanceState::kReady) {
+        rec.ready_since_ms =
+            st.ready_at_ms > 0 ? now - std::max<int64_t>(0, clock_.WallMs() - st.ready_at_ms) : now;
+      }
+      rec.cpu_seconds_reported = st.cpu_seconds_total;
+      state_.instances[rec.id] = rec;
+      EmitLocked("Normal", "Adopted", "instance/" + st.id, st.workload,
+                 "re-adopted running instance pid " + std::to_string(st.pid) + " on " + info.name);
+    }
+    kicked_ = true;
+    ++status_revision_;
+    RoutesLocked(&updates);
+    events.swap(pending_events_);
+  }
+  assignments_cv_.notify_all();
+  status_cv_.notify_all();
+  kick_cv_.notify_one();
+  FlushGateway(std::move(updates));
+  store_.AppendEvents(std::move(events));
+  return Status::Ok();
+}
+
+void ControlPlane::ApplyObservedLocked(const std::string& node, const InstanceStatus& st,
+                                       int64_t now) {
+  auto it = state_.instances.find(st.id);
+  if (it == state_.instances.end()) return;
+  InstanceRecord& rec = it->second;
+  if (rec.node != node) {  // another node's instance: never taken over
+    NoteUnassignedLocked(node, st.id, "it is assigned to another node");
+    return;
+  }
+  InstanceStatus before = rec.observed;
+  bool first = !rec.observed_seen;
+  rec.observed_seen = true;
+  rec.observed = st;
+  if (st.state != InstanceState::kReady) {
+    rec.ready_since_ms = 0;
+  } else if (first || before.state != InstanceState::kReady || st.restarts > before.restarts) {
+    rec.ready_since_ms = now;  // a restart in between reports also starts the count again
+  }
+  std::string obj = "instance/" + st.id;
+  if (st.restarts > before.restarts && !first) {
+    metrics_.instance_restarts_total.Add({{"workload", rec.workload}})
+        .Increment(st.restarts - before.restarts);
+    std::string how = st.last_signal ? "signal " + std::to_string(st.last_signal)
+                                     : "exit code " + std::to_string(st.last_exit_code);
+    EmitLocked("Warning", st.reason.empty() ? "Restarted" : st.reason, obj, rec.workload,
+               "instance restarted (" + how + "), restarts=" + std::to_string(st.restarts));
+  }
+  // A new process, whatever state this report is the first to show it in (it may say Ready
+  // already, or an earlier one Pending): stamped with when the agent started it.
+  if (gateway_ && st.started_at_ms > 0 && st.started_at_ms != before.started_at_ms) {
+    gateway_->NoteInstancePhase(rec.workload, "spawned",
+                                now - std::max<int64_t>(0, clock_.WallMs() - st.started_at_ms));
+  }
+  if (st.state != before.state || first) {
+    if (st.state == InstanceState::kReady) {
+      EmitLocked("Normal", "Ready", obj, rec.workload,
+                 "ready on " + node + " port " + std::to_string(st.port) + " pid " +
+                     std::to_string(st.pid));
+      if (gateway_) gateway_->NoteInstancePhase(rec.workload, "ready", now);
+    } else if (st.state == InstanceState::kFailed || st.state == InstanceState::kCrashLoopBackOff) {
+      EmitLocked("Warning", st.state == InstanceState::kFailed ? "Failed" : "CrashLoopBackOff", obj,
+                 rec.workload,
+                 (st.reason.empty() ? std::string("") : st.reason + ": ") + st.message);
+    }
+  }
+  if (st.cpu_seconds_total > rec.cpu_seconds_reported) {
+    metrics_.workload_cpu_seconds_total.Add({{"workload", rec.workload}})
+        .Increment(st.cpu_seconds_total - rec.cpu_seconds_reported);
+  }
+  rec.cpu_seconds_reported = st.cpu_seconds_total;
+}
+
+void ControlPlane::NoteUnassignedLocked(const std::string& node, const std::string& id,
+                                        const std::string& why) {
+  constexpr size_t kMaxNoted = 4096;  // a flood of forged ids costs at most this much memory
+  if (noted_unassigned_.size() >= kMaxNoted) return;
+  if (!noted_unassigned_.insert(node + "/" + id).second) return;
+  EmitLocked("Warning", "UnassignedInstance", "node/" + node, "",
+             "node " + node + " reported instance " + id.substr(0, 80) + ", but " + why +
+                 ": its status is ignored" +
+                 (noted_unassigned_.size() == kMaxNoted ? " (further ones are not evented)" : ""));
+}
+
+Status ControlPlane::Report(const NodeReport& report) {
+  std::vector<GatewayUpdate> updates;
+  std::vector<Event> events;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto nit = state_.nodes.find(report.node);
+    if (nit == state_.nodes.end())
+      return Status::NotFound("node " + report.node + " is not registered");
+    int64_t now = clock_.NowMs();
+    NodeEntry& n = nit->second;
+    n.last_heartbeat_ms = now;
+    n.last_heartbeat_wall = clock_.WallMs();
+    if (n.state != NodeState::kReady) {
+      EmitLocked("Normal", "NodeReady", "node/" + report.node, "", "heartbeats resumed");
+      n.state = NodeState::kReady;
+      kicked_ = true;
+    }
+    std::set<std::string> seen;
+    for (const auto& st : report.instances) {
+      seen.insert(st.id);
+      if (!state_.instances.count(st.id)) {
+        NoteUnassignedLocked(report.node, st.id, "tided did not assign it");
+        continue;
+      }
+      ApplyObservedLocked(report.node, st, now);
+    }
+    // Instances we asked the node to stop and it no longer runs are gone for good.
+    for (auto it = state_.instances.begin(); it != state_.instances.end();) {
+      const InstanceRecord& rec = it->second;
+      if (rec.node == report.node && rec.removed && !seen.count(rec.id)) {
+        it = state_.instances.erase(it);
+        kicked_ = true;
+      } else {
+        ++it;
+      }
+    }
+    ++status_revision_;
+    RoutesLocked(&updates);
+    events.swap(pending_events_);
+  }
+  status_cv_.notify_all();
+  kick_cv_.notify_one();
+  FlushGateway(std::move(updates));
+  store_.AppendEvents(std::move(events));
+  return Status::Ok();
+}
+
+Status ControlPlane::WaitAssignments(const std::string& node, int64_t after, int64_t wait_ms,
+                                     AssignmentSet* out) {
+  std::unique_lock<std::mutex> lk(mu_);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  while (true) {
+    auto it = state_.nodes.find(node);
+    if (it == state_.nodes.end()) return Status::NotFound("node " + node + " is not registered");
+    if (it->second.version > after || stopping_) break;
+    if (assignments_cv_.wait_until(lk, deadline) == std::cv_status::timeout) break;
+  }
+  *out = state_.AssignmentsFor(node);
+  return Status::Ok();
+}
+
+}  // namespace tide
