@@ -13,6 +13,7 @@
 #include <iostream>
 #include <thread>
 
+#include "daemon/gateway/loopback_testutil.h"
 #include "tests/harness.h"
 #include "tests/harness_extra.h"
 
@@ -23,19 +24,6 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 int PortOf(const std::string& url) { return std::stoi(url.substr(url.rfind(':') + 1)); }
-
-int Connect(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 class AgentChannelTest : public ::testing::Test {
  protected:
@@ -92,7 +80,7 @@ TEST_F(AgentChannelTest, HalfSentRequestFloodDoesNotReachAgents) {
   const int port = PortOf(tided_->api());
   std::vector<int> flood;
   for (int i = 0; i < 1100; ++i) {
-    int fd = Connect(port);
+    int fd = ConnectLoopback(port);
     ASSERT_GE(fd, 0) << "connect " << i;
     const std::string half = "GET /v1/workloads HTTP/1.1\r\nHost: x\r\n";  // never finished
     ASSERT_EQ(::send(fd, half.data(), half.size(), MSG_NOSIGNAL),
