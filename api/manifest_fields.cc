@@ -69,7 +69,10 @@ bool ObjectParser::OptEnum(const Map& m, std::string_view key,
   if (!r_.ReadString(f, &s)) return false;
   if (std::find(values.begin(), values.end(), s) == values.end()) {
     std::string list;
-    for (auto v : values) list += (list.empty() ? "" : ", ") + std::string(v);
+    for (auto v : values) {
+      if (!list.empty()) list += ", ";
+      list += v;
+    }
     std::string msg = "must be one of " + list + ", got " + Q(s);
     if (std::string hint = manifest_internal::Suggest(s, values); !hint.empty()) {
       msg += "; did you mean " + hint + "?";

@@ -22,7 +22,13 @@ inline constexpr double kMaxSeconds = 365.0 * 24 * 3600;  // bound on every *Sec
 inline constexpr int64_t kMaxReplicas = 10000;
 
 // User text quoted for an error message, cut so the message stays short and valid UTF-8.
-inline std::string Q(const std::string& s) { return "\"" + CutUtf8(s, 60) + "\""; }
+// Built piece by piece: `"\"" + CutUtf8(...)` trips GCC 12's bogus -Wrestrict at -O3 (bug 105651).
+inline std::string Q(const std::string& s) {
+  std::string out(1, '"');
+  out += CutUtf8(s, 60);
+  out += '"';
+  return out;
+}
 
 class ObjectParser {
  public:

@@ -33,7 +33,9 @@ bool NameChar(char c) {
 }  // namespace
 
 bool ParseUserSpec(std::string_view text, UserSpec* out, std::string* err) {
-  const std::string shown = "\"" + std::string(text.substr(0, 64)) + "\"";
+  std::string shown(1, '"');  // piecewise: GCC 12 -O3 -Wrestrict false positive (bug 105651)
+  shown.append(text.substr(0, 64));
+  shown += '"';
   const std::string form = "expected NAME, UID or UID:GID (e.g. app, 1000, 1000:1000), got ";
   *out = UserSpec{};
   if (text.empty()) {
