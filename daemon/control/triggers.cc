@@ -41,7 +41,7 @@ int64_t TriggerSchedule::NextFire(const TriggerRef& t) const {
 AsyncInvocation TriggerInvocation() {
   AsyncInvocation inv;
   inv.method = "POST";
-  inv.target = "/";
+  inv.target.assign(1, '/');  // not `= "/"`: GCC 12 -O3 -Wrestrict false positive (bug 105329)
   inv.headers = {{"X-Tide-Trigger", "schedule"}};
   return inv;
 }
