@@ -119,7 +119,13 @@ void ControlPlane::FireDueTriggers() {
 std::optional<RouteInfo> ControlPlane::Route(const std::string& workload) {
   std::lock_guard<std::mutex> lk(mu_);
   auto it = workloads_.find(workload);
-  if (it == workloads_.end()) return std::nullopt;
+  if (it == workloads_.end()) {
+    // An apply answered 2xx is routable at once, not after the next reconcile pass: catch up
+    // with the store (a no-op, one in-memory revision read, when nothing changed).
+    RefreshWorkloadsLocked();
+    it = workloads_.find(workload);
+    if (it == workloads_.end()) return std::nullopt;
+  }
   RouteInfo r;
   r.kind = it->second.obj.object.kind;
   r.concurrency = it->second.obj.object.spec.concurrency;
