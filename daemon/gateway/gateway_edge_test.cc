@@ -120,18 +120,6 @@ class Resetter {
   std::thread thread_;
 };
 
-int ClosedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 bool SendAll(int fd, std::string_view s) {
   while (!s.empty()) {
     ssize_t k = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
@@ -325,7 +313,7 @@ TEST_F(GatewayEdgeTest, BodyDeadlineAlsoHoldsAfterTheFirst64KiB) {
 
 TEST_F(GatewayEdgeTest, RefusedEndpointIsEjectedAndNoRequestFails) {
   Recorder& live = NewRecorder();
-  gw_->SetEndpoints("svc", {Ep("dead", ClosedPort()), Ep("live", live.port())});
+  gw_->SetEndpoints("svc", {Ep("dead", ClosedLoopbackPort()), Ep("live", live.port())});
   httplib::Client c("127.0.0.1", gw_->port());
   for (int i = 0; i < 20; ++i) {
     auto res = i % 2 ? c.Get("/service/svc/g") : c.Post("/service/svc/p", "body", "text/plain");
@@ -337,7 +325,7 @@ TEST_F(GatewayEdgeTest, RefusedEndpointIsEjectedAndNoRequestFails) {
   EXPECT_EQ(Ejections("svc"), 1);
   // Listed again after a set without it (it was seen ready again): tried again.
   gw_->SetEndpoints("svc", {Ep("live", live.port())});
-  gw_->SetEndpoints("svc", {Ep("dead", ClosedPort()), Ep("live", live.port())});
+  gw_->SetEndpoints("svc", {Ep("dead", ClosedLoopbackPort()), Ep("live", live.port())});
   for (int i = 0; i < 4; ++i) {
     auto res = c.Get("/service/svc/g");
     ASSERT_TRUE(res);

@@ -218,19 +218,6 @@ class DyingUpstream {
   std::thread thread_;
 };
 
-// A port nobody listens on.
-int ClosedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 class GatewayTest : public ::testing::Test {
  protected:
   void StartGateway(GatewayOptions o = {}) {
@@ -574,14 +561,14 @@ TEST_F(GatewayTest, UpstreamDyingMidRequestIs502) {
 TEST_F(GatewayTest, RefusedConnectIsRetriedOnAnotherEndpoint) {
   Upstream& up = NewUpstream();
   backend_.Add("svc", RouteInfo{Kind::kService, 0, 10});
-  gw_->SetEndpoints("svc", {Ep("dead", ClosedPort()), Ep("live", up.port())});
+  gw_->SetEndpoints("svc", {Ep("dead", ClosedLoopbackPort()), Ep("live", up.port())});
   auto c = Client();
   for (int i = 0; i < 4; ++i) {
     auto res = c.Get("/service/svc/echo");
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 200);
   }
-  gw_->SetEndpoints("svc", {Ep("dead", ClosedPort())});
+  gw_->SetEndpoints("svc", {Ep("dead", ClosedLoopbackPort())});
   auto res = c.Get("/service/svc/echo");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 502);
@@ -664,7 +651,7 @@ long PeakRssKb() {
 }
 
 TEST_F(GatewayTest, FiftyMegabyteBodyRoundTripsStreamed) {
-  int port = ClosedPort();
+  int port = ClosedLoopbackPort();
   TestApp app(port);
   ASSERT_TRUE(app.ok());
   ASSERT_TRUE(WaitFor([&] {
