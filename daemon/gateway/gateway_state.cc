@@ -85,22 +85,15 @@ Lease RouteTable::PickLocked(const std::shared_ptr<WorkloadState>& wl, const End
   size_t best_i = 0;
   const int64_t now = clock_.NowMs();
   size_t ejected = 0;
-  for (size_t i = 0; i < wl->ready.size(); ++i) {
-    EndpointState* e = wl->ready[i].get();
-    if (e->ejected_until_ms > now) {
-      ++ejected;
-      continue;
-    }
-    if (e == exclude) continue;
-    if (wl->concurrency > 0 && e->inflight >= wl->concurrency) continue;
-    if (!best || e->inflight < best->inflight) {
-      best = e;
-      best_i = i;
-    }
-  }
-  if (!best && panic && ejected > 0 && ejected == wl->ready.size()) {
+  // One pass picks the least-loaded endpoint under its concurrency; with skip_ejected it also
+  // passes over (and counts) endpoints ejected by passive health.
+  auto scan = [&](bool skip_ejected) {
     for (size_t i = 0; i < wl->ready.size(); ++i) {
       EndpointState* e = wl->ready[i].get();
+      if (skip_ejected && e->ejected_until_ms > now) {
+        ++ejected;
+        continue;
+      }
       if (e == exclude) continue;
       if (wl->concurrency > 0 && e->inflight >= wl->concurrency) continue;
       if (!best || e->inflight < best->inflight) {
@@ -108,7 +101,10 @@ Lease RouteTable::PickLocked(const std::shared_ptr<WorkloadState>& wl, const End
         best_i = i;
       }
     }
-  }
+  };
+  scan(/*skip_ejected=*/true);
+  // Every endpoint ejected: in panic, trust them again rather than fail the request.
+  if (!best && panic && ejected > 0 && ejected == wl->ready.size()) scan(/*skip_ejected=*/false);
   if (!best) return {};
   ++best->inflight;
   ++wl->inflight;
