@@ -84,6 +84,24 @@ TEST_F(FunctionTest, ColdStartThenScaleToZero) {
       << metrics.substr(0, 3000);
 }
 
+// idleTimeoutSeconds means what it says with the default 60 s stable window too: the instance
+// stops about a second after the request, not a minute (issue 13).
+TEST_F(FunctionTest, ShortIdleTimeoutStopsTheInstanceBeforeTheStableWindow) {
+  Start();
+  Apply(FunctionYaml("brief", "  idleTimeoutSeconds: 1\n"));
+  auto r = Call("/function/brief/");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor([&] { return tided_->Instances("brief").empty(); }, 20s))
+      << tided_->Instances("brief").dump(2);
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(waited, 900ms);
+  EXPECT_LT(waited, 15s);  // the stable window (60 s) did not hold it
+  json events = tided_->Get("/v1/events?workload=brief").Json();
+  EXPECT_NE(events.dump().find("no request for 1s (idleTimeoutSeconds)"), std::string::npos)
+      << events.dump(2);
+}
+
 TEST_F(FunctionTest, BurstAtZeroStartsInstancesInParallelWithinMax) {
   Start();
   Apply(FunctionYaml("burst", R"(  concurrency: 1

@@ -1,6 +1,8 @@
 #include "daemon/control/scale_policy.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 
 namespace tide {
 
@@ -22,6 +24,21 @@ ScaleInput ScaleInput::For(const Object& o) {
   return in;
 }
 
+namespace {
+
+// 2 -> "2s", 0.5 -> "0.5s"
+std::string SecondsText(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%gs", s);
+  return buf;
+}
+
+}  // namespace
+
+int64_t IdleTimeoutMs(double seconds) {
+  return static_cast<int64_t>(std::llround(std::max(0.0, seconds) * 1000));
+}
+
 int ActivationReplicas(int inflight, int queued, int concurrency, int max_replicas) {
   int need = concurrency > 0 ? (inflight + queued + concurrency - 1) / concurrency : 1;
   return std::min(need, std::max(1, max_replicas));
@@ -30,10 +47,18 @@ int ActivationReplicas(int inflight, int queued, int concurrency, int max_replic
 std::optional<ScaleChange> DecideScale(const ScaleInput& in, const ScaleDecision& d) {
   const Autoscale& a = in.autoscale;
   int want = d.desired;
-  // Rule 2: the idle hold.
-  if (in.kind == Kind::kFunction && want == 0 && in.desired > 0 &&
-      in.now_ms - in.last_request_ms < static_cast<int64_t>(in.idle_timeout_seconds * 1000)) {
-    want = std::max(1, a.min_replicas);
+  // Rule 2: the idle timeout of a Function, both ways: it holds the last instance until
+  // idleTimeoutSeconds after the last request, and stops it then, whatever the stable window.
+  // Once idle it stays at zero, although the autoscaler's window may still remember load, until
+  // a request comes (rule 3).
+  if (in.kind == Kind::kFunction) {
+    const bool idle = in.inflight == 0 && in.queued == 0 &&
+                      in.now_ms - in.last_request_ms >= IdleTimeoutMs(in.idle_timeout_seconds);
+    if (idle) {
+      want = 0;
+    } else if (want == 0 && in.desired > 0) {
+      want = std::max(1, a.min_replicas);
+    }
   }
   // Rule 3: activation.
   if (in.queued > 0) {
@@ -45,10 +70,16 @@ std::optional<ScaleChange> DecideScale(const ScaleInput& in, const ScaleDecision
   ScaleChange c;
   c.desired = want;
   c.up = want > in.desired;
-  c.reason = want == d.desired && !d.reason.empty()
-                 ? d.reason
-                 : "desired " + std::to_string(in.desired) + " -> " + std::to_string(want) +
-                       " (idle timeout or waiting requests)";
+  const std::string change =
+      "desired " + std::to_string(in.desired) + " -> " + std::to_string(want);
+  if (want == d.desired && !d.reason.empty()) {
+    c.reason = d.reason;
+  } else if (want == 0) {
+    c.reason = change + ": no request for " + SecondsText(in.idle_timeout_seconds) +
+               " (idleTimeoutSeconds)";
+  } else {
+    c.reason = change + " (idle timeout or waiting requests)";
+  }
   return c;
 }
 

@@ -3,11 +3,12 @@
 // loop under its lock (ControlPlane::AutoscaleLoop every ~100 ms, ControlPlane::OnLoad on each
 // gateway load change). Pure: no clock (the caller passes now), threads, metrics or events.
 //
-//   1. the autoscaler's answer (daemon/control/autoscaler.h: windows, panic mode, scale to zero
-//   after a
-//      stable window without load);
-//   2. the idle hold: a Function that has replicas keeps at least one (or minReplicas) until
-//      idleTimeoutSeconds have passed since its last request;
+//   1. the autoscaler's answer (daemon/control/autoscaler.h: windows, panic mode, scale to
+//      zero after a stable window without load);
+//   2. the idle timeout of a Function: one that has replicas keeps at least one (or minReplicas)
+//      until idleTimeoutSeconds have passed since its last request ended, and then, with no
+//      request in flight or waiting, goes to zero at once, whatever the autoscaler's stable
+//      window says (the window keeps governing scale-down between non-zero counts);
 //   3. activation: requests waiting at the gateway always get capacity, ceil((in-flight +
 //      queued) / concurrency) instances (one when concurrency is unlimited), at most
 //      max(1, maxReplicas). The gateway's load callback applies only this rule, at once (it
@@ -15,11 +16,9 @@
 // The result is clamped to [minReplicas, maxReplicas] (the activation path only ever raises the
 // count, to at most max(1, maxReplicas)).
 //
-// Current behaviour, documented here and pinned by scale_policy_test: rule 1 answers zero only
-// after a whole stable window (stableWindowSeconds, 60 s by default) without load, and rule 2
-// only ever holds a count, so a Function reaches zero after the later of the stable window and
-// idleTimeoutSeconds since its last request: an idleTimeoutSeconds shorter than the stable
-// window does not make it stop sooner.
+// So a Function reaches zero exactly idleTimeoutSeconds after its last request ended, shorter or
+// longer than the stable window (docs/autoscaling.md has the timeline); pinned by
+// scale_policy_test.
 #pragma once
 
 #include <cstdint>
@@ -61,6 +60,9 @@ struct ScaleChange {
 
 // Instances the requests at the gateway need (rule 3): ceil((inflight + queued) / concurrency),
 // 1 when concurrency is 0 (no limit); at most max(1, max_replicas).
+// idleTimeoutSeconds in milliseconds (negative counts as 0).
+int64_t IdleTimeoutMs(double seconds);
+
 int ActivationReplicas(int inflight, int queued, int concurrency, int max_replicas);
 
 // The autoscale loop's decision: rules 1-3 on the autoscaler's answer `d`. nullopt when the

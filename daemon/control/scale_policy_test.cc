@@ -1,5 +1,5 @@
 // Scale policy on a FakeClock: activation from zero (one arithmetic for both paths), the idle
-// hold of Functions, scale to zero, and the current interplay of idleTimeoutSeconds with the
+// timeout of Functions (hold and stop), scale to zero, and idleTimeoutSeconds against the
 // autoscaler's stable window.
 #include "daemon/control/scale_policy.h"
 
@@ -155,6 +155,7 @@ class ScaleToZeroTest : public ::testing::Test {
       scaler_->Record(in_.now_ms, load);
       if (auto c = DecideScale(in_, scaler_->Decide(in_.now_ms, in_.desired))) {
         in_.desired = c->desired;
+        ++changes_;
         if (c->desired == 0 && zero_at_ < 0) zero_at_ = in_.now_ms - idle_from_;
       }
     }
@@ -166,6 +167,7 @@ class ScaleToZeroTest : public ::testing::Test {
   ScaleInput in_;
   std::unique_ptr<WorkloadAutoscaler> scaler_;
   int64_t start_ = 0, idle_from_ = 0, zero_at_ = -1;
+  int changes_ = 0;
 };
 
 TEST_F(ScaleToZeroTest, AFunctionStopsAfterTheIdleTimeoutWhenItIsLongerThanTheStableWindow) {
@@ -178,16 +180,51 @@ TEST_F(ScaleToZeroTest, AFunctionStopsAfterTheIdleTimeoutWhenItIsLongerThanTheSt
   EXPECT_LE(zero_at_, 90 * kSec + 100);
 }
 
-// Current behaviour (issue 13 changes it): an idle timeout shorter than the autoscaler's
-// stable window does not stop the Function sooner; the stable window decides.
-TEST_F(ScaleToZeroTest, AShortIdleTimeoutWaitsForTheStableWindow) {
+// The idle timeout means what it says when it is shorter than the stable window too: the last
+// instance stops idleTimeoutSeconds after the last request, and stays stopped (no flap back to
+// the count the stable window still remembers).
+TEST_F(ScaleToZeroTest, AShortIdleTimeoutStopsTheFunctionBeforeTheStableWindow) {
   Start(Function(/*idle_timeout_seconds=*/2));
   EXPECT_EQ(Run(2 * kSec, 1), 1);
   Idle();
-  EXPECT_EQ(Run(10 * kSec, 0), 1);  // 2 s idle timeout long past: still one instance
-  EXPECT_EQ(Run(55 * kSec, 0), 0);
-  EXPECT_GE(zero_at_, 59 * kSec);
-  EXPECT_LE(zero_at_, 62 * kSec);
+  EXPECT_EQ(Run(1900, 0), 1);
+  EXPECT_EQ(Run(200, 0), 0);
+  EXPECT_GE(zero_at_, 2 * kSec - 100);
+  EXPECT_LE(zero_at_, 2 * kSec + 100);
+  const int changes = changes_;
+  EXPECT_EQ(Run(70 * kSec, 0), 0);
+  EXPECT_EQ(changes_, changes);
+}
+
+// Between non-zero counts the stable window governs: a Function scaled to 3 by load keeps 3
+// while one request is still in flight, past its short idle timeout.
+TEST_F(ScaleToZeroTest, TheStableWindowGovernsScaleDownBetweenNonZeroCounts) {
+  Autoscale a;
+  a.min_replicas = 0;
+  a.max_replicas = 10;
+  a.target = 1;
+  Object fn = Function(/*idle_timeout_seconds=*/2);
+  fn.spec.autoscale.emplace(a);
+  Start(fn);
+  EXPECT_EQ(Run(3 * kSec, 3), 3);
+  EXPECT_EQ(Run(20 * kSec, 1), 3);  // 20 s < the 60 s stable window, a request in flight
+  Idle();
+  EXPECT_EQ(Run(2100, 0), 0);
+}
+
+TEST(ScalePolicyTest, ARequestInFlightIsNeverIdle) {
+  ScaleInput in = ScaleInput::For(Function(/*idle_timeout_seconds=*/1));
+  in.desired = 1;
+  in.inflight = 1;
+  in.last_request_ms = 0;
+  in.now_ms = 100 * kSec;  // a long request, started long ago
+  EXPECT_FALSE(DecideScale(in, Answer(1)));
+  EXPECT_FALSE(DecideScale(in, Answer(0)));  // held at one
+  in.inflight = 0;
+  auto c = DecideScale(in, Answer(1));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->desired, 0);
+  EXPECT_EQ(c->reason, "desired 1 -> 0: no request for 1s (idleTimeoutSeconds)");
 }
 
 }  // namespace
