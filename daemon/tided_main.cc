@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <iostream>
@@ -40,15 +41,31 @@ struct Config {
   int gateway_io_threads = 2;
   std::string gateway_body_timeout = "60s";
   int64_t gateway_body_min_rate = 1024;
-  tide::ApiServerOptions api;  // the API's limits (flags only)
+  tide::ApiServerOptions api;  // the API's limits
   // The local agent's user policy (agent/run_as.h). A single-node dev install keeps running
   // workloads as tided's own user, root included, unless told otherwise (docs/security.md).
   std::string default_user;
   bool allow_root = true;
 };
 
-// Reads --config YAML into cfg for every key not given as a flag.
-bool LoadConfigFile(const std::string& path, const CLI::App& app, Config* cfg, std::string* err) {
+// "gatewayMaxQueue" -> "--gateway-max-queue": the --config key of every flag is its name in
+// camelCase, so a new flag is settable in the file the day it is added.
+std::string FlagOfKey(const std::string& key) {
+  std::string flag = "--";
+  for (char c : key) {
+    if (c >= 'A' && c <= 'Z') {
+      flag += '-';
+      flag += static_cast<char>(c - 'A' + 'a');
+    } else {
+      flag += c;
+    }
+  }
+  return flag;
+}
+
+// Reads --config YAML into the flags' variables for every key not given as a flag, through the
+// flag's own conversion and checks (so a value is refused for the same reasons on both paths).
+bool LoadConfigFile(const std::string& path, CLI::App& app, std::string* err) {
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
@@ -60,44 +77,34 @@ bool LoadConfigFile(const std::string& path, const CLI::App& app, Config* cfg, s
     *err = "--config " + path + ": expected a mapping of settings";
     return false;
   }
-  struct Key {
-    const char* yaml;
-    const char* flag;
-    std::string* value;
-  };
-  Key keys[] = {{"apiListen", "--api-listen", &cfg->api_listen},
-                {"gatewayListen", "--gateway-listen", &cfg->gateway_listen},
-                {"dataDir", "--data-dir", &cfg->data_dir},
-                {"tokensFile", "--tokens-file", &cfg->tokens_file},
-                {"manifests", "--manifests", &cfg->manifests},
-                {"nodeGrace", "--node-grace", &cfg->node_grace},
-                {"agentPortRange", "--agent-port-range", &cfg->agent_port_range},
-                {"gatewayBodyTimeout", "--gateway-body-timeout", &cfg->gateway_body_timeout}};
   for (const auto& kv : root) {
-    std::string k = kv.first.as<std::string>();
-    bool known = false;
-    for (const auto& key : keys) {
-      if (k != key.yaml) continue;
-      known = true;
-      if (app.count(key.flag) == 0) *key.value = kv.second.as<std::string>();
+    const std::string key = kv.first.Scalar();
+    const std::string flag = FlagOfKey(key);
+    CLI::Option* opt = nullptr;
+    bool ok = !key.empty() && key != "config" && key != "help" && key != "version" &&
+              flag.find("--", 2) == std::string::npos;
+    if (ok) opt = app.get_option_no_throw(flag);
+    // A negated name (--no-allow-root) would set its option the other way round: not a key.
+    if (opt) {
+      const auto& negated = opt->get_fnames();
+      if (std::find(negated.begin(), negated.end(), flag.substr(2)) != negated.end()) {
+        opt = nullptr;
+      }
     }
-    if (k == "gatewayMaxQueue" || k == "gatewayIoThreads") {
-      known = true;
-      const char* flag = k == "gatewayMaxQueue" ? "--gateway-max-queue" : "--gateway-io-threads";
-      int* dst = k == "gatewayMaxQueue" ? &cfg->gateway_max_queue : &cfg->gateway_io_threads;
-      if (app.count(flag) == 0) *dst = kv.second.as<int>();
+    if (!opt) {
+      *err = "--config " + path + ": unknown setting '" + key + "'";
+      return false;
     }
-    if (k == "gatewayBodyMinRate") {
-      known = true;
-      if (app.count("--gateway-body-min-rate") == 0)
-        cfg->gateway_body_min_rate = kv.second.as<int64_t>();
+    if (!kv.second.IsScalar()) {
+      *err = "--config " + path + ": " + key + ": expected a single value";
+      return false;
     }
-    if (k == "noLocalAgent") {
-      known = true;
-      if (app.count("--no-local-agent") == 0) cfg->no_local_agent = kv.second.as<bool>();
-    }
-    if (!known) {
-      *err = "--config " + path + ": unknown setting '" + k + "'";
+    if (opt->count() > 0) continue;  // the command line wins
+    try {
+      opt->add_result(kv.second.Scalar());
+      opt->run_callback();
+    } catch (const CLI::Error& e) {
+      *err = "--config " + path + ": " + key + ": " + e.what();
       return false;
     }
   }
@@ -182,7 +189,7 @@ int main(int argc, char** argv) {
     return e.get_exit_code() == 0 ? rc : 2;
   }
   std::string err;
-  if (!config_file.empty() && !LoadConfigFile(config_file, app, &cfg, &err)) {
+  if (!config_file.empty() && !LoadConfigFile(config_file, app, &err)) {
     std::cerr << "tided: " << err << "\n";
     return 2;
   }
