@@ -95,6 +95,8 @@ Status Agent::Start() {
   }
   OsProcessLauncher::Options lo;
   lo.run_as = RunAsPolicy{opts_.default_user, opts_.allow_root};
+  lo.cgroup_pool = opts_.cgroup_pool;
+  lo.pool_exe = "/proc/self/exe";
   launcher_ = std::make_unique<OsProcessLauncher>(std::move(lo));
   if (opts_.allow_root && ::geteuid() == 0) {
     spdlog::warn("agent {}: --allow-root: workloads may run as root ({}); give each a spec.user",

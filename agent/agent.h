@@ -54,6 +54,9 @@ struct AgentOptions {
   // user); uid 0 only when allow_root.
   std::string default_user;
   bool allow_root = false;
+  // Exec stubs kept ready in cgroups of their own, so cold starts skip the cgroup join
+  // (agent/cgroup_pool.h). Needs a main() that calls MaybeRunExecStub: 0 in tests.
+  size_t cgroup_pool = 0;
   // Bearer token the agent API requires (logs). "" = a random one made at Start();
   // either way it is sent to tided inside the registration, never logged.
   std::string api_token;

@@ -181,7 +181,11 @@ bool MemoryLimits::TryCgroup2(const std::string& dir, int64_t bytes) {
   if (!ReadFile(parent + "/cgroup.subtree_control", &subtree) || !HasWord(subtree, "memory", ' ')) {
     WriteFile(parent + "/cgroup.subtree_control", "+memory");
   }
-  if (!MakeDir(dir) || !WriteFile(dir + "/memory.max", std::to_string(bytes))) return false;
+  return MakeDir(dir) && WriteLimit2(dir, bytes);
+}
+
+bool MemoryLimits::WriteLimit2(const std::string& dir, int64_t bytes) {
+  if (!WriteFile(dir + "/memory.max", std::to_string(bytes))) return false;
   WriteFile(dir + "/memory.swap.max", "0");   // optional: absent without swap accounting
   WriteFile(dir + "/memory.oom.group", "1");  // optional: kill the whole instance on OOM
   return true;
@@ -191,6 +195,10 @@ bool MemoryLimits::TryCgroup1(const std::string& dir, int64_t bytes) {
   if (layout_.cgroup1_parent.empty() || !MakeDirs(layout_.cgroup1_parent) || !MakeDir(dir)) {
     return false;
   }
+  return WriteLimit1(dir, bytes);
+}
+
+bool MemoryLimits::WriteLimit1(const std::string& dir, int64_t bytes) {
   std::string value = std::to_string(bytes);
   // memsw (memory+swap) must stay >= the memory limit: order the writes to keep that true.
   bool ok = WriteFile(dir + "/memory.limit_in_bytes", value);
@@ -254,6 +262,38 @@ Status MemoryLimits::Prepare(const std::string& instance_id, int64_t bytes, Chil
   std::lock_guard<std::mutex> lock(mu_);
   prepared_[instance_id] = p;
   return Status::Ok();
+}
+
+bool MemoryLimits::Adopt(const std::string& from_id, const std::string& instance_id, int64_t bytes,
+                         LimitEnforcer* enforcer) {
+  if (bytes < 0) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = prepared_.find(from_id);
+  if (it == prepared_.end() || it->second.dir.empty()) return false;
+  const std::string from = it->second.dir;
+  const std::string parent = from.substr(0, from.rfind('/'));
+  const bool v2 = parent == layout_.cgroup2_parent;
+  const std::string to = InstanceDir(parent, instance_id);
+  struct stat st;
+  // A cgroup left by an earlier run of the instance: an empty one goes, a busy one stays and
+  // the caller launches the ordinary way (Prepare reuses it as it always did).
+  if (::stat(to.c_str(), &st) == 0 && ::rmdir(to.c_str()) != 0) return false;
+  if (::rename(from.c_str(), to.c_str()) != 0) return false;
+  if (bytes > 0 && !(v2 ? WriteLimit2(to, bytes) : WriteLimit1(to, bytes))) {
+    ::rename(to.c_str(), from.c_str());
+    return false;
+  }
+  Prepared p;
+  p.enforcer =
+      bytes == 0 ? LimitEnforcer::kNone : (v2 ? LimitEnforcer::kCgroup2 : LimitEnforcer::kCgroup1);
+  p.dir = to;
+  if (p.enforcer != LimitEnforcer::kNone) {
+    p.oom_baseline = std::max<int64_t>(0, OomCount(p.enforcer, to));
+  }
+  prepared_.erase(it);
+  prepared_[instance_id] = p;
+  *enforcer = p.enforcer;
+  return true;
 }
 
 bool MemoryLimits::OomKilled(const std::string& instance_id) const {

@@ -60,6 +60,12 @@ class MemoryLimits {
   // Falls back v2 -> v1 -> rlimit when a cgroup cannot be created or configured; the
   // returned ChildLimit says which one was chosen. Only fails on bytes < 0.
   Status Prepare(const std::string& instance_id, int64_t bytes, ChildLimit* out);
+  // Hands the cgroup prepared for `from_id` (without a limit: a stub's, agent/cgroup_pool.h) to
+  // instance_id: renames its directory to the instance's and writes `bytes` (0 = none). False
+  // when that cannot be done; then nothing was renamed and from_id keeps its cgroup. *enforcer
+  // says what enforces the limit (kNone without one).
+  bool Adopt(const std::string& from_id, const std::string& instance_id, int64_t bytes,
+             LimitEnforcer* enforcer);
   // True when the instance's cgroup recorded an OOM kill since Prepare.
   bool OomKilled(const std::string& instance_id) const;
   // Removes the instance's cgroup directory (killing stragglers left in it first). Works
@@ -78,6 +84,8 @@ class MemoryLimits {
   };
   bool TryCgroup2(const std::string& dir, int64_t bytes);
   bool TryCgroup1(const std::string& dir, int64_t bytes);
+  static bool WriteLimit2(const std::string& dir, int64_t bytes);
+  static bool WriteLimit1(const std::string& dir, int64_t bytes);
   static int64_t OomCount(LimitEnforcer e, const std::string& dir);
 
   const CgroupLayout layout_;

@@ -21,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include "agent/cgroup_pool.h"
+#include "agent/exec_stub.h"
 #include "agent/exit_watcher.h"
 #include "agent/proc_stats.h"
 #include "agent/spawn.h"
@@ -70,7 +72,11 @@ struct OsProcessLauncher::Impl {
   explicit Impl(Options o)
       : stats(o.proc_root),
         limits(o.cgroups ? *o.cgroups : DetectCgroupLayout(o.proc_root)),
-        run_as(std::move(o.run_as)) {}
+        run_as(std::move(o.run_as)) {
+    if (o.cgroup_pool > 0 && !o.pool_exe.empty()) {
+      pool = std::make_unique<CgroupPool>(limits, CgroupPool::Options{o.cgroup_pool, o.pool_exe});
+    }
+  }
 
   struct Child {
     uint64_t start_time = 0;
@@ -93,6 +99,7 @@ struct OsProcessLauncher::Impl {
   ProcStats stats;
   MemoryLimits limits;
   const RunAsPolicy run_as;
+  std::unique_ptr<CgroupPool> pool;  // after `limits`: destroyed before it
   ExitWatcher watcher;
 
   std::mutex mu;                  // guards the maps below
@@ -137,12 +144,13 @@ Status OsProcessLauncher::ResolveExecutable(const std::string& name,
 }
 
 Status OsProcessLauncher::Launch(const LaunchSpec& spec, LaunchResult* out) {
-  Status s = LaunchUnwatched(spec, out);
+  Status s = LaunchUnwatched(spec, out, true);
   if (s.ok()) impl_->watcher.Watch(out->pid);
   return s;
 }
 
-Status OsProcessLauncher::LaunchUnwatched(const LaunchSpec& spec, LaunchResult* out) {
+Status OsProcessLauncher::LaunchUnwatched(const LaunchSpec& spec, LaunchResult* out,
+                                          bool may_use_pool) {
   if (spec.argv.empty()) return Status::Invalid("empty command");
   std::string chdir_path;
   if (!spec.working_dir.empty()) {
@@ -167,10 +175,69 @@ Status OsProcessLauncher::LaunchUnwatched(const LaunchSpec& spec, LaunchResult* 
   Fd null_in{::open("/dev/null", O_RDONLY | O_CLOEXEC)};
   if (!null_in.Raise()) return Status::Internal(std::string("/dev/null: ") + std::strerror(errno));
 
-  ChildLimit limit;
-  s = impl_->limits.Prepare(spec.instance_id, spec.memory_limit_bytes, &limit);
-  if (!s.ok()) return s;
+  int pid = -1;
+  LimitEnforcer enforcer = LimitEnforcer::kNone;
+  if (may_use_pool && impl_->pool != nullptr && spec.memory_limit_bytes >= 0) {
+    s = LaunchFromPool(spec, exe, chdir_path, run_as, null_in.fd, log.fd, &pid, &enforcer);
+    if (!s.ok()) return s;
+  }
+  if (pid < 0) {
+    ChildLimit limit;
+    s = impl_->limits.Prepare(spec.instance_id, spec.memory_limit_bytes, &limit);
+    if (!s.ok()) return s;
+    s = SpawnDirect(spec, exe, chdir_path, run_as, limit, null_in.fd, log.fd, &pid);
+    if (!s.ok()) return s;
+    enforcer = limit.enforcer;
+  }
 
+  LaunchResult r;
+  r.pid = pid;
+  impl_->stats.StartTime(pid, &r.start_time);  // a zombie still has its stat: only we reap it
+  r.limit_enforcer = LimitEnforcerName(enforcer);
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->children[pid] = Impl::Child{r.start_time, spec.instance_id};
+    impl_->ended.erase({pid, r.start_time});
+  }
+  *out = r;
+  return Status::Ok();
+}
+
+Status OsProcessLauncher::LaunchFromPool(const LaunchSpec& spec, const std::string& exe,
+                                         const std::string& chdir_path, const RunAs& run_as,
+                                         int stdin_fd, int log_fd, int* pid,
+                                         LimitEnforcer* enforcer) {
+  std::optional<CgroupPool::Stub> stub = impl_->pool->Take();
+  if (!stub) return Status::Ok();  // none ready: the caller spawns
+  if (!impl_->limits.Adopt(stub->pool_id, spec.instance_id, spec.memory_limit_bytes, enforcer)) {
+    impl_->pool->Discard(*stub, "");
+    return Status::Ok();
+  }
+  StubLaunch l;
+  l.path = exe;
+  l.argv = spec.argv;
+  for (const auto& [k, v] : spec.env) l.envp.push_back(k + "=" + v);
+  l.chdir_path = chdir_path;
+  l.switch_user = run_as.switch_user;
+  l.uid = run_as.uid;
+  l.gid = run_as.gid;
+  l.groups = run_as.groups;
+  Status s = SendStubLaunch(stub->sock, l, stdin_fd, log_fd, log_fd, kStubAnswerMs);
+  if (s.ok()) {
+    ::close(stub->sock);
+    *pid = stub->pid;
+    return Status::Ok();
+  }
+  impl_->pool->Discard(*stub, spec.instance_id);
+  // The stub itself failed (gone, silent): spawn the ordinary way. A step that failed in it
+  // (exec, chdir, setuid) would fail there too: the launch fails with it.
+  if (s.message().rfind("stub:", 0) == 0) return Status::Ok();
+  return Status::Internal("cannot start " + spec.argv[0] + ": " + s.message());
+}
+
+Status OsProcessLauncher::SpawnDirect(const LaunchSpec& spec, const std::string& exe,
+                                      const std::string& chdir_path, const RunAs& run_as,
+                                      const ChildLimit& limit, int stdin_fd, int log_fd, int* pid) {
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : spec.env) env_strings.push_back(k + "=" + v);
   std::vector<const char*> envp;
@@ -184,8 +251,8 @@ Status OsProcessLauncher::LaunchUnwatched(const LaunchSpec& spec, LaunchResult* 
   req.path = exe.c_str();
   req.argv = const_cast<char* const*>(argv.data());
   req.envp = const_cast<char* const*>(envp.data());
-  req.stdin_fd = null_in.fd;
-  req.stdout_fd = req.stderr_fd = log.fd;
+  req.stdin_fd = stdin_fd;
+  req.stdout_fd = req.stderr_fd = log_fd;
   req.chdir_path = chdir_path.empty() ? nullptr : chdir_path.c_str();
   req.limit = &limit;
   req.switch_user = run_as.switch_user;
@@ -193,21 +260,13 @@ Status OsProcessLauncher::LaunchUnwatched(const LaunchSpec& spec, LaunchResult* 
   req.gid = run_as.gid;
   req.groups = run_as.groups.data();
   req.ngroups = run_as.groups.size();
-  int pid = -1;
-  s = Spawn(req, &pid);
+  Status s = Spawn(req, pid);
   if (!s.ok()) return Status::Internal("cannot start " + spec.argv[0] + ": " + s.message());
-
-  LaunchResult r;
-  r.pid = pid;
-  impl_->stats.StartTime(pid, &r.start_time);  // a zombie still has its stat: only we reap it
-  r.limit_enforcer = LimitEnforcerName(limit.enforcer);
-  {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->children[pid] = Impl::Child{r.start_time, spec.instance_id};
-    impl_->ended.erase({pid, r.start_time});
-  }
-  *out = r;
   return Status::Ok();
+}
+
+bool OsProcessLauncher::WaitPoolReady(size_t n, int timeout_ms) {
+  return impl_->pool != nullptr && impl_->pool->WaitReady(n, timeout_ms);
 }
 
 void OsProcessLauncher::SetExitListener(std::function<void()> listener) {
@@ -233,7 +292,7 @@ void OsProcessLauncher::LaunchMany(const std::vector<LaunchSpec>& specs,
     // still work from the shared table.
     if (::unshare(CLONE_FILES) == 0) ::syscall(SYS_close_range, 3U, ~0U, 0U);
     for (size_t i = next++; i < specs.size(); i = next++) {
-      (*statuses)[i] = LaunchUnwatched(specs[i], &(*out)[i]);
+      (*statuses)[i] = LaunchUnwatched(specs[i], &(*out)[i], false);
     }
   };
   std::vector<std::thread> pool;

@@ -17,6 +17,11 @@
 // not our children (re-adopted after an agent restart) are reported ended, with exit code -1,
 // once they are gone. OOM kills are detected through the instance's cgroup counters.
 //
+// With Options::cgroup_pool, Launch first tries a ready exec stub (agent/cgroup_pool.h): its
+// cgroup becomes the instance's (MemoryLimits::Adopt) and it execs the same argv, env, fds and
+// user as Spawn would give; when none is ready, or it cannot be used, the launch takes the
+// ordinary way.
+//
 // Exits are noticed through agent/exit_watcher.h (a pidfd per launched or re-adopted process).
 //
 // LaunchMany runs up to kLaunchThreads launches at a time: each one waits for its child to
@@ -46,6 +51,11 @@ class OsProcessLauncher : public ProcessLauncher {
     // Who instances run as when their spec names no user, and whether root is allowed. The
     // library default keeps the launcher's own user, root included; the agent sets its policy.
     RunAsPolicy run_as{"", true};
+    // Exec stubs kept ready inside cgroups of their own (agent/cgroup_pool.h), so a launch
+    // skips the cgroup join; 0 = none. pool_exe is the binary whose main() calls
+    // MaybeRunExecStub (the agent's own: "/proc/self/exe"). Used by Launch, not LaunchMany.
+    size_t cgroup_pool = 0;
+    std::string pool_exe;
   };
 
   OsProcessLauncher();
@@ -66,6 +76,10 @@ class OsProcessLauncher : public ProcessLauncher {
   std::map<int, ProcSample> Sample(const std::vector<int>& pids) override;
   void Cleanup(const std::string& instance_id) override;
 
+  // Waits until the cgroup pool holds n ready stubs (tests, benchmarks); false at the deadline
+  // or without a pool.
+  bool WaitPoolReady(size_t n, int timeout_ms);
+
   // Resolves argv[0] the way Launch does: through env's PATH when it has no '/', relative
   // paths against working_dir. NotFound "executable not found: NAME" when there is none.
   static Status ResolveExecutable(const std::string& name,
@@ -75,7 +89,19 @@ class OsProcessLauncher : public ProcessLauncher {
  private:
   // Launch without registering the child with the exit watcher (the caller does, from the
   // thread whose descriptor table the pidfd belongs in).
-  Status LaunchUnwatched(const LaunchSpec& spec, LaunchResult* out);
+  // may_use_pool: false on LaunchMany's threads, whose descriptor tables lack the stubs'.
+  Status LaunchUnwatched(const LaunchSpec& spec, LaunchResult* out, bool may_use_pool);
+
+  // How long a stub may take to exec before the launch gives it up.
+  static constexpr int kStubAnswerMs = 10000;
+  // Through a ready stub: *pid stays -1 when none was ready or usable (then spawn directly);
+  // an error when the program itself could not be started.
+  Status LaunchFromPool(const LaunchSpec& spec, const std::string& exe,
+                        const std::string& chdir_path, const RunAs& run_as, int stdin_fd,
+                        int log_fd, int* pid, LimitEnforcer* enforcer);
+  Status SpawnDirect(const LaunchSpec& spec, const std::string& exe, const std::string& chdir_path,
+                     const RunAs& run_as, const ChildLimit& limit, int stdin_fd, int log_fd,
+                     int* pid);
 
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "agent/agent.h"
+#include "agent/exec_stub.h"
 #include "api/address.h"
 #include "api/quantity.h"
 #include "api/user_spec.h"
@@ -42,6 +43,7 @@ bool ParseLabels(const std::string& s, tide::StringMap* out, std::string* err) {
 int main(int argc, char** argv) {
   // glibc gives each thread that allocates its own arena (up to 8 per core), each a few hundred
   // KiB of half-empty heap once touched. The agent allocates little and rarely: one arena.
+  tide::MaybeRunExecStub(argc, argv);  // an exec stub (agent/exec_stub.h): never returns
   ::mallopt(M_ARENA_MAX, 1);
   ::umask(077);  // instance records and logs are the agent's alone; workloads get 022 back
   CLI::App app{"tide-agent: Tide node agent"};
@@ -65,6 +67,11 @@ int main(int argc, char** argv) {
                  "user for workloads without spec.user: NAME, UID or UID:GID (default: nobody "
                  "when the agent runs as root, else the agent's own user)");
   app.add_flag("--allow-root", o.allow_root, "allow workloads to run as root (uid 0)");
+  o.cgroup_pool = 4;
+  app.add_option("--cgroup-pool", o.cgroup_pool,
+                 "processes kept ready in cgroups of their own, so cold starts skip the join")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
   app.add_option("--api-token-file", api_token_file,
                  "file holding the token the agent API requires (default: a random one, sent "
                  "to tided when the agent registers)");

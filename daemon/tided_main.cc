@@ -14,6 +14,7 @@
 #include <iostream>
 
 #include "agent/agent.h"
+#include "agent/exec_stub.h"
 #include "api/address.h"
 #include "api/private_dir.h"
 #include "api/quantity.h"
@@ -46,6 +47,7 @@ struct Config {
   // workloads as tided's own user, root included, unless told otherwise (docs/security.md).
   std::string default_user;
   bool allow_root = true;
+  size_t cgroup_pool = 4;
 };
 
 // "gatewayMaxQueue" -> "--gateway-max-queue": the --config key of every flag is its name in
@@ -116,6 +118,7 @@ bool LoadConfigFile(const std::string& path, CLI::App& app, std::string* err) {
 int main(int argc, char** argv) {
   // glibc gives each thread that allocates its own arena (up to 8 per core); with a dozen mostly
   // idle threads that is several MiB of resident, half-empty heap. Two arenas are plenty here.
+  tide::MaybeRunExecStub(argc, argv);  // a local agent's exec stub: never returns
   ::mallopt(M_ARENA_MAX, 2);
   ::umask(077);  // the store, its WAL, tokens and logs are private from their first byte
   CLI::App app{"tided: Tide control plane"};
@@ -182,6 +185,10 @@ int main(int argc, char** argv) {
                  "local agent: user for workloads without spec.user (default: tided's own)");
   app.add_flag("--allow-root,!--no-allow-root", cfg.allow_root,
                "local agent: allow workloads to run as root (default: allowed)");
+  app.add_option("--cgroup-pool", cfg.cgroup_pool,
+                 "local agent: processes kept ready in cgroups of their own for cold starts")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -344,6 +351,7 @@ int main(int argc, char** argv) {
     ao.advertise = "127.0.0.1";
     ao.default_user = cfg.default_user;
     ao.allow_root = cfg.allow_root;
+    ao.cgroup_pool = cfg.cgroup_pool;
     if (std::sscanf(cfg.agent_port_range.c_str(), "%d-%d", &ao.port_lo, &ao.port_hi) != 2) {
       std::cerr << "tided: --agent-port-range: expected LO-HI\n";
       return 2;

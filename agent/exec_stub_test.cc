@@ -1,0 +1,198 @@
+// Exec stubs and the cgroup pool (agent/exec_stub.h, agent/cgroup_pool.h) through the real
+// launcher: this binary's main() is a stub's too, as the agent's is.
+#include "agent/exec_stub.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "agent/os_test_util.h"
+#include "agent/proc_stats.h"
+#include "agent/process_launcher.h"
+
+namespace tide {
+namespace {
+
+using testing::ReadAll;
+using testing::TempDir;
+using testing::WaitFor;
+
+std::string ReadFileText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Pids of this process's children that are waiting stubs.
+std::vector<int> OurStubs() {
+  std::vector<int> out;
+  ProcStats stats;
+  DIR* d = ::opendir("/proc");
+  while (struct dirent* e = ::readdir(d)) {
+    int pid = std::atoi(e->d_name);
+    ProcStat st;
+    if (pid <= 0 || !stats.ReadStat(pid, &st) || st.ppid != ::getpid() || st.state == 'Z') {
+      continue;
+    }
+    std::string cmd = ReadFileText("/proc/" + std::to_string(pid) + "/cmdline");
+    if (cmd == std::string("tide-exec-stub\0", 15) + kExecStubArg + std::string(1, '\0')) {
+      out.push_back(pid);
+    }
+  }
+  ::closedir(d);
+  return out;
+}
+
+StubLaunch Sample() {
+  StubLaunch l;
+  l.path = "/bin/echo";
+  l.argv = {"echo", "a b", ""};
+  l.envp = {"A=1", "B="};
+  l.chdir_path = "/tmp";
+  l.umask = 027;
+  l.switch_user = true;
+  l.uid = 1000;
+  l.gid = 100;
+  l.groups = {4, 27};
+  return l;
+}
+
+TEST(ExecStubMessageTest, RoundTripsEveryField) {
+  StubLaunch out;
+  ASSERT_TRUE(DecodeStubLaunch(EncodeStubLaunch(Sample()), &out));
+  EXPECT_EQ(out.path, "/bin/echo");
+  EXPECT_EQ(out.argv, (std::vector<std::string>{"echo", "a b", ""}));
+  EXPECT_EQ(out.envp, (std::vector<std::string>{"A=1", "B="}));
+  EXPECT_EQ(out.chdir_path, "/tmp");
+  EXPECT_EQ(out.umask, 027u);
+  EXPECT_TRUE(out.switch_user);
+  EXPECT_EQ(out.uid, 1000u);
+  EXPECT_EQ(out.gid, 100u);
+  EXPECT_EQ(out.groups, (std::vector<gid_t>{4, 27}));
+}
+
+TEST(ExecStubMessageTest, RefusesTruncatedPaddedOrOddMessages) {
+  const std::string good = EncodeStubLaunch(Sample());
+  StubLaunch out;
+  for (size_t cut = 0; cut < good.size(); ++cut) {
+    EXPECT_FALSE(DecodeStubLaunch(good.substr(0, cut), &out)) << "cut at " << cut;
+  }
+  EXPECT_FALSE(DecodeStubLaunch(good + "x", &out));
+  StubLaunch relative = Sample();
+  relative.path = "echo";
+  EXPECT_FALSE(DecodeStubLaunch(EncodeStubLaunch(relative), &out));
+  StubLaunch no_argv = Sample();
+  no_argv.argv.clear();
+  EXPECT_FALSE(DecodeStubLaunch(EncodeStubLaunch(no_argv), &out));
+  StubLaunch nul = Sample();
+  nul.envp.push_back(std::string("X=a\0b", 5));
+  EXPECT_FALSE(DecodeStubLaunch(EncodeStubLaunch(nul), &out));
+}
+
+class CgroupPoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    CgroupLayout layout = DetectCgroupLayout();
+    if (::geteuid() != 0 || (layout.cgroup1_parent.empty() && layout.cgroup2_parent.empty())) {
+      GTEST_SKIP() << "needs root and a writable cgroup hierarchy";
+    }
+    OsProcessLauncher::Options o;
+    o.cgroup_pool = 2;
+    o.pool_exe = "/proc/self/exe";
+    launcher_ = std::make_unique<OsProcessLauncher>(o);
+    if (!launcher_->WaitPoolReady(2, 10000)) GTEST_SKIP() << "no pool on this host";
+  }
+  void TearDown() override {
+    if (launcher_ == nullptr) return;
+    for (const auto& [r, id] : launched_) {
+      launcher_->SignalGroup(r.pid, SIGKILL);
+      WaitFor([&] { return launcher_->TryReap(r.pid, r.start_time).has_value(); });
+      launcher_->Cleanup(id);
+    }
+  }
+  LaunchSpec Spec(const std::string& id, std::vector<std::string> argv) {
+    LaunchSpec s;
+    s.instance_id = id;
+    s.argv = std::move(argv);
+    s.env = {{"PATH", "/usr/bin:/bin"}, {"ONLY", "this"}};
+    s.log_path = dir_.path() + "/" + id + ".log";
+    return s;
+  }
+  Status Launch(const LaunchSpec& s, LaunchResult* r) {
+    Status st = launcher_->Launch(s, r);
+    if (st.ok()) launched_.push_back({*r, s.instance_id});
+    return st;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<OsProcessLauncher> launcher_;
+  std::vector<std::pair<LaunchResult, std::string>> launched_;
+};
+
+// The stub becomes the instance: same pid (so it was started before the launch), the instance's
+// cgroup with its limit, exactly its env, its log file.
+TEST_F(CgroupPoolTest, AReadyStubBecomesTheInstanceInItsOwnLimitedCgroup) {
+  std::vector<int> stubs = OurStubs();
+  ASSERT_EQ(stubs.size(), 2u);
+  LaunchSpec s = Spec("pooled-1", {"/bin/sh", "-c", "env; echo started; exec sleep 60"});
+  s.memory_limit_bytes = 64 << 20;
+  LaunchResult r;
+  ASSERT_TRUE(Launch(s, &r).ok());
+  EXPECT_TRUE(r.pid == stubs[0] || r.pid == stubs[1]) << "pid " << r.pid << " is not a stub's";
+  EXPECT_TRUE(r.limit_enforcer == "cgroup1" || r.limit_enforcer == "cgroup2") << r.limit_enforcer;
+  ASSERT_TRUE(WaitFor([&] { return ReadAll(s.log_path).find("started") != std::string::npos; }));
+  const std::string log = ReadAll(s.log_path);
+  EXPECT_NE(log.find("ONLY=this"), std::string::npos) << log;
+  EXPECT_EQ(log.find("TIDE_"), std::string::npos) << "the agent's env leaked: " << log;
+  const std::string cg = ReadFileText("/proc/" + std::to_string(r.pid) + "/cgroup");
+  EXPECT_NE(cg.find("/tide/pooled-1"), std::string::npos) << cg;
+  EXPECT_EQ(cg.find("pool-"), std::string::npos) << cg;
+  // The pool fills up again off the launch path.
+  EXPECT_TRUE(launcher_->WaitPoolReady(2, 10000));
+}
+
+TEST_F(CgroupPoolTest, AnExecFailureInTheStubFailsTheLaunchNamingTheStep) {
+  const std::string script = dir_.path() + "/bad-interpreter";
+  {
+    std::ofstream f(script);
+    f << "#!/nonexistent/interpreter\n";
+  }
+  ::chmod(script.c_str(), 0755);
+  LaunchResult r;
+  Status st = Launch(Spec("pooled-bad", {script}), &r);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("exec: No such file"), std::string::npos) << st.message();
+  launcher_->Cleanup("pooled-bad");
+  EXPECT_TRUE(launcher_->WaitPoolReady(2, 10000));
+}
+
+TEST_F(CgroupPoolTest, AStubKilledWhileWaitingIsReplacedByAnOrdinaryLaunch) {
+  for (int pid : OurStubs()) ::kill(pid, SIGKILL);
+  LaunchSpec s = Spec("pooled-2", {"/bin/sh", "-c", "echo up; exec sleep 60"});
+  LaunchResult r;
+  ASSERT_TRUE(Launch(s, &r).ok());
+  ASSERT_TRUE(WaitFor([&] { return ReadAll(s.log_path).find("up") != std::string::npos; }));
+}
+
+TEST_F(CgroupPoolTest, StubsEndWithTheirLauncher) {
+  ASSERT_EQ(OurStubs().size(), 2u);
+  launcher_.reset();
+  EXPECT_TRUE(OurStubs().empty());
+}
+
+}  // namespace
+}  // namespace tide
+
+int main(int argc, char** argv) {
+  tide::MaybeRunExecStub(argc, argv);
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
