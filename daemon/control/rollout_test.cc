@@ -168,6 +168,38 @@ TEST(RolloutPlanTest, SurgeStaysWithinMaxSurgeAndNoReadyOldLeavesEarly) {
   EXPECT_EQ(p.create[0].count, 2);
 }
 
+// maxSurge 0 with maxUnavailable 0 could never move: the planner surges by one instead.
+TEST(RolloutPlanTest, NoSurgeAndNoUnavailableStillSurgesByOne) {
+  Fleet f(3, /*max_surge=*/0, /*max_unavailable=*/0);
+  f.RollToTwo();
+  RolloutPlan p = f.Pass();
+  ASSERT_EQ(p.create.size(), 1u);
+  EXPECT_EQ(p.create[0].generation, 2);
+  EXPECT_EQ(p.create[0].count, 1);
+  EXPECT_TRUE(p.drain.empty());
+}
+
+// Every old instance gone is not enough: the new generation must be available at the desired
+// count before it serves and the rollout is complete.
+TEST(RolloutPlanTest, CompletesOnlyWhenTheNewGenerationIsAvailableAtTheDesiredCount) {
+  Fleet f(2, /*max_surge=*/0, /*max_unavailable=*/2);
+  f.RollToTwo();
+  const int complete_before = f.Events("RolloutComplete");
+  f.Pass();  // both old ones may be unavailable: they retire
+  f.Pass();  // their replacements are created
+  ASSERT_EQ(f.Count(1), 0);
+  ASSERT_EQ(f.Count(2), 2);
+  RolloutPlan p = f.Pass();  // starting, not available
+  EXPECT_FALSE(p.mark_serving);
+  EXPECT_EQ(f.Events("RolloutComplete"), complete_before);
+  EXPECT_EQ(f.serving_, 1);
+  f.ReadyAll();
+  p = f.Pass();
+  EXPECT_TRUE(p.mark_serving);
+  EXPECT_EQ(f.Events("RolloutComplete"), complete_before + 1);
+  EXPECT_EQ(f.serving_, 2);
+}
+
 TEST(RolloutPlanTest, MaxUnavailableRetiresOldBeforeNewAreUp) {
   Fleet f(4, /*max_surge=*/0, /*max_unavailable=*/1);
   f.RollToTwo();

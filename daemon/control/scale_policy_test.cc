@@ -69,6 +69,20 @@ TEST(ScalePolicyTest, LoadCallbackActivatesFromZeroAtOnce) {
   EXPECT_EQ(c->reason, "desired 0 -> 3: 5 requests waiting");
 }
 
+// The rule's edge: one request more than the running instances take is enough to add one.
+TEST(ScalePolicyTest, OneWaitingRequestActivatesAFunctionAtZero) {
+  ScaleInput in = ScaleInput::For(Function(60, 1));
+  in.queued = 1;
+  auto c = Activate(in);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->desired, 1);
+  in.desired = 2;
+  in.inflight = 2;
+  c = Activate(in);  // 2 busy, 1 more waits: 3 needed
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->desired, 3);
+}
+
 TEST(ScalePolicyTest, LoadCallbackNeverScalesDown) {
   ScaleInput in = ScaleInput::For(Function(60, 1));
   in.desired = 4;
