@@ -92,21 +92,31 @@ bool WriteFull(int fd, const char* p, size_t n) {
   ::_exit(127);
 }
 
+// The launch header and its three fds travel in one message: the header in `iov`, the fds in
+// `control` (filled by the sender, read by the receiver).
+struct FdMessage {
+  uint32_t header[2] = {0, 0};
+  char control[CMSG_SPACE(3 * sizeof(int))] = {};
+  struct iovec iov {};
+  struct msghdr msg {};
+  FdMessage() {
+    iov.iov_base = header;
+    iov.iov_len = sizeof header;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+  }
+};
+
 // The stub: a fresh single-threaded process, so ordinary C++ is safe here.
 [[noreturn]] void RunStub() {
   const int sock = ::fcntl(0, F_DUPFD_CLOEXEC, 3);
   if (sock < 0) ::_exit(126);
-  uint32_t header[2];
+  FdMessage m;
+  uint32_t* header = m.header;
+  struct msghdr& msg = m.msg;
   int fds[3] = {-1, -1, -1};
-  char control[CMSG_SPACE(sizeof fds)];
-  struct iovec iov {
-    header, sizeof header
-  };
-  struct msghdr msg {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
   ssize_t got;
   do {
     got = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
@@ -119,8 +129,8 @@ bool WriteFull(int fd, const char* p, size_t n) {
     StubFail(sock, "stub message");
   }
   std::memcpy(fds, CMSG_DATA(c), sizeof fds);
-  if (static_cast<size_t>(got) < sizeof header &&
-      !ReadFull(sock, reinterpret_cast<char*>(header) + got, sizeof header - got)) {
+  if (static_cast<size_t>(got) < sizeof m.header &&
+      !ReadFull(sock, reinterpret_cast<char*>(header) + got, sizeof m.header - got)) {
     ::_exit(0);
   }
   if (header[0] != kMagic || header[1] > kMaxPayload) {
@@ -216,18 +226,12 @@ Status SendStubLaunch(int sock, const StubLaunch& launch, int stdin_fd, int stdo
                       int stderr_fd, int timeout_ms) {
   const std::string payload = EncodeStubLaunch(launch);
   if (payload.size() > kMaxPayload) return Status::Invalid("stub: argv and env are too large");
-  uint32_t header[2] = {kMagic, static_cast<uint32_t>(payload.size())};
+  FdMessage m;
+  m.header[0] = kMagic;
+  m.header[1] = static_cast<uint32_t>(payload.size());
+  uint32_t* header = m.header;
+  struct msghdr& msg = m.msg;
   int fds[3] = {stdin_fd, stdout_fd, stderr_fd};
-  char control[CMSG_SPACE(sizeof fds)];
-  std::memset(control, 0, sizeof control);
-  struct iovec iov {
-    header, sizeof header
-  };
-  struct msghdr msg {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
   struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
@@ -238,8 +242,8 @@ Status SendStubLaunch(int sock, const StubLaunch& launch, int stdin_fd, int stdo
     sent = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
   } while (sent < 0 && errno == EINTR);
   if (sent < 0) return Status::Internal(std::string("stub: send: ") + std::strerror(errno));
-  if (static_cast<size_t>(sent) < sizeof header &&
-      !WriteFull(sock, reinterpret_cast<const char*>(header) + sent, sizeof header - sent)) {
+  if (static_cast<size_t>(sent) < sizeof m.header &&
+      !WriteFull(sock, reinterpret_cast<const char*>(header) + sent, sizeof m.header - sent)) {
     return Status::Internal("stub: send: the stub is gone");
   }
   if (!WriteFull(sock, payload.data(), payload.size())) {

@@ -33,22 +33,12 @@ std::string ReadFileText(const std::string& path) {
 
 // Pids of this process's children that are waiting stubs.
 std::vector<int> OurStubs() {
-  std::vector<int> out;
-  ProcStats stats;
-  DIR* d = ::opendir("/proc");
-  while (struct dirent* e = ::readdir(d)) {
-    int pid = std::atoi(e->d_name);
-    ProcStat st;
-    if (pid <= 0 || !stats.ReadStat(pid, &st) || st.ppid != ::getpid() || st.state == 'Z') {
-      continue;
-    }
-    std::string cmd = ReadFileText("/proc/" + std::to_string(pid) + "/cmdline");
-    if (cmd == std::string("tide-exec-stub\0", 15) + kExecStubArg + std::string(1, '\0')) {
-      out.push_back(pid);
-    }
-  }
-  ::closedir(d);
-  return out;
+  const std::string stub_cmdline =
+      std::string("tide-exec-stub\0", 15) + kExecStubArg + std::string(1, '\0');
+  return testing::ProcessesWhere([&](int pid, const ProcStat& st) {
+    return st.ppid == ::getpid() &&
+           ReadFileText("/proc/" + std::to_string(pid) + "/cmdline") == stub_cmdline;
+  });
 }
 
 StubLaunch Sample() {

@@ -12,10 +12,27 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "agent/proc_stats.h"
 #include "api/clock.h"
 
 namespace tide::testing {
+
+// Pids of the live (not zombie) processes for which pred(pid, stat) holds.
+inline std::vector<int> ProcessesWhere(const std::function<bool(int, const ProcStat&)>& pred) {
+  std::vector<int> out;
+  ProcStats stats;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    int pid = std::atoi(e.path().filename().c_str());
+    ProcStat st;
+    if (pid > 0 && stats.ReadStat(pid, &st) && st.state != 'Z' && pred(pid, st)) {
+      out.push_back(pid);
+    }
+  }
+  return out;
+}
 
 // A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction.
 class TempDir {

@@ -27,18 +27,7 @@ const std::map<std::string, std::string> kEnv = {{"PATH", "/usr/bin:/bin"}};
 
 // Live (non-zombie) processes whose process group is pgid.
 std::vector<int> LiveGroupMembers(int pgid) {
-  std::vector<int> out;
-  ProcStats stats;
-  DIR* d = ::opendir("/proc");
-  while (struct dirent* e = ::readdir(d)) {
-    int pid = std::atoi(e->d_name);
-    ProcStat st;
-    if (pid > 0 && stats.ReadStat(pid, &st) && st.pgrp == pgid && st.state != 'Z') {
-      out.push_back(pid);
-    }
-  }
-  ::closedir(d);
-  return out;
+  return testing::ProcessesWhere([&](int, const ProcStat& st) { return st.pgrp == pgid; });
 }
 
 class LauncherTest : public ::testing::Test {
