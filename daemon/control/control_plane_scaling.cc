@@ -17,8 +17,13 @@ void ControlPlane::AutoscaleLoop() {
       autoscale_cv_.wait_for(lk, std::chrono::milliseconds(opts_.autoscale_period_ms),
                              [this] { return stopping_; });
       if (stopping_) return;
+      // A workload at zero with no instance left has nothing to sample or decide: the first
+      // request activates it through the gateway's load callback (Activate). Skipping it keeps
+      // idle workloads free (issue 13: nothing ticks per idle workload).
       for (const auto& [name, wr] : workloads_) {
-        if (wr.autoscaled) names.push_back(name);
+        if (wr.autoscaled && (wr.desired > 0 || !state_.InstancesOf(name).empty())) {
+          names.push_back(name);
+        }
       }
     }
     std::map<std::string, Gateway::WorkloadLoad> loads;
