@@ -125,14 +125,18 @@ struct Side {
   std::string enforcer;
 };
 
-int Run(int rounds, bool zero_by_scale, const WorkloadConfig& cfg, int body_bytes, bool compare) {
+int Run(int rounds, bool zero_by_scale, const WorkloadConfig& cfg, int body_bytes, bool compare,
+        int cgroup_pool) {
   std::printf("coldstart_bench: %d rounds of %s bare vs through Tide from zero (%s)\n", rounds,
               TinyHttpBin().c_str(), zero_by_scale ? "PUT scale 0 between rounds" : "idle timeout");
   std::printf("  configuration: %s; response body %d bytes\n", cfg.Describe().c_str(), body_bytes);
+  std::printf("  tided --cgroup-pool %s (processes kept ready in cgroups of their own)\n",
+              cgroup_pool < 0 ? "default" : std::to_string(cgroup_pool).c_str());
   std::printf("  load average at start: %s\n", LoadAverage().c_str());
   TempDir dir;
   Tided::Options o;
   o.local_agent = true;
+  if (cgroup_pool >= 0) o.extra_args = {"--cgroup-pool", std::to_string(cgroup_pool)};
   Tided tided(dir.path(), o);
   std::vector<Side> sides;
   sides.push_back({"tiny", cfg.memory.empty() ? "no-frills" : "realistic", cfg, {}, {}, 0, ""});
@@ -223,7 +227,7 @@ int Run(int rounds, bool zero_by_scale, const WorkloadConfig& cfg, int body_byte
 }  // namespace tide::bench
 
 int main(int argc, char** argv) {
-  int rounds = 50, body_bytes = 2048;
+  int rounds = 50, body_bytes = 2048, cgroup_pool = -1;
   bool zero_by_scale = false, compare = true, bad = false;
   tide::bench::WorkloadConfig cfg;
   for (int i = 1; i < argc; ++i) {
@@ -235,6 +239,9 @@ int main(int argc, char** argv) {
     } else if (a == "--body-bytes" && i + 1 < argc) {
       body_bytes = std::atoi(argv[++i]);
       if (body_bytes < 1 || body_bytes > 16384) rounds = -1;
+    } else if (a == "--cgroup-pool" && i + 1 < argc) {
+      cgroup_pool = std::atoi(argv[++i]);
+      if (cgroup_pool < 0 || cgroup_pool > 64) rounds = -1;
     } else if (a == "--rounds" && i + 1 < argc) {
       rounds = std::atoi(argv[++i]);
     } else if (a == "--zero" && i + 1 < argc) {
@@ -246,14 +253,15 @@ int main(int argc, char** argv) {
     }
   }
   if (rounds < 1 || rounds > 1000) {
-    std::fprintf(stderr,
-                 "usage: coldstart_bench [--rounds 1..1000] [--zero idle|scale] "
-                 "[--memory 64Mi|none] [--body-bytes 1..16384] [--no-compare]\n");
+    std::fprintf(
+        stderr,
+        "usage: coldstart_bench [--rounds 1..1000] [--zero idle|scale] "
+        "[--memory 64Mi|none] [--body-bytes 1..16384] [--no-compare] [--cgroup-pool 0..64]\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
   try {
-    return tide::bench::Run(rounds, zero_by_scale, cfg, body_bytes, compare);
+    return tide::bench::Run(rounds, zero_by_scale, cfg, body_bytes, compare, cgroup_pool);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "coldstart_bench: %s\n", e.what());
     return 2;
