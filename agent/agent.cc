@@ -114,12 +114,24 @@ Status Agent::Start() {
   // Saved state that cannot be read is never taken for "no instances": that would start every
   // instance a second time beside the untracked processes. A file that reads but does not decode
   // is moved aside and the instances are found again from /proc (agent/instance_finder.h).
+  std::vector<FoundInstance> unrecorded;
+  if (!opts_.data_dir.empty()) {
+    Status as =
+        AdoptUnrecorded(opts_.data_dir, opts_.name, "/proc", opts_.data_dir + "/logs", &unrecorded);
+    if (!as.ok() && as.code() != Status::Code::kInvalid) {
+      return Status::Internal("agent: looking for running instances not recorded: " + as.message());
+    }
+    for (const auto& f : unrecorded) {
+      spdlog::warn("agent {}: instance {} (pid {}) runs but was not recorded; re-adopting it",
+                   opts_.name, f.id, f.pid);
+    }
+  }
   Status restored = supervisor_->Restore();
   if (restored.code() == Status::Code::kInvalid && !opts_.data_dir.empty()) {
     FoundInstances found;
     std::string moved_to;
     Status rs = RecoverInstanceState(opts_.data_dir, opts_.name, "/proc", clock_.WallMs(), &found,
-                                     &moved_to);
+                                     &moved_to, opts_.data_dir + "/logs");
     if (rs.ok()) {
       spdlog::warn(
           "agent {}: {}; moved it to {} and found {} running instance(s) of this node "

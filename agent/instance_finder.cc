@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -62,8 +63,11 @@ std::string Stamp(int64_t wall_ms) {
 
 }  // namespace
 
-FoundInstances FindInstances(const std::string& proc_root, const std::string& node) {
+FoundInstances FindInstances(const std::string& proc_root, const std::string& node,
+                             const std::string& logs_dir) {
   FoundInstances out;
+  const std::string logs =
+      logs_dir.empty() ? "" : std::filesystem::absolute(logs_dir).lexically_normal().string();
   std::map<std::string, std::vector<FoundInstance>> by_id;
   DIR* d = ::opendir(proc_root.c_str());
   if (d == nullptr) return out;
@@ -81,6 +85,11 @@ FoundInstances FindInstances(const std::string& proc_root, const std::string& no
     FoundInstance f;
     f.id = EnvValue(env, "TIDE_INSTANCE", &has_id);
     if (!has_id || f.id.empty()) continue;
+    if (!logs.empty()) {
+      std::error_code ec;
+      const auto out_link = std::filesystem::read_symlink(base + "/fd/1", ec);
+      if (ec || out_link.string() != logs + "/" + f.id + ".log") continue;
+    }
     f.workload = EnvValue(env, "TIDE_WORKLOAD", &has_wl);
     f.port = ParsePort(EnvValue(env, "PORT", &has_port));
     ProcStat st;
@@ -124,7 +133,7 @@ AgentState StateFromFound(const std::string& node, const std::vector<FoundInstan
 
 Status RecoverInstanceState(const std::string& data_dir, const std::string& node,
                             const std::string& proc_root, int64_t wall_ms, FoundInstances* found,
-                            std::string* moved_to) {
+                            std::string* moved_to, const std::string& logs_dir) {
   const std::string path = data_dir + "/instances.json";
   std::string text;
   {
@@ -137,7 +146,7 @@ Status RecoverInstanceState(const std::string& data_dir, const std::string& node
   if (DecodeAgentState(text, &decoded).ok()) {
     return Status::Invalid(path + " is readable: nothing to recover");
   }
-  *found = FindInstances(proc_root, node);
+  *found = FindInstances(proc_root, node, logs_dir);
   const std::string aside = path + ".corrupt-" + Stamp(wall_ms);
   if (::rename(path.c_str(), aside.c_str()) != 0) {
     return Status::Internal("cannot move " + path + " to " + aside + ": " + std::strerror(errno));
@@ -150,6 +159,44 @@ Status RecoverInstanceState(const std::string& data_dir, const std::string& node
                             " but cannot save the instances found: " + st.message());
   }
   return Status::Ok();
+}
+
+Status AdoptUnrecorded(const std::string& data_dir, const std::string& node,
+                       const std::string& proc_root, const std::string& logs_dir,
+                       std::vector<FoundInstance>* added) {
+  FileStateStore store(data_dir);
+  AgentState state;
+  if (Status st = store.Load(&state); !st.ok()) return st;
+  const FoundInstances found = FindInstances(proc_root, node, logs_dir);
+  std::map<std::string, InstanceRecord*> by_id;
+  for (InstanceRecord& r : state.instances) by_id[r.assignment.id] = &r;
+  std::vector<FoundInstance> fresh;
+  for (const FoundInstance& f : found.instances) {
+    auto it = by_id.find(f.id);
+    if (it == by_id.end()) {
+      fresh.push_back(f);
+      added->push_back(f);
+      continue;
+    }
+    InstanceRecord& r = *it->second;
+    if (r.phase == InstancePhase::kRunning && r.status.pid == f.pid &&
+        r.start_time == f.start_time) {
+      continue;  // recorded as it runs
+    }
+    // The oldest process with this id is not the recorded one: the recorded process is gone
+    // (or younger), and this one was started without being recorded.
+    r.phase = InstancePhase::kRunning;
+    r.status.pid = f.pid;
+    r.start_time = f.start_time;
+    if (f.port != 0) r.status.port = f.port;
+    r.status.state = InstanceState::kStarting;
+    added->push_back(f);
+  }
+  if (added->empty()) return Status::Ok();
+  AgentState extra = StateFromFound(node, fresh);
+  for (InstanceRecord& r : extra.instances) state.instances.push_back(std::move(r));
+  if (state.node.empty()) state.node = node;
+  return store.Save(state);
 }
 
 }  // namespace tide

@@ -7,6 +7,9 @@
 //    exactly, agent/instance_env.h) has TIDE_NODE equal to `node` and a TIDE_INSTANCE id, and
 //  - it leads its process group (the agent starts every instance as a group leader; what an
 //    instance forks inherits its environment but not the leadership), and is not a zombie.
+//  - when `logs_dir` is given, its stdout (PROC/PID/fd/1) is LOGS_DIR/ID.log, the file this
+//    agent opened for it (agent/log_files.h): another agent on the host using the same node name
+//    (tests, a second install) or a process merely setting the variables is not taken.
 // From the same environment come the workload (TIDE_WORKLOAD) and the port (PORT); the start
 // time (PROC/PID/stat field 22) completes the identity (pid, start time) re-adoption checks.
 // Two leaders claiming one id (a duplicate started earlier) are both reported in `duplicates`;
@@ -44,7 +47,8 @@ struct FoundInstances {
   std::vector<FoundInstance> duplicates;  // younger leaders with an id already found
 };
 
-FoundInstances FindInstances(const std::string& proc_root, const std::string& node);
+FoundInstances FindInstances(const std::string& proc_root, const std::string& node,
+                             const std::string& logs_dir = "");
 
 // Saved records for what was found, for `node`.
 AgentState StateFromFound(const std::string& node, const std::vector<FoundInstance>& found);
@@ -54,6 +58,16 @@ AgentState StateFromFound(const std::string& node, const std::vector<FoundInstan
 // Invalid), or moving or saving fails (the message says what happened to the file).
 Status RecoverInstanceState(const std::string& data_dir, const std::string& node,
                             const std::string& proc_root, int64_t wall_ms, FoundInstances* found,
-                            std::string* moved_to);
+                            std::string* moved_to, const std::string& logs_dir = "");
+
+// At every start, before Supervisor::Restore: adds to the (readable) saved state the running
+// instances it does not hold, e.g. launched while saves failed (full disk) and then the agent
+// was killed, and updates a record whose process was replaced by one not recorded. Without it
+// they would run untracked beside a second copy. *added gets what was added or updated. Errors:
+// the saved state cannot be read (the caller's Restore reports it), or the result cannot be
+// saved (starting would then launch duplicates: the caller refuses to start).
+Status AdoptUnrecorded(const std::string& data_dir, const std::string& node,
+                       const std::string& proc_root, const std::string& logs_dir,
+                       std::vector<FoundInstance>* added);
 
 }  // namespace tide

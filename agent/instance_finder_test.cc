@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <tuple>
 
 namespace tide {
 namespace {
@@ -122,6 +124,60 @@ TEST_F(InstanceFinderTest, ReadableOrMissingStateIsLeftAlone) {
   EXPECT_EQ(st.code(), Status::Code::kInvalid);
   EXPECT_TRUE(moved.empty());
   EXPECT_TRUE(fs::exists(data_ + "/instances.json"));
+}
+
+// Only processes whose stdout is this agent's log file for their id are its instances.
+TEST_F(InstanceFinderTest, WithALogsDirOnlyProcessesWritingThereAreFound) {
+  const std::string logs = dir_ + "/data/logs";
+  Proc(100, Env("node-a", "web-1"), 100, 5000);
+  Proc(200, Env("node-a", "web-2"), 200, 6000);
+  Proc(300, Env("node-a", "web-3"), 300, 7000);  // no fd/ at all
+  Proc(400, Env("node-a", "../logs/web-1"), 400, 8000);
+  fs::create_directories(proc_ + "/100/fd");
+  fs::create_symlink(logs + "/web-1.log", proc_ + "/100/fd/1");
+  fs::create_directories(proc_ + "/200/fd");
+  fs::create_symlink(dir_ + "/other-agent/logs/web-2.log", proc_ + "/200/fd/1");
+  fs::create_directories(proc_ + "/400/fd");
+  fs::create_symlink(logs + "/web-1.log", proc_ + "/400/fd/1");
+  FoundInstances f = FindInstances(proc_, "node-a", logs);
+  ASSERT_EQ(f.instances.size(), 1u);
+  EXPECT_EQ(f.instances[0].pid, 100);
+}
+
+// A full disk: web-2 was launched but never recorded, web-3 restarted without its new pid being
+// recorded. Both are added, web-1 (recorded as it runs) is left as it is.
+TEST_F(InstanceFinderTest, UnrecordedInstancesAreAddedToTheSavedState) {
+  Proc(100, Env("node-a", "web-1"), 100, 5000);
+  Proc(200, Env("node-a", "web-2", "20002"), 200, 6000);
+  Proc(301, Env("node-a", "web-3", "20003"), 301, 7001);
+  AgentState saved;
+  saved.node = "node-a";
+  for (auto [id, pid, start] : {std::tuple{"web-1", 100, 5000}, std::tuple{"web-3", 300, 7000}}) {
+    InstanceRecord r;
+    r.assignment.id = r.status.id = id;
+    r.status.pid = pid;
+    r.start_time = start;
+    r.phase = InstancePhase::kRunning;
+    saved.instances.push_back(r);
+  }
+  FileStateStore store(data_);
+  ASSERT_TRUE(store.Save(saved).ok());
+  std::vector<FoundInstance> added;
+  ASSERT_TRUE(AdoptUnrecorded(data_, "node-a", proc_, "", &added).ok());
+  ASSERT_EQ(added.size(), 2u);
+  AgentState now;
+  ASSERT_TRUE(store.Load(&now).ok());
+  std::map<std::string, std::pair<int, uint64_t>> got;
+  for (const auto& r : now.instances) got[r.assignment.id] = {r.status.pid, r.start_time};
+  EXPECT_EQ(got["web-1"], std::make_pair(100, uint64_t{5000}));
+  EXPECT_EQ(got["web-2"], std::make_pair(200, uint64_t{6000}));
+  EXPECT_EQ(got["web-3"], std::make_pair(301, uint64_t{7001}));
+  added.clear();
+  ASSERT_TRUE(AdoptUnrecorded(data_, "node-a", proc_, "", &added).ok());
+  EXPECT_TRUE(added.empty());
+  // A corrupt file is not this function's to fix: Invalid, and nothing is written.
+  std::ofstream(data_ + "/instances.json", std::ios::trunc) << "{";
+  EXPECT_EQ(AdoptUnrecorded(data_, "node-a", proc_, "", &added).code(), Status::Code::kInvalid);
 }
 
 }  // namespace
