@@ -181,5 +181,63 @@ TEST_F(RecoveryTest, CorruptInstancesFileAgentFindsItsInstancesAgain) {
   for (const auto& [id, pid] : before) EXPECT_FALSE(PidAlive(pid)) << id;
 }
 
+// The documented invariant: an agent that cannot save (here instances.json.tmp is a directory, so
+// every save fails even for root, like a full disk) does not report the process it launched; and
+// killed in that state, it finds the process again at its next start instead of starting a copy.
+TEST_F(RecoveryTest, AgentThatCannotRecordDoesNotReportAndReadoptsAfterRestart) {
+  tided_ = std::make_unique<Tided>(dir_.path());
+  const int base = ReservePortBlock();
+  AgentProc agent(dir_.path(), *tided_, "node-a", base, base + 49);
+  ASSERT_TRUE(WaitFor(
+      [&] { return tided_->Get("/v1/nodes").Json().value("items", json::array()).size() == 1; },
+      10s));
+  const std::string data = dir_.path() + "/agent-node-a/data";
+  fs::create_directories(data + "/instances.json.tmp");
+  ASSERT_EQ(tided_->Post("/v1/apply", TestappManifest("solo", 1)).status, 200);
+  std::vector<int> pids;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        pids = PidsOfWorkload("solo");
+        return pids.size() == 1;
+      },
+      15s));
+  const int pid = pids[0];
+  auto reported_pid = [&] {
+    for (const auto& i : tided_->Instances("solo")) {
+      if (i.value("pid", 0) > 0) return true;
+    }
+    return false;
+  };
+  // Reports go out every second and at once on a change: three seconds see several.
+  EXPECT_FALSE(WaitFor(reported_pid, 3s)) << tided_->Instances("solo").dump(2);
+
+  agent.Kill9();
+  fs::remove_all(data + "/instances.json.tmp");
+  agent.Start();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto ready = PidsById(tided_->Instances("solo"));
+        return ready.size() == 1 && ready.begin()->second == pid;
+      },
+      15s))
+      << tided_->Instances("solo").dump(2) << agent.proc()->Log();
+  EXPECT_EQ(PidsOfWorkload("solo"), std::vector<int>{pid});  // no second copy
+  EXPECT_NE(agent.proc()->Log().find("runs but was not recorded"), std::string::npos)
+      << agent.proc()->Log();
+
+  ASSERT_EQ(tided_->Delete("/v1/workloads/solo").status, 200);
+  EXPECT_TRUE(WaitFor([&] { return !PidAlive(pid) && PidsOfWorkload("solo").empty(); }, 15s));
+}
+
+// --repair is an action for one run, never a standing setting in --config.
+TEST_F(RecoveryTest, RepairIsNotAConfigKey) {
+  WriteFile(dir_.path() + "/tided.yaml", "repair: true\n");
+  Proc p({TidedBin(), "--config", dir_.path() + "/tided.yaml", "--data-dir", dir_.path() + "/d"},
+         dir_.path() + "/cfg.log");
+  EXPECT_EQ(p.Terminate(0, 20s), 2);
+  EXPECT_NE(p.Log().find("unknown setting 'repair'"), std::string::npos) << p.Log();
+  EXPECT_FALSE(fs::exists(dir_.path() + "/d/tide.db"));
+}
+
 }  // namespace
 }  // namespace tide::testing
