@@ -35,8 +35,8 @@ class WalCheckTest : public ::testing::Test {
     Exec(db, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0; PRAGMA synchronous=FULL;");
     Exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)");
     for (int i = 0; i < n; ++i) {
-      Exec(db, "INSERT INTO t (v) VALUES ('row-" + std::to_string(i) + std::string(300, 'x') +
-                   "')");
+      Exec(db,
+           "INSERT INTO t (v) VALUES ('row-" + std::to_string(i) + std::string(300, 'x') + "')");
     }
     const std::string out = dir_ + "/" + name;
     fs::create_directories(out);
