@@ -166,6 +166,23 @@ void CopyTable(Db& db, const std::string& table, RepairReport* r) {
   }
 }
 
+// The pid of another process connected to the database: every SQLite connection in WAL mode
+// holds a shared lock on the "DMS" byte of the -shm file (offset 128) while it is open, and the
+// lock goes with the process (kill -9 included). 0 when nobody holds it or there is no -shm.
+int ShmHolder(const std::string& shm) {
+  int fd = ::open(shm.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 128;
+  fl.l_len = 1;
+  int pid = 0;
+  if (::fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) pid = fl.l_pid > 0 ? fl.l_pid : -1;
+  ::close(fd);
+  return pid;
+}
+
 Status QuickCheck(const std::string& path, std::string* answer) {
   Db db;
   if (Status s = db.Open(path); !s.ok()) return s;
@@ -235,6 +252,10 @@ Status RepairStore(const std::string& data_dir, int64_t wall_ms, RepairReport* o
   const fs::path db = dir / "tide.db";
   std::error_code ec;
   if (!fs::exists(db, ec)) return Status::NotFound("no store to repair: " + db.string());
+  if (int pid = ShmHolder((dir / "tide.db-shm").string()); pid != 0) {
+    return Status::Conflict("the store is open in process " + std::to_string(pid) +
+                            " (a running tided?): stop it before --repair; nothing was changed");
+  }
   const std::string stamp = Stamp(wall_ms);
   const fs::path aside = dir / ("damaged-" + stamp);
   const fs::path work = dir / ("repair-" + stamp + ".tmp");

@@ -17,9 +17,10 @@
 // The report compares the recovered workloads with what a plain start (SQLite replaying the log
 // as found) would have kept, so the writes the repair saved are named.
 //
-// Errors: NotFound when DATA_DIR has no tide.db; Internal when a file cannot be moved or the new
-// store cannot be written (the damaged files are then still in DATA_DIR/damaged-STAMP/ and the
-// message says so).
+// Errors: NotFound when DATA_DIR has no tide.db; Conflict, before anything is moved, while
+// another process has the store open (a running tided: SQLite's lock on tide.db-shm says so);
+// Internal when a file cannot be moved or the new store cannot be written (the damaged files are
+// then still in DATA_DIR/damaged-STAMP/ and the message says so).
 #pragma once
 
 #include <cstdint>

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -134,6 +136,36 @@ TEST_F(RepairTest, NoStoreIsNotFoundAndChangesNothing) {
   Status s = RepairStore(dir_ + "/empty", 1796268000000, &r);
   EXPECT_EQ(s.code(), Status::Code::kNotFound);
   EXPECT_FALSE(fs::exists(dir_ + "/empty"));
+}
+
+// A running tided has the store open: --repair refuses and moves nothing.
+TEST_F(RepairTest, StoreOpenInAnotherProcessIsRefused) {
+  const std::string d = CrashedStore(3);
+  int ready[2], release[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(release), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::unique_ptr<Store> s;
+    FakeClock clock;
+    const bool ok = Store::Open(d, clock, &s).ok();
+    char c = ok ? 'y' : 'n';
+    (void)!::write(ready[1], &c, 1);
+    (void)!::read(release[0], &c, 1);
+    ::_exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ASSERT_EQ(c, 'y');
+  RepairReport r;
+  Status st = RepairStore(d, 1796268000000, &r);
+  (void)!::write(release[1], "x", 1);
+  ::waitpid(child, nullptr, 0);
+  EXPECT_EQ(st.code(), Status::Code::kConflict) << st.message();
+  EXPECT_NE(st.message().find(std::to_string(child)), std::string::npos) << st.message();
+  EXPECT_TRUE(fs::exists(d + "/tide.db"));
+  EXPECT_FALSE(fs::exists(d + "/damaged-20261203T032000Z"));
 }
 
 TEST_F(RepairTest, DamagedLogHeaderRecoversTheCheckpointedPartAndSaysTheLogWasLost) {
