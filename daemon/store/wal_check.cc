@@ -3,7 +3,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <vector>
 
 namespace tide {
@@ -63,9 +62,13 @@ Status CheckWal(const std::string& path, WalReport* report) {
     if (errno == ENOENT) return Status::Ok();
     return Status::Internal("store WAL " + path + ": cannot read: " + std::strerror(errno));
   }
-  std::vector<unsigned char> buf((std::istreambuf_iterator<char>(in)),
-                                 std::istreambuf_iterator<char>());
-  if (in.bad()) return Status::Internal("store WAL " + path + ": read error");
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  in.seekg(0);
+  std::vector<unsigned char> buf(size > 0 ? static_cast<size_t>(size) : 0);
+  if (size > 0 && !in.read(reinterpret_cast<char*>(buf.data()), size)) {
+    return Status::Internal("store WAL " + path + ": read error");
+  }
   if (buf.size() < kHeaderSize) return Status::Ok();
   r.present = true;
 
