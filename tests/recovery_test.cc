@@ -192,7 +192,14 @@ TEST_F(RecoveryTest, AgentThatCannotRecordDoesNotReportAndReadoptsAfterRestart) 
       [&] { return tided_->Get("/v1/nodes").Json().value("items", json::array()).size() == 1; },
       10s));
   const std::string data = dir_.path() + "/agent-node-a/data";
-  fs::create_directories(data + "/instances.json.tmp");
+  // The agent's own save briefly has a file by that name (written, then renamed): retry past it.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::error_code ec;
+        fs::create_directory(data + "/instances.json.tmp", ec);
+        return fs::is_directory(data + "/instances.json.tmp", ec);
+      },
+      5s));
   ASSERT_EQ(tided_->Post("/v1/apply", TestappManifest("solo", 1)).status, 200);
   std::vector<int> pids;
   ASSERT_TRUE(WaitFor(
