@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "agent/agent_metrics.h"
+#include "agent/instance_finder.h"
 #include "agent/log_files.h"
 #include "agent/prober.h"
 #include "agent/process_launcher.h"
@@ -112,10 +113,47 @@ Status Agent::Start() {
   so.port_lo = opts_.port_lo;
   so.port_hi = opts_.port_hi;
   supervisor_ = std::make_unique<Supervisor>(so, clock_, *launcher_, *prober_, *logs_);
-  // Saved state that cannot be read stops the start: running empty would start every instance
-  // a second time beside the untracked processes, and the next save would erase the record.
-  if (Status st = supervisor_->Restore(); !st.ok()) {
-    return Status::Internal("agent: cannot restore instances: " + st.message() +
+  // Saved state that cannot be read is never taken for "no instances": that would start every
+  // instance a second time beside the untracked processes. A file that reads but does not decode
+  // is moved aside and the instances are found again from /proc (agent/instance_finder.h).
+  std::vector<FoundInstance> unrecorded;
+  if (!opts_.data_dir.empty()) {
+    Status as =
+        AdoptUnrecorded(opts_.data_dir, opts_.name, "/proc", opts_.data_dir + "/logs", &unrecorded);
+    if (!as.ok() && as.code() != Status::Code::kInvalid) {
+      return Status::Internal("agent: looking for running instances not recorded: " + as.message());
+    }
+    for (const auto& f : unrecorded) {
+      spdlog::warn("agent {}: instance {} (pid {}) runs but was not recorded; re-adopting it",
+                   opts_.name, f.id, f.pid);
+    }
+  }
+  Status restored = supervisor_->Restore();
+  if (restored.code() == Status::Code::kInvalid && !opts_.data_dir.empty()) {
+    FoundInstances found;
+    std::string moved_to;
+    Status rs = RecoverInstanceState(opts_.data_dir, opts_.name, "/proc", clock_.WallMs(), &found,
+                                     &moved_to, opts_.data_dir + "/logs");
+    if (rs.ok()) {
+      spdlog::warn(
+          "agent {}: {}; moved it to {} and found {} running instance(s) of this node "
+          "in /proc to re-adopt{}",
+          opts_.name, restored.message(), moved_to, found.instances.size(),
+          found.duplicates.empty() ? std::string()
+                                   : " (" + std::to_string(found.duplicates.size()) +
+                                         " duplicate process(es) left alone)");
+      for (const auto& f : found.instances) {
+        spdlog::info("agent {}: found instance {} (workload {}, pid {}, port {})", opts_.name, f.id,
+                     f.workload, f.pid, f.port);
+      }
+      restored = supervisor_->Restore();
+    } else {
+      restored = Status::Internal(restored.message() +
+                                  "; finding the instances again failed: " + rs.message());
+    }
+  }
+  if (!restored.ok()) {
+    return Status::Internal("agent: cannot restore instances: " + restored.message() +
                             " (move the file aside to start without them)");
   }
 

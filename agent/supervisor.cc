@@ -460,8 +460,17 @@ int64_t Supervisor::NextTickDelayMs() const {
 std::vector<InstanceStatus> Supervisor::Statuses() const {
   std::vector<InstanceStatus> out;
   out.reserve(instances_.size());
-  for (const auto& [id, inst] : instances_) out.push_back(inst.status);
+  for (const auto& [id, inst] : instances_) {
+    if (Recorded(id, inst)) out.push_back(inst.status);
+  }
   return out;
+}
+
+bool Supervisor::Recorded(const std::string& id, const Instance& inst) const {
+  if (!store_ || inst.status.pid <= 0) return true;
+  auto it = persisted_.find(id);
+  return it != persisted_.end() && it->second.pid == inst.status.pid &&
+         it->second.start_time == inst.start_time;
 }
 
 std::map<std::string, Supervisor::Durable> Supervisor::DurableRecords() const {
@@ -502,6 +511,11 @@ Status Supervisor::Restore() {
   AgentState saved;
   if (Status st = store_->Load(&saved); !st.ok()) return st;
   const int64_t now = clock_.NowMs();
+  for (const InstanceRecord& rec : saved.instances) {  // what is on disk is recorded
+    persisted_[rec.assignment.id] =
+        Durable{rec.phase,    rec.status.pid,      rec.start_time,      rec.status.port,
+                rec.removing, rec.relaunch_counts, rec.status.restarts, rec.status.generation};
+  }
   for (InstanceRecord& rec : saved.instances) {
     const InstanceAssignment& a = rec.assignment;
     if (a.id.empty() || instances_.count(a.id)) continue;

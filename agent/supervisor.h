@@ -84,7 +84,9 @@ class Supervisor {
   // How soon Tick must run again, in ms: 0 when something is due, ~1 while an instance is
   // starting (or a probe is in flight), at most 500.
   int64_t NextTickDelayMs() const;
-  // Every instance, ordered by id.
+  // Every instance, ordered by id, except a process whose (pid, start time) the state store does
+  // not hold yet (a failing save: full disk, unwritable dir): the agent never reports a process
+  // it could not record, so what tided knows of always survives an agent restart.
   std::vector<InstanceStatus> Statuses() const;
   // Re-adopts the instances recorded in the state store. Call once, before SetDesired.
   // Until the first SetDesired, restored instances count as desired. Nothing saved yet is OK;
@@ -173,6 +175,7 @@ class Supervisor {
     bool operator==(const Durable&) const = default;
   };
   std::map<std::string, Durable> DurableRecords() const;
+  bool Recorded(const std::string& id, const Instance& inst) const;  // see Statuses()
   Status Persist();
 
   SupervisorOptions options_;

@@ -25,6 +25,7 @@
 #include "daemon/server/api_server.h"
 #include "daemon/server/apply.h"
 #include "daemon/server/auth.h"
+#include "daemon/store/repair.h"
 #include "daemon/store/store.h"
 
 namespace {
@@ -83,8 +84,9 @@ bool LoadConfigFile(const std::string& path, CLI::App& app, std::string* err) {
     const std::string key = kv.first.Scalar();
     const std::string flag = FlagOfKey(key);
     CLI::Option* opt = nullptr;
+    // repair is a one-off action, never a standing setting.
     bool ok = !key.empty() && key != "config" && key != "help" && key != "version" &&
-              flag.find("--", 2) == std::string::npos;
+              key != "repair" && flag.find("--", 2) == std::string::npos;
     if (ok) opt = app.get_option_no_throw(flag);
     // A negated name (--no-allow-root) would set its option the other way round: not a key.
     if (opt) {
@@ -124,7 +126,11 @@ int main(int argc, char** argv) {
   CLI::App app{"tided: Tide control plane"};
   Config cfg;
   std::string config_file;
+  bool repair = false;
   app.add_option("--config", config_file, "YAML file with these settings (flags win)");
+  app.add_flag("--repair", repair,
+               "rebuild a damaged store from what can be read, print what was recovered and "
+               "lost, and exit (docs/operations.md)");
   app.add_option("--api-listen", cfg.api_listen, "REST API, /healthz, /metrics")
       ->capture_default_str();
   app.add_option("--gateway-listen", cfg.gateway_listen, "request gateway")->capture_default_str();
@@ -238,6 +244,7 @@ int main(int argc, char** argv) {
     std::cerr << "tided: " << st.message() << "\n";
     return 1;
   }
+  if (repair) return tide::RunRepair(cfg.data_dir, clock.WallMs(), std::cout, std::cerr);
   st = tide::Store::Open(cfg.data_dir, clock, &store);
   if (!st.ok()) {
     std::cerr << "tided: store: " << st.message() << "\n";

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "api/json.h"
+#include "daemon/store/wal_check.h"
 
 namespace tide {
 namespace {
@@ -126,6 +127,7 @@ Status Store::Open(const std::string& data_dir, Clock& clock, Options opts,
 
 Status Store::Init(const std::string& path) {
   std::lock_guard<std::mutex> lock(mu_);
+  TIDE_RETURN_IF_ERROR(CheckWal(path + "-wal"));  // before SQLite replays (and trims) the log
   TIDE_RETURN_IF_ERROR(db_.Open(path));
   sqlite3_busy_timeout(db_.raw(), 5000);
   TIDE_RETURN_IF_ERROR(QuickCheck(path));

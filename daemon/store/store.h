@@ -75,6 +75,8 @@ class Store {
   };
 
   // Opens or creates DATA_DIR/tide.db (creating DATA_DIR), migrating the schema if needed.
+  // A write-ahead log with committed transactions after a damaged frame is refused before SQLite
+  // opens it (daemon/store/wal_check.h); a torn tail is accepted.
   // A store that fails PRAGMA quick_check is refused with an error saying so (and what to do).
   // Fails if the file's schema version is newer than this build understands.
   static Status Open(const std::string& data_dir, Clock& clock, std::unique_ptr<Store>* out);
