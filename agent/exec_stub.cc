@@ -96,7 +96,7 @@ bool WriteFull(int fd, const char* p, size_t n) {
 // `control` (filled by the sender, read by the receiver).
 struct FdMessage {
   uint32_t header[2] = {0, 0};
-  char control[CMSG_SPACE(3 * sizeof(int))] = {};
+  char control[CMSG_SPACE(4 * sizeof(int))] = {};
   struct iovec iov {};
   struct msghdr msg {};
   FdMessage() {
@@ -116,7 +116,7 @@ struct FdMessage {
   FdMessage m;
   uint32_t* header = m.header;
   struct msghdr& msg = m.msg;
-  int fds[3] = {-1, -1, -1};
+  int fds[4] = {-1, -1, -1, -1};
   ssize_t got;
   do {
     got = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
@@ -124,11 +124,12 @@ struct FdMessage {
   if (got <= 0) ::_exit(0);  // the agent closed the socket: the pool is shutting down
   struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
   if (c == nullptr || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-      c->cmsg_len != CMSG_LEN(sizeof fds)) {
+      (c->cmsg_len != CMSG_LEN(3 * sizeof(int)) && c->cmsg_len != CMSG_LEN(4 * sizeof(int)))) {
     errno = EPROTO;
     StubFail(sock, "stub message");
   }
-  std::memcpy(fds, CMSG_DATA(c), sizeof fds);
+  const size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+  std::memcpy(fds, CMSG_DATA(c), nfds * sizeof(int));
   if (static_cast<size_t>(got) < sizeof m.header &&
       !ReadFull(sock, reinterpret_cast<char*>(header) + got, sizeof m.header - got)) {
     ::_exit(0);
@@ -140,7 +141,7 @@ struct FdMessage {
   std::string payload(header[1], '\0');
   if (!ReadFull(sock, payload.data(), payload.size())) ::_exit(0);
   StubLaunch l;
-  if (!DecodeStubLaunch(payload, &l)) {
+  if (!DecodeStubLaunch(payload, &l) || l.listen_fd != (nfds == 4)) {
     errno = EPROTO;
     StubFail(sock, "stub message");
   }
@@ -155,6 +156,7 @@ struct FdMessage {
   if (::dup2(fds[0], 0) < 0 || ::dup2(fds[1], 1) < 0 || ::dup2(fds[2], 2) < 0) {
     StubFail(sock, "dup2");
   }
+  if (l.listen_fd && ::dup2(fds[3], 3) < 0) StubFail(sock, "listen fd");
   if (l.switch_user) {
     if (::syscall(SYS_setgroups, l.groups.size(), l.groups.data()) != 0) {
       StubFail(sock, "setgroups");
@@ -163,8 +165,9 @@ struct FdMessage {
     if (::syscall(SYS_setresuid, l.uid, l.uid, l.uid) != 0) StubFail(sock, "setuid");
   }
   if (!l.chdir_path.empty() && ::chdir(l.chdir_path.c_str()) != 0) StubFail(sock, "chdir");
-  if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-    for (int fd = 3; fd < 65536; ++fd) {
+  const unsigned first = l.listen_fd ? 4U : 3U;
+  if (::syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    for (int fd = static_cast<int>(first); fd < 65536; ++fd) {
       if (fd != sock) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
   }
@@ -184,6 +187,7 @@ std::string EncodeStubLaunch(const StubLaunch& l) {
   PutU32(&out, l.switch_user ? 1 : 0);
   PutU32(&out, l.uid);
   PutU32(&out, l.gid);
+  PutU32(&out, l.listen_fd ? 1 : 0);
   PutU32(&out, static_cast<uint32_t>(l.groups.size()));
   for (gid_t g : l.groups) PutU32(&out, g);
   PutStr(&out, l.path);
@@ -198,11 +202,13 @@ std::string EncodeStubLaunch(const StubLaunch& l) {
 bool DecodeStubLaunch(const std::string& bytes, StubLaunch* out) {
   Reader r{bytes};
   StubLaunch l;
-  uint32_t umask, switch_user, uid, gid, ngroups;
-  if (!r.U32(&umask) || !r.U32(&switch_user) || !r.U32(&uid) || !r.U32(&gid) || !r.U32(&ngroups) ||
-      umask > 0777 || switch_user > 1 || ngroups > 65536) {
+  uint32_t umask, switch_user, uid, gid, listen_fd, ngroups;
+  if (!r.U32(&umask) || !r.U32(&switch_user) || !r.U32(&uid) || !r.U32(&gid) ||
+      !r.U32(&listen_fd) || !r.U32(&ngroups) || umask > 0777 || switch_user > 1 || listen_fd > 1 ||
+      ngroups > 65536) {
     return false;
   }
+  l.listen_fd = listen_fd == 1;
   l.umask = static_cast<mode_t>(umask);
   l.switch_user = switch_user == 1;
   l.uid = uid;
@@ -223,7 +229,7 @@ bool DecodeStubLaunch(const std::string& bytes, StubLaunch* out) {
 }
 
 Status SendStubLaunch(int sock, const StubLaunch& launch, int stdin_fd, int stdout_fd,
-                      int stderr_fd, int timeout_ms) {
+                      int stderr_fd, int listen_fd, int timeout_ms) {
   const std::string payload = EncodeStubLaunch(launch);
   if (payload.size() > kMaxPayload) return Status::Invalid("stub: argv and env are too large");
   FdMessage m;
@@ -231,12 +237,15 @@ Status SendStubLaunch(int sock, const StubLaunch& launch, int stdin_fd, int stdo
   m.header[1] = static_cast<uint32_t>(payload.size());
   uint32_t* header = m.header;
   struct msghdr& msg = m.msg;
-  int fds[3] = {stdin_fd, stdout_fd, stderr_fd};
+  if (launch.listen_fd != (listen_fd >= 0)) return Status::Invalid("stub: listen fd mismatch");
+  int fds[4] = {stdin_fd, stdout_fd, stderr_fd, listen_fd};
+  const size_t nfds = listen_fd >= 0 ? 4 : 3;
+  msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
   struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof fds);
-  std::memcpy(CMSG_DATA(c), fds, sizeof fds);
+  c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+  std::memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
   ssize_t sent;
   do {
     sent = ::sendmsg(sock, &msg, MSG_NOSIGNAL);

@@ -44,6 +44,7 @@ struct StubLaunch {
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<gid_t> groups;
+  bool listen_fd = false;  // a fourth fd comes with the message: put on fd 3 (socket activation)
 };
 
 // The launch message's payload (the fds travel beside it). Decode rejects anything malformed.
@@ -53,7 +54,8 @@ bool DecodeStubLaunch(const std::string& bytes, StubLaunch* out);
 // Agent side: sends `launch` with stdin/stdout/stderr fds to the stub behind `sock` and waits up
 // to timeout_ms until it has exec'd. Error: the step that failed and its errno, "stub: ..." when
 // the stub is gone or silent (the caller then kills and reaps it). Does not close `sock`.
+// listen_fd: -1, or the socket to pass when launch.listen_fd.
 Status SendStubLaunch(int sock, const StubLaunch& launch, int stdin_fd, int stdout_fd,
-                      int stderr_fd, int timeout_ms);
+                      int stderr_fd, int listen_fd, int timeout_ms);
 
 }  // namespace tide

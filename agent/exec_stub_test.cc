@@ -52,6 +52,7 @@ StubLaunch Sample() {
   l.uid = 1000;
   l.gid = 100;
   l.groups = {4, 27};
+  l.listen_fd = true;
   return l;
 }
 
@@ -67,6 +68,7 @@ TEST(ExecStubMessageTest, RoundTripsEveryField) {
   EXPECT_EQ(out.uid, 1000u);
   EXPECT_EQ(out.gid, 100u);
   EXPECT_EQ(out.groups, (std::vector<gid_t>{4, 27}));
+  EXPECT_TRUE(out.listen_fd);
 }
 
 TEST(ExecStubMessageTest, RefusesTruncatedPaddedOrOddMessages) {
@@ -147,6 +149,25 @@ TEST_F(CgroupPoolTest, AReadyStubBecomesTheInstanceInItsOwnLimitedCgroup) {
   EXPECT_EQ(cg.find("pool-"), std::string::npos) << cg;
   // The pool fills up again off the launch path.
   EXPECT_TRUE(launcher_->WaitPoolReady(2, 10000));
+}
+
+TEST_F(CgroupPoolTest, SocketActivationThroughAStubGivesTheStubsPid) {
+  std::vector<int> stubs = OurStubs();
+  const int port = testing::FreeTcpPort();
+  ASSERT_GT(port, 0);
+  LaunchSpec s = Spec("pooled-sa", {"/bin/sh", "-c", testing::kActivationScript});
+  s.listen_port = port;
+  LaunchResult r;
+  ASSERT_TRUE(Launch(s, &r).ok());
+  EXPECT_TRUE(r.pid == stubs[0] || r.pid == stubs[1]) << "pid " << r.pid << " is not a stub's";
+  ASSERT_TRUE(WaitFor([&] { return ReadAll(s.log_path).find("fds=") != std::string::npos; }));
+  const std::string pid = std::to_string(r.pid);
+  const std::string log = ReadAll(s.log_path);
+  EXPECT_NE(log.find("pid=" + pid + " listen_pid=" + pid + " fds=1 names=http"), std::string::npos)
+      << log;
+  EXPECT_TRUE(
+      WaitFor([&] { return ReadAll(s.log_path).find("socket-on-3") != std::string::npos; }));
+  EXPECT_TRUE(testing::CanConnect(port));
 }
 
 TEST_F(CgroupPoolTest, AnExecFailureInTheStubFailsTheLaunchNamingTheStep) {

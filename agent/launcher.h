@@ -25,6 +25,10 @@ struct LaunchSpec {
   std::string log_path;                    // stdout+stderr appended here (O_APPEND)
   int64_t memory_limit_bytes = 0;          // 0 = unlimited
   std::string user;                        // spec.user; "" = the node's default (agent/run_as.h)
+  // Socket activation (spec.socketActivation): the launcher binds this port on every interface,
+  // listens, and passes the socket as fd 3 with LISTEN_FDS=1, LISTEN_PID and
+  // LISTEN_FDNAMES=http in the environment. 0 = none.
+  int listen_port = 0;
 };
 
 struct LaunchResult {

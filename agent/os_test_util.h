@@ -2,6 +2,9 @@
 // condition with a deadline (never a fixed sleep).
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -18,6 +21,40 @@
 #include "api/clock.h"
 
 namespace tide::testing {
+
+// A TCP port free on every interface right now (bound to 0 and closed again).
+inline int FreeTcpPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a {};
+  a.sin_family = AF_INET;
+  socklen_t len = sizeof a;
+  int port = -1;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+// True when a TCP connection to 127.0.0.1:port completes.
+inline bool CanConnect(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a {};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// The check both launch paths (direct and through a stub) must pass for socket activation: the
+// program saw LISTEN_FDS=1, LISTEN_FDNAMES=http, LISTEN_PID equal to its own pid, a socket on
+// fd 3; and the port accepts connections before the program does.
+inline const char* kActivationScript =
+    "echo \"pid=$$ listen_pid=$LISTEN_PID fds=$LISTEN_FDS names=$LISTEN_FDNAMES\"; "
+    "[ -S /proc/self/fd/3 ] && echo socket-on-3; exec sleep 60";
 
 // Pids of the live (not zombie) processes for which pred(pid, stat) holds.
 inline std::vector<int> ProcessesWhere(const std::function<bool(int, const ProcStat&)>& pred) {

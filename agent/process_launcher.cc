@@ -1,9 +1,12 @@
 #include "agent/process_launcher.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -175,17 +178,32 @@ Status OsProcessLauncher::LaunchUnwatched(const LaunchSpec& spec, LaunchResult* 
   Fd null_in{::open("/dev/null", O_RDONLY | O_CLOEXEC)};
   if (!null_in.Raise()) return Status::Internal(std::string("/dev/null: ") + std::strerror(errno));
 
+  // Socket activation: the agent listens first, so connections queue while the process starts.
+  Fd listen_sock;
+  LaunchSpec activated;
+  const LaunchSpec* ls = &spec;
+  if (spec.listen_port > 0) {
+    s = ListenForActivation(spec.listen_port, &listen_sock.fd);
+    if (!s.ok()) return s;
+    activated = spec;
+    activated.env["LISTEN_FDS"] = "1";
+    activated.env["LISTEN_FDNAMES"] = "http";
+    activated.env["LISTEN_PID"] = std::string(kPidDigits, '0');  // the child's pid goes here
+    ls = &activated;
+  }
+
   int pid = -1;
   LimitEnforcer enforcer = LimitEnforcer::kNone;
   if (may_use_pool && impl_->pool != nullptr && spec.memory_limit_bytes >= 0) {
-    s = LaunchFromPool(spec, exe, chdir_path, run_as, null_in.fd, log.fd, &pid, &enforcer);
+    s = LaunchFromPool(*ls, exe, chdir_path, run_as, null_in.fd, log.fd, listen_sock.fd, &pid,
+                       &enforcer);
     if (!s.ok()) return s;
   }
   if (pid < 0) {
     ChildLimit limit;
     s = impl_->limits.Prepare(spec.instance_id, spec.memory_limit_bytes, &limit);
     if (!s.ok()) return s;
-    s = SpawnDirect(spec, exe, chdir_path, run_as, limit, null_in.fd, log.fd, &pid);
+    s = SpawnDirect(*ls, exe, chdir_path, run_as, limit, null_in.fd, log.fd, listen_sock.fd, &pid);
     if (!s.ok()) return s;
     enforcer = limit.enforcer;
   }
@@ -203,9 +221,36 @@ Status OsProcessLauncher::LaunchUnwatched(const LaunchSpec& spec, LaunchResult* 
   return Status::Ok();
 }
 
+Status OsProcessLauncher::ListenForActivation(int port, int* fd) {
+  auto fail = [&](const char* step) {
+    Status s = Status::Internal("socket activation: cannot " + std::string(step) + " port " +
+                                std::to_string(port) + ": " + std::strerror(errno));
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+    return s;
+  };
+  *fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (*fd < 0) return fail("open a socket for");
+  if (*fd < 4) {  // fd 3 is where the child gets it: keep the agent's copy above
+    int moved = ::fcntl(*fd, F_DUPFD_CLOEXEC, 4);
+    ::close(*fd);
+    *fd = moved;
+    if (*fd < 0) return fail("open a socket for");
+  }
+  int one = 1;
+  ::setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a {};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  if (::bind(*fd, reinterpret_cast<struct sockaddr*>(&a), sizeof a) != 0) return fail("bind");
+  if (::listen(*fd, SOMAXCONN) != 0) return fail("listen on");
+  return Status::Ok();
+}
+
 Status OsProcessLauncher::LaunchFromPool(const LaunchSpec& spec, const std::string& exe,
                                          const std::string& chdir_path, const RunAs& run_as,
-                                         int stdin_fd, int log_fd, int* pid,
+                                         int stdin_fd, int log_fd, int listen_fd, int* pid,
                                          LimitEnforcer* enforcer) {
   std::optional<CgroupPool::Stub> stub = impl_->pool->Take();
   if (!stub) return Status::Ok();  // none ready: the caller spawns
@@ -216,13 +261,18 @@ Status OsProcessLauncher::LaunchFromPool(const LaunchSpec& spec, const std::stri
   StubLaunch l;
   l.path = exe;
   l.argv = spec.argv;
-  for (const auto& [k, v] : spec.env) l.envp.push_back(k + "=" + v);
+  for (const auto& [k, v] : spec.env) {
+    // The stub keeps its pid when it execs: LISTEN_PID is known here.
+    l.envp.push_back(k + "=" +
+                     (listen_fd >= 0 && k == "LISTEN_PID" ? std::to_string(stub->pid) : v));
+  }
+  l.listen_fd = listen_fd >= 0;
   l.chdir_path = chdir_path;
   l.switch_user = run_as.switch_user;
   l.uid = run_as.uid;
   l.gid = run_as.gid;
   l.groups = run_as.groups;
-  Status s = SendStubLaunch(stub->sock, l, stdin_fd, log_fd, log_fd, kStubAnswerMs);
+  Status s = SendStubLaunch(stub->sock, l, stdin_fd, log_fd, log_fd, listen_fd, kStubAnswerMs);
   if (s.ok()) {
     ::close(stub->sock);
     *pid = stub->pid;
@@ -237,7 +287,8 @@ Status OsProcessLauncher::LaunchFromPool(const LaunchSpec& spec, const std::stri
 
 Status OsProcessLauncher::SpawnDirect(const LaunchSpec& spec, const std::string& exe,
                                       const std::string& chdir_path, const RunAs& run_as,
-                                      const ChildLimit& limit, int stdin_fd, int log_fd, int* pid) {
+                                      const ChildLimit& limit, int stdin_fd, int log_fd,
+                                      int listen_fd, int* pid) {
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : spec.env) env_strings.push_back(k + "=" + v);
   std::vector<const char*> envp;
@@ -260,6 +311,12 @@ Status OsProcessLauncher::SpawnDirect(const LaunchSpec& spec, const std::string&
   req.gid = run_as.gid;
   req.groups = run_as.groups.data();
   req.ngroups = run_as.groups.size();
+  req.listen_fd = listen_fd;
+  if (listen_fd >= 0) {
+    for (auto& e : env_strings) {
+      if (e.starts_with("LISTEN_PID=")) req.listen_pid_digits = e.data() + 11;
+    }
+  }
   Status s = Spawn(req, pid);
   if (!s.ok()) return Status::Internal("cannot start " + spec.argv[0] + ": " + s.message());
   return Status::Ok();

@@ -98,10 +98,13 @@ class OsProcessLauncher : public ProcessLauncher {
   // an error when the program itself could not be started.
   Status LaunchFromPool(const LaunchSpec& spec, const std::string& exe,
                         const std::string& chdir_path, const RunAs& run_as, int stdin_fd,
-                        int log_fd, int* pid, LimitEnforcer* enforcer);
+                        int log_fd, int listen_fd, int* pid, LimitEnforcer* enforcer);
   Status SpawnDirect(const LaunchSpec& spec, const std::string& exe, const std::string& chdir_path,
                      const RunAs& run_as, const ChildLimit& limit, int stdin_fd, int log_fd,
-                     int* pid);
+                     int listen_fd, int* pid);
+  // Socket activation: a listening socket on every interface at port (fd >= 4, close-on-exec).
+  static Status ListenForActivation(int port, int* fd);
+  static constexpr size_t kPidDigits = 11;  // room for any pid and its NUL
 
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -88,6 +88,42 @@ class LauncherTest : public ::testing::Test {
   std::vector<std::string> ids_;
 };
 
+TEST_F(LauncherTest, SocketActivationHandsOverAListeningSocketOnFd3WithTheChildsPid) {
+  const int port = testing::FreeTcpPort();
+  ASSERT_GT(port, 0);
+  LaunchSpec s = Spec({"/bin/sh", "-c", testing::kActivationScript});
+  s.listen_port = port;
+  LaunchResult r = Start(s);
+  ASSERT_TRUE(WaitFor([&] { return ReadAll(s.log_path).find("fds=") != std::string::npos; }));
+  const std::string pid = std::to_string(r.pid);
+  const std::string log = ReadAll(s.log_path);
+  EXPECT_NE(log.find("pid=" + pid + " listen_pid=" + pid + " fds=1 names=http"), std::string::npos)
+      << log;
+  EXPECT_TRUE(WaitFor([&] { return ReadAll(s.log_path).find("socket-on-3") != std::string::npos; }))
+      << ReadAll(s.log_path);
+  EXPECT_TRUE(testing::CanConnect(port)) << "the kernel queues connections nobody accepted yet";
+}
+
+TEST_F(LauncherTest, SocketActivationOnAPortInUseFailsTheLaunchNamingThePort) {
+  int busy = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a {};
+  a.sin_family = AF_INET;
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::bind(busy, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(busy, 1), 0);
+  ASSERT_EQ(::getsockname(busy, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  LaunchSpec s = Spec({"/bin/true"});
+  s.listen_port = ntohs(a.sin_port);
+  LaunchResult r;
+  Status st = launcher_.Launch(s, &r);
+  ::close(busy);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(
+      st.message().find("socket activation: cannot bind port " + std::to_string(s.listen_port)),
+      std::string::npos)
+      << st.message();
+}
+
 TEST_F(LauncherTest, StdoutAndStderrGoToTheLogWithoutAShell) {
   ExitInfo e;
   std::string log = Run(Spec({"sh", "-c", "echo hi; echo err >&2"}), &e);

@@ -30,15 +30,27 @@ struct ChildContext {
   const char* step = nullptr;
 };
 
-// Marks every fd >= 3 close-on-exec, so nothing the agent holds (sockets, files) leaks into the
-// workload.
-void CloexecAllFromThree() {
-  if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+// Marks every fd >= first close-on-exec, so nothing the agent holds (sockets, files) leaks into
+// the workload.
+void CloexecAllFrom(unsigned first) {
+  if (::syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
   struct rlimit rl;
   long max_fd = ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
                     ? static_cast<long>(rl.rlim_cur)
                     : 65536;
-  for (long fd = 3; fd < max_fd; ++fd) ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+  for (long fd = first; fd < max_fd; ++fd) ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+}
+
+// Writes pid as decimal digits and a NUL into out (async-signal-safe).
+void WritePid(long pid, char* out) {
+  char tmp[24];
+  int n = 0;
+  do {
+    tmp[n++] = static_cast<char>('0' + pid % 10);
+    pid /= 10;
+  } while (pid > 0 && n < 20);
+  for (int i = 0; i < n; ++i) out[i] = tmp[n - 1 - i];
+  out[n] = '\0';
 }
 
 [[noreturn]] void Fail(ChildContext* c, const char* step) {
@@ -65,13 +77,17 @@ int ChildMain(void* arg) {
   if (::dup2(r.stdin_fd, 0) < 0 || ::dup2(r.stdout_fd, 1) < 0 || ::dup2(r.stderr_fd, 2) < 0) {
     Fail(c, "dup2");
   }
+  if (r.listen_fd >= 0) {
+    if (::dup2(r.listen_fd, 3) < 0) Fail(c, "listen fd");
+    if (r.listen_pid_digits != nullptr) WritePid(::syscall(SYS_getpid), r.listen_pid_digits);
+  }
   if (r.switch_user) {
     if (::syscall(SYS_setgroups, r.ngroups, r.groups) != 0) Fail(c, "setgroups");
     if (::syscall(SYS_setresgid, r.gid, r.gid, r.gid) != 0) Fail(c, "setgid");
     if (::syscall(SYS_setresuid, r.uid, r.uid, r.uid) != 0) Fail(c, "setuid");
   }
   if (r.chdir_path != nullptr && ::chdir(r.chdir_path) != 0) Fail(c, "chdir");
-  CloexecAllFromThree();
+  CloexecAllFrom(r.listen_fd >= 0 ? 4U : 3U);
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -87,6 +103,9 @@ Status Spawn(const SpawnRequest& req, int* pid) {
   }
   if (req.stdin_fd < 3 || req.stdout_fd < 3 || req.stderr_fd < 3) {
     return Status::Invalid("spawn: stdio fds must be >= 3");
+  }
+  if (req.listen_fd >= 0 && req.listen_fd < 4) {
+    return Status::Invalid("spawn: the listen fd must be >= 4");
   }
   void* stack = ::mmap(nullptr, kChildStackBytes, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);

@@ -53,6 +53,11 @@ struct SpawnRequest {
   gid_t gid = 0;
   const gid_t* groups = nullptr;  // supplementary groups
   size_t ngroups = 0;
+  // Socket activation: dup2'ed onto fd 3 (must be >= 4); then the child writes its pid as
+  // decimal digits and a NUL into listen_pid_digits (at least 11 bytes: the value part of the
+  // envp entry "LISTEN_PID=..."), since only the child knows it.
+  int listen_fd = -1;
+  char* listen_pid_digits = nullptr;
 };
 
 // Starts the child; *pid is set on success.

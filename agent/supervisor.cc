@@ -103,6 +103,7 @@ bool Supervisor::PrepareLaunch(Instance& inst, int64_t now, LaunchSpec* ls) {
   ls->log_path = logs_.PathFor(inst.assignment.id);
   ls->memory_limit_bytes = spec.resources.memory_bytes;
   ls->user = spec.user;
+  ls->listen_port = spec.socket_activation ? inst.status.port : 0;
   return true;
 }
 

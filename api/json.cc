@@ -151,6 +151,7 @@ void to_json(json& j, const WorkloadSpec& s) {
                   {"maxSeconds", s.backoff.max_seconds},
                   {"resetAfterSeconds", s.backoff.reset_after_seconds}};
   j["idleTimeoutSeconds"] = s.idle_timeout_seconds;
+  if (s.socket_activation) j["socketActivation"] = true;
   json triggers = json::array();
   for (const auto& t : s.triggers) triggers.push_back({{"schedule", t.schedule}});
   j["triggers"] = triggers;
@@ -190,6 +191,7 @@ void from_json(const json& j, WorkloadSpec& s) {
     Get(j.at("backoff"), "resetAfterSeconds", s.backoff.reset_after_seconds);
   }
   Get(j, "idleTimeoutSeconds", s.idle_timeout_seconds);
+  Get(j, "socketActivation", s.socket_activation);
   if (j.contains("triggers")) {
     for (const auto& t : j.at("triggers")) {
       Trigger tr;

@@ -44,10 +44,26 @@ void ObjectParser::ParseWorkloadSpec(const Field& f, Kind kind, WorkloadSpec* s,
                                      ObjectSource* src) {
   Map m;
   if (!r_.ReadMap(f,
-                  {"command", "workingDir", "user", "env", "replicas", "autoscale", "concurrency",
-                   "timeoutSeconds", "resources", "readiness", "liveness", "restartPolicy",
-                   "terminationGracePeriodSeconds", "nodeSelector", "layers", "rollout", "backoff",
-                   "idleTimeoutSeconds", "triggers"},
+                  {"command",
+                   "workingDir",
+                   "user",
+                   "env",
+                   "replicas",
+                   "autoscale",
+                   "concurrency",
+                   "timeoutSeconds",
+                   "resources",
+                   "readiness",
+                   "liveness",
+                   "restartPolicy",
+                   "terminationGracePeriodSeconds",
+                   "nodeSelector",
+                   "layers",
+                   "rollout",
+                   "backoff",
+                   "idleTimeoutSeconds",
+                   "triggers",
+                   "socketActivation"},
                   &m)) {
     return;
   }
@@ -99,6 +115,7 @@ void ObjectParser::ParseWorkloadSpec(const Field& f, Kind kind, WorkloadSpec* s,
   if (Field bf = m.Get("backoff"); bf.present) ParseBackoff(bf, &s->backoff);
   OptSeconds(m, "idleTimeoutSeconds", false, &s->idle_timeout_seconds);
   if (Field tf = m.Get("triggers"); tf.present) ParseTriggers(tf, kind, &s->triggers);
+  if (Field sf = m.Get("socketActivation"); sf.present) r_.ReadBool(sf, &s->socket_activation);
 
   if (s->autoscale && s->autoscale->metric == "cpu" && s->resources.cpu <= 0 && metric.present) {
     r_.Error(

@@ -97,6 +97,9 @@ struct WorkloadSpec {
   Backoff backoff;
   double idle_timeout_seconds = 60;  // Functions
   std::vector<Trigger> triggers;     // Functions
+  // The agent binds $PORT itself and hands the listening socket over as fd 3 (systemd's
+  // LISTEN_FDS protocol), so the kernel queues the first requests while the process starts.
+  bool socket_activation = false;
   bool operator==(const WorkloadSpec&) const = default;
 };
 
