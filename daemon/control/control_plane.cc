@@ -9,8 +9,8 @@
 
 namespace tide {
 
-ControlPlane::ControlPlane(ControlPlaneOptions opts, Store& store, Clock& clock, Metrics& metrics,
-                           Gateway* gateway)
+ControlPlane::ControlPlane(ControlPlaneOptions opts, ObjectStore& store, Clock& clock,
+                           Metrics& metrics, Gateway* gateway)
     : opts_(opts),
       store_(store),
       clock_(clock),

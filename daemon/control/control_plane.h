@@ -45,7 +45,7 @@
 #include "daemon/control/triggers.h"
 #include "daemon/gateway/gateway.h"
 #include "daemon/metrics.h"
-#include "daemon/store/store.h"
+#include "daemon/store/object_store.h"
 
 namespace tide {
 
@@ -63,7 +63,7 @@ struct ControlPlaneOptions {
 
 class ControlPlane : public GatewayBackend {
  public:
-  ControlPlane(ControlPlaneOptions opts, Store& store, Clock& clock, Metrics& metrics,
+  ControlPlane(ControlPlaneOptions opts, ObjectStore& store, Clock& clock, Metrics& metrics,
                Gateway* gateway);
   ~ControlPlane() override;
 
@@ -172,7 +172,7 @@ class ControlPlane : public GatewayBackend {
                   const std::string& workload, const std::string& message);
 
   ControlPlaneOptions opts_;
-  Store& store_;
+  ObjectStore& store_;
   Clock& clock_;
   Metrics& metrics_;
   Gateway* gateway_;
