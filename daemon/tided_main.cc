@@ -281,6 +281,7 @@ int main(int argc, char** argv) {
   tide::Metrics metrics;
   tide::ControlPlaneOptions cpo;
   cpo.node_grace_ms = grace_ms;
+  if (backend->is_etcd()) cpo.may_act = [b = backend.get()] { return b->IsLeader(); };
   // The gateway needs the control plane as its backend and the control plane feeds the
   // gateway: construct the control plane first with the gateway pointer it will use. The
   // invoker is destroyed last: the control plane's threads enqueue schedule triggers with it.

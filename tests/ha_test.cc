@@ -112,6 +112,42 @@ TEST_F(HaTest, AGracefulStopHandsOverAtOnce) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1500ms);
 }
 
+// Every member runs its local agent; only the leader places instances, so a Service of one
+// replica runs once in the whole cluster, not once per member.
+TEST(HaLocalAgents, OnlyTheLeaderPlacesInstances) {
+  TestEtcd etcd;
+  ASSERT_TRUE(etcd.ok()) << etcd.error();
+  TempDir dir;
+  std::vector<std::unique_ptr<Tided>> ms;
+  for (int i = 0; i < 3; ++i) {
+    const std::string d = dir.path() + "/m" + std::to_string(i);
+    std::filesystem::create_directories(d);
+    Tided::Options o;
+    o.local_agent = true;
+    o.extra_args = {"--store", etcd.store_url(), "--name", "m" + std::to_string(i), "--leader-ttl",
+                    "2s"};
+    ms.push_back(std::make_unique<Tided>(d, o));
+  }
+  ASSERT_TRUE(
+      WaitFor([&] { return ms[0]->Get("/v1/leader").Json().value("leader", "") != ""; }, 10s));
+  const std::string yaml =
+      "apiVersion: tide/v1\nkind: Service\nmetadata: {name: one}\nspec:\n"
+      "  command: [\"" +
+      TestappBin() +
+      "\", \"--port\", \"${PORT}\"]\n"
+      "  replicas: 1\n";
+  ASSERT_EQ(ms[1]->Post("/v1/apply", yaml).status, 200);
+  auto total = [&] {
+    int n = 0;
+    for (auto& m : ms) n += m->ReadyCount("one");
+    return n;
+  };
+  ASSERT_TRUE(WaitFor([&] { return total() >= 1; }, 20s));
+  // Give followers every chance to (wrongly) start their own: several reconcile passes.
+  EXPECT_FALSE(WaitFor([&] { return total() > 1; }, 3s)) << "more than one member placed it";
+  EXPECT_EQ(total(), 1);
+}
+
 TEST(HaFlags, BadStoreFlagsAreRefusedNamingTheFlag) {
   TempDir dir;
   for (auto [args, want] : std::vector<std::pair<std::vector<std::string>, std::string>>{

@@ -26,6 +26,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -59,6 +60,10 @@ struct ControlPlaneOptions {
   // (no creations, no drains) for this long, so a restart does not churn instances.
   int64_t startup_settle_ms = 2000;
   Invoker* invoker = nullptr;  // where schedule triggers are enqueued; none: they only log
+  // Whether this member may change anything (place, create, drain, scale, fire triggers). Unset:
+  // always. On etcd, whether it leads (docs/ha.md); on becoming leader it first settles for
+  // startup_settle_ms, adopting what agents report, as after a start.
+  std::function<bool()> may_act;
 };
 
 class ControlPlane : public GatewayBackend {
@@ -185,6 +190,7 @@ class ControlPlane : public GatewayBackend {
   std::condition_variable autoscale_cv_;  // only for stopping the autoscale loop
   int64_t last_metrics_ms_ = 0;
   int64_t started_ms_ = 0;
+  bool acting_ = true;           // guarded by mu_; may_act at the last reconcile pass
   HearingWindow hearing_{0, 0};  // since when tided could hear agents (reset in Start)
   // Routing pushes carry a per-workload sequence; a stale one (computed earlier, flushed later
   // by another thread) is dropped, so the gateway always ends with the newest endpoint set.

@@ -18,7 +18,7 @@ void ControlPlane::AutoscaleLoop() {
                              [this] { return stopping_; });
       if (stopping_) return;
       for (const auto& [name, wr] : workloads_) {
-        if (wr.autoscaled) names.push_back(name);
+        if (wr.autoscaled && acting_) names.push_back(name);
       }
     }
     std::map<std::string, Gateway::WorkloadLoad> loads;
@@ -94,6 +94,7 @@ void ControlPlane::FireDueTriggers() {
   std::vector<Event> events;
   {
     std::lock_guard<std::mutex> lk(mu_);
+    if (!acting_) return;  // the leader fires them
     std::vector<TriggerRef> all;
     for (const auto& [name, wr] : workloads_) {
       const auto& triggers = wr.obj.object.spec.triggers;
