@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 
@@ -89,6 +90,32 @@ TEST_F(HaTest, OneLeaderWritesOnAnyMemberAndANewLeaderAfterKill9) {
   // What was answered 2xx is still there, on the new leader too.
   EXPECT_EQ(members_[live[0]]->Get("/v1/workloads/web").status, 200);
   EXPECT_EQ(members_[live[1]]->Post("/v1/apply", Service("after")).status, 200);
+}
+
+// A leader paused past its lease (SIGSTOP) is replaced; when it resumes it learns it was deposed
+// and says so, instead of acting as leader (its writes are fenced: ElectorTest).
+TEST_F(HaTest, APausedLeaderIsReplacedAndLearnsItWasDeposed) {
+  std::string leader;
+  ASSERT_TRUE(WaitFor([&] { return !(leader = AgreedLeader({0, 1, 2})).empty(); }, 10s));
+  const size_t li = static_cast<size_t>(leader[1] - '0');
+  ::kill(members_[li]->proc()->pid(), SIGSTOP);
+  std::vector<size_t> live;
+  for (size_t i = 0; i < 3; ++i) {
+    if (i != li) live.push_back(i);
+  }
+  std::string next;
+  const bool replaced = WaitFor(
+      [&] {
+        next = AgreedLeader(live);
+        return !next.empty() && next != leader;
+      },
+      8s);
+  ::kill(members_[li]->proc()->pid(), SIGCONT);
+  ASSERT_TRUE(replaced);
+  ASSERT_TRUE(WaitFor(
+      [&] { return members_[li]->Get("/v1/leader").Json().value("leader", "") == next; }, 5s))
+      << members_[li]->Get("/v1/leader").body;
+  EXPECT_EQ(AgreedLeader({0, 1, 2}), next);  // one leader, named by all three
 }
 
 TEST_F(HaTest, AGracefulStopHandsOverAtOnce) {
