@@ -106,7 +106,12 @@ void EtcdStore::Watched(int64_t revision) {
 
 void EtcdStore::Changed() {
   ++revision_;
-  if (on_change_) on_change_();
+  std::function<void()> fn;
+  {
+    std::lock_guard<std::mutex> lock(listener_mu_);
+    fn = on_change_;
+  }
+  if (fn) fn();
 }
 
 Status EtcdStore::ReadSnapshot(Snapshot* out) {

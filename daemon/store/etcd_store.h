@@ -70,7 +70,11 @@ class EtcdStore : public ObjectStore {
   Status PutNodeCredential(const std::string& node, const std::string& digest_hex) override;
   Status ListNodeCredentials(std::vector<std::pair<std::string, std::string>>* out) override;
   int64_t Revision() const override { return revision_.load(); }
-  void SetChangeListener(std::function<void()> fn) override { on_change_ = std::move(fn); }
+  // May be set while the watch already runs (it starts in Open).
+  void SetChangeListener(std::function<void()> fn) override {
+    std::lock_guard<std::mutex> lock(listener_mu_);
+    on_change_ = std::move(fn);
+  }
 
   const std::string& prefix() const { return opts_.prefix; }
 
@@ -91,7 +95,8 @@ class EtcdStore : public ObjectStore {
   Options opts_;
   std::atomic<int64_t> revision_{0};
   std::atomic<int64_t> appended_{0};
-  std::function<void()> on_change_;
+  std::mutex listener_mu_;
+  std::function<void()> on_change_;  // guarded by listener_mu_
   std::mutex own_mu_;
   std::set<int64_t> own_revisions_;  // our commits, not to be counted again when watched
   std::unique_ptr<etcd::Watch> watch_;
