@@ -26,7 +26,7 @@
 #include "daemon/server/apply.h"
 #include "daemon/server/auth.h"
 #include "daemon/store/repair.h"
-#include "daemon/store/store.h"
+#include "daemon/store_backend.h"
 
 namespace {
 
@@ -49,6 +49,9 @@ struct Config {
   std::string default_user;
   bool allow_root = true;
   size_t cgroup_pool = 4;
+  // The store and, on etcd, this member's name and lease (daemon/store_backend.h, docs/ha.md).
+  tide::StoreBackendOptions store;
+  std::string leader_ttl = "3s";
 };
 
 // "gatewayMaxQueue" -> "--gateway-max-queue": the --config key of every flag is its name in
@@ -195,6 +198,13 @@ int main(int argc, char** argv) {
                  "local agent: processes kept ready in cgroups of their own for cold starts")
       ->capture_default_str()
       ->check(CLI::Range(0, 64));
+  app.add_option("--store", cfg.store.store, "sqlite, or etcd://HOST:PORT[,HOST:PORT...]")
+      ->capture_default_str();
+  app.add_option("--store-prefix", cfg.store.prefix, "etcd: the keys' prefix")
+      ->capture_default_str();
+  app.add_option("--name", cfg.store.name, "this member's name (default: host name)");
+  app.add_option("--leader-ttl", cfg.leader_ttl, "etcd: the leader lease's TTL (whole seconds)")
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -237,7 +247,15 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   tide::Clock& clock = tide::SystemClock::Get();
-  std::unique_ptr<tide::Store> store;
+  int64_t leader_ttl_ms = 0;
+  if (!tide::ParseDuration(cfg.leader_ttl, &leader_ttl_ms, &err) || leader_ttl_ms % 1000 != 0) {
+    std::cerr << "tided: --leader-ttl: " << (err.empty() ? "whole seconds, e.g. 3s" : err) << "\n";
+    return 2;
+  }
+  cfg.store.leader_ttl_seconds = leader_ttl_ms / 1000;
+  cfg.store.data_dir = cfg.data_dir;
+  if (cfg.store.name.empty()) cfg.store.name = tide::DefaultNodeName();
+  std::unique_ptr<tide::StoreBackend> backend;
   // 0700, files 0600; an older install's modes are tightened here.
   tide::Status st = tide::MakePrivateDir(cfg.data_dir);
   if (!st.ok()) {
@@ -245,11 +263,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (repair) return tide::RunRepair(cfg.data_dir, clock.WallMs(), std::cout, std::cerr);
-  st = tide::Store::Open(cfg.data_dir, clock, &store);
+  st = tide::StoreBackend::Open(cfg.store, clock, &backend);
   if (!st.ok()) {
     std::cerr << "tided: store: " << st.message() << "\n";
-    return 1;
+    return st.code() == tide::Status::Code::kInvalid ? 2 : 1;
   }
+  tide::ObjectStore* store = &backend->store();
+  backend->Start();
   std::unique_ptr<tide::Auth> auth;
   st = cfg.tokens_file.empty()
            ? tide::Auth::LoadOrGenerate(cfg.data_dir, tide::LocalUrl(api_addr), &auth)
@@ -275,6 +295,7 @@ int main(int argc, char** argv) {
   tide::Metrics metrics;
   tide::ControlPlaneOptions cpo;
   cpo.node_grace_ms = grace_ms;
+  if (backend->is_etcd()) cpo.may_act = [b = backend.get()] { return b->IsLeader(); };
   // The gateway needs the control plane as its backend and the control plane feeds the
   // gateway: construct the control plane first with the gateway pointer it will use. The
   // invoker is destroyed last: the control plane's threads enqueue schedule triggers with it.
@@ -338,6 +359,8 @@ int main(int argc, char** argv) {
   apo.listen = cfg.api_listen;
   // A wildcard host stays as it is: tidectl replaces it with the host it reached the API on.
   apo.gateway_url = "http://" + tide::FormatHostPort({gateway_addr.host, h.gateway->port()});
+  apo.self_name = backend->name();
+  apo.leader = [b = backend.get()] { return b->Leader(); };
   tide::ApiServer api(apo, *store, *h.cp, *auth, metrics);
   st = api.Start();
   if (!st.ok()) {
@@ -379,5 +402,6 @@ int main(int argc, char** argv) {
   h.invoker->Stop();
   h.gateway->Stop();
   h.cp->Stop();
+  backend->Stop();  // on etcd: hands leadership over at once
   return 0;
 }

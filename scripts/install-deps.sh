@@ -8,6 +8,7 @@ PKGS=(
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libssl-dev libsqlite3-dev
   libgtest-dev libgmock-dev
   python3 redis-server nginx prometheus wrk procps iproute2 curl
+  etcd-server  # a real etcd (3.4, v3 JSON gateway at /v3/) for the HA store tests
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -9,8 +9,8 @@
 
 namespace tide {
 
-ControlPlane::ControlPlane(ControlPlaneOptions opts, Store& store, Clock& clock, Metrics& metrics,
-                           Gateway* gateway)
+ControlPlane::ControlPlane(ControlPlaneOptions opts, ObjectStore& store, Clock& clock,
+                           Metrics& metrics, Gateway* gateway)
     : opts_(opts),
       store_(store),
       clock_(clock),
@@ -135,6 +135,9 @@ void ControlPlane::ReconcileOnce() {
     std::lock_guard<std::mutex> lk(mu_);
     inflight_snapshot_ = std::move(inflight);
     int64_t now = clock_.NowMs();
+    const bool act = !opts_.may_act || opts_.may_act();
+    if (act && !acting_) started_ms_ = now;  // new leader: settle first, as after a start
+    acting_ = act;
     RefreshWorkloadsLocked();
     UpdateNodeStatesLocked(now);
     for (auto& [name, wr] : workloads_) ReconcileWorkloadLocked(wr, now);
@@ -265,6 +268,7 @@ void ControlPlane::UpdateNodeStatesLocked(int64_t now) {
 
 // Builds the rollout planner's input (daemon/control/rollout.h) and applies its plan.
 void ControlPlane::ReconcileWorkloadLocked(WorkloadRuntime& wr, int64_t now) {
+  if (!acting_) return;  // a follower changes nothing (docs/ha.md)
   const std::string& name = wr.obj.object.metadata.name;
   auto recs = state_.InstancesOf(name);
   PlacePendingLocked(wr, recs);

@@ -26,6 +26,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -45,7 +46,7 @@
 #include "daemon/control/triggers.h"
 #include "daemon/gateway/gateway.h"
 #include "daemon/metrics.h"
-#include "daemon/store/store.h"
+#include "daemon/store/object_store.h"
 
 namespace tide {
 
@@ -59,11 +60,15 @@ struct ControlPlaneOptions {
   // (no creations, no drains) for this long, so a restart does not churn instances.
   int64_t startup_settle_ms = 2000;
   Invoker* invoker = nullptr;  // where schedule triggers are enqueued; none: they only log
+  // Whether this member may change anything (place, create, drain, scale, fire triggers). Unset:
+  // always. On etcd, whether it leads (docs/ha.md); on becoming leader it first settles for
+  // startup_settle_ms, adopting what agents report, as after a start.
+  std::function<bool()> may_act;
 };
 
 class ControlPlane : public GatewayBackend {
  public:
-  ControlPlane(ControlPlaneOptions opts, Store& store, Clock& clock, Metrics& metrics,
+  ControlPlane(ControlPlaneOptions opts, ObjectStore& store, Clock& clock, Metrics& metrics,
                Gateway* gateway);
   ~ControlPlane() override;
 
@@ -172,7 +177,7 @@ class ControlPlane : public GatewayBackend {
                   const std::string& workload, const std::string& message);
 
   ControlPlaneOptions opts_;
-  Store& store_;
+  ObjectStore& store_;
   Clock& clock_;
   Metrics& metrics_;
   Gateway* gateway_;
@@ -185,6 +190,7 @@ class ControlPlane : public GatewayBackend {
   std::condition_variable autoscale_cv_;  // only for stopping the autoscale loop
   int64_t last_metrics_ms_ = 0;
   int64_t started_ms_ = 0;
+  bool acting_ = true;           // guarded by mu_; may_act at the last reconcile pass
   HearingWindow hearing_{0, 0};  // since when tided could hear agents (reset in Start)
   // Routing pushes carry a per-workload sequence; a stale one (computed earlier, flushed later
   // by another thread) is dropped, so the gateway always ends with the newest endpoint set.

@@ -21,7 +21,7 @@ void ControlPlane::AutoscaleLoop() {
       // request activates it through the gateway's load callback (Activate). Skipping it keeps
       // idle workloads free (issue 13: nothing ticks per idle workload).
       for (const auto& [name, wr] : workloads_) {
-        if (wr.autoscaled && (wr.desired > 0 || !state_.InstancesOf(name).empty())) {
+        if (wr.autoscaled && acting_ && (wr.desired > 0 || !state_.InstancesOf(name).empty())) {
           names.push_back(name);
         }
       }
@@ -99,6 +99,7 @@ void ControlPlane::FireDueTriggers() {
   std::vector<Event> events;
   {
     std::lock_guard<std::mutex> lk(mu_);
+    if (!acting_) return;  // the leader fires them
     std::vector<TriggerRef> all;
     for (const auto& [name, wr] : workloads_) {
       const auto& triggers = wr.obj.object.spec.triggers;

@@ -36,7 +36,7 @@ std::string NewId() {
 
 }  // namespace
 
-Invoker::Invoker(InvokerOptions opts, Store& store, Clock& clock)
+Invoker::Invoker(InvokerOptions opts, ObjectStore& store, Clock& clock)
     : opts_(std::move(opts)), store_(store), clock_(clock) {}
 
 Invoker::~Invoker() { Stop(); }

@@ -21,7 +21,7 @@
 #include "api/clock.h"
 #include "api/status.h"
 #include "daemon/gateway/gateway.h"
-#include "daemon/store/store.h"
+#include "daemon/store/object_store.h"
 
 namespace tide {
 
@@ -35,7 +35,7 @@ struct InvokerOptions {
 
 class Invoker {
  public:
-  Invoker(InvokerOptions opts, Store& store, Clock& clock);
+  Invoker(InvokerOptions opts, ObjectStore& store, Clock& clock);
   ~Invoker();
   void Start();  // resumes stored Queued/Running invocations, starts the workers
   void Stop();
@@ -49,7 +49,7 @@ class Invoker {
   void Deliver(const std::string& id);
 
   InvokerOptions opts_;
-  Store& store_;
+  ObjectStore& store_;
   Clock& clock_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -14,6 +14,7 @@ std::string ApiRouteLabel(const std::string& path) {
                                      "/metrics",
                                      "/v1/version",
                                      "/v1/info",
+                                     "/v1/leader",
                                      "/v1/apply",
                                      "/v1/workloads",
                                      "/v1/workloads/{name}",

@@ -120,7 +120,7 @@ std::optional<Kind> KindFilter(const std::string& k) {
 
 }  // namespace
 
-ApiServer::ApiServer(ApiServerOptions opts, Store& store, ControlPlane& cp, Auth& auth,
+ApiServer::ApiServer(ApiServerOptions opts, ObjectStore& store, ControlPlane& cp, Auth& auth,
                      Metrics& metrics)
     : opts_(std::move(opts)), store_(store), cp_(cp), auth_(auth), metrics_(metrics) {}
 
@@ -311,6 +311,10 @@ void ApiServer::Routes(httplib::Server& s, int workers) {
   });
   s.Get("/v1/info", [this](const httplib::Request&, httplib::Response& res) {
     SendJson(res, 200, {{"version", kTideVersion}, {"gatewayUrl", opts_.gateway_url}});
+  });
+  s.Get("/v1/leader", [this](const httplib::Request&, httplib::Response& res) {
+    const std::string leader = opts_.leader ? opts_.leader() : opts_.self_name;
+    SendJson(res, 200, {{"leader", leader}, {"self", opts_.self_name}});
   });
 
   // ---- apply ----

@@ -7,6 +7,7 @@
 // The store, control plane, auth and metrics must outlive the server.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -20,7 +21,7 @@
 #include "daemon/server/auth.h"
 #include "daemon/server/front_door.h"
 #include "daemon/server/node_identity.h"
-#include "daemon/store/store.h"
+#include "daemon/store/object_store.h"
 
 namespace httplib {
 class Server;
@@ -46,11 +47,16 @@ struct ApiServerOptions {
   int workers = 64;                  // threads answering client calls that do not wait
   int agent_workers = 16;            // threads answering agents' register and status calls
   int agent_wait_workers = 256;      // threads holding agents' assignment long-polls
+  // GET /v1/leader: {"leader": NAME, "self": NAME} (docs/ha.md). Unset: a single member that
+  // always leads, named self_name.
+  std::function<std::string()> leader;
+  std::string self_name;
 };
 
 class ApiServer {
  public:
-  ApiServer(ApiServerOptions opts, Store& store, ControlPlane& cp, Auth& auth, Metrics& metrics);
+  ApiServer(ApiServerOptions opts, ObjectStore& store, ControlPlane& cp, Auth& auth,
+            Metrics& metrics);
   ~ApiServer();
 
   Status Start();  // binds and serves on a background thread
@@ -77,7 +83,7 @@ class ApiServer {
   std::map<std::string, std::string> agent_tokens_;
 
   ApiServerOptions opts_;
-  Store& store_;
+  ObjectStore& store_;
   ControlPlane& cp_;
   Auth& auth_;
   Metrics& metrics_;

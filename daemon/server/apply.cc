@@ -4,7 +4,7 @@
 
 namespace tide {
 
-Status ApplyFiles(Store& store, const std::vector<ManifestFile>& files, bool dry_run,
+Status ApplyFiles(ObjectStore& store, const std::vector<ManifestFile>& files, bool dry_run,
                   std::vector<ApplyResult>* results, std::vector<FieldError>* errors) {
   ParseResult parsed;
   for (const auto& f : files) AppendParseResult(&parsed, ParseManifests(f.content, f.name));

@@ -10,13 +10,13 @@
 #include "api/manifest.h"
 #include "api/manifest_files.h"
 #include "api/status.h"
-#include "daemon/store/store.h"
+#include "daemon/store/object_store.h"
 
 namespace tide {
 
 // On invalid manifests returns Invalid with *errors filled (one entry per problem); on success
 // *results has one entry per object, in order.
-Status ApplyFiles(Store& store, const std::vector<ManifestFile>& files, bool dry_run,
+Status ApplyFiles(ObjectStore& store, const std::vector<ManifestFile>& files, bool dry_run,
                   std::vector<ApplyResult>* results, std::vector<FieldError>* errors);
 
 }  // namespace tide

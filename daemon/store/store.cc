@@ -8,6 +8,7 @@
 
 #include "api/json.h"
 #include "daemon/store/wal_check.h"
+#include "daemon/store/apply_plan.h"
 
 namespace tide {
 namespace {
@@ -59,7 +60,7 @@ CREATE TABLE node_credentials (
 );
 )sql";
 
-const char* Namespace(Kind k) { return k == Kind::kLayer ? "layer" : "workload"; }
+const char* Namespace(Kind k) { return StoreNamespace(k); }
 
 // Parses a stored row's JSON back into an Object; stored JSON is our own output.
 Status ParseObject(const std::string& text, Object* out) {
@@ -256,27 +257,19 @@ Status Store::ListLocked(const std::string& ns, std::vector<StoredObject>* out) 
 
 Status Store::ApplyLocked(const std::vector<Object>& objs, std::vector<ApplyResult>* out,
                           bool* changed) {
-  std::set<std::pair<std::string, std::string>> seen;
-  for (const auto& o : objs) {
-    if (o.metadata.name.empty()) {
-      return Status::Invalid(std::string("a ") + KindName(o.kind) + " has no metadata.name");
-    }
-    if (!seen.insert({Namespace(o.kind), o.metadata.name}).second) {
-      return Status::Invalid(std::string(o.kind == Kind::kLayer ? "layer " : "workload ") +
-                             o.metadata.name + " appears more than once in one apply");
-    }
-  }
-
+  TIDE_RETURN_IF_ERROR(CheckApplyBatch(objs));
   const int64_t now = clock_.WallMs();
   for (const auto& o : objs) {
     const std::string ns = Namespace(o.kind);
-    const json new_json = o;
-    const std::string canonical = new_json.dump();
     StoredObject old;
     bool found = false;
     TIDE_RETURN_IF_ERROR(GetLocked(ns, o.metadata.name, &old, &found));
-
-    ApplyResult r{o.kind, o.metadata.name, "", 0};
+    PlannedWrite w = PlanObject(o, found ? &old : nullptr);
+    if (w.result.action == "unchanged") {
+      out->push_back(std::move(w.result));
+      continue;
+    }
+    *changed = true;
     if (!found) {
       SqliteStmt ins;
       TIDE_RETURN_IF_ERROR(db_.Prepare(
@@ -286,33 +279,11 @@ Status Store::ApplyLocked(const std::vector<Object>& objs, std::vector<ApplyResu
       ins.Bind(1, ns);
       ins.Bind(2, o.metadata.name);
       ins.Bind(3, std::string(KindName(o.kind)));
-      ins.Bind(4, canonical);
+      ins.Bind(4, w.canonical);
       ins.Bind(5, now);
       TIDE_RETURN_IF_ERROR(ins.Run());
-      r.action = "created";
-      r.generation = 1;
-      *changed = true;
-      out->push_back(std::move(r));
+      out->push_back(std::move(w.result));
       continue;
-    }
-
-    const json old_json = old.object;
-    if (old_json.dump() == canonical) {
-      r.action = "unchanged";
-      r.generation = old.generation;
-      out->push_back(std::move(r));
-      continue;
-    }
-
-    const bool kind_changed = old.object.kind != o.kind;
-    const bool spec_changed = kind_changed || old_json.at("spec") != new_json.at("spec");
-    const int64_t generation = old.generation + (spec_changed ? 1 : 0);
-    bool clear_scale = kind_changed;
-    if (o.kind != Kind::kLayer && !kind_changed) {
-      const json& os = old_json.at("spec");
-      const json& ns_spec = new_json.at("spec");
-      clear_scale = os.value("replicas", json()) != ns_spec.value("replicas", json()) ||
-                    os.value("autoscale", json()) != ns_spec.value("autoscale", json());
     }
     SqliteStmt up;
     TIDE_RETURN_IF_ERROR(
@@ -323,15 +294,12 @@ Status Store::ApplyLocked(const std::vector<Object>& objs, std::vector<ApplyResu
     up.Bind(1, ns);
     up.Bind(2, o.metadata.name);
     up.Bind(3, std::string(KindName(o.kind)));
-    up.Bind(4, canonical);
-    up.Bind(5, generation);
+    up.Bind(4, w.canonical);
+    up.Bind(5, w.result.generation);
     up.Bind(6, now);
-    up.Bind(7, static_cast<int64_t>(clear_scale ? 1 : 0));
+    up.Bind(7, static_cast<int64_t>(w.clear_scale ? 1 : 0));
     TIDE_RETURN_IF_ERROR(up.Run());
-    r.action = "configured";
-    r.generation = generation;
-    *changed = true;
-    out->push_back(std::move(r));
+    out->push_back(std::move(w.result));
   }
   return CheckLayerRefsLocked();
 }
@@ -340,17 +308,7 @@ Status Store::CheckLayerRefsLocked() {
   std::vector<StoredObject> layers, workloads;
   TIDE_RETURN_IF_ERROR(ListLocked("layer", &layers));
   TIDE_RETURN_IF_ERROR(ListLocked("workload", &workloads));
-  std::set<std::string> names;
-  for (const auto& l : layers) names.insert(l.object.metadata.name);
-  for (const auto& w : workloads) {
-    for (const auto& ref : w.object.spec.layers) {
-      if (names.count(ref) == 0) {
-        return Status::Invalid("workload " + w.object.metadata.name + " uses layer " + ref +
-                               ", which does not exist; apply the Layer too");
-      }
-    }
-  }
-  return Status::Ok();
+  return CheckLayerRefs(layers, workloads);
 }
 
 Status Store::Apply(const std::vector<Object>& objs, bool dry_run, std::vector<ApplyResult>* out) {

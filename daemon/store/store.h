@@ -1,4 +1,5 @@
-// Store: tided's durable desired state, an embedded SQLite database `DATA_DIR/tide.db`.
+// Store: tided's durable desired state, an embedded SQLite database `DATA_DIR/tide.db` (the
+// default ObjectStore, object_store.h; the etcd one is etcd_store.h).
 //
 // Holds the applied objects (workloads and layers), the event log, and async invocations.
 // Durability: journal_mode=WAL and synchronous=FULL, so an Apply/Delete/SetScale that returned
@@ -37,38 +38,12 @@
 #include "api/clock.h"
 #include "api/model.h"
 #include "api/status.h"
+#include "daemon/store/object_store.h"
 #include "daemon/store/sqlite_db.h"
 
 namespace tide {
 
-struct StoredObject {
-  Object object;
-  int64_t generation = 0;
-  int64_t created_ms = 0;             // wall
-  int64_t updated_ms = 0;             // wall; last apply that changed it or last SetScale
-  std::optional<int> scale_replicas;  // PUT scale override; wins over spec.replicas
-};
-
-struct ApplyResult {
-  Kind kind = Kind::kService;
-  std::string name;
-  std::string action;  // created | configured | unchanged
-  int64_t generation = 0;
-};
-
-// An async invocation (POST /async-function/...). Blobs are byte-exact.
-struct Invocation {
-  std::string id;
-  std::string workload;
-  std::string state;  // owner-defined, e.g. Queued | Running | Succeeded | Failed | DeadLetter
-  int attempts = 0;
-  std::string request;
-  std::string response;
-  int64_t created_ms = 0;  // wall; set by PutInvocation on first insert when 0
-  int64_t updated_ms = 0;  // wall; set by every PutInvocation
-};
-
-class Store {
+class Store : public ObjectStore {
  public:
   struct Options {
     int max_events = 10000;  // newest N events are kept
@@ -99,7 +74,6 @@ class Store {
 
   // ---- layers ----
   Status GetLayer(const std::string& name, StoredObject* out);
-  Status ListLayers(std::vector<StoredObject>* out) { return List(Kind::kLayer, out); }
   // NotFound when absent; Conflict naming a workload that still lists it in spec.layers.
   Status DeleteLayer(const std::string& name);
 

@@ -1,0 +1,92 @@
+// ObjectStore: tided's durable state behind one interface, with two backends (docs/ha.md):
+//   - Store (store.h): embedded SQLite in --data-dir, the default (`--store sqlite`);
+//   - EtcdStore (etcd_store.h): etcd, shared by several tided members (`--store etcd://...`).
+// The contract of every method (apply semantics, namespaces, errors) is the one store.h states;
+// both backends check an apply batch and compute its results with the same functions
+// (apply_plan.h), so they answer the same way. Consumers (API, control plane, invoker, apply)
+// hold an ObjectStore&.
+//
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "api/model.h"
+#include "api/status.h"
+
+namespace tide {
+
+struct StoredObject {
+  Object object;
+  int64_t generation = 0;
+  int64_t created_ms = 0;             // wall
+  int64_t updated_ms = 0;             // wall; last apply that changed it or last SetScale
+  std::optional<int> scale_replicas;  // PUT scale override; wins over spec.replicas
+};
+
+struct ApplyResult {
+  Kind kind = Kind::kService;
+  std::string name;
+  std::string action;  // created | configured | unchanged
+  int64_t generation = 0;
+};
+
+// An async invocation (POST /async-function/...). Blobs are byte-exact.
+struct Invocation {
+  std::string id;
+  std::string workload;
+  std::string state;  // owner-defined, e.g. Queued | Running | Succeeded | Failed | DeadLetter
+  int attempts = 0;
+  std::string request;
+  std::string response;
+  int64_t created_ms = 0;  // wall; set by PutInvocation on first insert when 0
+  int64_t updated_ms = 0;  // wall; set by every PutInvocation
+};
+
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+
+  // ---- objects (store.h states the semantics) ----
+  virtual Status Apply(const std::vector<Object>& objs, bool dry_run,
+                       std::vector<ApplyResult>* out) = 0;
+  virtual Status Get(const std::string& name, StoredObject* out) = 0;
+  virtual Status List(std::optional<Kind> kind, std::vector<StoredObject>* out) = 0;
+  virtual Status Delete(const std::string& name, StoredObject* deleted = nullptr) = 0;
+  virtual Status SetScale(const std::string& name, int replicas) = 0;
+
+  // ---- layers ----
+  virtual Status GetLayer(const std::string& name, StoredObject* out) = 0;
+  Status ListLayers(std::vector<StoredObject>* out) { return List(Kind::kLayer, out); }
+  virtual Status DeleteLayer(const std::string& name) = 0;
+
+  // ---- events ----
+  virtual Status AppendEvent(Event e, int64_t* id = nullptr) = 0;
+  virtual Status AppendEvents(std::vector<Event> events, int64_t* last_id = nullptr) = 0;
+  virtual Status ListEvents(const std::string& workload, int64_t since_ms, int limit,
+                            std::vector<Event>* out) = 0;
+
+  // ---- async invocations ----
+  virtual Status PutInvocation(const Invocation& inv) = 0;
+  virtual Status GetInvocation(const std::string& id, Invocation* out) = 0;
+  virtual Status ListInvocations(const std::string& workload, const std::string& state,
+                                 std::vector<Invocation>* out) = 0;
+
+  // ---- node credentials ----
+  virtual Status PutNodeCredential(const std::string& node, const std::string& digest_hex) = 0;
+  virtual Status ListNodeCredentials(std::vector<std::pair<std::string, std::string>>* out) = 0;
+
+  // ---- change notification ----
+  // Increments on every change to objects this process sees (its own and, for etcd, other
+  // members'). Not persisted.
+  virtual int64_t Revision() const = 0;
+  // Called (outside any lock) after each such change. Set once, before concurrent use.
+  virtual void SetChangeListener(std::function<void()> fn) = 0;
+};
+
+}  // namespace tide
