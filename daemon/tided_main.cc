@@ -24,6 +24,7 @@
 #include "daemon/server/api_server.h"
 #include "daemon/server/apply.h"
 #include "daemon/server/auth.h"
+#include "daemon/store/secrets_key.h"
 #include "daemon/store/store.h"
 
 namespace {
@@ -46,6 +47,8 @@ struct Config {
   // workloads as tided's own user, root included, unless told otherwise (docs/security.md).
   std::string default_user;
   bool allow_root = true;
+  std::string secrets_key_file;     // "" = DATA_DIR/secrets.key, created when absent
+  std::string secrets_rotate_from;  // the previous key file (daemon/store/secrets_key.h)
 };
 
 // "gatewayMaxQueue" -> "--gateway-max-queue": the --config key of every flag is its name in
@@ -182,6 +185,11 @@ int main(int argc, char** argv) {
                  "local agent: user for workloads without spec.user (default: tided's own)");
   app.add_flag("--allow-root,!--no-allow-root", cfg.allow_root,
                "local agent: allow workloads to run as root (default: allowed)");
+  app.add_option("--secrets-key-file", cfg.secrets_key_file,
+                 "AES-256 key sealing Secrets in the store (default: DATA_DIR/secrets.key, "
+                 "generated at first start)");
+  app.add_option("--secrets-rotate-from", cfg.secrets_rotate_from,
+                 "previous secrets key file: re-seal every Secret with the current key at start");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -236,6 +244,14 @@ int main(int argc, char** argv) {
     std::cerr << "tided: store: " << st.message() << "\n";
     return 1;
   }
+  std::vector<std::string> secret_notes;
+  st = tide::SetUpSecretsKey(*store, cfg.data_dir, cfg.secrets_key_file, cfg.secrets_rotate_from,
+                             &secret_notes);
+  if (!st.ok()) {
+    std::cerr << "tided: secrets: " << st.message() << "\n";
+    return 1;
+  }
+  for (const auto& note : secret_notes) spdlog::info("{}", note);
   std::unique_ptr<tide::Auth> auth;
   st = cfg.tokens_file.empty()
            ? tide::Auth::LoadOrGenerate(cfg.data_dir, tide::LocalUrl(api_addr), &auth)

@@ -58,7 +58,9 @@ CREATE TABLE node_credentials (
 );
 )sql";
 
-const char* Namespace(Kind k) { return k == Kind::kLayer ? "layer" : "workload"; }
+const char* Namespace(Kind k) {
+  return k == Kind::kLayer ? "layer" : k == Kind::kSecret ? "secret" : "workload";
+}
 
 // Parses a stored row's JSON back into an Object; stored JSON is our own output.
 Status ParseObject(const std::string& text, Object* out) {
@@ -194,6 +196,7 @@ Status Store::Migrate() {
   if (version < 2) {
     TIDE_RETURN_IF_ERROR(db_.Exec(kSchemaV2));
   }
+  TIDE_RETURN_IF_ERROR(CreateSecretsTableLocked());  // IF NOT EXISTS: no version needed
   // Future migrations: if (version < 3) { ... }
   if (version != kSchemaVersion) {
     SqliteStmt put;
@@ -260,13 +263,18 @@ Status Store::ApplyLocked(const std::vector<Object>& objs, std::vector<ApplyResu
       return Status::Invalid(std::string("a ") + KindName(o.kind) + " has no metadata.name");
     }
     if (!seen.insert({Namespace(o.kind), o.metadata.name}).second) {
-      return Status::Invalid(std::string(o.kind == Kind::kLayer ? "layer " : "workload ") +
-                             o.metadata.name + " appears more than once in one apply");
+      return Status::Invalid(std::string(Namespace(o.kind)) + " " + o.metadata.name +
+                             " appears more than once in one apply");
     }
   }
 
   const int64_t now = clock_.WallMs();
+  std::set<std::string> changed_secrets;
   for (const auto& o : objs) {
+    if (o.kind == Kind::kSecret) {  // store_secrets.cc
+      TIDE_RETURN_IF_ERROR(ApplySecretLocked(o, now, out, &changed_secrets, changed));
+      continue;
+    }
     const std::string ns = Namespace(o.kind);
     const json new_json = o;
     const std::string canonical = new_json.dump();
@@ -331,6 +339,7 @@ Status Store::ApplyLocked(const std::vector<Object>& objs, std::vector<ApplyResu
     *changed = true;
     out->push_back(std::move(r));
   }
+  TIDE_RETURN_IF_ERROR(BumpSecretUsersLocked(changed_secrets, *out, now));
   return CheckLayerRefsLocked();
 }
 
