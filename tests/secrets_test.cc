@@ -253,7 +253,9 @@ TEST_F(SecretsTest, AWorkloadWhoseSecretIsMissingWaitsWithAClearReason) {
   EXPECT_EQ(tided_->ReadyCount("app"), 0);
   bool condition = WaitFor(
       [&] {
-        for (const auto& c : tided_->Get("/v1/workloads/app").Json()["status"]["conditions"]) {
+        const json w = tided_->Get("/v1/workloads/app").Json();
+        if (!w.contains("status") || !w["status"].contains("conditions")) return false;
+        for (const auto& c : w["status"]["conditions"]) {
           if (c.value("type", "") == "Scheduled" && c.value("reason", "") == "SecretMissing") {
             return true;
           }
