@@ -37,6 +37,9 @@ StringMap BuildInstanceEnv(const InstanceAssignment& a, const std::string& node,
   }
   if (env["PATH"].empty()) env["PATH"] = kDefaultPath;
   for (const auto& [k, v] : a.spec.env) env[k] = v;
+  for (const auto& [k, v] : a.secret_env) {
+    if (a.spec.secret_env.count(k)) env[k] = v;  // only what the spec asks for
+  }
   env["PORT"] = std::to_string(port);
   env["TIDE_WORKLOAD"] = a.workload;
   env["TIDE_INSTANCE"] = a.id;
@@ -51,6 +54,12 @@ StringMap BuildInstanceEnv(const InstanceAssignment& a, const std::string& node,
     env[LayerEnvName(it->name)] = path;
   }
   return env;
+}
+
+StringMap ArgvEnv(const StringMap& env, const InstanceAssignment& a) {
+  StringMap out = env;
+  for (const auto& [k, ref] : a.spec.secret_env) out.erase(k);
+  return out;
 }
 
 std::string ExpandVars(const std::string& text, const StringMap& env) {

@@ -87,6 +87,15 @@ bool Supervisor::PrepareLaunch(Instance& inst, int64_t now, LaunchSpec* ls) {
     LaunchFailed(inst, now, "InvalidCommand", "spec.command is empty");
     return false;
   }
+  for (const auto& [env, ref] : spec.secret_env) {
+    // After an agent restart the values come again with tided's next assignments (they are
+    // never on disk); until then the instance waits instead of starting without them.
+    if (inst.assignment.secret_env.count(env) == 0) {
+      LaunchFailed(inst, now, "SecretNotAvailable",
+                   "env " + env + " (secret \"" + ref.name + "\") has not come from tided yet");
+      return false;
+    }
+  }
   if (inst.status.port == 0) {
     int port = 0;
     Status s = ports_.Allocate(&port);
@@ -98,7 +107,7 @@ bool Supervisor::PrepareLaunch(Instance& inst, int64_t now, LaunchSpec* ls) {
   }
   ls->instance_id = inst.assignment.id;
   ls->env = BuildInstanceEnv(inst.assignment, options_.node, inst.status.port, agent_env_);
-  ls->argv = ExpandArgv(spec.command, ls->env);
+  ls->argv = ExpandArgv(spec.command, ArgvEnv(ls->env, inst.assignment));
   ls->working_dir = spec.working_dir;
   ls->log_path = logs_.PathFor(inst.assignment.id);
   ls->memory_limit_bytes = spec.resources.memory_bytes;
@@ -228,7 +237,7 @@ void Supervisor::StepReadiness(Instance& inst, int64_t now) {
   Probe probe = inst.assignment.spec.readiness.value_or(Probe{});
   ProbeState& ps = inst.readiness;
   if (ps.ticket == 0 && now >= ps.next_ms) {
-    probe.exec = ExpandArgv(probe.exec, inst.env);
+    probe.exec = ExpandArgv(probe.exec, ArgvEnv(inst.env, inst.assignment));
     ps.ticket = prober_.Submit(probe, TargetFor(inst));
   }
   if (ps.ticket == 0) return;
@@ -267,7 +276,7 @@ void Supervisor::StepLiveness(Instance& inst, int64_t now) {
   Probe probe = *inst.assignment.spec.liveness;
   ProbeState& ps = inst.liveness;
   if (ps.ticket == 0 && now >= ps.next_ms) {
-    probe.exec = ExpandArgv(probe.exec, inst.env);
+    probe.exec = ExpandArgv(probe.exec, ArgvEnv(inst.env, inst.assignment));
     ps.ticket = prober_.Submit(probe, TargetFor(inst));
   }
   if (ps.ticket == 0) return;

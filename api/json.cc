@@ -132,6 +132,8 @@ void to_json(json& j, const WorkloadSpec& s) {
   if (!s.working_dir.empty()) j["workingDir"] = s.working_dir;
   if (!s.user.empty()) j["user"] = s.user;
   j["env"] = s.env;
+  for (const auto& [k, ref] : s.secret_env)
+    j["env"][k] = {{"secretRef", {{"name", ref.name}, {"key", ref.key}}}};
   j["replicas"] = s.replicas;
   if (s.autoscale) j["autoscale"] = *s.autoscale;
   j["concurrency"] = s.concurrency;
@@ -162,7 +164,16 @@ void from_json(const json& j, WorkloadSpec& s) {
   Get(j, "command", s.command);
   Get(j, "workingDir", s.working_dir);
   Get(j, "user", s.user);
-  Get(j, "env", s.env);
+  if (auto env = j.find("env"); env != j.end() && env->is_object()) {
+    for (const auto& [k, v] : env->items()) {
+      if (v.is_string()) {
+        s.env[k] = v.get<std::string>();
+      } else if (v.is_object() && v.contains("secretRef")) {
+        const json& r = v.at("secretRef");
+        s.secret_env[k] = SecretRef{r.value("name", ""), r.value("key", "")};
+      }
+    }
+  }
   Get(j, "replicas", s.replicas);
   if (j.contains("autoscale") && !j.at("autoscale").is_null()) s.autoscale = j.at("autoscale");
   Get(j, "concurrency", s.concurrency);
@@ -208,6 +219,11 @@ void to_json(json& j, const Object& o) {
   j["metadata"] = {{"name", o.metadata.name}, {"labels", o.metadata.labels}};
   if (o.kind == Kind::kLayer) {
     j["spec"] = {{"path", o.layer.path}};
+  } else if (o.kind == Kind::kSecret) {
+    // Keys only, by construction: no answer, file or log line built from JSON holds a value.
+    json keys = json::array();
+    for (const auto& [k, v] : o.secret.data) keys.push_back(k);
+    j["spec"] = {{"keys", keys}};
   } else {
     j["spec"] = o.spec;
   }
@@ -225,6 +241,10 @@ void from_json(const json& j, Object& o) {
   if (j.contains("spec")) {
     if (o.kind == Kind::kLayer) {
       Get(j.at("spec"), "path", o.layer.path);
+    } else if (o.kind == Kind::kSecret) {
+      std::vector<std::string> keys;
+      Get(j.at("spec"), "keys", keys);
+      for (const auto& k : keys) o.secret.data[k];  // names only; values never travel as JSON
     } else {
       o.spec = j.at("spec").get<WorkloadSpec>();
     }
@@ -395,10 +415,17 @@ void from_json(const json& j, InstanceAssignment& a) {
       a.layers.push_back({l.value("name", ""), l.value("path", "")});
     }
   }
+  Get(j, "secretEnv", a.secret_env);
 }
 
 void to_json(json& j, const AssignmentSet& a) {
-  j = json{{"version", a.version}, {"instances", a.instances}};
+  json instances = json::array();
+  for (const auto& i : a.instances) {
+    json one = i;
+    if (!i.secret_env.empty()) one["secretEnv"] = i.secret_env;
+    instances.push_back(std::move(one));
+  }
+  j = json{{"version", a.version}, {"instances", std::move(instances)}};
 }
 
 void from_json(const json& j, AssignmentSet& a) {
@@ -411,7 +438,8 @@ void from_json(const json& j, AssignmentSet& a) {
   }
 }
 
-json EncodeSharedAssignments(const std::vector<const InstanceAssignment*>& in, json* specs) {
+json EncodeSharedAssignments(const std::vector<const InstanceAssignment*>& in, json* specs,
+                             bool with_secret_values) {
   *specs = json::array();
   std::vector<const InstanceAssignment*> distinct;
   json out = json::array();
@@ -422,7 +450,8 @@ json EncodeSharedAssignments(const std::vector<const InstanceAssignment*>& in, j
       const InstanceAssignment& d = *distinct[k];
       // Cheap fields first; the spec comparison runs once per instance at most.
       if (d.generation == a.generation && d.kind == a.kind && d.workload == a.workload &&
-          d.layers == a.layers && d.spec == a.spec) {
+          d.layers == a.layers && d.spec == a.spec &&
+          (!with_secret_values || d.secret_env == a.secret_env)) {
         break;
       }
       ++k;
@@ -431,6 +460,7 @@ json EncodeSharedAssignments(const std::vector<const InstanceAssignment*>& in, j
       distinct.push_back(&a);
       json t = a;
       t.erase("id");
+      if (with_secret_values && !a.secret_env.empty()) t["secretEnv"] = a.secret_env;
       specs->push_back(std::move(t));
     }
     out.push_back({{"id", a.id}, {"specRef", k}});
@@ -458,7 +488,7 @@ json SharedAssignmentSetJson(const AssignmentSet& a) {
   std::vector<const InstanceAssignment*> in;
   in.reserve(a.instances.size());
   for (const auto& i : a.instances) in.push_back(&i);
-  json instances = EncodeSharedAssignments(in, &specs);
+  json instances = EncodeSharedAssignments(in, &specs, /*with_secret_values=*/true);
   return json{
       {"version", a.version}, {"specs", std::move(specs)}, {"instances", std::move(instances)}};
 }

@@ -19,7 +19,8 @@ void to_json(json& j, const Autoscale& a);
 void from_json(const json& j, Autoscale& a);
 void to_json(json& j, const WorkloadSpec& s);
 void from_json(const json& j, WorkloadSpec& s);
-void to_json(json& j, const Object& o);  // {apiVersion, kind, metadata, spec}
+// {apiVersion, kind, metadata, spec}; a Secret's spec is {keys: [...]}: never its values.
+void to_json(json& j, const Object& o);
 void from_json(const json& j, Object& o);
 void to_json(json& j, const InstanceStatus& s);
 void from_json(const json& j, InstanceStatus& s);
@@ -32,6 +33,8 @@ void from_json(const json& j, WorkloadStatus& s);
 std::optional<WorkloadStatus> WorkloadStatusOf(const json& workload);
 void to_json(json& j, const Event& e);
 void from_json(const json& j, Event& e);
+// Without secret_env: only to_json(AssignmentSet) and SharedAssignmentSetJson, the answers an
+// agent gets, carry resolved secret values ("secretEnv"); from_json reads them.
 void to_json(json& j, const InstanceAssignment& a);
 void from_json(const json& j, InstanceAssignment& a);
 void to_json(json& j, const AssignmentSet& a);
@@ -43,7 +46,10 @@ void from_json(const json& j, AssignmentSet& a);
 // instances.json. DecodeSharedAssignments is its inverse; from_json(AssignmentSet) reads both
 // this form (a "specs" member) and the one with every spec inline. Throws json exceptions on a
 // malformed document, like every from_json here.
-json EncodeSharedAssignments(const std::vector<const InstanceAssignment*>& in, json* specs);
+// Resolved secret values (InstanceAssignment::secret_env) are written only when
+// `with_secret_values` (the assignments answer to an agent; never instances.json).
+json EncodeSharedAssignments(const std::vector<const InstanceAssignment*>& in, json* specs,
+                             bool with_secret_values = false);
 std::vector<InstanceAssignment> DecodeSharedAssignments(const json& instances, const json& specs);
 json SharedAssignmentSetJson(const AssignmentSet& a);  // {"version","specs","instances"}
 

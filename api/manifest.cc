@@ -78,15 +78,15 @@ void ObjectParser::Parse(const Field& doc) {
   Field kf = top.Get("kind");
   std::string kind_text;
   if (!kf.present) {
-    r_.Error(kf, "required field is missing; expected one of Service, Function, Layer");
+    r_.Error(kf, "required field is missing; expected one of Service, Function, Layer, Secret");
   } else if (r_.ReadString(kf, &kind_text)) {
     kind = ParseKind(kind_text);
     if (!kind) {
-      std::string msg = "must be Service, Function or Layer, got " + Q(kind_text);
+      std::string msg = "must be Service, Function, Layer or Secret, got " + Q(kind_text);
       if (kind_text == "List") {
         msg = "a List cannot be nested inside a list of objects";
-      } else if (std::string s =
-                     manifest_internal::Suggest(kind_text, {"Service", "Function", "Layer"});
+      } else if (std::string s = manifest_internal::Suggest(
+                     kind_text, {"Service", "Function", "Layer", "Secret"});
                  !s.empty()) {
         msg += "; did you mean " + s + "?";
       }
@@ -109,6 +109,8 @@ void ObjectParser::Parse(const Field& doc) {
       r_.Error(sf, "required field is missing");
     } else if (*kind == Kind::kLayer) {
       ParseLayerSpec(sf, &obj.layer);
+    } else if (*kind == Kind::kSecret) {
+      ParseSecretSpec(sf, &obj.secret);
     } else {
       ParseWorkloadSpec(sf, *kind, &obj.spec, &src);
     }
@@ -271,8 +273,9 @@ void ValidateBatch(const ParseResult& parsed, const std::set<std::string>& known
   };
   std::map<std::string, First> workloads;
   std::map<std::string, First> layers;
+  std::map<std::string, First> secrets;
   auto note = [&](Kind kind, const std::string& name, const SourcePos& pos) {
-    auto& table = kind == Kind::kLayer ? layers : workloads;
+    auto& table = kind == Kind::kLayer ? layers : kind == Kind::kSecret ? secrets : workloads;
     auto [it, inserted] = table.emplace(name, First{kind, pos});
     if (inserted) return;
     std::string msg;
@@ -294,7 +297,7 @@ void ValidateBatch(const ParseResult& parsed, const std::set<std::string>& known
 
   for (size_t i = 0; i < parsed.objects.size(); ++i) {
     const Object& o = parsed.objects[i];
-    if (o.kind == Kind::kLayer) continue;
+    if (o.kind == Kind::kLayer || o.kind == Kind::kSecret) continue;
     for (size_t j = 0; j < o.spec.layers.size(); ++j) {
       const std::string& name = o.spec.layers[j];
       if (layers.count(name) || known_layers.count(name)) continue;

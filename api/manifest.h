@@ -1,7 +1,8 @@
 // Manifest parsing and strict validation (every field is in docs/manifests.md).
 //
 // ParseManifests reads YAML (JSON too: JSON is YAML) holding one or more documents. A document
-// is one object (Service, Function or Layer), a sequence of objects, or `{kind: List, items:
+// is one object (Service, Function, Layer or Secret), a sequence of objects, or `{kind: List,
+// items:
 // [...]}`; empty documents are skipped. Each object is checked completely and ALL problems are
 // reported at once, each with file, 1-based line and column, and field path ("spec.replicas",
 // "spec.command[1]", "spec.env.FOO"; paths are relative to the object, also inside a List).
@@ -88,6 +89,7 @@ std::string FormatFieldError(const FieldError& e);
 // The name rules, exposed for the API server and CLI (e.g. names in URLs).
 bool IsDnsLabel(std::string_view name);    // [a-z0-9-], 1..63, letter first, no '-' last
 bool IsEnvVarName(std::string_view name);  // [A-Za-z_][A-Za-z0-9_]*
+bool IsSecretKey(std::string_view key);    // [-._a-zA-Z0-9], 1..253, not "." or ".."
 bool IsLabelKey(std::string_view key, std::string* why);
 bool IsLabelValue(std::string_view value, std::string* why);
 

@@ -121,7 +121,8 @@ void ObjectParser::ReadLabels(const Field& f, StringMap* out) {
   }
 }
 
-void ObjectParser::ReadEnv(const Field& f, StringMap* out) {
+void ObjectParser::ReadEnv(const Field& f, StringMap* out,
+                           std::map<std::string, SecretRef>* secret_refs) {
   Map m;
   if (!r_.ReadMap(f, {}, &m)) return;
   for (const auto& e : m.entries()) {
@@ -133,10 +134,59 @@ void ObjectParser::ReadEnv(const Field& f, StringMap* out) {
       r_.ErrorAt(e.key_pos, e.value.path,
                  "PORT and TIDE_* are reserved: Tide sets them for every instance");
     }
+    if (e.value.present && e.value.node.IsMap()) {
+      SecretRef ref;
+      if (ReadSecretRef(e.value, &ref)) (*secret_refs)[e.key] = ref;
+      continue;
+    }
     std::string value;
     if (e.value.present && !r_.ReadString(e.value, &value)) continue;
     (*out)[e.key] = value;
   }
+}
+
+// `{secretRef: {name: SECRET, key: KEY}}`; exactly one error for one mistake.
+bool ObjectParser::ReadSecretRef(const Field& f, SecretRef* ref) {
+  static constexpr const char* kForm =
+      "an env value is a string or {secretRef: {name: SECRET, key: KEY}}";
+  const MapEntry* only = nullptr;
+  Map outer;
+  if (!r_.ReadMap(f, {}, &outer)) return false;
+  if (outer.entries().size() == 1) only = &outer.entries()[0];
+  if (only == nullptr || only->key != "secretRef") {
+    std::string got = only ? Q(only->key) : std::to_string(outer.entries().size()) + " fields";
+    std::string hint = only && only->key == "valueFrom"
+                           ? " (Kubernetes' valueFrom.secretKeyRef is written "
+                             "{secretRef: {name: SECRET, key: KEY}} here)"
+                           : "";
+    r_.Error(f, std::string(kForm) + ", got " + got + hint);
+    return false;
+  }
+  Map m;
+  if (!r_.ReadMap(only->value, {"name", "key"}, &m)) return false;
+  bool ok = true;
+  Field nf = m.Get("name");
+  if (!nf.present) {
+    r_.Error(nf, "required field is missing; the name of a Secret");
+    ok = false;
+  } else if (r_.ReadString(nf, &ref->name) && !IsDnsLabel(ref->name)) {
+    r_.Error(nf, "must be a Secret's name (a DNS label), got " + Q(ref->name));
+    ok = false;
+  } else if (ref->name.empty()) {
+    ok = false;
+  }
+  Field kf = m.Get("key");
+  if (!kf.present) {
+    r_.Error(kf, "required field is missing; a key of the Secret's data");
+    ok = false;
+  } else if (r_.ReadString(kf, &ref->key) && !IsSecretKey(ref->key)) {
+    r_.Error(kf, "must be a Secret data key (1-253 of a-z, A-Z, 0-9, '-', '_', '.'), got " +
+                     Q(ref->key));
+    ok = false;
+  } else if (ref->key.empty()) {
+    ok = false;
+  }
+  return ok;
 }
 
 }  // namespace manifest_internal
@@ -148,6 +198,14 @@ bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsAlnum(char c) { return IsLower(c) || IsDigit(c) || (c >= 'A' && c <= 'Z'); }
 
 }  // namespace
+
+bool IsSecretKey(std::string_view key) {
+  if (key.empty() || key.size() > 253 || key == "." || key == "..") return false;
+  for (char c : key) {
+    if (!IsAlnum(c) && c != '-' && c != '_' && c != '.') return false;
+  }
+  return true;
+}
 
 bool IsDnsLabel(std::string_view name) {
   if (name.empty() || name.size() > 63 || !IsLower(name.front()) || name.back() == '-') {

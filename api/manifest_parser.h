@@ -4,11 +4,13 @@
 //   api/manifest.cc         documents: one object, a List, a sequence; apiVersion, kind
 //   api/manifest_spec.cc    per-kind spec validation: metadata, Layer spec, workload spec blocks
 //   api/manifest_fields.cc  field-level readers: bounded numbers, enums, argv, labels, env
+//   api/manifest_secret.cc  the Secret kind's spec, secret env never expanded into argv
 // Not thread-safe; one ObjectParser per Reader.
 #pragma once
 
 #include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,11 +59,16 @@ class ObjectParser {
                std::string* out);
   bool ReadArgv(const Field& f, std::vector<std::string>* out);
   void ReadLabels(const Field& f, StringMap* out);
-  void ReadEnv(const Field& f, StringMap* out);
+  void ReadEnv(const Field& f, StringMap* out, std::map<std::string, SecretRef>* secret_refs);
+  bool ReadSecretRef(const Field& f, SecretRef* ref);
 
   // Per-kind spec validation (manifest_spec.cc).
   void ParseMetadata(const Field& f, Metadata* md, ObjectSource* src, bool* name_ok);
   void ParseLayerSpec(const Field& f, LayerSpec* spec);
+  void ParseSecretSpec(const Field& f, SecretSpec* spec);  // api/manifest_secret.cc
+  // Refuses `${VAR}` of a secret env var in argv (it would show in /proc/PID/cmdline).
+  void CheckNoSecretInArgv(const Field& argv, const std::vector<std::string>& args,
+                           const std::map<std::string, SecretRef>& secret_refs);
   void ParseWorkloadSpec(const Field& f, Kind kind, WorkloadSpec* spec, ObjectSource* src);
   void ParseAutoscale(const Field& f, Kind kind, Autoscale* a, Field* metric);
   void ParseResources(const Field& f, Resources* res);

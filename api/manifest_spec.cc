@@ -80,7 +80,8 @@ void ObjectParser::ParseWorkloadSpec(const Field& f, Kind kind, WorkloadSpec* s,
     std::string err;
     if (!ParseUserSpec(s->user, &parsed, &err)) r_.Error(uf, err);
   }
-  if (Field ef = m.Get("env"); ef.present) ReadEnv(ef, &s->env);
+  if (Field ef = m.Get("env"); ef.present) ReadEnv(ef, &s->env, &s->secret_env);
+  CheckNoSecretInArgv(cf, s->command, s->secret_env);
   OptInt(m, "replicas", 0, kMaxReplicas, &s->replicas);
 
   Field metric;

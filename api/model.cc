@@ -10,6 +10,8 @@ const char* KindName(Kind k) {
       return "Function";
     case Kind::kLayer:
       return "Layer";
+    case Kind::kSecret:
+      return "Secret";
   }
   return "?";
 }
@@ -18,6 +20,7 @@ std::optional<Kind> ParseKind(const std::string& name) {
   if (name == "Service") return Kind::kService;
   if (name == "Function") return Kind::kFunction;
   if (name == "Layer") return Kind::kLayer;
+  if (name == "Secret") return Kind::kSecret;
   return std::nullopt;
 }
 

@@ -1,5 +1,5 @@
 // The typed model shared by tided, tide-agent and tidectl: manifest objects (Service, Function,
-// Layer), the runtime view (instances, nodes, events) and the agent wire types.
+// Layer, Secret), the runtime view (instances, nodes, events) and the agent wire types.
 // Plain structs with value semantics; JSON conversion lives in api/json.h, YAML parsing and
 // validation in api/manifest.h. Defaults here are the documented defaults (docs/manifests.md).
 #pragma once
@@ -12,8 +12,8 @@
 
 namespace tide {
 
-enum class Kind { kService, kFunction, kLayer };
-const char* KindName(Kind k);                            // "Service" | "Function" | "Layer"
+enum class Kind { kService, kFunction, kLayer, kSecret };
+const char* KindName(Kind k);  // "Service" | "Function" | "Layer" | "Secret"
 std::optional<Kind> ParseKind(const std::string& name);  // inverse of KindName
 
 using StringMap = std::map<std::string, std::string>;
@@ -77,12 +77,20 @@ struct Trigger {
   bool operator==(const Trigger&) const = default;
 };
 
+// An env value taken from a Secret: `{secretRef: {name, key}}` (docs/manifests.md).
+struct SecretRef {
+  std::string name;  // the Secret
+  std::string key;   // a key of its data
+  bool operator==(const SecretRef&) const = default;
+};
+
 struct WorkloadSpec {
   std::vector<std::string> command;  // argv, never through a shell
   std::string working_dir;
   std::string user;  // "" = the node's --default-user (api/user_spec.h grammar)
   StringMap env;
-  int replicas = 1;  // used when autoscale is absent
+  std::map<std::string, SecretRef> secret_env;  // env name -> secret key; never a value
+  int replicas = 1;                             // used when autoscale is absent
   std::optional<Autoscale> autoscale;
   int concurrency = 0;  // 0 = no limit
   double timeout_seconds = 30;
@@ -107,6 +115,13 @@ struct LayerSpec {
   std::string path;
 };
 
+// A Secret's data in clear: only in memory, from the parser to the store (which seals it,
+// daemon/store/secret_cipher.h) and from the store to the assignments agents get. api/json.h
+// never writes it.
+struct SecretSpec {
+  StringMap data;
+};
+
 // One manifest document after parsing and validation.
 struct Object {
   std::string api_version = "tide/v1";
@@ -114,6 +129,7 @@ struct Object {
   Metadata metadata;
   WorkloadSpec spec;  // Service / Function
   LayerSpec layer;    // Layer
+  SecretSpec secret;  // Secret
 };
 
 // ---- runtime view -------------------------------------------------------------------------
@@ -212,6 +228,9 @@ struct InstanceAssignment {
   int64_t generation = 0;
   WorkloadSpec spec;
   std::vector<LayerRef> layers;  // resolved from spec.layers
+  // spec.secret_env resolved: env name -> value. Sent to the agent in the assignments answer
+  // only; the agent keeps it in memory (never in instances.json, api/json.h leaves it out).
+  StringMap secret_env;
   bool operator==(const InstanceAssignment&) const = default;
 };
 

@@ -23,10 +23,14 @@ std::string Lower(std::string s) {
   return s;
 }
 
-// Deletes one object; prints `KIND "NAME" deleted`. Layers live under /v1/layers.
+// Deletes one object; prints `KIND "NAME" deleted`. Layers live under /v1/layers, Secrets
+// under /v1/secrets.
 int DeleteOne(Env& env, const std::string& kind, const std::string& name) {
-  bool layer = Lower(kind) == "layer";
-  std::string path = (layer ? "/v1/layers/" : "/v1/workloads/") + UrlEncode(name);
+  const std::string k = Lower(kind);
+  std::string path = (k == "layer"    ? "/v1/layers/"
+                      : k == "secret" ? "/v1/secrets/"
+                                      : "/v1/workloads/") +
+                     UrlEncode(name);
   json answer;
   if (int rc = CallJson(env, "DELETE", path, "", &answer)) return rc;
   *env.out << Lower(kind) << " \"" << name << "\" deleted\n";
@@ -90,9 +94,10 @@ int RunDelete(Env& env, const DeleteOptions& opt) {
       st = ListObjects(f, &objects);
       if (!st.ok()) return ReportError(env, st.message(), kExitFailed);
     }
-    // Workloads first, layers last: a layer in use cannot go before its users.
-    std::stable_partition(objects.begin(), objects.end(),
-                          [](const ObjectRef& o) { return Lower(o.kind) != "layer"; });
+    // Workloads first, layers and secrets last: one in use cannot go before its users.
+    std::stable_partition(objects.begin(), objects.end(), [](const ObjectRef& o) {
+      return Lower(o.kind) != "layer" && Lower(o.kind) != "secret";
+    });
     int worst = kExitOk;
     for (const auto& o : objects) {
       int rc = DeleteOne(env, o.kind, o.name);
@@ -107,11 +112,14 @@ int RunDelete(Env& env, const DeleteOptions& opt) {
   std::string kind;
   if (Lower(opt.resource) == "layer" || Lower(opt.resource) == "layers") {
     kind = "layer";
+  } else if (Lower(opt.resource) == "secret" || Lower(opt.resource) == "secrets") {
+    kind = "secret";
   } else {
     auto r = ParseResource(opt.resource);
     if (!r ||
         (*r != Resource::kWorkloads && *r != Resource::kServices && *r != Resource::kFunctions)) {
-      return ReportError(env, "cannot delete \"" + opt.resource + "\" (want workload or layer)",
+      return ReportError(env,
+                         "cannot delete \"" + opt.resource + "\" (want workload, layer or secret)",
                          kExitUsage);
     }
     kind = *r == Resource::kServices    ? "service"

@@ -1,4 +1,4 @@
-// tidectl describe workload|node NAME: a human-readable report in sections.
+// tidectl describe workload|node|secret NAME: a human-readable report in sections.
 #include <ostream>
 #include <sstream>
 
@@ -38,6 +38,23 @@ std::string ProbeText(const json& p) {
 }
 
 std::string MapText(const json& m) { return LabelsText(m, "<none>"); }
+
+// env as K=V, a secret reference as K=<secret NAME/KEY> (the server never sends its value).
+std::string EnvText(const json& env) {
+  if (!env.is_object() || env.empty()) return "<none>";
+  std::string r;
+  for (auto it = env.begin(); it != env.end(); ++it) {
+    if (!r.empty()) r += ',';
+    const json& v = it.value();
+    r += it.key() + "=";
+    if (v.is_string()) {
+      r += v.get<std::string>();
+    } else {
+      r += "<secret " + Str(v, "secretRef.name") + "/" + Str(v, "secretRef.key") + ">";
+    }
+  }
+  return r;
+}
 
 std::string InstanceLastExit(const json& i) {
   const json& code = At(i, "lastExitCode");
@@ -116,7 +133,7 @@ int DescribeWorkload(Env& env, const std::string& name) {
   out << "Spec:\n";
   Field(out, "Command", Str(spec, "command"), "  ");
   Field(out, "Working Dir", Str(spec, "workingDir", "<default>"), "  ");
-  Field(out, "Env", MapText(At(spec, "env")), "  ");
+  Field(out, "Env", EnvText(At(spec, "env")), "  ");
   Field(out, "Scaling", ScalingText(spec), "  ");
   if (At(spec, "autoscale").is_object()) {
     const json& a = At(spec, "autoscale");
@@ -176,6 +193,34 @@ int DescribeWorkload(Env& env, const std::string& name) {
   return kExitOk;
 }
 
+int DescribeSecret(Env& env, const std::string& name) {
+  json sec;
+  if (int rc = GetJson(env, "/v1/secrets/" + UrlEncode(name), &sec)) return rc;
+  json events;
+  if (int rc = GetJson(env, "/v1/events", &events)) return rc;
+  json mine = json::array();
+  for (const auto& e : Items(events)) {
+    if (Str(e, "object", "") == "secret/" + name) mine.push_back(e);
+  }
+  int64_t now = env.clock->WallMs();
+  std::ostringstream out;
+  Field(out, "Name", Str(sec, "metadata.name"));
+  Field(out, "Labels", MapText(ItemLabels(sec)));
+  Field(out, "Created", Str(sec, "metadata.creationTimestamp"));
+  Field(out, "Generation", Str(sec, "metadata.generation"));
+  Field(out, "Sealed With Key", Str(sec, "status.keyId"));
+  Field(out, "Used By", Str(sec, "status.usedBy", "<none>"));
+  out << "Data (values are never shown):\n";
+  const json& keys = At(sec, "spec.keys");
+  if (!keys.is_array() || keys.empty()) out << "  <none>\n";
+  for (const auto& k : keys.is_array() ? keys : json::array()) {
+    out << "  " << (k.is_string() ? k.get<std::string>() : k.dump()) << "\n";
+  }
+  EventsSection(out, mine, now);
+  *env.out << out.str();
+  return kExitOk;
+}
+
 int DescribeNode(Env& env, const std::string& name) {
   json n;
   if (int rc = GetJson(env, "/v1/nodes/" + UrlEncode(name), &n)) return rc;
@@ -217,7 +262,8 @@ int RunDescribe(Env& env, const std::string& resource, const std::string& name) 
     return DescribeWorkload(env, name);
   }
   if (r == Resource::kNodes) return DescribeNode(env, name);
-  return ReportError(env, "cannot describe \"" + resource + "\" (want workload or node)",
+  if (r == Resource::kSecrets) return DescribeSecret(env, name);
+  return ReportError(env, "cannot describe \"" + resource + "\" (want workload, node or secret)",
                      kExitUsage);
 }
 

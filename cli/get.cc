@@ -100,14 +100,23 @@ int Fetch(Env& env, Resource r, const std::string& name, const Selector& sel, Fe
     }
     case Resource::kLayers:
       return FetchByListing(env, "/v1/layers", "layer", "name", name, sel, f);
+    case Resource::kSecrets:
+      return FetchByListing(env, "/v1/secrets", "secret", "name", name, sel, f);
   }
   return kExitFailed;
 }
 
+constexpr const char* kRedactedNote =
+    "# Secret values are never shown: spec.keys names the keys. Applying this back is refused;\n"
+    "# give spec.data: {KEY: VALUE} to change a Secret.\n";
+
 // The text to print for `f`; ages relative to now_ms.
 std::string Render(Resource r, const Fetched& f, const std::string& output, int64_t now_ms) {
   if (output == "json") return f.raw.dump(2) + "\n";
-  if (output == "yaml") return JsonToYaml(f.raw);
+  if (output == "yaml") {
+    // Secrets come without values: say so where someone might save the output to apply it.
+    return (r == Resource::kSecrets ? std::string(kRedactedNote) : "") + JsonToYaml(f.raw);
+  }
   if (output == "name") {
     std::string s;
     for (const auto& item : f.items) s += ObjectName(r, item) + "\n";
@@ -124,8 +133,8 @@ int RunGet(Env& env, const GetOptions& opt) {
   if (!r) {
     return ReportError(env,
                        "unknown resource type \"" + opt.resource +
-                           "\" (want workloads, services, functions, instances, nodes, events "
-                           "or layers)",
+                           "\" (want workloads, services, functions, instances, nodes, events, "
+                           "layers or secrets)",
                        kExitUsage);
   }
   if (!opt.output.empty() && opt.output != "wide" && opt.output != "json" && opt.output != "yaml" &&

@@ -36,9 +36,10 @@ int Run(int argc, char** argv) {
 
   GetOptions get_opt;
   auto* get = app.add_subcommand("get", "List resources or show one");
-  get->add_option("resource", get_opt.resource,
-                  "workloads|services|functions|instances|nodes|events|layers (or wl, svc, fn, "
-                  "inst, no, ev)")
+  get->add_option(
+         "resource", get_opt.resource,
+         "workloads|services|functions|instances|nodes|events|layers|secrets (or wl, svc, fn, "
+         "inst, no, ev)")
       ->required();
   get->add_option("name", get_opt.name, "Show only this one (events: of this workload)");
   get->add_option("-o,--output", get_opt.output, "wide|json|yaml|name")
@@ -49,13 +50,15 @@ int Run(int argc, char** argv) {
 
   std::string describe_what;
   std::string describe_name;
-  auto* describe = app.add_subcommand("describe", "Show details of a workload or node");
-  describe->add_option("resource", describe_what, "workload|node")->required();
+  auto* describe = app.add_subcommand(
+      "describe", "Show details of a workload, node or secret (never its values)");
+  describe->add_option("resource", describe_what, "workload|node|secret")->required();
   describe->add_option("name", describe_name, "Name")->required();
 
   DeleteOptions delete_opt;
-  auto* del = app.add_subcommand("delete", "Delete a workload (or layer), or what files name");
-  del->add_option("resource", delete_opt.resource, "workload|layer");
+  auto* del =
+      app.add_subcommand("delete", "Delete a workload (or layer, secret), or what files name");
+  del->add_option("resource", delete_opt.resource, "workload|layer|secret");
   del->add_option("name", delete_opt.name, "Name");
   del->add_option("-f,--filename", delete_opt.paths, "Delete the objects in these manifests")
       ->allow_extra_args(false);

@@ -83,6 +83,7 @@ std::optional<Resource> ParseResource(const std::string& word) {
   if (w == "nodes" || w == "node" || w == "no") return Resource::kNodes;
   if (w == "events" || w == "event" || w == "ev") return Resource::kEvents;
   if (w == "layers" || w == "layer") return Resource::kLayers;
+  if (w == "secrets" || w == "secret") return Resource::kSecrets;
   return std::nullopt;
 }
 
@@ -102,6 +103,8 @@ const char* ResourceName(Resource r) {
       return "events";
     case Resource::kLayers:
       return "layers";
+    case Resource::kSecrets:
+      return "secrets";
   }
   return "?";
 }
@@ -243,6 +246,25 @@ Table MakeTable(Resource r, const json& items, bool wide, int64_t now_ms) {
       }
       return t;
     }
+    case Resource::kSecrets: {  // names and keys: the server never sends values
+      std::vector<std::string> h = {"NAME", "KEYS", "USED-BY", "AGE"};
+      if (wide) h.insert(h.end(), {"GENERATION", "KEY-ID", "LABELS"});
+      Table t(h);
+      for (const auto& sec : items) {
+        std::string keys = Str(sec, "spec.keys", "<none>");
+        std::string used = Str(sec, "status.usedBy", "<none>");
+        std::replace(keys.begin(), keys.end(), ' ', ',');
+        std::replace(used.begin(), used.end(), ' ', ',');
+        std::vector<std::string> row = {Str(sec, "metadata.name"), keys, used,
+                                        AgeOf(CreationTime(sec), now_ms)};
+        if (wide) {
+          row.insert(row.end(), {Str(sec, "metadata.generation"), Str(sec, "status.keyId"),
+                                 LabelsText(ItemLabels(sec))});
+        }
+        t.AddRow(std::move(row));
+      }
+      return t;
+    }
   }
   return Table({});
 }
@@ -261,6 +283,8 @@ std::string ObjectName(Resource r, const json& item) {
       return "event/" + Str(item, "id");
     case Resource::kLayers:
       return "layer/" + Str(item, "metadata.name", Str(item, "name"));
+    case Resource::kSecrets:
+      return "secret/" + Str(item, "metadata.name");
   }
   return "";
 }

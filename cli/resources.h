@@ -14,17 +14,26 @@ namespace tide::cli {
 
 using nlohmann::json;
 
-enum class Resource { kWorkloads, kServices, kFunctions, kInstances, kNodes, kEvents, kLayers };
+enum class Resource {
+  kWorkloads,
+  kServices,
+  kFunctions,
+  kInstances,
+  kNodes,
+  kEvents,
+  kLayers,
+  kSecrets
+};
 
 // workloads|workload|wl, services|service|svc, functions|function|fn|func, instances|instance|
-// inst, nodes|node|no, events|event|ev, layers|layer. Case-insensitive.
+// inst, nodes|node|no, events|event|ev, layers|layer, secrets|secret. Case-insensitive.
 std::optional<Resource> ParseResource(const std::string& word);
 // "workloads", "services", ...
 const char* ResourceName(Resource r);
 
 // The table for a list of items of `r`; `wide` adds columns; ages are relative to `now_ms`.
 Table MakeTable(Resource r, const json& items, bool wide, int64_t now_ms);
-// "service/users", "instance/users-3f2a", "node/a", "event/42", "layer/common".
+// "service/users", "instance/users-3f2a", "node/a", "event/42", "layer/common", "secret/db".
 std::string ObjectName(Resource r, const json& item);
 // Labels of an item for -l filtering (metadata.labels, else labels).
 const json& ItemLabels(const json& item);

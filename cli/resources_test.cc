@@ -89,5 +89,22 @@ TEST(ResourcesTest, EventAndLayerTables) {
   EXPECT_EQ(ObjectName(Resource::kLayers, layers[0]), "layer/common");
 }
 
+TEST(ResourcesTest, SecretTableShowsKeysNeverData) {
+  EXPECT_EQ(ParseResource("secrets"), Resource::kSecrets);
+  EXPECT_EQ(ParseResource("Secret"), Resource::kSecrets);
+  // Even a server that sent values (an older or hostile one) gets them shown nowhere.
+  json secrets = json::parse(
+      R"([{"kind":"Secret","metadata":{"name":"db","generation":2},
+           "spec":{"keys":["password","user"],"data":{"password":"leak-me"}},
+           "status":{"usedBy":["api"],"keyId":"0123abcd"}}])");
+  for (bool wide : {false, true}) {
+    std::string t = MakeTable(Resource::kSecrets, secrets, wide, kNow).Render();
+    EXPECT_EQ(t.find("leak-me"), std::string::npos) << t;
+    EXPECT_NE(t.find("password,user"), std::string::npos) << t;
+    EXPECT_NE(t.find("api"), std::string::npos) << t;
+  }
+  EXPECT_EQ(ObjectName(Resource::kSecrets, secrets[0]), "secret/db");
+}
+
 }  // namespace
 }  // namespace tide::cli

@@ -26,6 +26,7 @@
 #include "daemon/server/apply.h"
 #include "daemon/server/auth.h"
 #include "daemon/store/repair.h"
+#include "daemon/store/secrets_key.h"
 #include "daemon/store_backend.h"
 
 namespace {
@@ -52,6 +53,8 @@ struct Config {
   // The store and, on etcd, this member's name and lease (daemon/store_backend.h, docs/ha.md).
   tide::StoreBackendOptions store;
   std::string leader_ttl = "3s";
+  std::string secrets_key_file;     // "" = DATA_DIR/secrets.key, created when absent
+  std::string secrets_rotate_from;  // the previous key file (daemon/store/secrets_key.h)
 };
 
 // "gatewayMaxQueue" -> "--gateway-max-queue": the --config key of every flag is its name in
@@ -205,6 +208,11 @@ int main(int argc, char** argv) {
   app.add_option("--name", cfg.store.name, "this member's name (default: host name)");
   app.add_option("--leader-ttl", cfg.leader_ttl, "etcd: the leader lease's TTL (whole seconds)")
       ->capture_default_str();
+  app.add_option("--secrets-key-file", cfg.secrets_key_file,
+                 "AES-256 key sealing Secrets in the store (default: DATA_DIR/secrets.key, "
+                 "generated at first start)");
+  app.add_option("--secrets-rotate-from", cfg.secrets_rotate_from,
+                 "previous secrets key file: re-seal every Secret with the current key at start");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -270,6 +278,14 @@ int main(int argc, char** argv) {
   }
   tide::ObjectStore* store = &backend->store();
   backend->Start();
+  std::vector<std::string> secret_notes;
+  st = tide::SetUpSecretsKey(*store, cfg.data_dir, cfg.secrets_key_file, cfg.secrets_rotate_from,
+                             &secret_notes);
+  if (!st.ok()) {
+    std::cerr << "tided: secrets: " << st.message() << "\n";
+    return 1;
+  }
+  for (const auto& note : secret_notes) spdlog::info("{}", note);
   std::unique_ptr<tide::Auth> auth;
   st = cfg.tokens_file.empty()
            ? tide::Auth::LoadOrGenerate(cfg.data_dir, tide::LocalUrl(api_addr), &auth)

@@ -201,6 +201,7 @@ void ControlPlane::RefreshWorkloadsLocked() {
   store_.ListLayers(&layers);
   layer_paths_.clear();
   for (const auto& l : layers) layer_paths_[l.object.metadata.name] = l.object.layer.path;
+  store_.SecretValues(&secret_values_);
   std::set<std::string> names;
   for (auto& o : objs) {
     const std::string name = o.object.metadata.name;

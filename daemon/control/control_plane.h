@@ -162,7 +162,8 @@ class ControlPlane : public GatewayBackend {
   void FinishDrainsLocked(int64_t now);
   void RoutesLocked(std::vector<GatewayUpdate>* out);
   void MetricsLocked();
-  // What an agent is told to run for instance `id` of workload `o` (layers resolved).
+  // What an agent is told to run for instance `id` of workload `o` (layers and secret env
+  // resolved; secret values live in tided's memory and the agent's, daemon/control/secret_env.h).
   InstanceAssignment AssignmentLocked(const Object& o, const std::string& id,
                                       int64_t generation) const;
   // A new instance of `obj` (its generation and spec), not yet placed.
@@ -204,6 +205,7 @@ class ControlPlane : public GatewayBackend {
   ClusterState state_;
   std::map<std::string, WorkloadRuntime> workloads_;
   std::map<std::string, std::string> layer_paths_;
+  std::map<std::string, StringMap> secret_values_;  // name -> data in clear, from the store
   Autoscaler autoscaler_;
   std::vector<Event> pending_events_;
   std::set<std::string> noted_unassigned_;  // "node/id" already evented (bounded)

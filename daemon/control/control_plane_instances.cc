@@ -4,6 +4,7 @@
 
 #include "daemon/control/control_plane.h"
 #include "daemon/control/scheduler.h"
+#include "daemon/control/secret_env.h"
 
 namespace tide {
 namespace {
@@ -37,6 +38,13 @@ InstanceRecord ControlPlane::NewInstanceLocked(const StoredObject& obj) {
 }
 
 bool ControlPlane::PlaceLocked(InstanceRecord& rec, std::string* reason) {
+  // Values as they are now: the instance may have waited for its Secret to be applied.
+  if (std::string missing =
+          ResolveSecretEnv(rec.assignment.spec, secret_values_, &rec.assignment.secret_env);
+      !missing.empty()) {
+    *reason = std::string(kWaitingForSecret) + missing;
+    return false;
+  }
   std::vector<SchedNode> nodes;
   for (const auto& [name, n] : state_.nodes) {
     SchedNode sn;
@@ -98,6 +106,7 @@ InstanceAssignment ControlPlane::AssignmentLocked(const Object& o, const std::st
     auto lp = layer_paths_.find(l);
     a.layers.push_back({l, lp == layer_paths_.end() ? "" : lp->second});
   }
+  ResolveSecretEnv(o.spec, secret_values_, &a.secret_env);
   return a;
 }
 

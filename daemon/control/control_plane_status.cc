@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "daemon/control/control_plane.h"
+#include "daemon/control/secret_env.h"
 
 namespace tide {
 
@@ -49,7 +50,10 @@ WorkloadStatus ControlPlane::StatusOf(const StoredObject& obj) {
                           s.ready >= s.desired ? "MinimumReplicasAvailable" : "NotEnoughReady",
                           std::to_string(s.ready) + "/" + std::to_string(s.desired) + " ready"});
   if (pending && it != workloads_.end()) {
-    s.conditions.push_back({"Scheduled", "False", "Unschedulable", it->second.last_pending_reason});
+    const std::string& why = it->second.last_pending_reason;
+    s.conditions.push_back({"Scheduled", "False",
+                            why.starts_with(kWaitingForSecret) ? "SecretMissing" : "Unschedulable",
+                            why});
   }
   std::optional<int64_t> serving;
   if (it != workloads_.end() && it->second.serving) serving = it->second.serving->generation;

@@ -28,6 +28,8 @@ std::string ApiRouteLabel(const std::string& path) {
                                      "/v1/events",
                                      "/v1/layers",
                                      "/v1/layers/{name}",
+                                     "/v1/secrets",
+                                     "/v1/secrets/{name}",
                                      "/v1/agent/register",
                                      "/v1/agent/status",
                                      "/v1/agent/assignments"};

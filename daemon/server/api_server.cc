@@ -12,76 +12,19 @@
 #include "api/version.h"
 #include "api/wire.h"
 #include "daemon/gateway/invoker.h"
+#include "daemon/server/api_reply.h"
 #include "daemon/server/apply.h"
 
 namespace tide {
 namespace {
 
-int HttpCode(Status::Code c) {
-  switch (c) {
-    case Status::Code::kOk:
-      return 200;
-    case Status::Code::kInvalid:
-      return 400;
-    case Status::Code::kUnauthorized:
-      return 401;
-    case Status::Code::kForbidden:
-      return 403;
-    case Status::Code::kNotFound:
-      return 404;
-    case Status::Code::kConflict:
-      return 409;
-    case Status::Code::kTooLarge:
-      return 413;
-    case Status::Code::kUnavailable:
-      return 503;
-    case Status::Code::kTimeout:
-      return 504;
-    case Status::Code::kInternal:
-      return 500;
-  }
-  return 500;
-}
-
-const char* ErrorCode(Status::Code c) {
-  switch (c) {
-    case Status::Code::kInvalid:
-      return "Invalid";
-    case Status::Code::kUnauthorized:
-      return "Unauthorized";
-    case Status::Code::kForbidden:
-      return "Forbidden";
-    case Status::Code::kNotFound:
-      return "NotFound";
-    case Status::Code::kConflict:
-      return "Conflict";
-    case Status::Code::kTooLarge:
-      return "TooLarge";
-    case Status::Code::kUnavailable:
-      return "Unavailable";
-    case Status::Code::kTimeout:
-      return "Timeout";
-    default:
-      return "Internal";
-  }
-}
-
-void SendJson(httplib::Response& res, int status, const json& body) {
-  res.status = status;
-  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n",
-                  "application/json");
-}
-
-void SendError(httplib::Response& res, int status, const std::string& code,
-               const std::string& message, const json& details = json()) {
-  json e = {{"code", code}, {"message", message}};
-  if (!details.is_null()) e["details"] = details;
-  SendJson(res, status, json{{"error", e}});
-}
-
-void SendStatus(httplib::Response& res, const Status& s) {
-  SendError(res, HttpCode(s.code()), ErrorCode(s.code()), s.message());
-}
+using api_reply::ErrorCode;
+using api_reply::HttpCode;
+using api_reply::IsWorkload;
+using api_reply::ObjectRef;
+using api_reply::SendError;
+using api_reply::SendJson;
+using api_reply::SendStatus;
 
 std::string Param(const httplib::Request& req, const char* name) {
   return req.has_param(name) ? req.get_param_value(name) : "";
@@ -346,8 +289,7 @@ void ApiServer::Routes(httplib::Server& s, int workers) {
       out.push_back({{"kind", KindName(r.kind)}, {"name", r.name}, {"action", r.action}});
       if (!dry_run && r.action != "unchanged") {
         cp_.Emit("Normal", r.action == "created" ? "Created" : "Configured",
-                 std::string(r.kind == Kind::kLayer ? "layer/" : "workload/") + r.name,
-                 r.kind == Kind::kLayer ? "" : r.name,
+                 ObjectRef(r.kind, r.name), IsWorkload(r.kind) ? r.name : "",
                  std::string(KindName(r.kind)) + " " + r.action + ", generation " +
                      std::to_string(r.generation));
       }
@@ -583,6 +525,8 @@ void ApiServer::Routes(httplib::Server& s, int workers) {
              cp_.Emit("Normal", "Deleted", "layer/" + name, "", "layer deleted");
              SendJson(res, 200, {{"deleted", name}});
            });
+
+  SecretRoutes(s);  // api_secrets.cc
 
   // ---- agent protocol ----
   // Each call first proves the caller may act as the node it names (docs/api.md "Node identity",

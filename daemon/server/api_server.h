@@ -67,6 +67,7 @@ class ApiServer {
   // The routes on one backend server (every lane serves all of them; the front door decides
   // which lane a request takes) with `workers` threads.
   void Routes(httplib::Server& s, int workers);
+  void SecretRoutes(httplib::Server& s);  // GET/DELETE /v1/secrets..., api_secrets.cc
   // The front door's admission: auth at the door (401/403 without touching a backend), then
   // the lane: client, client watch, agent, agent long-poll.
   FrontDoorAdmission Admit(const FrontDoorRequest& r);

@@ -7,7 +7,9 @@
 
 namespace tide {
 
-const char* StoreNamespace(Kind k) { return k == Kind::kLayer ? "layer" : "workload"; }
+const char* StoreNamespace(Kind k) {
+  return k == Kind::kLayer ? "layer" : k == Kind::kSecret ? "secret" : "workload";
+}
 
 Status CheckApplyBatch(const std::vector<Object>& objs) {
   std::set<std::pair<std::string, std::string>> seen;
@@ -16,8 +18,8 @@ Status CheckApplyBatch(const std::vector<Object>& objs) {
       return Status::Invalid(std::string("a ") + KindName(o.kind) + " has no metadata.name");
     }
     if (!seen.insert({StoreNamespace(o.kind), o.metadata.name}).second) {
-      return Status::Invalid(std::string(o.kind == Kind::kLayer ? "layer " : "workload ") +
-                             o.metadata.name + " appears more than once in one apply");
+      return Status::Invalid(std::string(StoreNamespace(o.kind)) + " " + o.metadata.name +
+                             " appears more than once in one apply");
     }
   }
   return Status::Ok();

@@ -154,6 +154,9 @@ Status EtcdStore::Apply(const std::vector<Object>& objs, bool dry_run,
                         std::vector<ApplyResult>* out) {
   out->clear();
   TIDE_RETURN_IF_ERROR(CheckApplyBatch(objs));
+  for (const auto& o : objs) {
+    if (o.kind == Kind::kSecret) return Status::Invalid(kSecretsNeedSqlite);
+  }
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     Snapshot snap;
     TIDE_RETURN_IF_ERROR(ReadSnapshot(&snap));

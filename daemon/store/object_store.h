@@ -11,6 +11,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -20,6 +22,19 @@
 #include "api/status.h"
 
 namespace tide {
+
+class SecretCipher;
+
+// A Secret as the store shows it: names, never values (daemon/store/store_secrets.cc).
+struct SecretInfo {
+  std::string name;
+  StringMap labels;
+  std::vector<std::string> keys;  // of its data, sorted
+  int64_t generation = 0;         // increments when the data changes
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+  std::string key_id;  // of the secrets key that sealed it (daemon/store/secret_cipher.h)
+};
 
 struct StoredObject {
   Object object;
@@ -80,6 +95,31 @@ class ObjectStore {
   // ---- node credentials ----
   virtual Status PutNodeCredential(const std::string& node, const std::string& digest_hex) = 0;
   virtual Status ListNodeCredentials(std::vector<std::pair<std::string, std::string>>* out) = 0;
+
+  // ---- secrets (docs/security.md "Secrets at rest") ----
+  // The contract is store.h's. Only the SQLite store holds Secrets for now: the defaults below
+  // hold none, and the etcd store refuses to apply one (kSecretsNeedSqlite).
+  virtual void SetSecretCipher(std::shared_ptr<const SecretCipher>) {}
+  virtual Status OpenSecrets(const SecretCipher*, int* rotated) {
+    *rotated = 0;
+    return Status::Ok();
+  }
+  virtual Status ListSecrets(std::vector<SecretInfo>* out) {
+    out->clear();
+    return Status::Ok();
+  }
+  virtual Status GetSecret(const std::string& name, SecretInfo*) {
+    return Status::NotFound("secret " + name + " not found");
+  }
+  virtual Status SecretValues(std::map<std::string, StringMap>* out) {
+    out->clear();
+    return Status::Ok();
+  }
+  virtual Status DeleteSecret(const std::string& name) {
+    return Status::NotFound("secret " + name + " not found");
+  }
+  static constexpr const char* kSecretsNeedSqlite =
+      "kind Secret needs --store sqlite for now: the etcd store does not seal secrets yet";
 
   // ---- change notification ----
   // Increments on every change to objects this process sees (its own and, for etcd, other

@@ -197,6 +197,7 @@ Status Store::Migrate() {
   if (version < 2) {
     TIDE_RETURN_IF_ERROR(db_.Exec(kSchemaV2));
   }
+  TIDE_RETURN_IF_ERROR(CreateSecretsTableLocked());  // IF NOT EXISTS: no version needed
   // Future migrations: if (version < 3) { ... }
   if (version != kSchemaVersion) {
     SqliteStmt put;
@@ -259,7 +260,12 @@ Status Store::ApplyLocked(const std::vector<Object>& objs, std::vector<ApplyResu
                           bool* changed) {
   TIDE_RETURN_IF_ERROR(CheckApplyBatch(objs));
   const int64_t now = clock_.WallMs();
+  std::set<std::string> changed_secrets;
   for (const auto& o : objs) {
+    if (o.kind == Kind::kSecret) {  // store_secrets.cc
+      TIDE_RETURN_IF_ERROR(ApplySecretLocked(o, now, out, &changed_secrets, changed));
+      continue;
+    }
     const std::string ns = Namespace(o.kind);
     StoredObject old;
     bool found = false;
@@ -301,6 +307,7 @@ Status Store::ApplyLocked(const std::vector<Object>& objs, std::vector<ApplyResu
     TIDE_RETURN_IF_ERROR(up.Run());
     out->push_back(std::move(w.result));
   }
+  TIDE_RETURN_IF_ERROR(BumpSecretUsersLocked(changed_secrets, *out, now));
   return CheckLayerRefsLocked();
 }
 

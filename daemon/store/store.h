@@ -1,10 +1,10 @@
 // Store: tided's durable desired state, an embedded SQLite database `DATA_DIR/tide.db` (the
 // default ObjectStore, object_store.h; the etcd one is etcd_store.h).
 //
-// Holds the applied objects (workloads and layers), the event log, and async invocations.
-// Durability: journal_mode=WAL and synchronous=FULL, so an Apply/Delete/SetScale that returned
-// ok survives kill -9 and power loss. Events are written with synchronous=NORMAL (they become
-// durable with the next FULL commit or checkpoint): losing the last few events on a crash is
+// Holds the applied objects (workloads, layers and sealed secrets), the event log, and async
+// invocations. Durability: journal_mode=WAL and synchronous=FULL, so an Apply/Delete/SetScale that
+// returned ok survives kill -9 and power loss. Events are written with synchronous=NORMAL (they
+// become durable with the next FULL commit or checkpoint): losing the last few events on a crash is
 // acceptable, an fsync per event is not.
 //
 // Namespaces: workloads (Service and Function) share one namespace, because routes address
@@ -29,9 +29,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -103,6 +105,24 @@ class Store : public ObjectStore {
   // Every (node, digest hex), by node.
   Status ListNodeCredentials(std::vector<std::pair<std::string, std::string>>* out);
 
+  // ---- secrets (store_secrets.cc; docs/security.md "Secrets at rest") ----
+  // Secrets are applied with the other kinds (Apply, in the same transaction) and their data is
+  // kept sealed by `cipher` (AES-256-GCM, the secret's name as associated data). Applying a
+  // Secret whose data changed also increments the generation of every workload whose env
+  // refers to it (so the change rolls out), except workloads created or changed in the same
+  // apply. Without a cipher applying a Secret is Invalid. Set once, before concurrent use.
+  void SetSecretCipher(std::shared_ptr<const SecretCipher> cipher) override;
+  // At start: re-seals under the current cipher every secret that `rotate_from` (optional)
+  // sealed, in one transaction (*rotated gets how many), then checks that every secret opens
+  // with the current cipher; Invalid naming the secret and the key file when one does not.
+  Status OpenSecrets(const SecretCipher* rotate_from, int* rotated) override;
+  Status ListSecrets(std::vector<SecretInfo>* out) override;            // by name
+  Status GetSecret(const std::string& name, SecretInfo* out) override;  // NotFound when absent
+  // Every secret's data in clear, name -> key -> value: for the control plane's assignments.
+  Status SecretValues(std::map<std::string, StringMap>* out) override;
+  // NotFound when absent; Conflict naming a workload whose env still refers to it.
+  Status DeleteSecret(const std::string& name) override;
+
   // ---- change notification ----
   // Increments on every committed change to objects (apply with a non-unchanged result,
   // delete, scale). Not persisted.
@@ -119,6 +139,14 @@ class Store : public ObjectStore {
   Status GetLocked(const std::string& ns, const std::string& name, StoredObject* out, bool* found);
   Status ListLocked(const std::string& ns, std::vector<StoredObject>* out);
   Status CheckLayerRefsLocked();
+  Status CreateSecretsTableLocked();
+  // Appends o's result to *out; adds o's name to *changed_secrets when its data changed.
+  Status ApplySecretLocked(const Object& o, int64_t now, std::vector<ApplyResult>* out,
+                           std::set<std::string>* changed_secrets, bool* changed);
+  // Bumps the users of `changed` secrets, skipping the workloads this apply already changed.
+  Status BumpSecretUsersLocked(const std::set<std::string>& changed,
+                               const std::vector<ApplyResult>& applied, int64_t now);
+  Status ReadSecretLocked(const std::string& name, SecretInfo* info, StringMap* data, bool* found);
   void NotifyChanged();
 
   Clock& clock_;
@@ -127,6 +155,7 @@ class Store : public ObjectStore {
   SqliteDb db_;
   int64_t revision_ = 0;  // guarded by mu_
   std::function<void()> on_change_;
+  std::shared_ptr<const SecretCipher> cipher_;
 };
 
 }  // namespace tide
