@@ -70,6 +70,7 @@ struct OsProcessLauncher::Impl {
   explicit Impl(Options o)
       : stats(o.proc_root),
         limits(o.cgroups ? *o.cgroups : DetectCgroupLayout(o.proc_root)),
+        pids(o.pids ? *o.pids : DetectPidsLayout(o.proc_root)),
         run_as(std::move(o.run_as)) {}
 
   struct Child {
@@ -92,6 +93,7 @@ struct OsProcessLauncher::Impl {
 
   ProcStats stats;
   MemoryLimits limits;
+  const PidsLimits pids;
   const RunAsPolicy run_as;
   ExitWatcher watcher;
 
@@ -170,6 +172,8 @@ Status OsProcessLauncher::LaunchUnwatched(const LaunchSpec& spec, LaunchResult* 
   ChildLimit limit;
   s = impl_->limits.Prepare(spec.instance_id, spec.memory_limit_bytes, &limit);
   if (!s.ok()) return s;
+  s = impl_->pids.Prepare(spec.instance_id, spec.pids_limit, &limit);  // after memory's
+  if (!s.ok()) return s;
 
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : spec.env) env_strings.push_back(k + "=" + v);
@@ -201,6 +205,7 @@ Status OsProcessLauncher::LaunchUnwatched(const LaunchSpec& spec, LaunchResult* 
   r.pid = pid;
   impl_->stats.StartTime(pid, &r.start_time);  // a zombie still has its stat: only we reap it
   r.limit_enforcer = LimitEnforcerName(limit.enforcer);
+  r.pids_enforcer = LimitEnforcerName(limit.pids_enforcer);
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->children[pid] = Impl::Child{r.start_time, spec.instance_id};
@@ -297,8 +302,11 @@ std::map<int, ProcSample> OsProcessLauncher::Sample(const std::vector<int>& pids
   return impl_->stats.SampleGroups(pids);
 }
 
+std::string OsProcessLauncher::PidsEnforcement() const { return impl_->pids.Describe(); }
+
 void OsProcessLauncher::Cleanup(const std::string& instance_id) {
   impl_->limits.Cleanup(instance_id);
+  impl_->pids.Cleanup(instance_id);
   std::lock_guard<std::mutex> lock(impl_->mu);
   for (auto it = impl_->order.begin(); it != impl_->order.end();) {
     auto e = impl_->ended.find(*it);
