@@ -98,7 +98,10 @@ Status Agent::Start() {
   lo.run_as = RunAsPolicy{opts_.default_user, opts_.allow_root};
   lo.cgroup_pool = opts_.cgroup_pool;
   lo.pool_exe = "/proc/self/exe";
-  launcher_ = std::make_unique<OsProcessLauncher>(std::move(lo));
+  auto launcher = std::make_unique<OsProcessLauncher>(std::move(lo));
+  spdlog::info("agent {}: instance task limits (spec.resources.pids) through {}", opts_.name,
+               launcher->PidsEnforcement());
+  launcher_ = std::move(launcher);
   if (opts_.allow_root && ::geteuid() == 0) {
     spdlog::warn("agent {}: --allow-root: workloads may run as root ({}); give each a spec.user",
                  opts_.name,

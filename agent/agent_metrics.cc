@@ -41,9 +41,14 @@ std::string RenderAgentMetrics(const std::string& node,
 
   auto& memory = families.emplace_back(Family(kAgentInstanceMemoryBytes));
   auto& cpu = families.emplace_back(Family(kAgentInstanceCpuSecondsTotal));
+  auto& limits = families.emplace_back(Family(kAgentInstanceLimitsInfo));
   for (const auto& i : instances) {
     Add(memory, kAgentInstanceMemoryBytes, {i.id, i.workload}, static_cast<double>(i.memory_bytes));
     Add(cpu, kAgentInstanceCpuSecondsTotal, {i.id, i.workload}, i.cpu_seconds_total);
+    if (!i.limit_enforcer.empty() || !i.pids_enforcer.empty()) {
+      Add(limits, kAgentInstanceLimitsInfo, {i.id, i.workload, i.limit_enforcer, i.pids_enforcer},
+          1);
+    }
   }
   return prometheus::TextSerializer().Serialize(families);
 }

@@ -38,8 +38,16 @@ inline constexpr AgentMetricFamily kAgentInstanceCpuSecondsTotal{
     "CPU time of an instance.",
     prometheus::MetricType::Counter,
     {"instance", "workload"}};
+// Which mechanism enforces each instance's memory and task-count limits (cgroup2, cgroup1,
+// rlimit, none: fixed set), value 1. Empty until the instance's process started.
+inline constexpr AgentMetricFamily kAgentInstanceLimitsInfo{
+    "tide_agent_instance_limits_info",
+    "What enforces an instance's limits: memory and pids are cgroup2, cgroup1, rlimit or none.",
+    prometheus::MetricType::Gauge,
+    {"instance", "workload", "memory", "pids"}};
 inline constexpr const AgentMetricFamily* kAgentMetricFamilies[] = {
-    &kAgentInstances, &kAgentInstanceMemoryBytes, &kAgentInstanceCpuSecondsTotal};
+    &kAgentInstances, &kAgentInstanceMemoryBytes, &kAgentInstanceCpuSecondsTotal,
+    &kAgentInstanceLimitsInfo};
 
 // The text exposition (format 0.0.4) of every family for `node` and its `instances`.
 std::string RenderAgentMetrics(const std::string& node,

@@ -23,6 +23,8 @@ InstanceStatus Inst(const std::string& id, const std::string& workload, Instance
   s.state = state;
   s.memory_bytes = 64 << 20;
   s.cpu_seconds_total = 1.5;
+  s.limit_enforcer = "cgroup1";
+  s.pids_enforcer = "cgroup2";
   return s;
 }
 
@@ -38,6 +40,21 @@ TEST(AgentMetricsTest, EveryDeclaredFamilyIsServedWithHelpAndType) {
       << text;
   EXPECT_NE(text.find(R"(tide_agent_instance_memory_bytes{instance="web-1",workload="web"} )"),
             std::string::npos)
+      << text;
+}
+
+TEST(AgentMetricsTest, LimitsInfoSaysWhatEnforcesMemoryAndPids) {
+  InstanceStatus unstarted = Inst("web-2", "web", InstanceState::kPending);
+  unstarted.limit_enforcer.clear();
+  unstarted.pids_enforcer.clear();
+  const std::string text =
+      RenderAgentMetrics("n", {Inst("web-1", "web", InstanceState::kReady), unstarted});
+  EXPECT_NE(text.find(R"(tide_agent_instance_limits_info{instance="web-1",workload="web",)"
+                      R"(memory="cgroup1",pids="cgroup2"} 1)"),
+            std::string::npos)
+      << text;
+  // An instance that never started has no enforcer yet: no series.
+  EXPECT_EQ(text.find(R"(tide_agent_instance_limits_info{instance="web-2")"), std::string::npos)
       << text;
 }
 

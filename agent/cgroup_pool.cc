@@ -26,8 +26,8 @@ void Reap(int pid) {
 
 }  // namespace
 
-CgroupPool::CgroupPool(MemoryLimits& limits, Options options)
-    : limits_(limits), options_(std::move(options)) {
+CgroupPool::CgroupPool(MemoryLimits& limits, const PidsLimits* pids, Options options)
+    : limits_(limits), pids_(pids), options_(std::move(options)) {
   if (options_.size == 0 || options_.self_exe.empty()) return;
   RemoveStaleDirs();
   refill_ = std::thread([this] { RefillLoop(); });
@@ -45,13 +45,20 @@ CgroupPool::~CgroupPool() {
   for (const Stub& s : stubs) {
     ::close(s.sock);  // end of file: the stub exits 0
     Reap(s.pid);
-    limits_.Cleanup(s.pool_id);
+    CleanupCgroups(s.pool_id);
   }
+}
+
+void CgroupPool::CleanupCgroups(const std::string& id) {
+  limits_.Cleanup(id);
+  if (pids_ != nullptr) pids_->Cleanup(id);
 }
 
 void CgroupPool::RemoveStaleDirs() {
   const CgroupLayout& l = limits_.layout();
-  for (const std::string* parent : {&l.cgroup2_parent, &l.cgroup1_parent}) {
+  std::vector<const std::string*> parents = {&l.cgroup2_parent, &l.cgroup1_parent};
+  if (pids_ != nullptr) parents.push_back(&pids_->layout().cgroup1_parent);
+  for (const std::string* parent : parents) {
     if (parent->empty()) continue;
     DIR* d = ::opendir(parent->c_str());
     if (d == nullptr) continue;
@@ -64,7 +71,7 @@ void CgroupPool::RemoveStaleDirs() {
       stale.push_back(name);
     }
     ::closedir(d);
-    for (const auto& name : stale) limits_.Cleanup(name);
+    for (const auto& name : stale) CleanupCgroups(name);
   }
 }
 
@@ -76,12 +83,19 @@ std::optional<CgroupPool::Stub> CgroupPool::StartStub() {
   }
   ChildLimit limit;
   if (!limits_.Prepare(stub.pool_id, 0, &limit).ok() || limit.procs_path.empty()) {
-    limits_.Cleanup(stub.pool_id);
+    CleanupCgroups(stub.pool_id);
     return std::nullopt;
+  }
+  // The pids cgroup too (v1: a second join), with a high limit Adopt replaces. Without a pids
+  // cgroup the stub takes no rlimit: instances that need one launch the ordinary way.
+  if (pids_ != nullptr && pids_->Prepare(stub.pool_id, PidsLimits::kPoolMax, &limit).ok() &&
+      limit.pids_enforcer == LimitEnforcer::kRlimit) {
+    limit.pids_enforcer = LimitEnforcer::kNone;
+    limit.nproc = 0;
   }
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-    limits_.Cleanup(stub.pool_id);
+    CleanupCgroups(stub.pool_id);
     return std::nullopt;
   }
   // Spawn wants stdio fds >= 3.
@@ -109,7 +123,7 @@ std::optional<CgroupPool::Stub> CgroupPool::StartStub() {
   if (null_out >= 0) ::close(null_out);
   if (!s.ok()) {
     ::close(sv[0]);
-    limits_.Cleanup(stub.pool_id);
+    CleanupCgroups(stub.pool_id);
     return std::nullopt;
   }
   stub.pid = pid;
@@ -134,7 +148,7 @@ void CgroupPool::RefillLoop() {
     if (stopping_) {
       ::close(stub->sock);
       Reap(stub->pid);
-      limits_.Cleanup(stub->pool_id);
+      CleanupCgroups(stub->pool_id);
       break;
     }
     ready_.push_back(*stub);
@@ -159,8 +173,8 @@ void CgroupPool::Discard(const Stub& stub, const std::string& instance_id) {
   ::kill(stub.pid, SIGKILL);
   ::close(stub.sock);
   Reap(stub.pid);
-  limits_.Cleanup(stub.pool_id);
-  if (!instance_id.empty()) limits_.Cleanup(instance_id);
+  CleanupCgroups(stub.pool_id);
+  if (!instance_id.empty()) CleanupCgroups(instance_id);
 }
 
 bool CgroupPool::WaitReady(size_t n, int timeout_ms) {

@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "agent/limits.h"
+#include "agent/pids_limit.h"
 
 namespace tide {
 
@@ -41,7 +42,8 @@ class CgroupPool {
     std::string pool_id;
   };
 
-  CgroupPool(MemoryLimits& limits, Options options);
+  // pids may be null (no task limits). Both must outlive the pool.
+  CgroupPool(MemoryLimits& limits, const PidsLimits* pids, Options options);
   ~CgroupPool();
   CgroupPool(const CgroupPool&) = delete;
   CgroupPool& operator=(const CgroupPool&) = delete;
@@ -60,8 +62,10 @@ class CgroupPool {
   void RefillLoop();
   std::optional<Stub> StartStub();
   void RemoveStaleDirs();
+  void CleanupCgroups(const std::string& id);
 
   MemoryLimits& limits_;
+  const PidsLimits* const pids_;
   const Options options_;
   mutable std::mutex mu_;
   std::condition_variable cv_;  // refill wanted, or a stub became ready, or stopping

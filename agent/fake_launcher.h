@@ -45,6 +45,7 @@ class FakeLauncher : public ProcessLauncher {
     out->pid = p.pid;
     out->start_time = p.start_time;
     out->limit_enforcer = spec.memory_limit_bytes > 0 ? "rlimit" : "none";
+    out->pids_enforcer = spec.pids_limit > 0 ? "rlimit" : "none";
     return Status::Ok();
   }
 

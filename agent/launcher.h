@@ -24,6 +24,7 @@ struct LaunchSpec {
   std::string working_dir;                 // "" = agent's cwd
   std::string log_path;                    // stdout+stderr appended here (O_APPEND)
   int64_t memory_limit_bytes = 0;          // 0 = unlimited
+  int64_t pids_limit = 0;                  // most tasks at once (agent/pids_limit.h); 0 = unlimited
   std::string user;                        // spec.user; "" = the node's default (agent/run_as.h)
   // Socket activation (spec.socketActivation): the launcher binds this port on every interface,
   // listens, and passes the socket as fd 3 with LISTEN_FDS=1, LISTEN_PID and
@@ -35,6 +36,7 @@ struct LaunchResult {
   int pid = 0;
   uint64_t start_time = 0;     // /proc/PID/stat field 22: identifies the process with its pid
   std::string limit_enforcer;  // cgroup2 | cgroup1 | rlimit | none
+  std::string pids_enforcer;   // cgroup2 | cgroup1 | rlimit | none (the task-count limit)
 };
 
 // CPU and memory of one instance: summed over every process in its process group.

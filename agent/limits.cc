@@ -136,27 +136,43 @@ CgroupLayout DetectCgroupLayout(const std::string& proc_root) {
   return layout;
 }
 
+namespace {
+// Writes the calling process's pid into a cgroup.procs file. Async-signal-safe.
+int JoinCgroupInChild(const char* path) noexcept {
+  char buf[24];
+  char* p = buf + sizeof buf;
+  for (unsigned long v = static_cast<unsigned long>(::getpid()); p == buf + sizeof buf || v;
+       v /= 10) {
+    *--p = static_cast<char>('0' + v % 10);
+  }
+  int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  ssize_t len = buf + sizeof buf - p;
+  ssize_t n = ::write(fd, p, static_cast<size_t>(len));
+  int err = n == len ? 0 : (n < 0 ? errno : EIO);
+  ::close(fd);
+  errno = err;
+  return err;
+}
+}  // namespace
+
 int ChildLimit::ApplyInChild() const noexcept {
-  if (!procs_path.empty()) {  // a cgroup: with a memory limit, or only to contain the instance
-    char buf[24];
-    char* p = buf + sizeof buf;
-    for (unsigned long v = static_cast<unsigned long>(::getpid()); p == buf + sizeof buf || v;
-         v /= 10) {
-      *--p = static_cast<char>('0' + v % 10);
-    }
-    int fd = ::open(procs_path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return errno;
-    ssize_t len = buf + sizeof buf - p;
-    ssize_t n = ::write(fd, p, static_cast<size_t>(len));
-    int err = n == len ? 0 : (n < 0 ? errno : EIO);
-    ::close(fd);
-    errno = err;
-    if (err != 0) return err;
+  // A cgroup: with a memory limit, or only to contain the instance.
+  if (!procs_path.empty()) {
+    if (int err = JoinCgroupInChild(procs_path.c_str()); err != 0) return err;
+  }
+  if (!pids_procs_path.empty()) {
+    if (int err = JoinCgroupInChild(pids_procs_path.c_str()); err != 0) return err;
   }
   if (enforcer == LimitEnforcer::kRlimit) {
     struct rlimit rl;
     rl.rlim_cur = rl.rlim_max = static_cast<rlim_t>(rlimit_bytes);
     if (::setrlimit(RLIMIT_AS, &rl) != 0) return errno;
+  }
+  if (pids_enforcer == LimitEnforcer::kRlimit) {
+    struct rlimit rl;
+    rl.rlim_cur = rl.rlim_max = static_cast<rlim_t>(nproc);
+    if (::setrlimit(RLIMIT_NPROC, &rl) != 0) return errno;
   }
   return 0;
 }

@@ -48,6 +48,11 @@ struct ChildLimit {
   LimitEnforcer enforcer = LimitEnforcer::kNone;
   std::string procs_path;    // cgroup.procs to write the child's pid into; "" = no cgroup
   int64_t rlimit_bytes = 0;  // RLIMIT_AS (rlimit)
+  // The task-count limit (agent/pids_limit.h): a second cgroup.procs to join (the v1 pids
+  // hierarchy; "" when none or when it is procs_path itself) or RLIMIT_NPROC (rlimit).
+  LimitEnforcer pids_enforcer = LimitEnforcer::kNone;
+  std::string pids_procs_path;
+  int64_t nproc = 0;
   // Async-signal-safe. Returns 0, or an errno value (errno is also left set).
   int ApplyInChild() const noexcept;
 };

@@ -75,9 +75,11 @@ struct OsProcessLauncher::Impl {
   explicit Impl(Options o)
       : stats(o.proc_root),
         limits(o.cgroups ? *o.cgroups : DetectCgroupLayout(o.proc_root)),
+        pids(o.pids ? *o.pids : DetectPidsLayout(o.proc_root)),
         run_as(std::move(o.run_as)) {
     if (o.cgroup_pool > 0 && !o.pool_exe.empty()) {
-      pool = std::make_unique<CgroupPool>(limits, CgroupPool::Options{o.cgroup_pool, o.pool_exe});
+      pool = std::make_unique<CgroupPool>(limits, &pids,
+                                          CgroupPool::Options{o.cgroup_pool, o.pool_exe});
     }
   }
 
@@ -101,6 +103,7 @@ struct OsProcessLauncher::Impl {
 
   ProcStats stats;
   MemoryLimits limits;
+  const PidsLimits pids;
   const RunAsPolicy run_as;
   std::unique_ptr<CgroupPool> pool;  // after `limits`: destroyed before it
   ExitWatcher watcher;
@@ -193,25 +196,30 @@ Status OsProcessLauncher::LaunchUnwatched(const LaunchSpec& spec, LaunchResult* 
   }
 
   int pid = -1;
-  LimitEnforcer enforcer = LimitEnforcer::kNone;
-  if (may_use_pool && impl_->pool != nullptr && spec.memory_limit_bytes >= 0) {
+  LimitEnforcer enforcer = LimitEnforcer::kNone, pids_enforcer = LimitEnforcer::kNone;
+  if (may_use_pool && impl_->pool != nullptr && spec.memory_limit_bytes >= 0 &&
+      spec.pids_limit >= 0) {
     s = LaunchFromPool(*ls, exe, chdir_path, run_as, null_in.fd, log.fd, listen_sock.fd, &pid,
-                       &enforcer);
+                       &enforcer, &pids_enforcer);
     if (!s.ok()) return s;
   }
   if (pid < 0) {
     ChildLimit limit;
     s = impl_->limits.Prepare(spec.instance_id, spec.memory_limit_bytes, &limit);
     if (!s.ok()) return s;
+    s = impl_->pids.Prepare(spec.instance_id, spec.pids_limit, &limit);  // after memory's
+    if (!s.ok()) return s;
     s = SpawnDirect(*ls, exe, chdir_path, run_as, limit, null_in.fd, log.fd, listen_sock.fd, &pid);
     if (!s.ok()) return s;
     enforcer = limit.enforcer;
+    pids_enforcer = limit.pids_enforcer;
   }
 
   LaunchResult r;
   r.pid = pid;
   impl_->stats.StartTime(pid, &r.start_time);  // a zombie still has its stat: only we reap it
   r.limit_enforcer = LimitEnforcerName(enforcer);
+  r.pids_enforcer = LimitEnforcerName(pids_enforcer);
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->children[pid] = Impl::Child{r.start_time, spec.instance_id};
@@ -251,11 +259,16 @@ Status OsProcessLauncher::ListenForActivation(int port, int* fd) {
 Status OsProcessLauncher::LaunchFromPool(const LaunchSpec& spec, const std::string& exe,
                                          const std::string& chdir_path, const RunAs& run_as,
                                          int stdin_fd, int log_fd, int listen_fd, int* pid,
-                                         LimitEnforcer* enforcer) {
+                                         LimitEnforcer* enforcer, LimitEnforcer* pids_enforcer) {
   std::optional<CgroupPool::Stub> stub = impl_->pool->Take();
   if (!stub) return Status::Ok();  // none ready: the caller spawns
   if (!impl_->limits.Adopt(stub->pool_id, spec.instance_id, spec.memory_limit_bytes, enforcer)) {
     impl_->pool->Discard(*stub, "");
+    return Status::Ok();
+  }
+  if (!impl_->pids.Adopt(stub->pool_id, spec.instance_id, spec.pids_limit, pids_enforcer)) {
+    impl_->pool->Discard(*stub, spec.instance_id);
+    impl_->pids.Cleanup(spec.instance_id);
     return Status::Ok();
   }
   StubLaunch l;
@@ -413,8 +426,11 @@ std::map<int, ProcSample> OsProcessLauncher::Sample(const std::vector<int>& pids
   return impl_->stats.SampleGroups(pids);
 }
 
+std::string OsProcessLauncher::PidsEnforcement() const { return impl_->pids.Describe(); }
+
 void OsProcessLauncher::Cleanup(const std::string& instance_id) {
   impl_->limits.Cleanup(instance_id);
+  impl_->pids.Cleanup(instance_id);
   std::lock_guard<std::mutex> lock(impl_->mu);
   for (auto it = impl_->order.begin(); it != impl_->order.end();) {
     auto e = impl_->ended.find(*it);

@@ -5,7 +5,8 @@
 // in the child's own PATH (spec.env, default "/usr/local/bin:/usr/bin:/bin"), and a missing
 // executable or working dir is reported before spawning. The child gets exactly spec.env,
 // stdin from /dev/null, stdout+stderr appended to spec.log_path (O_APPEND|O_CREAT, 0600), its
-// own process group (setpgid(0,0)), the memory limit (agent/limits.h), default signal mask and
+// own process group (setpgid(0,0)), the memory limit (agent/limits.h) and the task-count limit
+// (agent/pids_limit.h), default signal mask and
 // dispositions, and no other inherited file descriptors. It runs as spec.user or the node's
 // default user (agent/run_as.h: resolved here, before the spawn; a user that cannot be
 // resolved or is refused fails the launch with a message starting "spec.user"). The log file
@@ -38,6 +39,7 @@
 
 #include "agent/launcher.h"
 #include "agent/limits.h"
+#include "agent/pids_limit.h"
 #include "agent/run_as.h"
 
 namespace tide {
@@ -48,6 +50,8 @@ class OsProcessLauncher : public ProcessLauncher {
     std::string proc_root = "/proc";
     // Where instance cgroups go; nullopt = DetectCgroupLayout(proc_root).
     std::optional<CgroupLayout> cgroups;
+    // Where instance pids cgroups go (agent/pids_limit.h); nullopt = DetectPidsLayout.
+    std::optional<PidsLayout> pids;
     // Who instances run as when their spec names no user, and whether root is allowed. The
     // library default keeps the launcher's own user, root included; the agent sets its policy.
     RunAsPolicy run_as{"", true};
@@ -75,6 +79,8 @@ class OsProcessLauncher : public ProcessLauncher {
   std::optional<ExitInfo> TryReap(int pid, uint64_t start_time) override;
   std::map<int, ProcSample> Sample(const std::vector<int>& pids) override;
   void Cleanup(const std::string& instance_id) override;
+  // How spec.resources.pids is enforced on this host (PidsLimits::Describe), for the start log.
+  std::string PidsEnforcement() const;
 
   // Waits until the cgroup pool holds n ready stubs (tests, benchmarks); false at the deadline
   // or without a pool.
@@ -98,7 +104,8 @@ class OsProcessLauncher : public ProcessLauncher {
   // an error when the program itself could not be started.
   Status LaunchFromPool(const LaunchSpec& spec, const std::string& exe,
                         const std::string& chdir_path, const RunAs& run_as, int stdin_fd,
-                        int log_fd, int listen_fd, int* pid, LimitEnforcer* enforcer);
+                        int log_fd, int listen_fd, int* pid, LimitEnforcer* enforcer,
+                        LimitEnforcer* pids_enforcer);
   Status SpawnDirect(const LaunchSpec& spec, const std::string& exe, const std::string& chdir_path,
                      const RunAs& run_as, const ChildLimit& limit, int stdin_fd, int log_fd,
                      int listen_fd, int* pid);

@@ -73,7 +73,8 @@ int ChildMain(void* arg) {
   }
   if (::setpgid(0, 0) != 0) Fail(c, "setpgid");
   ::umask(r.umask);
-  if (r.limit != nullptr && r.limit->ApplyInChild() != 0) Fail(c, "memory limit");
+  if (r.limit != nullptr && r.limit->ApplyInChild() != 0)
+    Fail(c, "resource limits (cgroup or rlimit)");
   if (::dup2(r.stdin_fd, 0) < 0 || ::dup2(r.stdout_fd, 1) < 0 || ::dup2(r.stderr_fd, 2) < 0) {
     Fail(c, "dup2");
   }

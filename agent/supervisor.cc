@@ -111,6 +111,7 @@ bool Supervisor::PrepareLaunch(Instance& inst, int64_t now, LaunchSpec* ls) {
   ls->working_dir = spec.working_dir;
   ls->log_path = logs_.PathFor(inst.assignment.id);
   ls->memory_limit_bytes = spec.resources.memory_bytes;
+  ls->pids_limit = spec.resources.pids;
   ls->user = spec.user;
   ls->listen_port = spec.socket_activation ? inst.status.port : 0;
   return true;
@@ -137,6 +138,7 @@ void Supervisor::FinishLaunch(Instance& inst, int64_t now, int64_t started_wall_
   inst.status.pid = r.pid;
   inst.start_time = r.start_time;
   inst.status.limit_enforcer = r.limit_enforcer;
+  inst.status.pids_enforcer = r.pids_enforcer;
   inst.status.state = InstanceState::kStarting;
   inst.status.started_at_ms = started_wall_ms;
   inst.status.ready_at_ms = 0;

@@ -16,6 +16,7 @@
 #include "agent/exec_stub.h"
 #include "api/address.h"
 #include "api/quantity.h"
+#include "api/service_notify.h"
 #include "api/user_spec.h"
 
 namespace {
@@ -153,8 +154,10 @@ int main(int argc, char** argv) {
     std::cerr << "tide-agent: " << st.message() << "\n";
     return 1;
   }
-  int sig = 0;
-  sigwait(&set, &sig);
+  tide::ServiceNotify notify;  // systemd (api/service_notify.h)
+  notify.Ready("serving on " + o.listen + ", server " + o.server);
+  int sig = tide::WaitForStopSignal(set, notify);
+  notify.Stopping("signal " + std::to_string(sig) + ", stopping");
   spdlog::info("tide-agent: signal {}, stopping (instances keep running)", sig);
   agent.Stop();
   return 0;

@@ -138,7 +138,8 @@ void to_json(json& j, const WorkloadSpec& s) {
   if (s.autoscale) j["autoscale"] = *s.autoscale;
   j["concurrency"] = s.concurrency;
   j["timeoutSeconds"] = s.timeout_seconds;
-  j["resources"] = {{"cpu", s.resources.cpu}, {"memory", s.resources.memory_bytes}};
+  j["resources"] = {
+      {"cpu", s.resources.cpu}, {"memory", s.resources.memory_bytes}, {"pids", s.resources.pids}};
   if (s.readiness) j["readiness"] = *s.readiness;
   if (s.liveness) j["liveness"] = *s.liveness;
   j["restartPolicy"] = s.restart_policy;
@@ -183,6 +184,8 @@ void from_json(const json& j, WorkloadSpec& s) {
     Get(r, "cpu", s.resources.cpu);
     if (r.contains("memory") && r.at("memory").is_number())
       s.resources.memory_bytes = GetInteger<int64_t>(r.at("memory"));
+    if (r.contains("pids") && r.at("pids").is_number())
+      s.resources.pids = GetInteger<int64_t>(r.at("pids"));
   }
   if (j.contains("readiness") && !j.at("readiness").is_null()) s.readiness = j.at("readiness");
   if (j.contains("liveness") && !j.at("liveness").is_null()) s.liveness = j.at("liveness");
@@ -271,7 +274,8 @@ void to_json(json& j, const InstanceStatus& s) {
            {"lastSignal", s.last_signal},
            {"reason", s.reason},
            {"message", s.message},
-           {"limitEnforcer", s.limit_enforcer}};
+           {"limitEnforcer", s.limit_enforcer},
+           {"pidsEnforcer", s.pids_enforcer}};
 }
 
 void from_json(const json& j, InstanceStatus& s) {
@@ -295,6 +299,7 @@ void from_json(const json& j, InstanceStatus& s) {
   Get(j, "reason", s.reason);
   Get(j, "message", s.message);
   Get(j, "limitEnforcer", s.limit_enforcer);
+  Get(j, "pidsEnforcer", s.pids_enforcer);
 }
 
 void to_json(json& j, const NodeInfo& n) {

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <charconv>
 #include <string>
 
 #include "api/cron.h"
@@ -7,6 +8,9 @@
 #include "api/user_spec.h"
 
 namespace tide::manifest_internal {
+
+// spec.resources.pids: the kernel's own bound on pid numbers (PID_MAX_LIMIT on 64-bit).
+inline constexpr int64_t kMaxPids = 4194304;
 
 void ObjectParser::ParseMetadata(const Field& f, Metadata* md, ObjectSource* src, bool* name_ok) {
   Map m;
@@ -174,7 +178,7 @@ void ObjectParser::ParseAutoscale(const Field& f, Kind kind, Autoscale* a, Field
 
 void ObjectParser::ParseResources(const Field& f, Resources* res) {
   Map m;
-  if (!r_.ReadMap(f, {"cpu", "memory"}, &m)) return;
+  if (!r_.ReadMap(f, {"cpu", "memory", "pids"}, &m)) return;
   if (Field cf = m.Get("cpu"); cf.present) {
     std::string text, err;
     if (!cf.node.IsScalar()) {
@@ -191,6 +195,23 @@ void ObjectParser::ParseResources(const Field& f, Resources* res) {
                        Reader::Describe(mf.node));
     } else if (r_.ReadString(mf, &text) && !ParseMemory(text, &res->memory_bytes, &err)) {
       r_.Error(mf, err);
+    }
+  }
+  if (Field pf = m.Get("pids"); pf.present) {
+    // A whole number of tasks (processes and threads) or `unlimited`; 0 is not "none": a
+    // workload without a single task cannot run, and a silent 0 = unlimited would surprise.
+    std::string text = pf.node.IsScalar() ? pf.node.Scalar() : "";
+    int64_t n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (text == "unlimited") {
+      res->pids = 0;
+    } else if (!pf.node.IsScalar() || text.empty() || ec != std::errc() ||
+               end != text.data() + text.size() || n < 1 || n > kMaxPids) {
+      r_.Error(pf, "must be a whole number of tasks from 1 to " + std::to_string(kMaxPids) +
+                       " or \"unlimited\", got " +
+                       (pf.node.IsScalar() ? Q(text) : Reader::Describe(pf.node)));
+    } else {
+      res->pids = n;
     }
   }
 }

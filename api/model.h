@@ -50,8 +50,10 @@ struct Autoscale {
 };
 
 struct Resources {
-  double cpu = 0;            // cores requested; 0 = none
-  int64_t memory_bytes = 0;  // requested and enforced; 0 = unlimited
+  double cpu = 0;               // cores requested; 0 = none
+  int64_t memory_bytes = 0;     // requested and enforced; 0 = unlimited
+  int64_t pids = kDefaultPids;  // most tasks (processes + threads) at once; 0 = unlimited
+  static constexpr int64_t kDefaultPids = 1024;
   bool operator==(const Resources&) const = default;
 };
 
@@ -167,6 +169,7 @@ struct InstanceStatus {
   std::string reason;          // e.g. OOMKilled, CommandNotFound, ProbeFailed
   std::string message;         // human text for the reason
   std::string limit_enforcer;  // cgroup2 | cgroup1 | rlimit | none
+  std::string pids_enforcer;   // cgroup2 | cgroup1 | rlimit | none (agent/pids_limit.h)
 };
 
 enum class NodeState { kReady, kNotReady, kLost };

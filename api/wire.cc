@@ -210,6 +210,7 @@ Status DecodeInstance(const json& j, const std::string& path, InstanceStatus* s)
   TIDE_WIRE_TRY(ReadString(j, path, "reason", false, 1024, &s->reason));
   TIDE_WIRE_TRY(ReadString(j, path, "message", false, kMaxWireStringBytes, &s->message));
   TIDE_WIRE_TRY(ReadString(j, path, "limitEnforcer", false, 64, &s->limit_enforcer));
+  TIDE_WIRE_TRY(ReadString(j, path, "pidsEnforcer", false, 64, &s->pids_enforcer));
   return Status::Ok();
 }
 

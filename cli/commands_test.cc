@@ -368,13 +368,14 @@ TEST_F(CommandsTest, InvokeGoesThroughGatewayWithoutToken) {
 TEST_F(CommandsTest, DescribeWorkloadSections) {
   srv().Get("/v1/workloads/users", [](const httplib::Request&, httplib::Response& res) {
     Json(res, R"({"kind":"Service","metadata":{"name":"users","labels":{"team":"core"}},
-      "spec":{"command":["./users"],"replicas":2,"resources":{"cpu":0.5,"memory":134217728},
+      "spec":{"command":["./users"],"replicas":2,"resources":{"cpu":0.5,"memory":134217728,"pids":64},
               "readiness":{"httpGet":"/healthz","periodSeconds":5}},
       "status":{"desiredReplicas":2,"readyReplicas":1,"phase":"Degraded",
                 "conditions":[{"type":"Ready","status":"False","reason":"InstanceCrashing",
                                "message":"users-2 exited 1"}]},
       "instances":[{"id":"users-2","node":"a","state":"CrashLoopBackOff","restarts":4,
-                    "lastExitCode":1,"reason":"Error","limitEnforcer":"rlimit"}]})");
+                    "lastExitCode":1,"reason":"Error","limitEnforcer":"rlimit",
+                    "pidsEnforcer":"cgroup1"}]})");
   });
   srv().Get("/v1/events", [](const httplib::Request&, httplib::Response& res) {
     Json(res, R"({"items":[{"type":"Warning","reason":"BackOff","object":"instance/users-2",
@@ -384,10 +385,11 @@ TEST_F(CommandsTest, DescribeWorkloadSections) {
   EXPECT_EQ(RunDescribe(env_, "workload", "users"), kExitOk) << err_.str();
   std::string s = out_.str();
   for (const char* want :
-       {"Name:                   users", "Labels:                 team=core", "Spec:",
-        "  Command:              ./users", "  Resources:            cpu 500m, memory 128Mi",
+       {"Name:                   users", "Labels:                 team=core",
+        "Spec:", "  Command:              ./users",
+        "  Resources:            cpu 500m, memory 128Mi, pids 64",
         "  Readiness:            http-get /healthz", "Status:", "  Phase:                Degraded",
-        "Conditions:", "InstanceCrashing", "Instances:", "CrashLoopBackOff", "rlimit",
+        "Conditions:", "InstanceCrashing", "Instances:", "CrashLoopBackOff", "rlimit, pids cgroup1",
         "Events:", "restarting in 8s"}) {
     EXPECT_NE(s.find(want), std::string::npos) << "missing: " << want << "\n" << s;
   }

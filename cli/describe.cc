@@ -64,6 +64,14 @@ std::string InstanceLastExit(const json& i) {
   return "-";
 }
 
+// What enforces the memory limit, then the task-count limit when the agent reported one:
+// "cgroup1, pids cgroup1".
+std::string Limits(const json& i) {
+  std::string s = Str(i, "limitEnforcer");
+  std::string pids = Str(i, "pidsEnforcer", "");
+  return pids.empty() ? s : s + ", pids " + pids;
+}
+
 void InstancesSection(std::ostream& out, const json& instances, bool show_workload,
                       int64_t now_ms) {
   out << "Instances:\n";
@@ -84,10 +92,10 @@ void InstancesSection(std::ostream& out, const json& instances, bool show_worklo
     if (!msg.empty()) reason += " (" + msg + ")";
     const json& started =
         ParseTimeMs(At(i, "startedAtMs")) ? At(i, "startedAtMs") : At(i, "startedAt");
-    row.insert(row.end(), {Str(i, "node"), Str(i, "state"), Str(i, "pid"), Str(i, "port"),
-                           Str(i, "restarts", "0"), InstanceLastExit(i), reason,
-                           FormatCpu(Num(i, "cpu")), FormatBytes(Num(i, "memoryBytes")),
-                           Str(i, "limitEnforcer"), AgeOf(started, now_ms)});
+    row.insert(row.end(),
+               {Str(i, "node"), Str(i, "state"), Str(i, "pid"), Str(i, "port"),
+                Str(i, "restarts", "0"), InstanceLastExit(i), reason, FormatCpu(Num(i, "cpu")),
+                FormatBytes(Num(i, "memoryBytes")), Limits(i), AgeOf(started, now_ms)});
     t.AddRow(std::move(row));
   }
   out << t.Render("  ");
@@ -160,7 +168,10 @@ int DescribeWorkload(Env& env, const std::string& name) {
                         : "-";
   std::string mem = Num(spec, "resources.memory") > 0 ? FormatBytes(Num(spec, "resources.memory"))
                                                       : Str(spec, "resources.memory", "-");
-  Field(out, "Resources", "cpu " + cpu + ", memory " + mem, "  ");
+  std::string pids = !At(spec, "resources.pids").is_number() ? "-"
+                     : Num(spec, "resources.pids") == 0      ? "unlimited"
+                                                             : Str(spec, "resources.pids");
+  Field(out, "Resources", "cpu " + cpu + ", memory " + mem + ", pids " + pids, "  ");
   Field(out, "Readiness", ProbeText(At(spec, "readiness")), "  ");
   Field(out, "Liveness", ProbeText(At(spec, "liveness")), "  ");
   Field(out, "Restart Policy", Str(spec, "restartPolicy", "Always"), "  ");

@@ -18,6 +18,7 @@
 #include "api/address.h"
 #include "api/private_dir.h"
 #include "api/quantity.h"
+#include "api/service_notify.h"
 #include "daemon/control/control_plane.h"
 #include "daemon/gateway/gateway.h"
 #include "daemon/gateway/invoker.h"
@@ -410,8 +411,12 @@ int main(int argc, char** argv) {
     }
   }
 
-  int sig = 0;
-  sigwait(&set, &sig);
+  // systemd (api/service_notify.h): ready now; the watchdog pings only while the control
+  // plane's lock can be taken, so a deadlocked tided is restarted.
+  tide::ServiceNotify notify;
+  notify.Ready("API on " + cfg.api_listen + ", gateway on " + cfg.gateway_listen);
+  int sig = tide::WaitForStopSignal(set, notify, [&] { return h.cp->StatusRevision() >= 0; });
+  notify.Stopping("signal " + std::to_string(sig) + ", shutting down");
   spdlog::info("tided: signal {}, shutting down (instances keep running)", sig);
   if (agent) agent->Stop();
   api.Stop();
