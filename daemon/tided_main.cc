@@ -17,6 +17,7 @@
 #include "api/address.h"
 #include "api/private_dir.h"
 #include "api/quantity.h"
+#include "api/tls.h"
 #include "daemon/control/control_plane.h"
 #include "daemon/gateway/gateway.h"
 #include "daemon/gateway/invoker.h"
@@ -46,6 +47,7 @@ struct Config {
   // workloads as tided's own user, root included, unless told otherwise (docs/security.md).
   std::string default_user;
   bool allow_root = true;
+  std::string tls_cert, tls_key, ca_file;  // api/tls.h; docs/operations.md "TLS"
 };
 
 // "gatewayMaxQueue" -> "--gateway-max-queue": the --config key of every flag is its name in
@@ -182,6 +184,9 @@ int main(int argc, char** argv) {
                  "local agent: user for workloads without spec.user (default: tided's own)");
   app.add_flag("--allow-root,!--no-allow-root", cfg.allow_root,
                "local agent: allow workloads to run as root (default: allowed)");
+  app.add_option("--tls-cert", cfg.tls_cert, "API over https: certificate chain (PEM)");
+  app.add_option("--tls-key", cfg.tls_key, "API over https: private key of --tls-cert (PEM)");
+  app.add_option("--ca-file", cfg.ca_file, "CA (PEM) that signs agents' https APIs (logs)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -208,6 +213,19 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (cfg.tls_cert.empty() != cfg.tls_key.empty()) {
+    std::cerr << "tided: --tls-cert and --tls-key go together\n";
+    return 2;
+  }
+  for (const tide::Status& s :
+       {cfg.tls_cert.empty() ? tide::Status::Ok()
+                             : tide::CheckServerTlsFiles(cfg.tls_cert, cfg.tls_key),
+        cfg.ca_file.empty() ? tide::Status::Ok() : tide::CheckCaFile(cfg.ca_file)}) {
+    if (!s.ok()) {
+      std::cerr << "tided: TLS: " << s.message() << "\n";
+      return 2;
+    }
+  }
   int64_t body_timeout_ms = 0;
   if (!tide::ParseDuration(cfg.gateway_body_timeout, &body_timeout_ms, &err) ||
       body_timeout_ms < 100) {
@@ -322,6 +340,9 @@ int main(int argc, char** argv) {
   }
   tide::ApiServerOptions apo = cfg.api;
   apo.listen = cfg.api_listen;
+  apo.tls_cert_file = cfg.tls_cert;
+  apo.tls_key_file = cfg.tls_key;
+  apo.agent_ca_file = cfg.ca_file;
   // A wildcard host stays as it is: tidectl replaces it with the host it reached the API on.
   apo.gateway_url = "http://" + tide::FormatHostPort({gateway_addr.host, h.gateway->port()});
   tide::ApiServer api(apo, *store, *h.cp, *auth, metrics);
@@ -337,6 +358,11 @@ int main(int argc, char** argv) {
   if (!cfg.no_local_agent) {
     tide::AgentOptions ao;
     ao.server = tide::LocalUrl(api_addr, api.port());
+    if (!cfg.tls_cert.empty()) {  // trusts exactly tided's own certificate, whatever its names
+      ao.server.replace(0, ao.server.find("://"), "https");
+      ao.ca_file = cfg.tls_cert;
+      ao.pin_server_cert = true;
+    }
     ao.token = auth->local_agent_token();
     ao.name = local_node;
     ao.data_dir = cfg.data_dir + "/agent";

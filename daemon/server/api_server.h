@@ -46,6 +46,8 @@ struct ApiServerOptions {
   int workers = 64;                  // threads answering client calls that do not wait
   int agent_workers = 16;            // threads answering agents' register and status calls
   int agent_wait_workers = 256;      // threads holding agents' assignment long-polls
+  std::string tls_cert_file, tls_key_file;  // both set: the API speaks https only (api/tls.h)
+  std::string agent_ca_file;  // CA of agents' https APIs, for proxied logs ("" = system's)
 };
 
 class ApiServer {
