@@ -25,11 +25,12 @@
 #include "api/json.h"
 #include "api/private_dir.h"
 #include "api/private_file.h"
+#include "api/tls.h"
 
 namespace tide {
 
 struct Agent::Http {
-  httplib::Server server;
+  std::unique_ptr<httplib::Server> server;  // an httplib::SSLServer with --tls-cert
 };
 
 namespace {
@@ -68,6 +69,7 @@ NodeInfo Agent::Info() const {
   // Reached from tided, which may be on another host: a wildcard becomes the advertised host.
   if (IsWildcardHost(listen.host)) listen.host = opts_.advertise;
   n.agent_url = LocalUrl(listen, api_port_);
+  if (!opts_.tls_cert_file.empty()) n.agent_url.replace(0, n.agent_url.find("://"), "https");
   n.capacity.cpu = opts_.cpu;
   n.capacity.memory_bytes = opts_.memory_bytes;
   n.labels = opts_.labels;
@@ -161,15 +163,24 @@ Status Agent::Start() {
   }
 
   http_ = std::make_unique<Http>();
+  if (!opts_.tls_cert_file.empty() || !opts_.tls_key_file.empty()) {
+    if (Status st = CheckServerTlsFiles(opts_.tls_cert_file, opts_.tls_key_file); !st.ok())
+      return Status::Invalid("agent API TLS (--tls-cert, --tls-key): " + st.message());
+    http_->server = std::make_unique<httplib::SSLServer>([this](SSL_CTX& ctx) {
+      return ConfigureServerTls(&ctx, opts_.tls_cert_file, opts_.tls_key_file).ok();
+    });
+  } else {
+    http_->server = std::make_unique<httplib::Server>();
+  }
   ServeApi();
   const std::string& host = listen.host;
   if (listen.port == 0) {
-    api_port_ = http_->server.bind_to_any_port(host);
+    api_port_ = http_->server->bind_to_any_port(host);
   } else {
-    api_port_ = http_->server.bind_to_port(host, listen.port) ? listen.port : -1;
+    api_port_ = http_->server->bind_to_port(host, listen.port) ? listen.port : -1;
   }
   if (api_port_ <= 0) return Status::Unavailable("agent: cannot listen on " + opts_.listen);
-  http_thread_ = std::thread([this] { http_->server.listen_after_bind(); });
+  http_thread_ = std::thread([this] { http_->server->listen_after_bind(); });
   // A process that ends wakes the supervisor at once (its Tick reaps it and applies the policy).
   launcher_->SetExitListener([this] {
     {
@@ -190,7 +201,7 @@ void Agent::Stop() {
   if (launcher_) launcher_->SetExitListener(nullptr);  // no call into this Agent after here
   supervise_cv_.notify_all();
   report_cv_.notify_all();
-  if (http_) http_->server.stop();
+  if (http_) http_->server->stop();
   for (auto* t : {&assign_thread_, &supervise_thread_, &report_thread_, &http_thread_}) {
     if (t->joinable()) t->join();
   }
@@ -256,7 +267,7 @@ bool Agent::Register() {
     std::lock_guard<std::mutex> lk(mu_);
     body["instances"] = supervisor_->Statuses();
   }
-  ClientConfig cc{opts_.server, CurrentToken(), 5};
+  ClientConfig cc{opts_.server, CurrentToken(), 5, opts_.ca_file, opts_.pin_server_cert};
   Client cli(cc);
   Response r;
   Status st = cli.Post("/v1/agent/register", body.dump(), "application/json", &r);
@@ -312,7 +323,8 @@ void Agent::AssignmentsLoop() {
     }
     Response r;
     if (uint64_t g = 0; !cli || (CurrentToken(&g), g != token_gen)) {
-      cli = std::make_unique<Client>(ClientConfig{opts_.server, CurrentToken(&token_gen), 40});
+      cli = std::make_unique<Client>(ClientConfig{opts_.server, CurrentToken(&token_gen), 40,
+                                                  opts_.ca_file, opts_.pin_server_cert});
     }
     // Short waits let Stop() finish promptly; the answer still comes the moment a change lands.
     Status st = cli->Get("/v1/agent/assignments?node=" + UrlEncode(opts_.name) +
@@ -391,7 +403,8 @@ void Agent::ReportLoop() {
     if (!registered_) continue;
     Response r;
     if (uint64_t g = 0; !cli || (CurrentToken(&g), g != token_gen)) {
-      cli = std::make_unique<Client>(ClientConfig{opts_.server, CurrentToken(&token_gen), 5});
+      cli = std::make_unique<Client>(ClientConfig{opts_.server, CurrentToken(&token_gen), 5,
+                                                  opts_.ca_file, opts_.pin_server_cert});
     }
     Status st = cli->Post("/v1/agent/status", json(report).dump(), "application/json", &r);
     if (!st.ok() && r.reached && r.status == 404) registered_ = false;
@@ -399,7 +412,7 @@ void Agent::ReportLoop() {
 }
 
 void Agent::ServeApi() {
-  auto& s = http_->server;
+  auto& s = *http_->server;
   s.new_task_queue = [] { return new httplib::ThreadPool(4); };
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     // Health and metrics stay open, as tided's own are (names and counts, no logs).

@@ -60,6 +60,12 @@ struct AgentOptions {
   // Bearer token the agent API requires (logs). "" = a random one made at Start();
   // either way it is sent to tided inside the registration, never logged.
   std::string api_token;
+  // TLS (api/tls.h): the CA that signed tided's certificate, for an https:// server ("" = the
+  // system's CAs); pin_server_cert: ca_file is tided's own certificate (the in-process agent).
+  std::string ca_file;
+  bool pin_server_cert = false;
+  // Both set: the agent API speaks https only, with this certificate chain and key (PEM).
+  std::string tls_cert_file, tls_key_file;
 };
 
 class Agent {

@@ -17,6 +17,7 @@
 #include "api/address.h"
 #include "api/quantity.h"
 #include "api/service_notify.h"
+#include "api/tls.h"
 #include "api/user_spec.h"
 
 namespace {
@@ -76,6 +77,10 @@ int main(int argc, char** argv) {
   app.add_option("--api-token-file", api_token_file,
                  "file holding the token the agent API requires (default: a random one, sent "
                  "to tided when the agent registers)");
+  app.add_option("--ca-file", o.ca_file,
+                 "CA (PEM) that signed tided's certificate, for an https:// --server");
+  app.add_option("--tls-cert", o.tls_cert_file, "agent API over https: certificate chain (PEM)");
+  app.add_option("--tls-key", o.tls_key_file, "agent API over https: key of --tls-cert (PEM)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -90,6 +95,19 @@ int main(int argc, char** argv) {
   if (!memory.empty() && !tide::ParseMemory(memory, &o.memory_bytes, &err)) {
     std::cerr << "tide-agent: --memory: " << err << "\n";
     return 2;
+  }
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+    std::cerr << "tide-agent: --tls-cert and --tls-key go together\n";
+    return 2;
+  }
+  for (const tide::Status& s :
+       {o.tls_cert_file.empty() ? tide::Status::Ok()
+                                : tide::CheckServerTlsFiles(o.tls_cert_file, o.tls_key_file),
+        o.ca_file.empty() ? tide::Status::Ok() : tide::CheckCaFile(o.ca_file)}) {
+    if (!s.ok()) {
+      std::cerr << "tide-agent: TLS: " << s.message() << "\n";
+      return 2;
+    }
   }
   tide::HostPort listen;
   if (auto st = tide::ParseHostPort(o.listen, tide::PortUse::kListen, &listen); !st.ok()) {

@@ -29,6 +29,7 @@ Status ReadConfigFile(const std::string& path, ClientConfig* file_cfg, bool* has
                       bool* has_token) {
   *has_server = false;
   *has_token = false;
+  file_cfg->ca_file.clear();
   if (path.empty()) return Status::Ok();
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return Status::Ok();
@@ -45,6 +46,7 @@ Status ReadConfigFile(const std::string& path, ClientConfig* file_cfg, bool* has
       *has_token = !file_cfg->token.empty();
     }
     if (root["timeout"]) file_cfg->timeout_seconds = root["timeout"].as<double>();
+    if (root["caFile"]) file_cfg->ca_file = root["caFile"].as<std::string>();
   } catch (const YAML::Exception& e) {
     return Status::Invalid("config file " + path + ": " + e.what());
   }
@@ -66,7 +68,11 @@ std::string MessageFromBody(int http_status, const std::string& body) {
   return "server answered HTTP " + std::to_string(http_status);
 }
 
-std::string TransportError(httplib::Error e) {
+std::string TransportError(httplib::Error e, const ClientConfig& cfg, const TlsVerifyLog& log) {
+  if (e == httplib::Error::SSLConnection && !log.last.empty()) {
+    return "TLS: the server's certificate was refused: " + log.last + " (trusted: " +
+           (cfg.ca_file.empty() ? std::string("the system's CAs") : "CA file " + cfg.ca_file) + ")";
+  }
   switch (e) {
     case httplib::Error::Connection:
       return "connection failed (is it running and listening there?)";
@@ -77,6 +83,7 @@ std::string TransportError(httplib::Error e) {
     case httplib::Error::Write:
       return "sending the request failed";
     case httplib::Error::SSLConnection:
+      return "TLS handshake failed (does the server speak https there?)";
     case httplib::Error::SSLLoadingCerts:
     case httplib::Error::SSLServerVerification:
       return "TLS failed (" + httplib::to_string(e) + ")";
@@ -110,7 +117,7 @@ bool HeaderLess::operator()(const std::string& a, const std::string& b) const {
 }
 
 Status ResolveClientConfig(const std::string& flag_server, const std::string& flag_token,
-                           ClientConfig* out) {
+                           const std::string& flag_ca_file, ClientConfig* out) {
   ClientConfig cfg;
   ClientConfig file_cfg;
   std::string config_path = EnvOr("TIDE_CONFIG");
@@ -136,6 +143,8 @@ Status ResolveClientConfig(const std::string& flag_server, const std::string& fl
   } else if (file_token) {
     cfg.token = file_cfg.token;
   }
+  std::string env_ca = EnvOr("TIDE_CA_FILE");
+  cfg.ca_file = !flag_ca_file.empty() ? flag_ca_file : !env_ca.empty() ? env_ca : file_cfg.ca_file;
   cfg.timeout_seconds = file_cfg.timeout_seconds;
   *out = cfg;
   return Status::Ok();
@@ -237,6 +246,15 @@ Status Client::Init() {
   http_->set_read_timeout(sec, usec);
   http_->set_write_timeout(sec, usec);
   http_->set_keep_alive(true);
+  if (http_->ssl_context() != nullptr) {
+    // OpenSSL checks the chain and the name during the handshake (api/tls.h); httplib's own
+    // check would add the system trust store to the CA file.
+    http_->enable_server_certificate_verification(false);
+    Status st = ConfigureClientTls(http_->ssl_context(),
+                                   ClientTls{config_.ca_file, config_.pin_server_cert},
+                                   UrlHost(url), &verify_log_);
+    if (!st.ok()) return st;
+  }
   http_->set_tcp_nodelay(true);  // small requests must not wait for delayed ACKs
   if (!config_.token.empty()) http_->set_bearer_token_auth(config_.token);
   return Status::Ok();
@@ -281,10 +299,11 @@ Status Client::Send(const std::string& method, const std::string& path, const st
   for (const auto& [k, v] : extra_headers) req.headers.emplace(k, v);
   if (!content_type.empty()) req.headers.emplace("Content-Type", content_type);
   req.body = body;
+  verify_log_.last.clear();
   httplib::Result res = http_->send(req);
   if (!res) {
     return Status::Unavailable("cannot reach server " + config_.server + ": " +
-                               TransportError(res.error()));
+                               TransportError(res.error(), config_, verify_log_));
   }
   CopyResponse(res.value(), out);
   out->body = res->body;
@@ -299,6 +318,7 @@ Status Client::GetStream(const std::string& path, const ChunkFn& on_chunk, Respo
   if (!init_status_.ok()) return init_status_;
   SetReadTimeout(read_timeout_seconds > 0 ? read_timeout_seconds : config_.timeout_seconds);
   bool stopped = false;
+  verify_log_.last.clear();
   httplib::Result res = http_->Get(
       prefix_ + path, httplib::Headers{},
       [&](const httplib::Response& r) {
@@ -321,10 +341,10 @@ Status Client::GetStream(const std::string& path, const ChunkFn& on_chunk, Respo
   if (!res) {
     if (out->reached) {  // the answer started, then the stream broke
       return Status::Unavailable("stream from " + config_.server +
-                                 " ended: " + TransportError(res.error()));
+                                 " ended: " + TransportError(res.error(), config_, verify_log_));
     }
     return Status::Unavailable("cannot reach server " + config_.server + ": " +
-                               TransportError(res.error()));
+                               TransportError(res.error(), config_, verify_log_));
   }
   return StatusFromHttp(out->status, MessageFromBody(out->status, out->body));
 }

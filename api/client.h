@@ -1,9 +1,11 @@
 // Client: a small HTTP/JSON client for tided's REST API (and any other Tide HTTP endpoint, such
 // as the gateway or an agent's own API). Built on cpp-httplib.
 //
-// A Client is made from a ClientConfig (base URL, bearer token, timeout). Every call adds
-// `Authorization: Bearer TOKEN` when a token is set, keeps the connection alive between calls,
-// and fills a Response. The returned Status is:
+// A Client is made from a ClientConfig (base URL, bearer token, timeout, CA file). Every call
+// adds `Authorization: Bearer TOKEN` when a token is set, keeps the connection alive between
+// calls (over TLS this saves a handshake per call: tided's front door keeps it open), and fills
+// a Response. An https:// URL verifies the server (api/tls.h); a refused certificate is
+// kUnavailable with Response::reached == false and a message saying why. The returned Status is:
 //   - ok() for a 2xx answer;
 //   - the code matching the HTTP status (400 -> kInvalid, 404 -> kNotFound, ...) with the
 //     server's error message (`{"error":{"message"}}`) for any other answer; Response::reached
@@ -24,6 +26,7 @@
 #include <vector>
 
 #include "api/status.h"
+#include "api/tls.h"
 
 namespace httplib {
 class Client;
@@ -34,18 +37,34 @@ namespace tide {
 inline constexpr const char* kDefaultServer = "http://127.0.0.1:7400";
 
 struct ClientConfig {
+  ClientConfig() = default;
+  ClientConfig(std::string server_url, std::string bearer = "", double timeout = 30,
+               std::string ca = "", bool pin = false)
+      : server(std::move(server_url)),
+        token(std::move(bearer)),
+        timeout_seconds(timeout),
+        ca_file(std::move(ca)),
+        pin_server_cert(pin) {}
   std::string server = kDefaultServer;  // base URL: http[s]://host:port[/prefix]
   std::string token;                    // bearer token; empty = none
   double timeout_seconds = 30;          // connect, read and write timeout per call
+  // https only (api/tls.h): the PEM CA file to trust ("" = the system's trust store); with
+  // pin_server_cert it holds the server's own certificate, trusted alone and under any name.
+  std::string ca_file;
+  bool pin_server_cert = false;
 };
 
-// Picks server and token, each independently: the flag when non-empty, else the environment
-// (TIDE_SERVER / TIDE_TOKEN), else the YAML file named by TIDE_CONFIG (default
-// $HOME/.config/tide/config.yaml; keys `server`, `token`, optional `timeout` in seconds), else
-// kDefaultServer and no token. A missing config file is not an error; an unreadable or
-// malformed one is (kInvalid, naming the file).
+// Picks server, token and CA file, each independently: the flag when non-empty, else the
+// environment (TIDE_SERVER / TIDE_TOKEN / TIDE_CA_FILE), else the YAML file named by TIDE_CONFIG
+// (default $HOME/.config/tide/config.yaml; keys `server`, `token`, `caFile`, optional `timeout`
+// in seconds), else kDefaultServer, no token and the system's trust store. A missing config
+// file is not an error; an unreadable or malformed one is (kInvalid, naming the file).
 Status ResolveClientConfig(const std::string& flag_server, const std::string& flag_token,
-                           ClientConfig* out);
+                           const std::string& flag_ca_file, ClientConfig* out);
+inline Status ResolveClientConfig(const std::string& flag_server, const std::string& flag_token,
+                                  ClientConfig* out) {
+  return ResolveClientConfig(flag_server, flag_token, "", out);
+}
 
 // Case-insensitive header map as sent or received.
 struct HeaderLess {
@@ -123,6 +142,7 @@ class Client {
   ClientConfig config_;
   std::string prefix_;  // path part of the base URL, without a trailing '/'
   std::unique_ptr<httplib::Client> http_;
+  TlsVerifyLog verify_log_;  // why the server's certificate was refused (https)
   Status init_status_;
 };
 

@@ -23,6 +23,10 @@ int Run(int argc, char** argv) {
                  "API server URL (else $TIDE_SERVER, $TIDE_CONFIG file, "
                  "http://127.0.0.1:7400)");
   app.add_option("--token", token, "API bearer token (else $TIDE_TOKEN, $TIDE_CONFIG file)");
+  std::string ca_file;
+  app.add_option("--ca-file", ca_file,
+                 "CA (PEM) that signed tided's certificate, for an https:// server (else "
+                 "$TIDE_CA_FILE, $TIDE_CONFIG file caFile, the system's CAs)");
 
   ApplyOptions apply_opt;
   std::string apply_timeout = "60s";
@@ -120,7 +124,7 @@ int Run(int argc, char** argv) {
   invoke_opt.has_data = data_opt->count() > 0;
 
   tide::ClientConfig config;
-  tide::Status st = tide::ResolveClientConfig(server, token, &config);
+  tide::Status st = tide::ResolveClientConfig(server, token, ca_file, &config);
   if (!st.ok()) {
     std::cerr << "error: " << st.message() << "\n";
     return kExitFailed;

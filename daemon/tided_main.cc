@@ -19,6 +19,7 @@
 #include "api/private_dir.h"
 #include "api/quantity.h"
 #include "api/service_notify.h"
+#include "api/tls.h"
 #include "daemon/control/control_plane.h"
 #include "daemon/gateway/gateway.h"
 #include "daemon/gateway/invoker.h"
@@ -56,6 +57,7 @@ struct Config {
   std::string leader_ttl = "3s";
   std::string secrets_key_file;     // "" = DATA_DIR/secrets.key, created when absent
   std::string secrets_rotate_from;  // the previous key file (daemon/store/secrets_key.h)
+  std::string tls_cert, tls_key, ca_file;  // api/tls.h; docs/operations.md "TLS"
 };
 
 // "gatewayMaxQueue" -> "--gateway-max-queue": the --config key of every flag is its name in
@@ -214,6 +216,9 @@ int main(int argc, char** argv) {
                  "generated at first start)");
   app.add_option("--secrets-rotate-from", cfg.secrets_rotate_from,
                  "previous secrets key file: re-seal every Secret with the current key at start");
+  app.add_option("--tls-cert", cfg.tls_cert, "API over https: certificate chain (PEM)");
+  app.add_option("--tls-key", cfg.tls_key, "API over https: private key of --tls-cert (PEM)");
+  app.add_option("--ca-file", cfg.ca_file, "CA (PEM) that signs agents' https APIs (logs)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -240,6 +245,19 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (cfg.tls_cert.empty() != cfg.tls_key.empty()) {
+    std::cerr << "tided: --tls-cert and --tls-key go together\n";
+    return 2;
+  }
+  for (const tide::Status& s :
+       {cfg.tls_cert.empty() ? tide::Status::Ok()
+                             : tide::CheckServerTlsFiles(cfg.tls_cert, cfg.tls_key),
+        cfg.ca_file.empty() ? tide::Status::Ok() : tide::CheckCaFile(cfg.ca_file)}) {
+    if (!s.ok()) {
+      std::cerr << "tided: TLS: " << s.message() << "\n";
+      return 2;
+    }
+  }
   int64_t body_timeout_ms = 0;
   if (!tide::ParseDuration(cfg.gateway_body_timeout, &body_timeout_ms, &err) ||
       body_timeout_ms < 100) {
@@ -374,6 +392,9 @@ int main(int argc, char** argv) {
   }
   tide::ApiServerOptions apo = cfg.api;
   apo.listen = cfg.api_listen;
+  apo.tls_cert_file = cfg.tls_cert;
+  apo.tls_key_file = cfg.tls_key;
+  apo.agent_ca_file = cfg.ca_file;
   // A wildcard host stays as it is: tidectl replaces it with the host it reached the API on.
   apo.gateway_url = "http://" + tide::FormatHostPort({gateway_addr.host, h.gateway->port()});
   apo.self_name = backend->name();
@@ -391,6 +412,11 @@ int main(int argc, char** argv) {
   if (!cfg.no_local_agent) {
     tide::AgentOptions ao;
     ao.server = tide::LocalUrl(api_addr, api.port());
+    if (!cfg.tls_cert.empty()) {  // trusts exactly tided's own certificate, whatever its names
+      ao.server.replace(0, ao.server.find("://"), "https");
+      ao.ca_file = cfg.tls_cert;
+      ao.pin_server_cert = true;
+    }
     ao.token = auth->local_agent_token();
     ao.name = local_node;
     ao.data_dir = cfg.data_dir + "/agent";

@@ -198,14 +198,21 @@ json HttpResult::Json() const {
   return j.is_discarded() ? json() : j;
 }
 
+static std::string& HttpsCaFile() {
+  static std::string path;
+  return path;
+}
+void SetHttpsCaFile(const std::string& path) { HttpsCaFile() = path; }
+
 HttpResult Http(const std::string& method, const std::string& url, const std::string& body,
                 const std::string& token, const std::string& content_type, int timeout_seconds,
                 const std::map<std::string, std::string>& extra_headers) {
-  // url = http://host:port/path
-  size_t slash = url.find('/', std::string("http://").size());
+  // url = http[s]://host:port/path
+  size_t slash = url.find('/', url.find("://") + 3);
   std::string base = url.substr(0, slash);
   std::string path = slash == std::string::npos ? "/" : url.substr(slash);
   httplib::Client cli(base);
+  if (!HttpsCaFile().empty()) cli.set_ca_cert_path(HttpsCaFile());
   cli.set_connection_timeout(5, 0);
   cli.set_read_timeout(timeout_seconds, 0);
   httplib::Headers h;
@@ -274,7 +281,9 @@ std::string Tided::ReadToken() { return kReadToken; }
 std::string Tided::JoinToken() { return kAgentToken; }
 
 void Tided::Kill9() { proc_->Kill9(); }
-std::string Tided::api() const { return "http://127.0.0.1:" + std::to_string(api_port_); }
+std::string Tided::api() const {
+  return (opts_.https ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(api_port_);
+}
 std::string Tided::gateway() const { return "http://127.0.0.1:" + std::to_string(gw_port_); }
 HttpResult Tided::Get(const std::string& path) const {
   return Http("GET", api() + path, "", token_);

@@ -73,6 +73,9 @@ struct HttpResult {
   json Json() const;
 };
 
+// The CA (PEM) Http() trusts for https:// URLs (TLS tests); "" = the system's.
+void SetHttpsCaFile(const std::string& path);
+
 HttpResult Http(const std::string& method, const std::string& url, const std::string& body = "",
                 const std::string& token = "", const std::string& content_type = "application/json",
                 int timeout_seconds = 30,
@@ -86,13 +89,14 @@ class Tided {
     std::string node_grace = "10s";
     std::vector<std::string> extra_args;
     std::string extra_tokens;  // more `  - {name, token, role[, node]}` lines for tokens.yaml
+    bool https = false;        // extra_args carry --tls-cert/--tls-key: api() is https://
   };
   explicit Tided(const std::string& dir, Options opts);
   Tided(const std::string& dir) : Tided(dir, Options{}) {}
   // Starts (again, after Kill9) on the same ports and data dir; waits for /healthz.
   void Start();
   void Kill9();
-  std::string api() const;      // http://127.0.0.1:PORT
+  std::string api() const;      // http[s]://127.0.0.1:PORT
   std::string gateway() const;  // http://127.0.0.1:PORT
   const std::string& token() const { return token_; }
   static std::string ReadToken();  // the role read token of tokens.yaml

@@ -9,6 +9,7 @@
 #include "api/address.h"
 #include "api/json.h"
 #include "api/manifest.h"
+#include "api/tls.h"
 #include "api/version.h"
 #include "api/wire.h"
 #include "daemon/gateway/invoker.h"
@@ -178,6 +179,8 @@ Status ApiServer::Start() {
   fo.max_pending = opts_.max_pending;
   fo.max_per_peer = opts_.max_per_peer;
   fo.rate_per_principal = opts_.rate_per_token;
+  fo.tls_cert_file = opts_.tls_cert_file;
+  fo.tls_key_file = opts_.tls_key_file;
   front_ = std::make_unique<FrontDoor>(fo);
   Status st = front_->Start();
   if (!st.ok()) {
@@ -414,8 +417,10 @@ void ApiServer::Routes(httplib::Server& s, int workers) {
     bool follow = Param(req, "follow") == "true";
     httplib::Headers h;  // the agent's API token, learnt from its registration
     if (std::string t = AgentToken(url); !t.empty()) h.emplace("Authorization", "Bearer " + t);
+    const ClientTls tls{opts_.agent_ca_file, false};  // an https agent API (api/tls.h)
     if (!follow) {
       httplib::Client cli(url);
+      TrustServer(&cli, url, tls);
       cli.set_read_timeout(10, 0);
       auto r = cli.Get(path, h);
       if (!r) return SendError(res, 503, "Unavailable", "agent at " + url + " unreachable");
@@ -423,8 +428,9 @@ void ApiServer::Routes(httplib::Server& s, int workers) {
       res.set_content(r->body, r->status == 200 ? "text/plain" : "application/json");
       return;
     }
-    res.set_chunked_content_provider("text/plain", [url, path, h](size_t, httplib::DataSink& sink) {
+    res.set_chunked_content_provider("text/plain", [=](size_t, httplib::DataSink& sink) {
       httplib::Client cli(url);
+      TrustServer(&cli, url, tls);
       cli.set_read_timeout(24 * 3600, 0);
       cli.Get(path, h, [&](const char* data, size_t len) {
         return sink.is_writable() && sink.write(data, len);

@@ -51,6 +51,8 @@ struct ApiServerOptions {
   // always leads, named self_name.
   std::function<std::string()> leader;
   std::string self_name;
+  std::string tls_cert_file, tls_key_file;  // both set: the API speaks https only (api/tls.h)
+  std::string agent_ca_file;  // CA of agents' https APIs, for proxied logs ("" = system's)
 };
 
 class ApiServer {

@@ -6,13 +6,16 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
 #include <cmath>
 #include <list>
@@ -20,6 +23,7 @@
 #include <thread>
 
 #include "api/address.h"
+#include "api/tls.h"
 #include "daemon/gateway/gateway_http.h"  // ErrorBody: the one-line JSON error the API answers too
 #include "daemon/server/api_server.h"
 
@@ -97,7 +101,28 @@ struct FrontDoor::Impl {
     return false;
   }
 
-  asio::awaitable<void> Refuse(beast::tcp_stream& client, http::status status, const char* code,
+  // The TCP layer of a plain or TLS stream: timeouts and socket calls go there.
+  template <class Stream>
+  static beast::tcp_stream& Tcp(Stream& s) {
+    return beast::get_lowest_layer(s);
+  }
+
+  // Registers a connection waiting for its head (or TLS handshake); evicts the oldest waiting
+  // one when too many wait.
+  std::list<Pending*>::iterator AddPending(Pending* me) {
+    if (static_cast<int>(pending.size()) >= opts.max_pending) {
+      Pending* oldest = pending.front();
+      pending.pop_front();
+      oldest->evicted = true;
+      beast::error_code ignored;
+      oldest->stream->socket().close(ignored);
+      ++evictions;
+    }
+    return pending.insert(pending.end(), me);
+  }
+
+  template <class Stream>
+  asio::awaitable<void> Refuse(Stream& client, http::status status, const char* code,
                                const std::string& message, int retry_after_s = 0) {
     http::response<http::string_body> res{status, 11};
     res.set(http::field::content_type, "application/json");
@@ -105,14 +130,14 @@ struct FrontDoor::Impl {
     res.keep_alive(false);
     res.body() = gw::ErrorBody(code, message);
     res.prepare_payload();
-    client.expires_after(std::chrono::seconds(5));
+    Tcp(client).expires_after(std::chrono::seconds(5));
     auto [werr, wn] = co_await http::async_write(client, res, kUse);
     if (werr) co_return;
     // Lingering close: a client still sending the refused body would get a reset (and never
     // read the answer) if we closed now. Read and drop what it sends, within bounds.
     beast::error_code ignored;
-    client.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    client.expires_after(std::chrono::milliseconds(kLingerMs));
+    Tcp(client).socket().shutdown(tcp::socket::shutdown_send, ignored);
+    Tcp(client).expires_after(std::chrono::milliseconds(kLingerMs));
     std::unique_ptr<char[]> sink(new char[kCopyBufferBytes]);
     for (size_t drained = 0; drained < kLingerMaxBytes;) {
       auto [rerr, n] =
@@ -123,40 +148,75 @@ struct FrontDoor::Impl {
   }
 
   asio::awaitable<void> Serve(tcp::socket socket, std::string peer) {
-    beast::tcp_stream client(std::move(socket));
     beast::flat_buffer buffer;
+    if (!tls) {
+      beast::tcp_stream client(std::move(socket));
+      while (co_await ServeOne(client, buffer, peer)) {
+      }
+      beast::error_code ignored;
+      client.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      co_return;
+    }
+    // TLS: the handshake is part of waiting for the head (pending, the header timeout).
+    beast::ssl_stream<beast::tcp_stream> client(std::move(socket), *tls);
+    Pending me{&Tcp(client), false};
+    auto slot = AddPending(&me);
+    Tcp(client).expires_after(std::chrono::milliseconds(opts.header_timeout_ms));
+    auto [rerr, n] = co_await Tcp(client).async_read_some(buffer.prepare(4096), kUse);
+    buffer.commit(n);
+    if (me.evicted) co_return;
+    if (rerr || n == 0) {
+      pending.erase(slot);
+      co_return;
+    }
+    if (static_cast<const unsigned char*>(buffer.data().data())[0] != 0x16) {
+      // Not a TLS handshake record: most likely plain HTTP. Say so in plain HTTP.
+      pending.erase(slot);
+      co_await Refuse(Tcp(client), http::status::bad_request, "NotTls",
+                      "this port speaks TLS only: use https://");
+      co_return;
+    }
+    auto [herr, used] =
+        co_await client.async_handshake(asio::ssl::stream_base::server, buffer.data(), kUse);
+    if (me.evicted) co_return;
+    pending.erase(slot);
+    if (herr) co_return;  // not our CA, wrong version, too slow: nothing to answer
+    ++handshakes;
+    buffer.consume(used);
+    while (co_await ServeOne(client, buffer, peer)) {
+    }
+    beast::error_code ignored;
+    Tcp(client).socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  // One request of a connection; true when the connection may carry the next one.
+  template <class Stream>
+  asio::awaitable<bool> ServeOne(Stream& client, beast::flat_buffer& buffer,
+                                 const std::string& peer) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
     parser.body_limit(opts.max_body_bytes);
 
-    Pending me{&client, false};
-    if (static_cast<int>(pending.size()) >= opts.max_pending) {
-      Pending* oldest = pending.front();
-      pending.pop_front();
-      oldest->evicted = true;
-      beast::error_code ignored;
-      oldest->stream->socket().close(ignored);
-      ++evictions;
-    }
-    auto slot = pending.insert(pending.end(), &me);
-    client.expires_after(std::chrono::milliseconds(opts.header_timeout_ms));
+    Pending me{&Tcp(client), false};
+    auto slot = AddPending(&me);
+    Tcp(client).expires_after(std::chrono::milliseconds(opts.header_timeout_ms));
     auto [herr, hn] = co_await http::async_read_header(client, buffer, parser, kUse);
-    if (me.evicted) co_return;
+    if (me.evicted) co_return false;
     pending.erase(slot);
     if (herr == http::error::body_limit ||
         (!herr && parser.content_length() && *parser.content_length() > opts.max_body_bytes)) {
       // Beast checks a declared Content-Length against the limit with the head.
       co_await Refuse(client, http::status::payload_too_large, "PayloadTooLarge",
                       "request body over " + std::to_string(opts.max_body_bytes) + " bytes");
-      co_return;
+      co_return false;
     }
     if (herr == http::error::header_limit) {
       co_await Refuse(client, http::status::request_header_fields_too_large,
                       "RequestHeaderFieldsTooLarge",
                       "request head over " + std::to_string(opts.max_header_bytes) + " bytes");
-      co_return;
+      co_return false;
     }
-    if (herr) co_return;  // too slow, gone, or not HTTP: close without an answer
+    if (herr) co_return false;  // too slow, gone, or not HTTP: close without an answer
 
     // Admission: who is it, which lane, within which limits. Nothing is read past the head and
     // no backend is touched for a refusal.
@@ -169,7 +229,7 @@ struct FrontDoor::Impl {
     }
     if (adm.status != 0) {
       co_await Refuse(client, static_cast<http::status>(adm.status), adm.code.c_str(), adm.message);
-      co_return;
+      co_return false;
     }
     if (adm.lane < 0 || adm.lane >= static_cast<int>(opts.lanes.size())) adm.lane = 0;
     const FrontDoorLane& lane = opts.lanes[adm.lane];
@@ -183,7 +243,7 @@ struct FrontDoor::Impl {
                       std::string(lane.agent ? "agent" : "client") + " connection budget (" +
                           std::to_string(budget) + ") is full",
                       1);
-      co_return;
+      co_return false;
     }
     ++open_count;
     hold.impl = this;
@@ -205,7 +265,7 @@ struct FrontDoor::Impl {
       if (why) {
         ++limited_count;
         co_await Refuse(client, http::status::too_many_requests, "TooManyRequests", why, retry_s);
-        co_return;
+        co_return false;
       }
       ++per_peer[peer];
       hold.peer = peer;
@@ -217,18 +277,20 @@ struct FrontDoor::Impl {
       hold.principal = adm.principal;
     }
 
-    client.expires_after(std::chrono::milliseconds(opts.body_timeout_ms));
+    Tcp(client).expires_after(std::chrono::milliseconds(opts.body_timeout_ms));
     auto [berr, bn] = co_await http::async_read(client, buffer, parser, kUse);
     if (berr == http::error::body_limit) {
       co_await Refuse(client, http::status::payload_too_large, "PayloadTooLarge",
                       "request body over " + std::to_string(opts.max_body_bytes) + " bytes");
-      co_return;
+      co_return false;
     }
-    if (berr) co_return;
+    if (berr) co_return false;
     http::request<http::string_body> req = parser.release();
+    const bool keep_alive = req.keep_alive();
+    const bool head = req.method() == http::verb::head;
     req.keep_alive(false);
 
-    beast::tcp_stream backend(client.get_executor());
+    beast::tcp_stream backend(Tcp(client).get_executor());
     backend.expires_after(std::chrono::seconds(5));
     auto [cerr] = co_await backend.async_connect(
         tcp::endpoint(asio::ip::address_v4::loopback(),
@@ -241,24 +303,61 @@ struct FrontDoor::Impl {
     if (cerr) {
       co_await Refuse(client, http::status::service_unavailable, "Unavailable",
                       "the API server is not answering");
-      co_return;
+      co_return false;
     }
-    // The answer, byte for byte, for as long as the backend sends it (long-polls and followed
-    // logs have no fixed end). A client that goes away ends the copy and closes the backend.
     backend.expires_never();
-    client.expires_never();
-    std::unique_ptr<char[]> data(new char[kCopyBufferBytes]);
-    for (;;) {
-      auto [rerr, n] =
-          co_await backend.async_read_some(asio::buffer(data.get(), kCopyBufferBytes), kUse);
-      if (n > 0) {
-        auto [werr, wn] = co_await asio::async_write(client, asio::buffer(data.get(), n), kUse);
-        if (werr) break;
-      }
-      if (rerr) break;
+    Tcp(client).expires_never();
+    co_return co_await Relay(backend, client, keep_alive, head);
+  }
+
+  // The backend's answer to the client as it arrives, for as long as the backend sends it
+  // (long-polls and followed logs have no fixed end), framed as the backend framed it. True
+  // when it was complete and the client's connection stays open for another request.
+  template <class Stream>
+  asio::awaitable<bool> Relay(beast::tcp_stream& backend, Stream& client, bool keep_alive,
+                              bool head) {
+    beast::flat_buffer buf;
+    http::response_parser<http::buffer_body> p;
+    p.body_limit(boost::none);
+    p.skip(head);
+    auto [herr, hn] = co_await http::async_read_header(backend, buf, p, kUse);
+    if (herr) co_return false;
+    auto& res = p.get();
+    // An answer that ends only when the backend closes cannot share the connection.
+    if (!p.is_done() && !p.chunked() && !p.content_length()) keep_alive = false;
+    res.keep_alive(keep_alive);
+    http::response_serializer<http::buffer_body> sr{res};
+    res.body().data = nullptr;
+    res.body().size = 0;
+    res.body().more = !p.is_done();
+    {  // the head at once: a followed log shows its status before its first line
+      auto [werr, wn] = co_await http::async_write_header(client, sr, kUse);
+      if (werr) co_return false;
     }
-    beast::error_code ignored;
-    client.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    std::unique_ptr<char[]> data(new char[kCopyBufferBytes]);
+    do {
+      if (!p.is_done()) {
+        res.body().data = data.get();
+        res.body().size = kCopyBufferBytes;
+        auto [rerr, n] = co_await http::async_read_some(backend, buf, p, kUse);
+        if (rerr == http::error::need_buffer) rerr = {};
+        if (rerr) co_return false;
+        res.body().size = kCopyBufferBytes - res.body().size;
+        // Nothing parsed into the body yet (e.g. only a chunk's size line): an empty piece
+        // would go out as a zero-size chunk, which ends a chunked body. Read on instead.
+        if (res.body().size == 0 && !p.is_done()) continue;
+        res.body().data = res.body().size == 0 ? nullptr : data.get();
+        res.body().more = !p.is_done();
+      } else {
+        res.body().data = nullptr;
+        res.body().size = 0;
+        res.body().more = false;
+      }
+      auto [werr, wn] = co_await http::async_write(client, sr, kUse);
+      if (werr == http::error::need_buffer) werr = {};
+      if (werr) co_return false;
+    } while (!p.is_done() && !sr.is_done());
+    co_return keep_alive;
   }
 
   asio::awaitable<void> Accept() {
@@ -293,7 +392,7 @@ struct FrontDoor::Impl {
 
   FrontDoorOptions opts;
   std::atomic<int> open{0};
-  std::atomic<int64_t> evictions{0}, limited_count{0};
+  std::atomic<int64_t> evictions{0}, limited_count{0}, handshakes{0};
   // Io thread only. Declared before ctx: coroutines still suspended when ctx is destroyed
   // release their Holds into these.
   std::list<Pending*> pending;
@@ -303,6 +402,7 @@ struct FrontDoor::Impl {
   std::map<std::string, int> per_peer;
   std::map<std::string, Bucket> buckets;
   asio::io_context ctx{1};
+  std::unique_ptr<asio::ssl::context> tls;  // set when the listener speaks TLS
   tcp::acceptor acceptor;
   std::thread thread;
   int port = 0;
@@ -319,6 +419,16 @@ Status FrontDoor::Start() {
   auto addr = asio::ip::make_address(listen.host == "localhost" ? "127.0.0.1" : listen.host, ec);
   if (ec) return Status::Invalid("--api-listen: '" + listen.host + "' is not an IP address");
   tcp::endpoint ep(addr, static_cast<unsigned short>(listen.port));
+  const auto& o = impl_->opts;
+  if (!o.tls_cert_file.empty() || !o.tls_key_file.empty()) {
+    if (o.tls_cert_file.empty() || o.tls_key_file.empty())
+      return Status::Invalid("TLS needs both --tls-cert and --tls-key");
+    impl_->tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    if (Status st =
+            ConfigureServerTls(impl_->tls->native_handle(), o.tls_cert_file, o.tls_key_file);
+        !st.ok())
+      return Status::Invalid("TLS: " + st.message());
+  }
   auto& a = impl_->acceptor;
   a.open(ep.protocol(), ec);
   if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
@@ -344,5 +454,6 @@ int FrontDoor::port() const { return impl_->port; }
 int FrontDoor::open_connections() const { return impl_->open.load(); }
 int64_t FrontDoor::evicted() const { return impl_->evictions.load(); }
 int64_t FrontDoor::limited() const { return impl_->limited_count.load(); }
+int64_t FrontDoor::tls_handshakes() const { return impl_->handshakes.load(); }
 
 }  // namespace tide

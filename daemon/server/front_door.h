@@ -26,9 +26,15 @@
 //    e.g. concurrent watches per token), in flight per lane (FrontDoorLane::max_inflight), and
 //    a request rate per principal (token bucket: rate_per_principal/s, burst 2x).
 //  - each request goes to its lane's backend (127.0.0.1) on a connection of its own with
-//    `Connection: close`, and the answer is copied back byte for byte until the backend closes,
-//    so long-polls and streamed logs (`follow=true`) pass through unchanged. The client's
-//    connection is closed after the answer (one request per client connection).
+//    `Connection: close`; the answer is relayed as it arrives, framed as the backend framed it
+//    (Content-Length or chunked), so long-polls and streamed logs (`follow=true`) pass through.
+//  - keep-alive: a client that asks for it keeps its connection for its next request (which is
+//    then read like a first one: pending, header timeout, admission), so agents and tidectl
+//    pay the TCP and TLS handshakes once, not per request. An idle kept connection is pending
+//    and evicted first like any other.
+//  - TLS (tls_cert_file/tls_key_file, api/tls.h): the listener then speaks only TLS; the
+//    handshake counts as waiting for the head. A connection whose first byte is not a TLS
+//    handshake (plain HTTP) gets a plain 400 NotTls saying to use https://.
 // The backends see only the front door's loopback address as their peer.
 //
 // Thread-safety: Start and Stop from one thread; Stop closes every connection and joins. `admit`
@@ -82,6 +88,8 @@ struct FrontDoorOptions {
   int max_pending = 0;               // heads not yet read (0: max_connections)
   int max_per_peer = 256;            // client requests in flight per peer address (0: none)
   double rate_per_principal = 0;     // client requests per second per principal (0: none)
+  std::string tls_cert_file;         // PEM chain; with tls_key_file: TLS only (api/tls.h)
+  std::string tls_key_file;
 };
 
 class FrontDoor {
@@ -94,9 +102,10 @@ class FrontDoor {
   Status Start();  // binds, then serves on a background thread
   void Stop();
   int port() const;
-  int open_connections() const;  // client connections being served now (any phase)
-  int64_t evicted() const;       // pending connections closed to make room, since Start
-  int64_t limited() const;       // requests answered 429 or 503 by the limits, since Start
+  int open_connections() const;    // client connections being served now (any phase)
+  int64_t evicted() const;         // pending connections closed to make room, since Start
+  int64_t limited() const;         // requests answered 429 or 503 by the limits, since Start
+  int64_t tls_handshakes() const;  // TLS handshakes completed, since Start
 
  private:
   struct Impl;
