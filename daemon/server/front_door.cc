@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -41,7 +42,11 @@ constexpr size_t kLingerMaxBytes = 64ull << 20;  // for at most this long / this
 
 struct FrontDoor::Impl {
   explicit Impl(FrontDoorOptions o) : opts(std::move(o)), acceptor(ctx) {
-    if (opts.lanes.empty()) opts.lanes.push_back({opts.backend_port, false, 0, 0});
+    if (opts.lanes.empty()) {
+      FrontDoorLane only;
+      only.backend_port = opts.backend_port;
+      opts.lanes.push_back(std::move(only));
+    }
     if (opts.max_pending <= 0) opts.max_pending = opts.max_connections;
     lane_inflight.assign(opts.lanes.size(), 0);
     lane_principal.resize(opts.lanes.size());
@@ -122,6 +127,38 @@ struct FrontDoor::Impl {
     }
   }
 
+  // A lane answered by its handler: no backend, no thread while the handler waits.
+  asio::awaitable<void> ServeInProcess(beast::tcp_stream& client, const FrontDoorLane& lane,
+                                       http::request<http::string_body> req, std::string principal,
+                                       std::string peer) {
+    FrontDoorCall call;
+    call.method = std::string(req.method_string());
+    call.target = std::string(req.target());
+    call.body = std::move(req.body());
+    call.peer = std::move(peer);
+    call.principal = std::move(principal);
+    for (const auto& f : req)
+      call.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    FrontDoorAnswer ans;
+    try {
+      ans = co_await lane.serve(std::move(call));
+    } catch (const std::exception& e) {
+      ans = FrontDoorAnswer{500, "application/json", gw::ErrorBody("Internal", e.what()), {}};
+    }
+    http::response<http::string_body> res{static_cast<http::status>(ans.status), 11};
+    if (!ans.body.empty() || ans.status != 304)
+      res.set(http::field::content_type, ans.content_type);
+    for (const auto& [k, v] : ans.headers) res.set(k, v);
+    res.keep_alive(false);
+    res.body() = std::move(ans.body);
+    res.prepare_payload();
+    client.expires_after(std::chrono::seconds(30));
+    auto [werr, wn] = co_await http::async_write(client, res, kUse);
+    if (werr) co_return;
+    beast::error_code ignored;
+    client.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
   asio::awaitable<void> Serve(tcp::socket socket, std::string peer) {
     beast::tcp_stream client(std::move(socket));
     beast::flat_buffer buffer;
@@ -158,6 +195,7 @@ struct FrontDoor::Impl {
     }
     if (herr) co_return;  // too slow, gone, or not HTTP: close without an answer
 
+    const auto head_at = std::chrono::steady_clock::now();
     // Admission: who is it, which lane, within which limits. Nothing is read past the head and
     // no backend is touched for a refusal.
     FrontDoorAdmission adm;
@@ -227,6 +265,10 @@ struct FrontDoor::Impl {
     if (berr) co_return;
     http::request<http::string_body> req = parser.release();
     req.keep_alive(false);
+    if (lane.serve) {
+      co_await ServeInProcess(client, lane, std::move(req), adm.principal, peer);
+      co_return;
+    }
 
     beast::tcp_stream backend(client.get_executor());
     backend.expires_after(std::chrono::seconds(5));
@@ -259,6 +301,10 @@ struct FrontDoor::Impl {
     }
     beast::error_code ignored;
     client.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (adm.timed && opts.on_timed) {
+      opts.on_timed(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - head_at).count());
+    }
   }
 
   asio::awaitable<void> Accept() {
@@ -307,6 +353,13 @@ struct FrontDoor::Impl {
   std::thread thread;
   int port = 0;
 };
+
+std::string FrontDoorCall::Header(const std::string& name) const {
+  for (const auto& [k, v] : headers) {
+    if (beast::iequals(k, name)) return v;
+  }
+  return "";
+}
 
 FrontDoor::FrontDoor(FrontDoorOptions opts) : impl_(std::make_unique<Impl>(std::move(opts))) {}
 FrontDoor::~FrontDoor() { Stop(); }
