@@ -227,18 +227,18 @@ asio::awaitable<void> Watcher(Fleet& f, std::string token, std::string etag, con
   }
 }
 
+// A free function, not a capturing lambda: GCC 12 destroys a coroutine lambda's captures twice.
+asio::awaitable<void> GetOnce(Fleet& f, std::string token) {
+  Answer r = co_await Call(f.port, http::verb::get, "/v1/workloads", token, "", "", 10s);
+  ++(r.status == 200 ? f.gets_done : f.gets_failed);
+}
+
 asio::awaitable<void> Getter(Fleet& f, std::string token, int per_s, const bool* on) {
   const auto every = std::chrono::microseconds(1000000 / std::max(1, per_s));
   auto next = SteadyClock::now();
   while (!f.stop && *on) {
     next += every;
-    asio::co_spawn(
-        co_await asio::this_coro::executor,
-        [&f, token]() -> asio::awaitable<void> {
-          Answer r = co_await Call(f.port, http::verb::get, "/v1/workloads", token, "", "", 10s);
-          ++(r.status == 200 ? f.gets_done : f.gets_failed);
-        },
-        asio::detached);
+    asio::co_spawn(co_await asio::this_coro::executor, GetOnce(f, token), asio::detached);
     co_await SleepFor(next - SteadyClock::now());
   }
 }

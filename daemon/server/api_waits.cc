@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -128,8 +129,31 @@ void ApiWaits::StopPool() {
 }
 
 void ApiWaits::Notify() {
-  agents_.Notify();
-  watches_.Notify();
+  dirty_ = true;
+  if (!checking_.exchange(true)) asio::post(impl_->pool, [this] { Check(); });
+}
+
+void ApiWaits::Check() {
+  for (;;) {
+    dirty_ = false;
+    for (const auto& node : agents_.Keys()) {
+      const int64_t v = cp_.AssignmentVersion(node);
+      auto [it, fresh] = seen_versions_.try_emplace(node, v);
+      if (fresh || it->second != v) {
+        it->second = v;
+        agents_.Notify(node);
+      }
+    }
+    if (seen_versions_.size() > 100000) seen_versions_.clear();  // bounded; a clear only wakes
+    const int64_t status = cp_.StatusRevision(), store = store_.Revision();
+    if (status != seen_status_ || store != seen_store_) {
+      seen_status_ = status;
+      seen_store_ = store;
+      watches_.Notify();
+    }
+    checking_ = false;
+    if (!dirty_ || checking_.exchange(true)) return;  // nothing new, or another check runs
+  }
 }
 
 asio::awaitable<FrontDoorAnswer> ApiWaits::Assignments(FrontDoorCall call) {
@@ -166,7 +190,7 @@ asio::awaitable<FrontDoorAnswer> ApiWaits::Assignments(FrontDoorCall call) {
     int64_t version = -1;
     for (;;) {
       // Armed before reading: a change after the read wakes the wait.
-      WaitList::Handle w = agents_.Arm(ex, deadline);
+      WaitList::Handle w = agents_.Arm(ex, deadline, node);
       version = co_await impl_->Off([&] { return cp_.AssignmentVersion(node); });
       if (version < 0) co_return Error(404, "NotFound", "node " + node + " is not registered");
       if (version > after || SteadyClock::now() >= deadline) break;

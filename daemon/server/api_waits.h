@@ -11,6 +11,7 @@
 // The store, control plane, auth and metrics must outlive it.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <map>
 #include <memory>
@@ -46,13 +47,21 @@ class ApiWaits {
   boost::asio::awaitable<FrontDoorAnswer> Watch(FrontDoorCall call);
   // Finishes what runs on the pool (no new work starts); before the front door is destroyed.
   void StopPool();
-  // Wakes every waiting request (they re-read what they wait for). Any thread.
+  // Something may have changed (the control plane's change listener). Any thread, cheap: one
+  // check runs on the pool at a time (notifications during it make it run once more) and wakes
+  // only the long-polls whose node's version moved and, when the status or store revision
+  // moved, the watches. A storm of changes (1,000 heartbeats a second) is one check at a time,
+  // not a wake-up of every waiter per change.
   void Notify();
   size_t waiting() const { return agents_.size() + watches_.size(); }
 
  private:
+  void Check();  // on the pool, one at a time
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  std::atomic<bool> checking_{false}, dirty_{false};
+  std::map<std::string, int64_t> seen_versions_;  // Check only: per waiting node
+  int64_t seen_status_ = -1, seen_store_ = -1;    // Check only
   WaitList agents_, watches_;
   Store& store_;
   ControlPlane& cp_;

@@ -9,23 +9,49 @@ namespace tide {
 namespace asio = boost::asio;
 
 WaitList::Handle WaitList::Arm(const asio::any_io_executor& ex,
-                               std::chrono::steady_clock::time_point deadline) {
+                               std::chrono::steady_clock::time_point deadline,
+                               const std::string& key) {
   auto e = std::make_shared<Entry>(ex, deadline);
+  e->key = key;
   std::lock_guard<std::mutex> lk(mu_);
+  ++keys_[key];
   auto it = entries_.insert(entries_.end(), std::move(e));
   return Handle(new Waiter(this, it));
+}
+
+void WaitList::WakeLocked(const std::shared_ptr<Entry>& e) {
+  if (e->notified) return;
+  e->notified = true;
+  // The timer is only touched on its own executor; the shared_ptr keeps it alive until then.
+  asio::post(e->timer.get_executor(), [e] { e->timer.cancel(); });
 }
 
 size_t WaitList::Notify() {
   std::lock_guard<std::mutex> lk(mu_);
   ++notifications_;
-  for (auto& e : entries_) {
-    if (e->notified) continue;
-    e->notified = true;
-    // The timer is only touched on its own executor; the shared_ptr keeps it alive until then.
-    asio::post(e->timer.get_executor(), [e] { e->timer.cancel(); });
-  }
+  for (auto& e : entries_) WakeLocked(e);
   return entries_.size();
+}
+
+size_t WaitList::Notify(const std::string& key) {
+  std::lock_guard<std::mutex> lk(mu_);
+  ++notifications_;
+  if (!keys_.count(key)) return 0;
+  size_t n = 0;
+  for (auto& e : entries_) {
+    if (e->key != key) continue;
+    WakeLocked(e);
+    ++n;
+  }
+  return n;
+}
+
+std::vector<std::string> WaitList::Keys() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::vector<std::string> out;
+  out.reserve(keys_.size());
+  for (const auto& [k, n] : keys_) out.push_back(k);
+  return out;
 }
 
 size_t WaitList::size() const {
@@ -40,6 +66,8 @@ int64_t WaitList::notifications() const {
 
 WaitList::Waiter::~Waiter() {
   std::lock_guard<std::mutex> lk(list_->mu_);
+  auto k = list_->keys_.find((*it_)->key);
+  if (k != list_->keys_.end() && --k->second <= 0) list_->keys_.erase(k);
   list_->entries_.erase(it_);
 }
 

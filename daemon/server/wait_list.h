@@ -18,8 +18,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 namespace tide {
 
@@ -28,23 +31,31 @@ class WaitList {
   class Waiter;
   using Handle = std::unique_ptr<Waiter>;
 
-  // Registers a waiter on executor `ex` that expires at `deadline`.
-  Handle Arm(const boost::asio::any_io_executor& ex,
-             std::chrono::steady_clock::time_point deadline);
+  // Registers a waiter on executor `ex` that expires at `deadline`, waiting for `key` (e.g. a
+  // node name; "" for any).
+  Handle Arm(const boost::asio::any_io_executor& ex, std::chrono::steady_clock::time_point deadline,
+             const std::string& key = "");
   // Wakes every waiter armed now. Returns how many there were.
   size_t Notify();
+  // Wakes the waiters armed now for `key` only. Returns how many there were.
+  size_t Notify(const std::string& key);
+  // The keys that have waiters now.
+  std::vector<std::string> Keys() const;
   size_t size() const;
   int64_t notifications() const;  // Notify calls so far
 
  private:
   struct Entry {
     boost::asio::steady_timer timer;
+    std::string key;
     bool notified = false;  // mu_
     Entry(const boost::asio::any_io_executor& ex, std::chrono::steady_clock::time_point d)
         : timer(ex, d) {}
   };
+  void WakeLocked(const std::shared_ptr<Entry>& e);
   mutable std::mutex mu_;
   std::list<std::shared_ptr<Entry>> entries_;  // mu_
+  std::map<std::string, int> keys_;            // mu_: waiters per key
   int64_t notifications_ = 0;                  // mu_
 
  public:
