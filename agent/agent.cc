@@ -21,6 +21,7 @@
 #include "agent/process_launcher.h"
 #include "agent/supervisor.h"
 #include "api/address.h"
+#include "api/agent_delta.h"
 #include "api/client.h"
 #include "api/json.h"
 #include "api/private_dir.h"
@@ -310,6 +311,7 @@ void Agent::AssignmentsLoop() {
   uint64_t token_gen = 0;
   std::unique_ptr<Client> cli;
   int64_t version = -1;
+  std::vector<InstanceAssignment> desired;  // the full set at `version`
   int64_t backoff_ms = 100;
   auto pause = [&](int64_t ms) {
     std::unique_lock<std::mutex> lk(mu_);
@@ -327,8 +329,10 @@ void Agent::AssignmentsLoop() {
                                                   opts_.ca_file, opts_.pin_server_cert});
     }
     // Short waits let Stop() finish promptly; the answer still comes the moment a change lands.
-    Status st = cli->Get("/v1/agent/assignments?node=" + UrlEncode(opts_.name) +
-                             "&after=" + std::to_string(version) + "&waitMs=2000&specs=shared",
+    // delta=true: only what changed since `version` (api/agent_delta.h), or the full set when
+    // tided does not remember what it sent then (its restart, a gap).
+    Status st = cli->Get("/v1/agent/assignments?node=" + UrlEncode(opts_.name) + "&after=" +
+                             std::to_string(version) + "&waitMs=2000&specs=shared&delta=true",
                          &r);
     if (stopping_) break;
     if (!st.ok()) {
@@ -345,19 +349,23 @@ void Agent::AssignmentsLoop() {
       continue;
     }
     backoff_ms = 100;
-    AssignmentSet set;
-    try {
-      set = json::parse(r.body).get<AssignmentSet>();
-    } catch (const std::exception& e) {
-      spdlog::warn("agent {}: unreadable assignments: {}", opts_.name, e.what());
+    AssignmentDelta delta;
+    Status dst = DecodeAssignmentAnswer(json::parse(r.body, nullptr, false), &delta);
+    if (!dst.ok()) {
+      spdlog::warn("agent {}: unreadable assignments: {}", opts_.name, dst.message());
+      version = -1;  // ask for the full set
       pause(backoff_ms);
       continue;
     }
-    if (set.version == version) continue;
-    version = set.version;
+    if (delta.version == version && (delta.full || delta.upserts.empty())) continue;
+    if (Status ast = ApplyAssignmentDelta(delta, &desired, &version); !ast.ok()) {
+      spdlog::info("agent {}: {}; asking for the full set", opts_.name, ast.message());
+      version = -1;
+      continue;
+    }
     {
       std::lock_guard<std::mutex> lk(mu_);
-      supervisor_->SetDesired(set.instances);
+      supervisor_->SetDesired(desired);
       wake_supervisor_ = true;
     }
     supervise_cv_.notify_all();
@@ -389,24 +397,33 @@ void Agent::SuperviseLoop() {
 void Agent::ReportLoop() {
   uint64_t token_gen = 0;
   std::unique_ptr<Client> cli;
+  // Only what changed since the report tided acknowledged (api/agent_delta.h); a complete one
+  // after any doubt (no answer, a resync, a new registration).
+  ReportDeltaState deltas;
   while (!stopping_) {
-    NodeReport report;
-    report.node = opts_.name;
+    std::vector<InstanceStatus> now;
     {
       std::unique_lock<std::mutex> lk(mu_);
       report_cv_.wait_for(lk, std::chrono::seconds(1),
                           [this] { return report_now_ || stopping_.load(); });
       if (stopping_) return;
       report_now_ = false;
-      report.instances = supervisor_->Statuses();
+      now = supervisor_->Statuses();
     }
-    if (!registered_) continue;
+    if (!registered_) {
+      const int64_t next_seq = deltas.next_seq;
+      deltas = ReportDeltaState();
+      deltas.next_seq = next_seq;
+      continue;
+    }
     Response r;
     if (uint64_t g = 0; !cli || (CurrentToken(&g), g != token_gen)) {
       cli = std::make_unique<Client>(ClientConfig{opts_.server, CurrentToken(&token_gen), 5,
                                                   opts_.ca_file, opts_.pin_server_cert});
     }
-    Status st = cli->Post("/v1/agent/status", json(report).dump(), "application/json", &r);
+    const json body = NextReport(opts_.name, now, &deltas);
+    Status st = cli->Post("/v1/agent/status", body.dump(), "application/json", &r);
+    OnReportAnswer(st.ok() ? r.status : 0, r.body, &deltas);
     if (!st.ok() && r.reached && r.status == 404) registered_ = false;
   }
 }

@@ -193,7 +193,7 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1e9));
   app.add_option("--api-agent-wait-workers", cfg.api.agent_wait_workers,
-                 "threads holding agents' assignment long-polls")
+                 "no effect, kept for old configs: long-polls and watches hold no thread")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
   app.add_option("--default-user", cfg.default_user,

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,10 @@ struct NodeEntry {
   int64_t last_heartbeat_ms = 0;    // steady
   int64_t last_heartbeat_wall = 0;  // wall, shown to users
   int64_t version = 0;              // assignment-set version, bumped on every change
+  // Report deltas (api/agent_delta.h): the seq of the last report applied (-1: a delta cannot
+  // be applied, the next report must be complete), and the ids the agent says it runs.
+  int64_t report_seq = -1;
+  std::set<std::string> running;
 };
 
 // One instance as the control plane tracks it: what it asked for and what the agent reports.
@@ -51,13 +56,26 @@ struct InstanceRecord {
 class ClusterState {
  public:
   std::map<std::string, NodeEntry> nodes;
-  std::map<std::string, InstanceRecord> instances;  // by id
+  // By id. Read freely; an instance's `node` is set, and instances are added and erased, only
+  // through the methods below, which keep the per-node index (so that a node's heartbeat and
+  // assignment set cost what that node runs, not what the cluster runs).
+  std::map<std::string, InstanceRecord> instances;
+
+  void Add(InstanceRecord rec);
+  void SetNode(InstanceRecord& rec, const std::string& node);
+  std::map<std::string, InstanceRecord>::iterator Erase(
+      std::map<std::string, InstanceRecord>::iterator it);
+  // Ids of the instances whose node is `node` (empty set when none).
+  const std::set<std::string>& IdsOn(const std::string& node) const;
 
   std::vector<InstanceRecord*> InstancesOf(const std::string& workload);
   // The full desired set of a node, as sent to its agent.
   AssignmentSet AssignmentsFor(const std::string& node) const;
   // Bumps the version of a node's assignment set (no-op for unknown nodes).
   void Bump(const std::string& node);
+
+ private:
+  std::map<std::string, std::set<std::string>> by_node_;
 };
 
 }  // namespace tide

@@ -44,6 +44,7 @@ void ControlPlane::Stop() {
   autoscale_cv_.notify_all();
   assignments_cv_.notify_all();
   status_cv_.notify_all();
+  NotifyListener();
   if (reconcile_thread_.joinable()) reconcile_thread_.join();
   if (autoscale_thread_.joinable()) autoscale_thread_.join();
 }
@@ -140,7 +141,10 @@ void ControlPlane::ReconcileOnce() {
     acting_ = act;
     RefreshWorkloadsLocked();
     UpdateNodeStatesLocked(now);
+    in_pass_ = true;
     for (auto& [name, wr] : workloads_) ReconcileWorkloadLocked(wr, now);
+    in_pass_ = false;
+    placement_cache_.reset();
     ReapDeletedLocked(now);
     RoutesLocked(&updates);
     for (const auto& [id, rec] : state_.instances) {
@@ -150,6 +154,7 @@ void ControlPlane::ReconcileOnce() {
   // New placements wake the agents' long-polls now (a version that did not change wakes
   // nobody for long: each waiter re-checks its own node's version).
   assignments_cv_.notify_all();
+  NotifyListener();
   // Routing changes reach the gateway before in-flight counts are read, so a drained instance
   // gets no new request after it is seen idle.
   FlushGateway(std::move(updates));
@@ -177,7 +182,7 @@ void ControlPlane::ReconcileOnce() {
     // Never-placed instances on their way out need no agent.
     for (auto it = state_.instances.begin(); it != state_.instances.end();) {
       if (it->second.removed && it->second.node.empty()) {
-        it = state_.instances.erase(it);
+        it = state_.Erase(it);
       } else {
         ++it;
       }
@@ -187,6 +192,7 @@ void ControlPlane::ReconcileOnce() {
     events.swap(pending_events_);
   }
   status_cv_.notify_all();
+  NotifyListener();
   if (bumped) assignments_cv_.notify_all();
   store_.AppendEvents(std::move(events));
 }
@@ -258,7 +264,7 @@ void ControlPlane::UpdateNodeStatesLocked(int64_t now) {
         continue;
       }
       moved += it->second.removed ? 0 : 1;
-      it = state_.instances.erase(it);
+      it = state_.Erase(it);
     }
     ++n.version;
     EmitLocked(

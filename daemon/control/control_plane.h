@@ -43,6 +43,7 @@
 #include "daemon/control/cluster_state.h"
 #include "daemon/control/hearing.h"
 #include "daemon/control/rollout.h"
+#include "daemon/control/scheduler.h"
 #include "daemon/control/triggers.h"
 #include "daemon/gateway/gateway.h"
 #include "daemon/metrics.h"
@@ -87,9 +88,20 @@ class ControlPlane : public GatewayBackend {
   // agent then registers again: that is how it re-syncs after a tided restart). Status of an
   // instance not assigned to this node is ignored (a Warning event, once per node and id).
   Status Report(const NodeReport& report);
+  // The same with report deltas (api/agent_delta.h): `seq` (-1: none) acknowledges it; with
+  // base >= 0, report.instances are only the changed statuses and `gone` the ids no longer run,
+  // applied only when base is the seq last applied, else *resync (the heartbeat and the listed
+  // statuses still count; the agent sends a complete report next).
+  Status Report(const NodeReport& report, int64_t seq, int64_t base,
+                const std::vector<std::string>& gone, bool* resync);
   // Long-poll: the node's full desired set once its version is > after, or after wait_ms.
   Status WaitAssignments(const std::string& node, int64_t after, int64_t wait_ms,
                          AssignmentSet* out);
+  // The version of a node's assignment set; -1 when the node is not registered.
+  int64_t AssignmentVersion(const std::string& node);
+  // Called (outside the mutex, from any thread) whenever assignments or what the API shows may
+  // have changed: the API's asynchronous waiters re-check (daemon/server/api_waits.h).
+  void SetChangeListener(std::function<void()> listener);
 
   // ---- queries for the API ----
   // A counter that grows whenever what the API shows may have changed (an agent's report, a
@@ -158,6 +170,7 @@ class ControlPlane : public GatewayBackend {
   void CreateLocked(WorkloadRuntime& wr, const StoredObject& obj);
   void ReapDeletedLocked(int64_t now);
   bool PlaceLocked(InstanceRecord& rec, std::string* reason);
+  void BuildPlacementCacheLocked();
   void DrainLocked(InstanceRecord& rec, int64_t now, const std::string& why);
   void FinishDrainsLocked(int64_t now);
   void RoutesLocked(std::vector<GatewayUpdate>* out);
@@ -170,7 +183,9 @@ class ControlPlane : public GatewayBackend {
   InstanceRecord NewInstanceLocked(const StoredObject& obj);
   // True when instance `r` of `wr` must get no traffic (a failed rollout's generation).
   static bool HiddenLocked(const WorkloadRuntime& wr, const InstanceRecord& r);
-  void ApplyObservedLocked(const std::string& node, const InstanceStatus& st, int64_t now);
+  // True when the report changed what tided shows of the instance.
+  bool ApplyObservedLocked(const std::string& node, const InstanceStatus& st, int64_t now);
+  void NotifyListener();
   // A node reported instance `id` that is not assigned to it: ignored; evented once per pair.
   void NoteUnassignedLocked(const std::string& node, const std::string& id, const std::string& why);
   void FlushGateway(std::vector<GatewayUpdate> updates);
@@ -201,6 +216,16 @@ class ControlPlane : public GatewayBackend {
   std::map<std::string, int> inflight_snapshot_;  // instance id -> gateway in-flight, per pass
   bool kicked_ = false;
   bool stopping_ = false;
+  // The nodes as the scheduler sees them (allocations, instances per workload), kept while a
+  // reconcile pass places instances (in_pass_); rebuilt by the next pass.
+  struct PlacementCache {
+    std::vector<SchedNode> nodes;
+    std::map<std::string, size_t> index;                        // node name -> nodes[i]
+    std::map<std::string, std::map<size_t, int>> per_workload;  // workload -> node -> count
+    std::string workload;  // whose counts nodes[].workload_instances hold now
+  };
+  std::optional<PlacementCache> placement_cache_;
+  bool in_pass_ = false;
   int64_t store_revision_seen_ = -1;
   ClusterState state_;
   std::map<std::string, WorkloadRuntime> workloads_;
@@ -211,6 +236,8 @@ class ControlPlane : public GatewayBackend {
   std::set<std::string> noted_unassigned_;  // "node/id" already evented (bounded)
   TriggerSchedule triggers_;
   std::thread reconcile_thread_, autoscale_thread_;
+  std::mutex listener_mu_;
+  std::function<void()> listener_;  // listener_mu_
 };
 
 }  // namespace tide

@@ -12,6 +12,21 @@
 
 namespace tide {
 
+namespace {
+
+// Whether a report shows an instance as tided already showed it (every field of InstanceStatus).
+bool SameStatus(const InstanceStatus& a, const InstanceStatus& b) {
+  return a.id == b.id && a.workload == b.workload && a.node == b.node &&
+         a.generation == b.generation && a.pid == b.pid && a.port == b.port && a.state == b.state &&
+         a.restarts == b.restarts && a.started_at_ms == b.started_at_ms &&
+         a.ready_at_ms == b.ready_at_ms && a.cpu == b.cpu &&
+         a.cpu_seconds_total == b.cpu_seconds_total && a.memory_bytes == b.memory_bytes &&
+         a.last_exit_code == b.last_exit_code && a.last_signal == b.last_signal &&
+         a.reason == b.reason && a.message == b.message && a.limit_enforcer == b.limit_enforcer;
+}
+
+}  // namespace
+
 Status ControlPlane::RegisterNode(const NodeInfo& info, const std::vector<InstanceStatus>& running,
                                   bool may_adopt) {
   if (info.name.empty()) return Status::Invalid("node name is empty");
@@ -28,6 +43,7 @@ Status ControlPlane::RegisterNode(const NodeInfo& info, const std::vector<Instan
     n.last_heartbeat_ms = now;
     n.last_heartbeat_wall = clock_.WallMs();
     n.state = NodeState::kReady;
+    n.report_seq = -1;  // a (re)started agent: its next report must be complete
     ++n.version;
     if (inserted) {
       EmitLocked("Normal", "NodeRegistered", "node/" + info.name, "",
@@ -71,7 +87,7 @@ Status ControlPlane::RegisterNode(const NodeInfo& info, const std::vector<Instan
             st.ready_at_ms > 0 ? now - std::max<int64_t>(0, clock_.WallMs() - st.ready_at_ms) : now;
       }
       rec.cpu_seconds_reported = st.cpu_seconds_total;
-      state_.instances[rec.id] = rec;
+      state_.Add(rec);
       EmitLocked("Normal", "Adopted", "instance/" + st.id, st.workload,
                  "re-adopted running instance pid " + std::to_string(st.pid) + " on " + info.name);
     }
@@ -82,23 +98,25 @@ Status ControlPlane::RegisterNode(const NodeInfo& info, const std::vector<Instan
   }
   assignments_cv_.notify_all();
   status_cv_.notify_all();
+  NotifyListener();
   kick_cv_.notify_one();
   FlushGateway(std::move(updates));
   store_.AppendEvents(std::move(events));
   return Status::Ok();
 }
 
-void ControlPlane::ApplyObservedLocked(const std::string& node, const InstanceStatus& st,
+bool ControlPlane::ApplyObservedLocked(const std::string& node, const InstanceStatus& st,
                                        int64_t now) {
   auto it = state_.instances.find(st.id);
-  if (it == state_.instances.end()) return;
+  if (it == state_.instances.end()) return false;
   InstanceRecord& rec = it->second;
   if (rec.node != node) {  // another node's instance: never taken over
     NoteUnassignedLocked(node, st.id, "it is assigned to another node");
-    return;
+    return false;
   }
   InstanceStatus before = rec.observed;
   bool first = !rec.observed_seen;
+  const bool changed = first || !SameStatus(before, st);
   rec.observed_seen = true;
   rec.observed = st;
   if (st.state != InstanceState::kReady) {
@@ -138,6 +156,7 @@ void ControlPlane::ApplyObservedLocked(const std::string& node, const InstanceSt
         .Increment(st.cpu_seconds_total - rec.cpu_seconds_reported);
   }
   rec.cpu_seconds_reported = st.cpu_seconds_total;
+  return changed;
 }
 
 void ControlPlane::NoteUnassignedLocked(const std::string& node, const std::string& id,
@@ -152,6 +171,13 @@ void ControlPlane::NoteUnassignedLocked(const std::string& node, const std::stri
 }
 
 Status ControlPlane::Report(const NodeReport& report) {
+  bool resync = false;
+  return Report(report, -1, -1, {}, &resync);
+}
+
+Status ControlPlane::Report(const NodeReport& report, int64_t seq, int64_t base,
+                            const std::vector<std::string>& gone_ids, bool* resync) {
+  *resync = false;
   std::vector<GatewayUpdate> updates;
   std::vector<Event> events;
   {
@@ -163,39 +189,79 @@ Status ControlPlane::Report(const NodeReport& report) {
     NodeEntry& n = nit->second;
     n.last_heartbeat_ms = now;
     n.last_heartbeat_wall = clock_.WallMs();
+    bool changed = false;
     if (n.state != NodeState::kReady) {
       EmitLocked("Normal", "NodeReady", "node/" + report.node, "", "heartbeats resumed");
       n.state = NodeState::kReady;
       kicked_ = true;
+      changed = true;
     }
-    std::set<std::string> seen;
     for (const auto& st : report.instances) {
-      seen.insert(st.id);
       if (!state_.instances.count(st.id)) {
         NoteUnassignedLocked(report.node, st.id, "tided did not assign it");
         continue;
       }
-      ApplyObservedLocked(report.node, st, now);
+      changed = ApplyObservedLocked(report.node, st, now) || changed;
     }
-    // Instances we asked the node to stop and it no longer runs are gone for good.
-    for (auto it = state_.instances.begin(); it != state_.instances.end();) {
-      const InstanceRecord& rec = it->second;
-      if (rec.node == report.node && rec.removed && !seen.count(rec.id)) {
-        it = state_.instances.erase(it);
-        kicked_ = true;
-      } else {
-        ++it;
+    // What the agent runs: a complete report says it all; a delta on the report last applied
+    // changes it; a delta on anything else cannot be applied (resync).
+    const bool delta = base >= 0;
+    bool known = true;
+    if (!delta) {
+      n.running.clear();
+      for (const auto& st : report.instances) n.running.insert(st.id);
+    } else if (base != n.report_seq || n.report_seq < 0) {
+      *resync = true;
+      known = false;
+    } else {
+      for (const auto& st : report.instances) n.running.insert(st.id);
+      for (const auto& id : gone_ids) n.running.erase(id);
+    }
+    n.report_seq = known ? seq : -1;
+    // Instances we asked the node to stop and it no longer runs are gone for good. Only this
+    // node's instances are looked at (the index): a heartbeat costs what its node runs.
+    std::vector<std::string> gone;
+    if (known) {
+      for (const auto& id : state_.IdsOn(report.node)) {
+        auto it = state_.instances.find(id);
+        if (it != state_.instances.end() && it->second.removed && !n.running.count(id)) {
+          gone.push_back(id);
+        }
       }
     }
+    for (const auto& id : gone) state_.Erase(state_.instances.find(id));
+    if (!gone.empty()) kicked_ = true;
+    // A heartbeat that changes nothing wakes no watcher and no reconcile pass.
+    if (!changed && gone.empty() && pending_events_.empty()) return Status::Ok();
     ++status_revision_;
-    RoutesLocked(&updates);
+    // Routing is recomputed by the reconcile pass this kicks (at once), not per heartbeat: it
+    // costs every instance of the cluster, and 1,000 agents report 1,000 times a second.
+    kicked_ = true;
     events.swap(pending_events_);
   }
   status_cv_.notify_all();
+  NotifyListener();
   kick_cv_.notify_one();
   FlushGateway(std::move(updates));
   store_.AppendEvents(std::move(events));
   return Status::Ok();
+}
+
+int64_t ControlPlane::AssignmentVersion(const std::string& node) {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = state_.nodes.find(node);
+  return it == state_.nodes.end() ? -1 : it->second.version;
+}
+
+void ControlPlane::SetChangeListener(std::function<void()> listener) {
+  std::lock_guard<std::mutex> lk(listener_mu_);
+  listener_ = std::move(listener);
+}
+
+void ControlPlane::NotifyListener() {
+  // Called under listener_mu_: once SetChangeListener(nullptr) returns, no call is in progress.
+  std::lock_guard<std::mutex> lk(listener_mu_);
+  if (listener_) listener_();
 }
 
 Status ControlPlane::WaitAssignments(const std::string& node, int64_t after, int64_t wait_ms,

@@ -37,6 +37,29 @@ InstanceRecord ControlPlane::NewInstanceLocked(const StoredObject& obj) {
   return rec;
 }
 
+void ControlPlane::BuildPlacementCacheLocked() {
+  PlacementCache c;
+  for (const auto& [name, n] : state_.nodes) {
+    SchedNode sn;
+    sn.name = name;
+    sn.state = n.state;
+    sn.capacity = n.info.capacity;
+    sn.labels = n.info.labels;
+    c.index[name] = c.nodes.size();
+    c.nodes.push_back(std::move(sn));
+  }
+  for (const auto& [id, other] : state_.instances) {
+    if (other.node.empty() || other.removed) continue;
+    auto it = c.index.find(other.node);
+    if (it == c.index.end()) continue;
+    SchedNode& sn = c.nodes[it->second];
+    sn.allocated.cpu += other.assignment.spec.resources.cpu;
+    sn.allocated.memory_bytes += other.assignment.spec.resources.memory_bytes;
+    ++c.per_workload[other.workload][it->second];
+  }
+  placement_cache_ = std::move(c);
+}
+
 bool ControlPlane::PlaceLocked(InstanceRecord& rec, std::string* reason) {
   // Values as they are now: the instance may have waited for its Secret to be applied.
   if (std::string missing =
@@ -45,24 +68,20 @@ bool ControlPlane::PlaceLocked(InstanceRecord& rec, std::string* reason) {
     *reason = std::string(kWaitingForSecret) + missing;
     return false;
   }
-  std::vector<SchedNode> nodes;
-  for (const auto& [name, n] : state_.nodes) {
-    SchedNode sn;
-    sn.name = name;
-    sn.state = n.state;
-    sn.capacity = n.info.capacity;
-    sn.labels = n.info.labels;
-    nodes.push_back(std::move(sn));
-  }
-  for (const auto& [id, other] : state_.instances) {
-    if (other.node.empty() || other.removed) continue;
-    for (auto& sn : nodes) {
-      if (sn.name != other.node) continue;
-      sn.allocated.cpu += other.assignment.spec.resources.cpu;
-      sn.allocated.memory_bytes += other.assignment.spec.resources.memory_bytes;
-      if (other.workload == rec.workload) ++sn.workload_instances;
+  // Within a reconcile pass the nodes' allocations are built once and kept up to date by each
+  // placement (placing N instances costs N x nodes, not N x instances x nodes); outside a pass
+  // they are built for this one placement.
+  if (!placement_cache_) BuildPlacementCacheLocked();
+  PlacementCache& cache = *placement_cache_;
+  if (cache.workload != rec.workload) {
+    cache.workload = rec.workload;
+    const auto& counts = cache.per_workload[rec.workload];
+    for (size_t i = 0; i < cache.nodes.size(); ++i) {
+      auto it = counts.find(i);
+      cache.nodes[i].workload_instances = it == counts.end() ? 0 : it->second;
     }
   }
+  std::vector<SchedNode>& nodes = cache.nodes;
   PlacementRequest req;
   req.workload = rec.workload;
   req.cpu = rec.assignment.spec.resources.cpu;
@@ -72,9 +91,18 @@ bool ControlPlane::PlaceLocked(InstanceRecord& rec, std::string* reason) {
   Status s = PlaceOne(nodes, req, &node);
   if (!s.ok()) {
     *reason = s.message();
+    if (!in_pass_) placement_cache_.reset();
     return false;
   }
-  rec.node = node;
+  if (auto it = cache.index.find(node); it != cache.index.end()) {
+    SchedNode& sn = nodes[it->second];
+    sn.allocated.cpu += req.cpu;
+    sn.allocated.memory_bytes += req.memory_bytes;
+    ++sn.workload_instances;
+    ++cache.per_workload[rec.workload][it->second];
+  }
+  if (!in_pass_) placement_cache_.reset();
+  state_.SetNode(rec, node);
   rec.observed.node = node;
   rec.assigned = true;
   rec.pending_reason.clear();
@@ -143,8 +171,7 @@ void ControlPlane::CreateLocked(WorkloadRuntime& wr, const StoredObject& obj) {
       wr.last_pending_reason = why;
     }
   }
-  std::string id = rec.id;
-  state_.instances[id] = std::move(rec);
+  state_.Add(std::move(rec));
 }
 
 bool ControlPlane::HiddenLocked(const WorkloadRuntime& wr, const InstanceRecord& r) {

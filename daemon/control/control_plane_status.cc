@@ -94,8 +94,10 @@ std::vector<ControlPlane::NodeView> ControlPlane::Nodes() {
   for (const auto& [name, n] : state_.nodes) {
     NodeView v;
     v.entry = n;
-    for (const auto& [id, rec] : state_.instances) {
-      if (rec.node != name || rec.removed) continue;
+    for (const auto& id : state_.IdsOn(name)) {  // the node's own instances (the index)
+      auto it = state_.instances.find(id);
+      if (it == state_.instances.end() || it->second.removed) continue;
+      const InstanceRecord& rec = it->second;
       v.allocated.cpu += rec.assignment.spec.resources.cpu;
       v.allocated.memory_bytes += rec.assignment.spec.resources.memory_bytes;
       ++v.instances;

@@ -98,7 +98,7 @@ std::string Reason(size_t total, const PlacementRequest& req, const Rejections& 
 int Choose(const std::vector<SchedNode>& nodes, const PlacementRequest& req, std::string* reason) {
   Rejections rej;
   int best = -1;
-  std::tuple<int, double, std::string> best_key;
+  std::tuple<int, double, const std::string*> best_key;
   for (size_t i = 0; i < nodes.size(); ++i) {
     const SchedNode& n = nodes[i];
     if (!Fits(n, req, &rej)) continue;
@@ -106,10 +106,17 @@ int Choose(const std::vector<SchedNode>& nodes, const PlacementRequest& req, std
         std::max(Fraction(n.allocated.cpu + req.cpu, n.capacity.cpu),
                  Fraction(static_cast<double>(n.allocated.memory_bytes + req.memory_bytes),
                           static_cast<double>(n.capacity.memory_bytes)));
-    auto key = std::make_tuple(n.workload_instances, load, n.name);
-    if (best < 0 || key < best_key) {
+    // Fewest of this workload, then least loaded, then by name (no copy per node: placing
+    // 10,000 instances on 1,000 nodes compares 10 million keys).
+    auto key = std::make_tuple(n.workload_instances, load, &n.name);
+    const bool better = best < 0 || std::get<0>(key) < std::get<0>(best_key) ||
+                        (std::get<0>(key) == std::get<0>(best_key) &&
+                         (std::get<1>(key) < std::get<1>(best_key) ||
+                          (std::get<1>(key) == std::get<1>(best_key) &&
+                           *std::get<2>(key) < *std::get<2>(best_key))));
+    if (better) {
       best = static_cast<int>(i);
-      best_key = std::move(key);
+      best_key = key;
     }
   }
   if (best < 0) *reason = Reason(nodes.size(), req, rej);

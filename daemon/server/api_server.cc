@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "api/address.h"
+#include "api/agent_delta.h"
 #include "api/json.h"
 #include "api/manifest.h"
 #include "api/tls.h"
@@ -14,6 +15,7 @@
 #include "api/wire.h"
 #include "daemon/gateway/invoker.h"
 #include "daemon/server/api_reply.h"
+#include "daemon/server/api_waits.h"
 #include "daemon/server/apply.h"
 
 namespace tide {
@@ -88,7 +90,16 @@ std::string ApiServer::AgentToken(const std::string& agent_url) {
 namespace {
 
 // Front-door lanes, each its own backend server and worker pool.
-enum Lane { kClientLane = 0, kWatchLane = 1, kAgentLane = 2, kAgentWaitLane = 3, kLanes = 4 };
+// The watch and agent long-poll lanes are served in the front door itself (ApiWaits, no thread
+// per waiter); followed logs still hold a worker of their own lane while they stream.
+enum Lane {
+  kClientLane = 0,
+  kWatchLane = 1,
+  kAgentLane = 2,
+  kAgentWaitLane = 3,
+  kFollowLane = 4,
+  kLanes = 5
+};
 
 // Value of `key` in a query string ("" when absent; not URL-decoded: only numbers and words
 // are looked at).
@@ -129,12 +140,19 @@ FrontDoorAdmission ApiServer::Admit(const FrontDoorRequest& r) {
   a.principal = who.name;
   if (cls == RouteClass::kAgent) {
     a.lane = path == "/v1/agent/assignments" ? kAgentWaitLane : kAgentLane;
+    a.timed = path == "/v1/agent/status";
     return a;
   }
   const std::string wait = QueryValue(query, "waitMs");
-  const bool waits =
-      (!wait.empty() && std::atoll(wait.c_str()) > 0) || QueryValue(query, "follow") == "true";
-  a.lane = waits ? kWatchLane : kClientLane;
+  if (QueryValue(query, "follow") == "true") {
+    a.lane = kFollowLane;
+  } else if (r.method == "GET" && path.rfind("/v1/workloads/", 0) == 0 &&
+             path.find('/', 14) == std::string::npos && !wait.empty() &&
+             std::atoll(wait.c_str()) > 0) {
+    a.lane = kWatchLane;
+  } else {
+    a.lane = kClientLane;
+  }
   return a;
 }
 
@@ -142,30 +160,39 @@ Status ApiServer::Start() {
   HostPort addr;
   if (Status st = ParseHostPort(opts_.listen, PortUse::kListen, &addr); !st.ok())
     return Status::Invalid("--api-listen: " + st.message());
-  const int workers[kLanes] = {opts_.workers, opts_.max_watches, opts_.agent_workers,
-                               opts_.agent_wait_workers};
+  waits_ = std::make_unique<ApiWaits>(
+      store_, cp_, auth_, metrics_,
+      [this](const Principal& who, NodeAction action, const std::string& node,
+             const std::string& message) { EventNodeAccessDenied(who, action, node, message); });
+  cp_.SetChangeListener([w = waits_.get()] { w->Notify(); });
+  const int workers[kLanes] = {opts_.workers, 0, opts_.agent_workers, 0, opts_.max_watches};
   FrontDoorOptions fo;
   for (int lane = 0; lane < kLanes; ++lane) {
-    srvs_.push_back(std::make_unique<httplib::Server>());
-    httplib::Server& srv = *srvs_.back();
-    Routes(srv, std::max(1, workers[lane]));
-    const int backend_port = srv.bind_to_any_port("127.0.0.1");
-    if (backend_port < 0) {
-      Stop();
-      return Status::Unavailable("cannot listen on 127.0.0.1 (API backend)");
-    }
-    threads_.emplace_back([&srv] { srv.listen_after_bind(); });
-    // httplib's stop() does nothing before its listen loop runs (a Stop() right after Start()
-    // would then join a thread that accepts forever): wait for the loop.
-    for (int i = 0; i < 5000 && !srv.is_running(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
     FrontDoorLane l;
-    l.backend_port = backend_port;
     l.agent = lane == kAgentLane || lane == kAgentWaitLane;
-    if (lane == kWatchLane) {
+    if (lane == kWatchLane || lane == kFollowLane) {
       l.max_inflight = std::max(1, opts_.max_watches);
       l.max_per_principal = opts_.max_watches_per_token;
+    }
+    if (lane == kWatchLane) {
+      l.serve = [w = waits_.get()](FrontDoorCall c) { return w->Watch(std::move(c)); };
+    } else if (lane == kAgentWaitLane) {
+      l.serve = [w = waits_.get()](FrontDoorCall c) { return w->Assignments(std::move(c)); };
+    } else {
+      srvs_.push_back(std::make_unique<httplib::Server>());
+      httplib::Server& srv = *srvs_.back();
+      Routes(srv, std::max(1, workers[lane]));
+      l.backend_port = srv.bind_to_any_port("127.0.0.1");
+      if (l.backend_port < 0) {
+        Stop();
+        return Status::Unavailable("cannot listen on 127.0.0.1 (API backend)");
+      }
+      threads_.emplace_back([&srv] { srv.listen_after_bind(); });
+      // httplib's stop() does nothing before its listen loop runs (a Stop() right after
+      // Start() would then join a thread that accepts forever): wait for the loop.
+      for (int i = 0; i < 5000 && !srv.is_running(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
     }
     fo.lanes.push_back(l);
   }
@@ -181,6 +208,12 @@ Status ApiServer::Start() {
   fo.rate_per_principal = opts_.rate_per_token;
   fo.tls_cert_file = opts_.tls_cert_file;
   fo.tls_key_file = opts_.tls_key_file;
+  // Agents' heartbeats, head arrived to answer written (docs/metrics.md).
+  auto& reports = prometheus::BuildHistogram()
+                      .Name("tide_agent_report_duration_seconds")
+                      .Help("Agent heartbeats, head arrived to answer written")
+                      .Register(*metrics_.registry());
+  fo.on_timed = [h = &reports.Add({}, Metrics::LatencyBuckets())](double s) { h->Observe(s); };
   front_ = std::make_unique<FrontDoor>(fo);
   Status st = front_->Start();
   if (!st.ok()) {
@@ -193,9 +226,15 @@ Status ApiServer::Start() {
 
 void ApiServer::Stop() {
   if (front_) front_->Stop();
+  if (waits_) waits_->StopPool();  // its last completions queue on the stopped front door
   for (auto& srv : srvs_) srv->stop();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
+  if (waits_) {
+    cp_.SetChangeListener(nullptr);
+    front_.reset();  // its suspended handlers refer to waits_
+    waits_.reset();
+  }
 }
 
 void ApiServer::Routes(httplib::Server& s, int workers) {
@@ -302,15 +341,7 @@ void ApiServer::Routes(httplib::Server& s, int workers) {
   });
 
   // ---- workloads ----
-  auto workload_json = [this](const StoredObject& o) {
-    json j = o.object;
-    WorkloadStatus st = cp_.StatusOf(o);
-    st.scale_override = o.scale_replicas;
-    j["status"] = st;
-    j["metadata"]["generation"] = o.generation;
-    j["metadata"]["creationTimestamp"] = FormatTime(o.created_ms);
-    return j;
-  };
+  auto workload_json = [this](const StoredObject& o) { return WorkloadJson(cp_, o); };
   s.Get("/v1/workloads", [this, workload_json](const httplib::Request& req,
                                                httplib::Response& res) {
     std::string kind = Param(req, "kind");
@@ -330,41 +361,26 @@ void ApiServer::Routes(httplib::Server& s, int workers) {
     }
     SendJson(res, 200, {{"items", items}});
   });
-  // Conditional and watching GET: every answer carries an ETag of its body. With
-  // If-None-Match naming the current one, the answer is 304 at once, or with waitMs=W the
-  // request waits up to W ms (at most 60000) for the workload to change and answers 200 with
-  // the new body, or 304 when nothing changed. A watcher (scale_bench; docs/api.md has a
-  // curl loop) sees each change as it happens without polling.
-  s.Get(R"(/v1/workloads/([a-z0-9-]+))", [this, workload_json](const httplib::Request& req,
-                                                               httplib::Response& res) {
-    const std::string if_none_match = req.get_header_value("If-None-Match");
-    const int64_t wait_ms = std::clamp<int64_t>(
-        req.has_param("waitMs") ? std::atoll(Param(req, "waitMs").c_str()) : 0, 0, 60000);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
-    while (true) {
-      // Read before building the body: a change after this point wakes the wait below.
-      const int64_t revision = cp_.StatusRevision();
-      StoredObject o;
-      Status st = store_.Get(req.matches[1], &o);
-      if (!st.ok()) return SendStatus(res, st);
-      json j = workload_json(o);
-      j["instances"] = cp_.Instances(o.object.metadata.name, "");
-      SendJson(res, 200, j);
-      char etag[32];
-      std::snprintf(etag, sizeof etag, "\"%016zx\"", std::hash<std::string>{}(res.body));
-      res.headers.erase("ETag");
-      res.set_header("ETag", etag);
-      if (if_none_match != etag) return;
-      // Unchanged: wait for a change (a new revision may still leave this workload as it
-      // was: then wait again), or answer 304 Not Modified at the deadline or on shutdown.
-      if (std::chrono::steady_clock::now() >= deadline ||
-          cp_.WaitStatusChange(revision, deadline) <= revision) {
-        res.status = 304;
-        res.body.clear();
-        return;
-      }
-    }
-  });
+  // Conditional GET: every answer carries an ETag of its body; with If-None-Match naming the
+  // current one, 304. With waitMs=W > 0 the request is a watch, served without a thread by
+  // ApiWaits::Watch (daemon/server/api_waits.cc); it never reaches this route.
+  s.Get(R"(/v1/workloads/([a-z0-9-]+))",
+        [this, workload_json](const httplib::Request& req, httplib::Response& res) {
+          StoredObject o;
+          Status st = store_.Get(req.matches[1], &o);
+          if (!st.ok()) return SendStatus(res, st);
+          json j = workload_json(o);
+          j["instances"] = cp_.Instances(o.object.metadata.name, "");
+          SendJson(res, 200, j);
+          char etag[32];
+          std::snprintf(etag, sizeof etag, "\"%016zx\"", std::hash<std::string>{}(res.body));
+          res.headers.erase("ETag");
+          res.set_header("ETag", etag);
+          if (req.get_header_value("If-None-Match") == etag) {
+            res.status = 304;
+            res.body.clear();
+          }
+        });
   s.Delete(R"(/v1/workloads/([a-z0-9-]+))",
            [this](const httplib::Request& req, httplib::Response& res) {
              std::string name = req.matches[1];
@@ -588,40 +604,32 @@ void ApiServer::Routes(httplib::Server& s, int workers) {
     if (access.verdict != NodeAccess::Verdict::kAllow) {
       return DenyNodeAccess(res, who, NodeAction::kReport, report.node, access.message);
     }
-    Status st = cp_.Report(report);
+    int64_t seq = -1, base = -1;
+    std::vector<std::string> gone;
+    Status rst = DecodeReportDelta(json::parse(req.body, nullptr, false), &seq, &base, &gone);
+    if (!rst.ok()) return SendError(res, 400, "InvalidRequest", rst.message());
+    bool resync = false;
+    Status st = cp_.Report(report, seq, base, gone, &resync);
     if (!st.ok()) return SendStatus(res, st);
-    SendJson(res, 200, {{"ok", true}});
+    json out = {{"ok", true}};
+    if (resync) {
+      out["resync"] = true;
+    } else if (seq >= 0) {
+      out["seq"] = seq;
+    }
+    SendJson(res, 200, out);
   });
-  s.Get("/v1/agent/assignments", [this, caller](const httplib::Request& req,
-                                                httplib::Response& res) {
-    std::string node = Param(req, "node");
-    if (node.empty() || node.size() > 253) {
-      return SendError(res, 400, "InvalidRequest", "node: want a node name of 1-253 characters");
-    }
-    const Principal who = caller(req);
-    const NodeAccess access =
-        DecideNodeAccess(who, NodeAction::kAssignments, node, auth_.NodeClaimed(node));
-    if (access.verdict != NodeAccess::Verdict::kAllow) {
-      return DenyNodeAccess(res, who, NodeAction::kAssignments, node, access.message);
-    }
-    int64_t after = req.has_param("after") ? std::atoll(Param(req, "after").c_str()) : -1;
-    int64_t wait = req.has_param("waitMs") ? std::atoll(Param(req, "waitMs").c_str()) : 25000;
-    wait = std::clamp<int64_t>(wait, 0, 60000);
-    AssignmentSet set;
-    Status st = cp_.WaitAssignments(node, after, wait, &set);
-    if (!st.ok()) return SendStatus(res, st);
-    // Agents of this version ask for the shared-spec form; older ones get every spec inline.
-    if (Param(req, "specs") == "shared") {
-      SendJson(res, 200, SharedAssignmentSetJson(set));
-    } else {
-      SendJson(res, 200, set);
-    }
-  });
+  // GET /v1/agent/assignments (the long-poll) is served by ApiWaits::Assignments.
 }
 
 void ApiServer::DenyNodeAccess(httplib::Response& res, const Principal& who, NodeAction action,
                                const std::string& node, const std::string& message) {
   SendError(res, 403, "Forbidden", message);
+  EventNodeAccessDenied(who, action, node, message);
+}
+
+void ApiServer::EventNodeAccessDenied(const Principal& who, NodeAction action,
+                                      const std::string& node, const std::string& message) {
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now().time_since_epoch())
                           .count();

@@ -41,12 +41,14 @@ struct ApiServerOptions {
   int max_agent_connections = 4096;  // agent requests at once, a budget clients cannot touch
   int max_pending = 0;               // connections whose head has not arrived (0: max_connections)
   int max_per_peer = 256;            // client requests in flight per peer address
-  int max_watches = 64;              // client watches / followed logs at once (their own workers)
+  int max_watches = 64;              // client watches at once; followed logs at once (own workers)
   int max_watches_per_token = 16;    // of them, per token
   double rate_per_token = 500;       // client requests per second per token (0: no bound)
   int workers = 64;                  // threads answering client calls that do not wait
   int agent_workers = 16;            // threads answering agents' register and status calls
-  int agent_wait_workers = 256;      // threads holding agents' assignment long-polls
+  // No effect (kept so that configs naming it still start): agents' assignment long-polls and
+  // client watches wait without a thread (daemon/server/api_waits.h).
+  int agent_wait_workers = 256;
   // GET /v1/leader: {"leader": NAME, "self": NAME} (docs/ha.md). Unset: a single member that
   // always leads, named self_name.
   std::function<std::string()> leader;
@@ -54,6 +56,8 @@ struct ApiServerOptions {
   std::string tls_cert_file, tls_key_file;  // both set: the API speaks https only (api/tls.h)
   std::string agent_ca_file;  // CA of agents' https APIs, for proxied logs ("" = system's)
 };
+
+class ApiWaits;
 
 class ApiServer {
  public:
@@ -78,6 +82,8 @@ class ApiServer {
   // cannot wash real events out of the bounded event log.
   void DenyNodeAccess(httplib::Response& res, const Principal& who, NodeAction action,
                       const std::string& node, const std::string& message);
+  void EventNodeAccessDenied(const Principal& who, NodeAction action, const std::string& node,
+                             const std::string& message);
   // The agent API token an agent sent in its registration (memory only, never logged or
   // shown), keyed by its agent_url; presented when logs are proxied to that agent.
   void RememberAgentToken(const std::string& agent_url, const std::string& register_body);
@@ -91,6 +97,7 @@ class ApiServer {
   Auth& auth_;
   Metrics& metrics_;
   std::vector<std::unique_ptr<httplib::Server>> srvs_;  // one per front-door lane
+  std::unique_ptr<ApiWaits> waits_;  // the waiting routes, served in the front door
   std::unique_ptr<FrontDoor> front_;
   std::vector<std::thread> threads_;
   int port_ = 0;

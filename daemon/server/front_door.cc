@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/read.hpp>
@@ -45,7 +46,11 @@ constexpr size_t kLingerMaxBytes = 64ull << 20;  // for at most this long / this
 
 struct FrontDoor::Impl {
   explicit Impl(FrontDoorOptions o) : opts(std::move(o)), acceptor(ctx) {
-    if (opts.lanes.empty()) opts.lanes.push_back({opts.backend_port, false, 0, 0});
+    if (opts.lanes.empty()) {
+      FrontDoorLane only;
+      only.backend_port = opts.backend_port;
+      opts.lanes.push_back(std::move(only));
+    }
     if (opts.max_pending <= 0) opts.max_pending = opts.max_connections;
     lane_inflight.assign(opts.lanes.size(), 0);
     lane_principal.resize(opts.lanes.size());
@@ -147,6 +152,38 @@ struct FrontDoor::Impl {
     }
   }
 
+  // A lane answered by its handler: no backend, no thread while the handler waits. True when
+  // the answer was written and the connection stays open for another request.
+  template <class Stream>
+  asio::awaitable<bool> ServeInProcess(Stream& client, const FrontDoorLane& lane,
+                                       http::request<http::string_body> req, std::string principal,
+                                       std::string peer, bool keep_alive) {
+    FrontDoorCall call;
+    call.method = std::string(req.method_string());
+    call.target = std::string(req.target());
+    call.body = std::move(req.body());
+    call.peer = std::move(peer);
+    call.principal = std::move(principal);
+    for (const auto& f : req)
+      call.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    FrontDoorAnswer ans;
+    try {
+      ans = co_await lane.serve(std::move(call));
+    } catch (const std::exception& e) {
+      ans = FrontDoorAnswer{500, "application/json", gw::ErrorBody("Internal", e.what()), {}};
+    }
+    http::response<http::string_body> res{static_cast<http::status>(ans.status), 11};
+    if (!ans.body.empty() || ans.status != 304)
+      res.set(http::field::content_type, ans.content_type);
+    for (const auto& [k, v] : ans.headers) res.set(k, v);
+    res.keep_alive(keep_alive);
+    res.body() = std::move(ans.body);
+    res.prepare_payload();
+    Tcp(client).expires_after(std::chrono::seconds(30));
+    auto [werr, wn] = co_await http::async_write(client, res, kUse);
+    co_return !werr && keep_alive;
+  }
+
   asio::awaitable<void> Serve(tcp::socket socket, std::string peer) {
     beast::flat_buffer buffer;
     if (!tls) {
@@ -218,6 +255,7 @@ struct FrontDoor::Impl {
     }
     if (herr) co_return false;  // too slow, gone, or not HTTP: close without an answer
 
+    const auto head_at = std::chrono::steady_clock::now();
     // Admission: who is it, which lane, within which limits. Nothing is read past the head and
     // no backend is touched for a refusal.
     FrontDoorAdmission adm;
@@ -289,6 +327,15 @@ struct FrontDoor::Impl {
     const bool keep_alive = req.keep_alive();
     const bool head = req.method() == http::verb::head;
     req.keep_alive(false);
+    if (lane.serve) {
+      const bool kept =
+          co_await ServeInProcess(client, lane, std::move(req), adm.principal, peer, keep_alive);
+      if (adm.timed && opts.on_timed) {
+        opts.on_timed(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - head_at).count());
+      }
+      co_return kept;
+    }
 
     beast::tcp_stream backend(Tcp(client).get_executor());
     backend.expires_after(std::chrono::seconds(5));
@@ -307,7 +354,12 @@ struct FrontDoor::Impl {
     }
     backend.expires_never();
     Tcp(client).expires_never();
-    co_return co_await Relay(backend, client, keep_alive, head);
+    const bool kept = co_await Relay(backend, client, keep_alive, head);
+    if (adm.timed && opts.on_timed) {
+      opts.on_timed(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - head_at).count());
+    }
+    co_return kept;
   }
 
   // The backend's answer to the client as it arrives, for as long as the backend sends it
@@ -407,6 +459,13 @@ struct FrontDoor::Impl {
   std::thread thread;
   int port = 0;
 };
+
+std::string FrontDoorCall::Header(const std::string& name) const {
+  for (const auto& [k, v] : headers) {
+    if (beast::iequals(k, name)) return v;
+  }
+  return "";
+}
 
 FrontDoor::FrontDoor(FrontDoorOptions opts) : impl_(std::make_unique<Impl>(std::move(opts))) {}
 FrontDoor::~FrontDoor() { Stop(); }

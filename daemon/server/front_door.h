@@ -25,7 +25,7 @@
 //    peer address (max_per_peer), per principal per lane (FrontDoorLane::max_per_principal,
 //    e.g. concurrent watches per token), in flight per lane (FrontDoorLane::max_inflight), and
 //    a request rate per principal (token bucket: rate_per_principal/s, burst 2x).
-//  - each request goes to its lane's backend (127.0.0.1) on a connection of its own with
+//  - each request of a lane without `serve` goes to its lane's backend (127.0.0.1) on a connection of its own with
 //    `Connection: close`; the answer is relayed as it arrives, framed as the backend framed it
 //    (Content-Length or chunked), so long-polls and streamed logs (`follow=true`) pass through.
 //  - keep-alive: a client that asks for it keeps its connection for its next request (which is
@@ -35,12 +35,17 @@
 //  - TLS (tls_cert_file/tls_key_file, api/tls.h): the listener then speaks only TLS; the
 //    handshake counts as waiting for the head. A connection whose first byte is not a TLS
 //    handshake (plain HTTP) gets a plain 400 NotTls saying to use https://.
+//  - a lane with a `serve` handler is answered in the front door itself: the handler is a
+//    coroutine on the front door's io_context, so a request that waits (an agent's
+//    assignments long-poll, a client watch) holds a timer and a socket, never a thread.
+//    Its answer keeps the client's connection open when the client asked for keep-alive.
 // The backends see only the front door's loopback address as their peer.
 //
 // Thread-safety: Start and Stop from one thread; Stop closes every connection and joins. `admit`
 // runs on the front door's thread and must not block. The counters read from any thread.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -65,10 +70,31 @@ struct FrontDoorAdmission {
   int status = 0;  // non-zero: answer this at once (with code and message), no backend
   std::string code, message;
   std::string principal;  // who (a token's name): per-principal limits; "" = none apply
+  bool timed = false;     // report its duration (head read to answer written) to on_timed
 };
 
+// A complete, admitted request as an in-process handler (FrontDoorLane::serve) sees it.
+struct FrontDoorCall {
+  std::string method, target, body, peer;
+  std::string principal;  // from the admission
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string Header(const std::string& name) const;  // case-insensitive; "" when absent
+};
+
+struct FrontDoorAnswer {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Runs on the front door's io_context (co_await asio::this_coro::executor); it must not block
+// that thread: blocking work goes elsewhere (co_spawn on a pool) and is awaited.
+using FrontDoorHandler = std::function<boost::asio::awaitable<FrontDoorAnswer>(FrontDoorCall)>;
+
 struct FrontDoorLane {
-  int backend_port = 0;       // 127.0.0.1:backend_port serves this lane
+  int backend_port = 0;       // 127.0.0.1:backend_port serves this lane (unless `serve`)
+  FrontDoorHandler serve;     // set: answered in process, asynchronously (no backend)
   bool agent = false;         // counts against max_agent_connections; no per-client limits
   int max_inflight = 0;       // requests of this lane in flight at once (0: no bound here)
   int max_per_principal = 0;  // of them, per principal (0: no bound)
@@ -90,6 +116,7 @@ struct FrontDoorOptions {
   double rate_per_principal = 0;     // client requests per second per principal (0: none)
   std::string tls_cert_file;         // PEM chain; with tls_key_file: TLS only (api/tls.h)
   std::string tls_key_file;
+  std::function<void(double seconds)> on_timed;  // for admitted requests marked `timed`
 };
 
 class FrontDoor {

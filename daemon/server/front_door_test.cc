@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -237,7 +240,10 @@ TEST_F(FrontDoorTest, ARefusedAdmissionIsAnsweredWithoutTheBackend) {
 
 TEST_F(FrontDoorTest, PerPrincipalLaneCapIsA429WithRetryAfter) {
   FrontDoorOptions o;
-  o.lanes = {FrontDoorLane{}, FrontDoorLane{0, false, 10, 1}};
+  FrontDoorLane held;
+  held.max_inflight = 10;
+  held.max_per_principal = 1;
+  o.lanes = {FrontDoorLane{}, held};
   o.admit = [](const FrontDoorRequest& r) {
     FrontDoorAdmission a;
     a.lane = r.target.rfind("/hold", 0) == 0 ? 1 : 0;
@@ -277,7 +283,9 @@ TEST_F(FrontDoorTest, AgentLanesHaveTheirOwnBudget) {
   FrontDoorOptions o;
   o.max_connections = 1;
   o.max_pending = 8;
-  o.lanes = {FrontDoorLane{}, FrontDoorLane{0, true, 0, 0}};
+  FrontDoorLane agents;
+  agents.agent = true;
+  o.lanes = {FrontDoorLane{}, agents};
   o.admit = [](const FrontDoorRequest& r) {
     FrontDoorAdmission a;
     a.lane = r.authorization == "agent" ? 1 : 0;
@@ -341,6 +349,60 @@ TEST_F(FrontDoorTest, ABackendThatIsDownIsA503) {
   auto r = cli.Get("/hello");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
+}
+
+TEST_F(FrontDoorTest, AnInProcessLaneAnswersWithoutABackendOrAThread) {
+  // Lane 1 answers in the front door: each request waits on a timer (as a long-poll does), and
+  // many wait at once on the front door's one thread.
+  FrontDoorOptions o;
+  FrontDoorLane waits;
+  waits.serve = [](FrontDoorCall c) -> boost::asio::awaitable<FrontDoorAnswer> {
+    boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, 300ms);
+    co_await t.async_wait(boost::asio::use_awaitable);
+    FrontDoorAnswer a;
+    a.status = 202;
+    a.content_type = "text/plain";
+    a.body =
+        c.method + " " + c.target + " " + c.principal + " " + c.Header("x-name") + " " + c.body;
+    a.headers.emplace_back("ETag", "\"e\"");
+    co_return a;
+  };
+  o.lanes = {FrontDoorLane{}, waits};
+  o.admit = [](const FrontDoorRequest& r) {
+    FrontDoorAdmission a;
+    if (r.authorization.empty()) {
+      a.status = 401;
+      a.code = "Unauthorized";
+      a.message = "no token";
+    }
+    a.lane = r.target.rfind("/wait", 0) == 0 ? 1 : 0;
+    a.principal = r.authorization;
+    return a;
+  };
+  StartFront(o);
+  std::vector<int> fds;
+  for (int i = 0; i < 100; ++i) {
+    fds.push_back(ConnectLoopback(front_->port()));
+    ASSERT_TRUE(Send(fds.back(),
+                     "POST /wait?i=1 HTTP/1.1\r\nAuthorization: T\r\nX-Name: tide\r\n"
+                     "Content-Length: 2\r\n\r\nhi"));
+  }
+  const auto t0 = Clock::now();
+  for (int fd : fds) {
+    bool closed = false;
+    const std::string got = ReadAll(fd, 5s, &closed);
+    ::close(fd);
+    ASSERT_NE(got.find("HTTP/1.1 202"), std::string::npos) << got;
+    EXPECT_NE(got.find("ETag: \"e\""), std::string::npos) << got;
+    EXPECT_NE(got.find("POST /wait?i=1 T tide hi"), std::string::npos) << got;
+  }
+  EXPECT_LT(Clock::now() - t0, 3s) << "the waits ran one after another";
+  EXPECT_EQ(secret_hits_, 0);
+  // No token: the 401 comes from the door, the handler never runs.
+  httplib::Client cli("127.0.0.1", front_->port());
+  auto r = cli.Post("/wait", "hi", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
 }
 
 }  // namespace

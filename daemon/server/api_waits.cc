@@ -1,0 +1,309 @@
+#include "daemon/server/api_waits.h"
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+
+#include "api/json.h"
+#include "daemon/server/api_server.h"
+
+namespace tide {
+
+namespace asio = boost::asio;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 && HexValue(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i] == '+' ? ' ' : s[i]);
+    }
+  }
+  return out;
+}
+
+bool FindParam(const std::string& target, const std::string& key, std::string* value) {
+  const size_t q = target.find('?');
+  if (q == std::string::npos) return false;
+  std::string_view query(target);
+  query.remove_prefix(q + 1);
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view kv = query.substr(0, amp);
+    const size_t eq = kv.find('=');
+    if (PercentDecode(kv.substr(0, eq)) == key) {
+      if (value) *value = eq == kv.npos ? "" : PercentDecode(kv.substr(eq + 1));
+      return true;
+    }
+    if (amp == query.npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return false;
+}
+
+std::string Dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+FrontDoorAnswer Error(int status, const std::string& code, const std::string& message) {
+  FrontDoorAnswer a;
+  a.status = status;
+  a.body = Dump(json{{"error", {{"code", code}, {"message", message}}}});
+  return a;
+}
+
+std::string PathOf(const std::string& target) { return target.substr(0, target.find('?')); }
+
+}  // namespace
+
+std::string TargetParam(const std::string& target, const std::string& key) {
+  std::string v;
+  FindParam(target, key, &v);
+  return v;
+}
+
+bool TargetHasParam(const std::string& target, const std::string& key) {
+  return FindParam(target, key, nullptr);
+}
+
+json WorkloadJson(ControlPlane& cp, const StoredObject& o) {
+  json j = o.object;
+  WorkloadStatus st = cp.StatusOf(o);
+  st.scale_override = o.scale_replicas;
+  j["status"] = st;
+  j["metadata"]["generation"] = o.generation;
+  j["metadata"]["creationTimestamp"] = FormatTime(o.created_ms);
+  return j;
+}
+
+struct ApiWaits::Impl {
+  explicit Impl(int threads) : pool(static_cast<size_t>(std::max(1, threads))) {}
+  ~Impl() {
+    pool.stop();
+    pool.join();
+  }
+  // Runs f() on the pool and resumes the caller on its own executor with the result.
+  template <class F>
+  asio::awaitable<std::invoke_result_t<F&>> Off(F f) {
+    using R = std::invoke_result_t<F&>;
+    co_return co_await asio::co_spawn(
+        pool, [f = std::move(f)]() mutable -> asio::awaitable<R> { co_return f(); },
+        asio::use_awaitable);
+  }
+  asio::thread_pool pool;
+};
+
+ApiWaits::ApiWaits(Store& store, ControlPlane& cp, Auth& auth, Metrics& metrics, DenyHook deny,
+                   int pool_threads)
+    : impl_(std::make_unique<Impl>(pool_threads)),
+      store_(store),
+      cp_(cp),
+      auth_(auth),
+      metrics_(metrics),
+      deny_(std::move(deny)) {}
+
+ApiWaits::~ApiWaits() { impl_.reset(); }
+
+void ApiWaits::StopPool() {
+  impl_->pool.stop();
+  impl_->pool.join();
+}
+
+void ApiWaits::Notify() {
+  dirty_ = true;
+  if (!checking_.exchange(true)) asio::post(impl_->pool, [this] { Check(); });
+}
+
+void ApiWaits::Check() {
+  for (;;) {
+    dirty_ = false;
+    for (const auto& node : agents_.Keys()) {
+      const int64_t v = cp_.AssignmentVersion(node);
+      auto [it, fresh] = seen_versions_.try_emplace(node, v);
+      if (fresh || it->second != v) {
+        it->second = v;
+        agents_.Notify(node);
+      }
+    }
+    if (seen_versions_.size() > 100000) seen_versions_.clear();  // bounded; a clear only wakes
+    const int64_t status = cp_.StatusRevision(), store = store_.Revision();
+    if (status != seen_status_ || store != seen_store_) {
+      seen_status_ = status;
+      seen_store_ = store;
+      watches_.Notify();
+    }
+    checking_ = false;
+    if (!dirty_ || checking_.exchange(true)) return;  // nothing new, or another check runs
+  }
+}
+
+asio::awaitable<FrontDoorAnswer> ApiWaits::Assignments(FrontDoorCall call) {
+  FrontDoorAnswer ans = co_await [&]() -> asio::awaitable<FrontDoorAnswer> {
+    const auto ex = co_await asio::this_coro::executor;
+    const std::string node = TargetParam(call.target, "node");
+    if (node.empty() || node.size() > 253) {
+      co_return Error(400, "InvalidRequest", "node: want a node name of 1-253 characters");
+    }
+    struct Access {
+      bool allowed = false;
+      std::string message;
+    };
+    const Access access = co_await impl_->Off([&] {
+      Principal who;
+      auth_.AuthorizeAs(call.Header("Authorization"), "GET", RouteClass::kAgent, &who);
+      const NodeAccess a =
+          DecideNodeAccess(who, NodeAction::kAssignments, node, auth_.NodeClaimed(node));
+      if (a.verdict == NodeAccess::Verdict::kAllow) return Access{true, ""};
+      if (deny_) deny_(who, NodeAction::kAssignments, node, a.message);
+      return Access{false, a.message};
+    });
+    if (!access.allowed) co_return Error(403, "Forbidden", access.message);
+    const int64_t after = TargetHasParam(call.target, "after")
+                              ? std::atoll(TargetParam(call.target, "after").c_str())
+                              : -1;
+    const int64_t wait_ms =
+        TargetHasParam(call.target, "waitMs")
+            ? std::clamp<int64_t>(std::atoll(TargetParam(call.target, "waitMs").c_str()), 0, 60000)
+            : 25000;
+    const bool delta = TargetParam(call.target, "delta") == "true";
+    const bool shared = delta || TargetParam(call.target, "specs") == "shared";
+    const auto deadline = SteadyClock::now() + std::chrono::milliseconds(wait_ms);
+    int64_t version = -1;
+    for (;;) {
+      // Armed before reading: a change after the read wakes the wait.
+      WaitList::Handle w = agents_.Arm(ex, deadline, node);
+      version = co_await impl_->Off([&] { return cp_.AssignmentVersion(node); });
+      if (version < 0) co_return Error(404, "NotFound", "node " + node + " is not registered");
+      if (version > after || SteadyClock::now() >= deadline) break;
+      if (!co_await w->Wait()) break;
+    }
+    FrontDoorAnswer a;
+    a.body = co_await impl_->Off([&] {
+      if (delta && version == after) {
+        // Nothing changed since what the agent holds: an empty delta, without the set.
+        std::lock_guard<std::mutex> lk(history_mu_);
+        if (history_.Find(node, after)) {
+          AssignmentDelta d;
+          d.full = false;
+          d.base = d.version = after;
+          return Dump(AssignmentAnswerJson(d));
+        }
+      }
+      AssignmentSet set;
+      if (Status st = cp_.WaitAssignments(node, -1, 0, &set); !st.ok()) return std::string();
+      if (!delta) return Dump(shared ? SharedAssignmentSetJson(set) : json(set));
+      SetDigest now = DigestOf(set.instances);
+      std::lock_guard<std::mutex> lk(history_mu_);
+      const AssignmentDelta d = ComputeAssignmentDelta(history_.Find(node, after), after, set);
+      history_.Remember(node, set.version, std::move(now));
+      return Dump(AssignmentAnswerJson(d));
+    });
+    if (a.body.empty()) co_return Error(404, "NotFound", "node " + node + " is not registered");
+    co_return a;
+  }();
+  metrics_.api_requests_total
+      .Add({{"method", "GET"},
+            {"route", ApiRouteLabel(PathOf(call.target))},
+            {"code", std::to_string(ans.status)}})
+      .Increment();
+  co_return ans;
+}
+
+asio::awaitable<FrontDoorAnswer> ApiWaits::Watch(FrontDoorCall call) {
+  FrontDoorAnswer ans = co_await [&]() -> asio::awaitable<FrontDoorAnswer> {
+    const auto ex = co_await asio::this_coro::executor;
+    const std::string path = PathOf(call.target);
+    const std::string prefix = "/v1/workloads/";
+    const std::string name = path.substr(std::min(path.size(), prefix.size()));
+    const bool valid_name =
+        !name.empty() && name.size() <= 253 &&
+        name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") == std::string::npos;
+    if (path.rfind(prefix, 0) != 0 || !valid_name || call.method != "GET") {
+      co_return Error(404, "NotFound", "no route " + call.method + " " + path);
+    }
+    const std::string if_none_match = call.Header("If-None-Match");
+    const int64_t wait_ms =
+        std::clamp<int64_t>(std::atoll(TargetParam(call.target, "waitMs").c_str()), 0, 60000);
+    const auto deadline = SteadyClock::now() + std::chrono::milliseconds(wait_ms);
+    struct Read {
+      int status = 200;
+      std::string body, etag, code, message;
+    };
+    for (;;) {
+      WaitList::Handle w = watches_.Arm(ex, deadline);
+      Read r = co_await impl_->Off([&] {
+        // Many watches of one workload share one read per change of the control plane's status
+        // revision or the store's: a wake-up of 500 watches costs one read, not 500.
+        const int64_t status_rev = cp_.StatusRevision(), store_rev = store_.Revision();
+        {
+          std::lock_guard<std::mutex> lk(cache_mu_);
+          auto it = cache_.find(name);
+          if (it != cache_.end() && it->second.status_rev == status_rev &&
+              it->second.store_rev == store_rev) {
+            return Read{200, it->second.body, it->second.etag, "", ""};
+          }
+        }
+        Read out;
+        StoredObject o;
+        if (Status st = store_.Get(name, &o); !st.ok()) {
+          out.status = st.code() == Status::Code::kNotFound ? 404 : 500;
+          out.code = st.code() == Status::Code::kNotFound ? "NotFound" : "Internal";
+          out.message = st.message();
+          return out;
+        }
+        json j = WorkloadJson(cp_, o);
+        j["instances"] = cp_.Instances(o.object.metadata.name, "");
+        out.body = Dump(j);
+        char etag[32];
+        std::snprintf(etag, sizeof etag, "\"%016zx\"", std::hash<std::string>{}(out.body));
+        out.etag = etag;
+        std::lock_guard<std::mutex> lk(cache_mu_);
+        if (cache_.size() >= 256) cache_.clear();  // bounded whatever is watched
+        cache_[name] = CachedRead{status_rev, store_rev, out.body, out.etag};
+        return out;
+      });
+      if (r.status != 200) co_return Error(r.status, r.code, r.message);
+      if (if_none_match != r.etag) {
+        FrontDoorAnswer a;
+        a.body = std::move(r.body);
+        a.headers.emplace_back("ETag", r.etag);
+        co_return a;
+      }
+      // Unchanged: wait for a change (one may leave this workload as it was: wait again), or
+      // answer 304 Not Modified at the deadline.
+      if (SteadyClock::now() >= deadline || !co_await w->Wait()) {
+        FrontDoorAnswer a;
+        a.status = 304;
+        a.headers.emplace_back("ETag", r.etag);
+        co_return a;
+      }
+    }
+  }();
+  metrics_.api_requests_total
+      .Add({{"method", "GET"},
+            {"route", ApiRouteLabel(PathOf(call.target))},
+            {"code", std::to_string(ans.status)}})
+      .Increment();
+  co_return ans;
+}
+
+}  // namespace tide

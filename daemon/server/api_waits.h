@@ -1,0 +1,85 @@
+// ApiWaits: the API routes that wait for a change, served in the front door's event loop
+// (daemon/server/front_door.h, FrontDoorLane::serve) instead of on a worker thread each:
+//  - GET /v1/agent/assignments?node=N&after=V[&waitMs=W][&specs=shared][&delta=true]
+//    (the agents' long-poll; with delta=true only what changed since V when V is remembered,
+//    api/agent_delta.h);
+//  - GET /v1/workloads/NAME?waitMs=W with If-None-Match (client watches).
+// A waiting request is a timer in a WaitList (daemon/server/wait_list.h), woken by the control
+// plane's change listener; what it reads from the control plane and the store (which take
+// locks) is read on a small pool, never on the front door's thread. Followed logs are still
+// served by a worker thread of their own lane (api_server.cc).
+// The store, control plane, auth and metrics must outlive it.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "api/agent_delta.h"
+#include "daemon/control/control_plane.h"
+#include "daemon/metrics.h"
+#include "daemon/server/auth.h"
+#include "daemon/server/front_door.h"
+#include "daemon/server/node_identity.h"
+#include "daemon/server/wait_list.h"
+#include "daemon/store/store.h"
+
+namespace tide {
+
+// A workload as GET /v1/workloads[/NAME] shows it (object, status, generation, creation time).
+nlohmann::json WorkloadJson(ControlPlane& cp, const StoredObject& o);
+
+class ApiWaits {
+ public:
+  // `deny` records a refused agent call (the NodeAccessDenied event, rate-limited by the
+  // caller); it may block briefly (it runs on the pool).
+  using DenyHook = std::function<void(const Principal&, NodeAction, const std::string& node,
+                                      const std::string& message)>;
+  ApiWaits(Store& store, ControlPlane& cp, Auth& auth, Metrics& metrics, DenyHook deny,
+           int pool_threads = 2);
+  ~ApiWaits();
+
+  boost::asio::awaitable<FrontDoorAnswer> Assignments(FrontDoorCall call);
+  boost::asio::awaitable<FrontDoorAnswer> Watch(FrontDoorCall call);
+  // Finishes what runs on the pool (no new work starts); before the front door is destroyed.
+  void StopPool();
+  // Something may have changed (the control plane's change listener). Any thread, cheap: one
+  // check runs on the pool at a time (notifications during it make it run once more) and wakes
+  // only the long-polls whose node's version moved and, when the status or store revision
+  // moved, the watches. A storm of changes (1,000 heartbeats a second) is one check at a time,
+  // not a wake-up of every waiter per change.
+  void Notify();
+  size_t waiting() const { return agents_.size() + watches_.size(); }
+
+ private:
+  void Check();  // on the pool, one at a time
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<bool> checking_{false}, dirty_{false};
+  std::map<std::string, int64_t> seen_versions_;  // Check only: per waiting node
+  int64_t seen_status_ = -1, seen_store_ = -1;    // Check only
+  WaitList agents_, watches_;
+  Store& store_;
+  ControlPlane& cp_;
+  Auth& auth_;
+  Metrics& metrics_;
+  DenyHook deny_;
+  struct CachedRead {
+    int64_t status_rev = -1, store_rev = -1;
+    std::string body, etag;
+  };
+  std::mutex cache_mu_;
+  std::map<std::string, CachedRead> cache_;  // cache_mu_: a watched workload's last answer
+  std::mutex history_mu_;
+  DeltaHistory history_;  // history_mu_
+};
+
+// Value of query parameter `key` in `target` (path?query), percent-decoded; "" when absent.
+std::string TargetParam(const std::string& target, const std::string& key);
+bool TargetHasParam(const std::string& target, const std::string& key);
+
+}  // namespace tide
