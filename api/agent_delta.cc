@@ -8,7 +8,9 @@
 namespace tide {
 
 uint64_t AssignmentHash(const InstanceAssignment& a) {
-  return std::hash<std::string>{}(json(a).dump());
+  // The secret values count too (they are not in the assignment's own JSON): a changed value
+  // is sent again.
+  return std::hash<std::string>{}(json(a).dump() + json(a.secret_env).dump());
 }
 
 SetDigest DigestOf(const std::vector<InstanceAssignment>& set) {
@@ -78,7 +80,9 @@ json AssignmentAnswerJson(const AssignmentDelta& d) {
   in.reserve(d.upserts.size());
   for (const auto& a : d.upserts) in.push_back(&a);
   json j = {{"version", d.version}};
-  j["instances"] = EncodeSharedAssignments(in, &specs);
+  // This answer goes only to the node's own credential: it carries the secret values
+  // (docs/security.md), as the full answer does.
+  j["instances"] = EncodeSharedAssignments(in, &specs, /*with_secret_values=*/true);
   j["specs"] = specs.is_null() ? json::array() : std::move(specs);
   if (!d.full) {
     j["base"] = d.base;

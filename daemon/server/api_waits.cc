@@ -112,8 +112,8 @@ struct ApiWaits::Impl {
   asio::thread_pool pool;
 };
 
-ApiWaits::ApiWaits(Store& store, ControlPlane& cp, Auth& auth, Metrics& metrics, DenyHook deny,
-                   int pool_threads)
+ApiWaits::ApiWaits(ObjectStore& store, ControlPlane& cp, Auth& auth, Metrics& metrics,
+                   DenyHook deny, int pool_threads)
     : impl_(std::make_unique<Impl>(pool_threads)),
       store_(store),
       cp_(cp),

@@ -26,7 +26,7 @@
 #include "daemon/server/front_door.h"
 #include "daemon/server/node_identity.h"
 #include "daemon/server/wait_list.h"
-#include "daemon/store/store.h"
+#include "daemon/store/object_store.h"
 
 namespace tide {
 
@@ -39,7 +39,7 @@ class ApiWaits {
   // caller); it may block briefly (it runs on the pool).
   using DenyHook = std::function<void(const Principal&, NodeAction, const std::string& node,
                                       const std::string& message)>;
-  ApiWaits(Store& store, ControlPlane& cp, Auth& auth, Metrics& metrics, DenyHook deny,
+  ApiWaits(ObjectStore& store, ControlPlane& cp, Auth& auth, Metrics& metrics, DenyHook deny,
            int pool_threads = 2);
   ~ApiWaits();
 
@@ -63,7 +63,7 @@ class ApiWaits {
   std::map<std::string, int64_t> seen_versions_;  // Check only: per waiting node
   int64_t seen_status_ = -1, seen_store_ = -1;    // Check only
   WaitList agents_, watches_;
-  Store& store_;
+  ObjectStore& store_;
   ControlPlane& cp_;
   Auth& auth_;
   Metrics& metrics_;
