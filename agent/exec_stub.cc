@@ -22,6 +22,7 @@ namespace {
 constexpr uint32_t kMagic = 0x54534c31;             // "TSL1"
 constexpr uint32_t kMaxPayload = 8u * 1024 * 1024;  // argv + env: far above ARG_MAX's usual 2 MiB
 constexpr uint32_t kMaxItems = 1u << 20;
+constexpr int kStubSocketFd = 16;
 
 // The stub's answer when a step fails: which step and its errno.
 struct Failure {
@@ -111,7 +112,9 @@ struct FdMessage {
 
 // The stub: a fresh single-threaded process, so ordinary C++ is safe here.
 [[noreturn]] void RunStub() {
-  const int sock = ::fcntl(0, F_DUPFD_CLOEXEC, 3);
+  // Far from 0-3, where the launch puts stdio and the activation socket: a dup2 onto fd 3 must
+  // never close this socket, which reports a failed step.
+  const int sock = ::fcntl(0, F_DUPFD_CLOEXEC, kStubSocketFd);
   if (sock < 0) ::_exit(126);
   FdMessage m;
   uint32_t* header = m.header;

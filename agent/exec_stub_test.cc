@@ -185,6 +185,24 @@ TEST_F(CgroupPoolTest, AnExecFailureInTheStubFailsTheLaunchNamingTheStep) {
   EXPECT_TRUE(launcher_->WaitPoolReady(2, 10000));
 }
 
+// The activation socket goes on fd 3: it must not take the place of the stub's own socket, or a
+// failed step would look like a successful exec.
+TEST_F(CgroupPoolTest, AFailedStepIsReportedWithAnActivationSocketToo) {
+  const std::string script = dir_.path() + "/bad-interpreter-sa";
+  {
+    std::ofstream f(script);
+    f << "#!/nonexistent/interpreter\n";
+  }
+  ::chmod(script.c_str(), 0755);
+  LaunchSpec s = Spec("pooled-bad-sa", {script});
+  s.listen_port = testing::FreeTcpPort();
+  LaunchResult r;
+  Status st = Launch(s, &r);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("exec: No such file"), std::string::npos) << st.message();
+  launcher_->Cleanup("pooled-bad-sa");
+}
+
 TEST_F(CgroupPoolTest, AStubKilledWhileWaitingIsReplacedByAnOrdinaryLaunch) {
   for (int pid : OurStubs()) ::kill(pid, SIGKILL);
   LaunchSpec s = Spec("pooled-2", {"/bin/sh", "-c", "echo up; exec sleep 60"});
