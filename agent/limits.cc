@@ -15,58 +15,16 @@
 #include <thread>
 #include <vector>
 
+#include "agent/cgroup_files.h"
+
 namespace tide {
 namespace {
 
-bool ReadFile(const std::string& path, std::string* out) {
-  std::ifstream in(path);
-  if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  *out = ss.str();
-  return true;
-}
-
-// One write(2) of the whole value, as cgroup files expect.
-bool WriteFile(const std::string& path, const std::string& value) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  ssize_t n = ::write(fd, value.data(), value.size());
-  int err = errno;
-  ::close(fd);
-  errno = err;
-  return n == static_cast<ssize_t>(value.size());
-}
-
-bool MakeDir(const std::string& path) {
-  return ::mkdir(path.c_str(), 0755) == 0 || errno == EEXIST;
-}
-
-bool MakeDirs(const std::string& path) {
-  for (size_t pos = 1; pos != std::string::npos;) {
-    pos = path.find('/', pos + 1);
-    std::string prefix = path.substr(0, pos);
-    if (!MakeDir(prefix)) return false;
-  }
-  return true;
-}
-
-bool HasWord(const std::string& text, const std::string& word, char sep) {
-  std::istringstream in(text);
-  std::string w;
-  while (std::getline(in, w, sep)) {
-    while (!w.empty() && (w.back() == '\n' || w.back() == ' ')) w.pop_back();
-    if (w == word) return true;
-  }
-  return false;
-}
-
-// Joins a mount point and a cgroup path relative to that mount's root.
-std::string JoinCgroup(const std::string& mount, const std::string& mount_root, std::string own) {
-  if (mount_root != "/" && own.rfind(mount_root, 0) == 0) own = own.substr(mount_root.size());
-  if (own.empty() || own == "/") return mount;
-  return mount + own;
-}
+using cgroupfs::HasWord;
+using cgroupfs::MakeDir;
+using cgroupfs::MakeDirs;
+using cgroupfs::ReadText;
+using cgroupfs::WriteText;
 
 // "key value" lines (memory.events, memory.oom_control): value of key, or -1.
 int64_t KeyedValue(const std::string& text, const std::string& key) {
@@ -96,43 +54,10 @@ const char* LimitEnforcerName(LimitEnforcer e) {
 }
 
 CgroupLayout DetectCgroupLayout(const std::string& proc_root) {
-  std::string v2_mount, v2_root, v1_mount, v1_root;
-  std::ifstream mi(proc_root + "/self/mountinfo");
-  for (std::string line; std::getline(mi, line);) {
-    size_t dash = line.find(" - ");
-    if (dash == std::string::npos) continue;
-    std::istringstream pre(line.substr(0, dash)), post(line.substr(dash + 3));
-    std::string id, parent, devno, root, mount, fstype, source, superopts;
-    pre >> id >> parent >> devno >> root >> mount;
-    post >> fstype >> source >> superopts;
-    if (fstype == "cgroup2" && v2_mount.empty()) {
-      v2_mount = mount;
-      v2_root = root;
-    } else if (fstype == "cgroup" && v1_mount.empty() && HasWord(superopts, "memory", ',')) {
-      v1_mount = mount;
-      v1_root = root;
-    }
-  }
-  std::string own_v2, own_v1;
-  std::ifstream cg(proc_root + "/self/cgroup");
-  for (std::string line; std::getline(cg, line);) {
-    size_t a = line.find(':');
-    size_t b = a == std::string::npos ? a : line.find(':', a + 1);
-    if (b == std::string::npos) continue;
-    std::string hier = line.substr(0, a), ctrls = line.substr(a + 1, b - a - 1);
-    std::string path = line.substr(b + 1);
-    if (hier == "0" && ctrls.empty()) own_v2 = path;
-    if (HasWord(ctrls, "memory", ',')) own_v1 = path;
-  }
+  cgroupfs::TideParents p = cgroupfs::FindTideParents(proc_root, "memory", false);
   CgroupLayout layout;
-  if (!v2_mount.empty()) {
-    std::string own = JoinCgroup(v2_mount, v2_root, own_v2);
-    std::string subtree;
-    if (ReadFile(own + "/cgroup.subtree_control", &subtree) && HasWord(subtree, "memory", ' ')) {
-      layout.cgroup2_parent = own + "/tide";
-    }
-  }
-  if (!v1_mount.empty()) layout.cgroup1_parent = JoinCgroup(v1_mount, v1_root, own_v1) + "/tide";
+  layout.cgroup2_parent = p.v2;
+  layout.cgroup1_parent = p.v1;
   return layout;
 }
 
@@ -194,16 +119,16 @@ bool MemoryLimits::TryCgroup2(const std::string& dir, int64_t bytes) {
   const std::string& parent = layout_.cgroup2_parent;
   if (parent.empty() || !MakeDir(parent)) return false;
   std::string subtree;
-  if (!ReadFile(parent + "/cgroup.subtree_control", &subtree) || !HasWord(subtree, "memory", ' ')) {
-    WriteFile(parent + "/cgroup.subtree_control", "+memory");
+  if (!ReadText(parent + "/cgroup.subtree_control", &subtree) || !HasWord(subtree, "memory", ' ')) {
+    WriteText(parent + "/cgroup.subtree_control", "+memory");
   }
   return MakeDir(dir) && WriteLimit2(dir, bytes);
 }
 
 bool MemoryLimits::WriteLimit2(const std::string& dir, int64_t bytes) {
-  if (!WriteFile(dir + "/memory.max", std::to_string(bytes))) return false;
-  WriteFile(dir + "/memory.swap.max", "0");   // optional: absent without swap accounting
-  WriteFile(dir + "/memory.oom.group", "1");  // optional: kill the whole instance on OOM
+  if (!WriteText(dir + "/memory.max", std::to_string(bytes))) return false;
+  WriteText(dir + "/memory.swap.max", "0");   // optional: absent without swap accounting
+  WriteText(dir + "/memory.oom.group", "1");  // optional: kill the whole instance on OOM
   return true;
 }
 
@@ -217,20 +142,20 @@ bool MemoryLimits::TryCgroup1(const std::string& dir, int64_t bytes) {
 bool MemoryLimits::WriteLimit1(const std::string& dir, int64_t bytes) {
   std::string value = std::to_string(bytes);
   // memsw (memory+swap) must stay >= the memory limit: order the writes to keep that true.
-  bool ok = WriteFile(dir + "/memory.limit_in_bytes", value);
-  WriteFile(dir + "/memory.memsw.limit_in_bytes", value);  // optional (swap accounting)
-  if (!ok) ok = WriteFile(dir + "/memory.limit_in_bytes", value);
+  bool ok = WriteText(dir + "/memory.limit_in_bytes", value);
+  WriteText(dir + "/memory.memsw.limit_in_bytes", value);  // optional (swap accounting)
+  if (!ok) ok = WriteText(dir + "/memory.limit_in_bytes", value);
   return ok;
 }
 
 int64_t MemoryLimits::OomCount(LimitEnforcer e, const std::string& dir) {
   std::string text;
   if (e == LimitEnforcer::kCgroup2) {
-    return ReadFile(dir + "/memory.events", &text) ? KeyedValue(text, "oom_kill") : -1;
+    return ReadText(dir + "/memory.events", &text) ? KeyedValue(text, "oom_kill") : -1;
   }
   if (e == LimitEnforcer::kCgroup1) {
-    int64_t v = ReadFile(dir + "/memory.oom_control", &text) ? KeyedValue(text, "oom_kill") : -1;
-    if (v < 0 && ReadFile(dir + "/memory.failcnt", &text)) v = std::atoll(text.c_str());
+    int64_t v = ReadText(dir + "/memory.oom_control", &text) ? KeyedValue(text, "oom_kill") : -1;
+    if (v < 0 && ReadText(dir + "/memory.failcnt", &text)) v = std::atoll(text.c_str());
     return v;
   }
   return -1;
@@ -335,12 +260,12 @@ void MemoryLimits::Cleanup(const std::string& instance_id) {
     struct stat st;
     if (::stat(dir.c_str(), &st) != 0 || ::rmdir(dir.c_str()) == 0) continue;
     // Not empty: kill what is left of the instance, then wait briefly for the kernel to let go.
-    WriteFile(dir + "/cgroup.kill", "1");  // cgroup v2 (5.14+)
+    WriteText(dir + "/cgroup.kill", "1");  // cgroup v2 (5.14+)
     // v1 (and v2 before 5.14): kill what cgroup.procs lists until it is empty; a process
     // forking meanwhile shows up in the next read.
     for (int i = 0; i < 250 && ::rmdir(dir.c_str()) != 0 && errno == EBUSY; ++i) {
       std::string procs;
-      if (ReadFile(dir + "/cgroup.procs", &procs)) {
+      if (ReadText(dir + "/cgroup.procs", &procs)) {
         std::istringstream in(procs);
         for (int pid; in >> pid;) {
           if (pid > 0) ::kill(pid, SIGKILL);
