@@ -1,12 +1,15 @@
 #include "agent/cgroup_files.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace tide::cgroupfs {
 namespace {
@@ -58,6 +61,22 @@ bool HasWord(const std::string& text, const std::string& word, char sep) {
     if (w == word) return true;
   }
   return false;
+}
+
+void RemoveKilling(const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 || ::rmdir(dir.c_str()) == 0) return;
+  WriteText(dir + "/cgroup.kill", "1");  // cgroup v2 (5.14+)
+  for (int i = 0; i < 250 && ::rmdir(dir.c_str()) != 0 && errno == EBUSY; ++i) {
+    std::string procs;
+    if (ReadText(dir + "/cgroup.procs", &procs)) {
+      std::istringstream in(procs);
+      for (int pid; in >> pid;) {
+        if (pid > 0) ::kill(pid, SIGKILL);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
 }
 
 TideParents FindTideParents(const std::string& proc_root, const std::string& controller,

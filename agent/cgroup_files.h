@@ -17,6 +17,12 @@ bool MakeDirs(const std::string& path);  // and its parents
 // True when `word` is one of text's items separated by `sep` (trailing spaces/newlines ignored).
 bool HasWord(const std::string& text, const std::string& word, char sep);
 
+// Removes the cgroup directory `dir` if it exists; when processes are left in it, kills them
+// (cgroup.kill on v2 5.14+, else SIGKILL to what cgroup.procs lists, read again until it is
+// empty: a process forking meanwhile shows up in the next read) and waits briefly (at most
+// about 0.5 s) for the kernel to let go. Best effort.
+void RemoveKilling(const std::string& dir);
+
 // Where instance cgroups go for one controller: <agent's own cgroup>/tide in the v2 hierarchy
 // (only when `controller` is enabled in that cgroup's subtree_control) and in the v1 hierarchy
 // that carries `controller`. "" where there is none. Read from proc_root's

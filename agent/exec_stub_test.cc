@@ -41,6 +41,13 @@ std::vector<int> OurStubs() {
   });
 }
 
+// The stubs once n of them show in /proc (a stub counted ready may still be finishing its exec).
+std::vector<int> WaitForStubs(size_t n) {
+  std::vector<int> stubs;
+  WaitFor([&] { return (stubs = OurStubs()).size() == n; });
+  return stubs;
+}
+
 StubLaunch Sample() {
   StubLaunch l;
   l.path = "/bin/echo";
@@ -132,7 +139,7 @@ class CgroupPoolTest : public ::testing::Test {
 // The stub becomes the instance: same pid (so it was started before the launch), the instance's
 // cgroup with its limit, exactly its env, its log file.
 TEST_F(CgroupPoolTest, AReadyStubBecomesTheInstanceInItsOwnLimitedCgroup) {
-  std::vector<int> stubs = OurStubs();
+  std::vector<int> stubs = WaitForStubs(2);
   ASSERT_EQ(stubs.size(), 2u);
   LaunchSpec s = Spec("pooled-1", {"/bin/sh", "-c", "env; echo started; exec sleep 60"});
   s.memory_limit_bytes = 64 << 20;
@@ -152,7 +159,8 @@ TEST_F(CgroupPoolTest, AReadyStubBecomesTheInstanceInItsOwnLimitedCgroup) {
 }
 
 TEST_F(CgroupPoolTest, SocketActivationThroughAStubGivesTheStubsPid) {
-  std::vector<int> stubs = OurStubs();
+  std::vector<int> stubs = WaitForStubs(2);
+  ASSERT_EQ(stubs.size(), 2u);
   const int port = testing::FreeTcpPort();
   ASSERT_GT(port, 0);
   LaunchSpec s = Spec("pooled-sa", {"/bin/sh", "-c", testing::kActivationScript});
@@ -204,7 +212,7 @@ TEST_F(CgroupPoolTest, AFailedStepIsReportedWithAnActivationSocketToo) {
 }
 
 TEST_F(CgroupPoolTest, AStubKilledWhileWaitingIsReplacedByAnOrdinaryLaunch) {
-  for (int pid : OurStubs()) ::kill(pid, SIGKILL);
+  for (int pid : WaitForStubs(2)) ::kill(pid, SIGKILL);
   LaunchSpec s = Spec("pooled-2", {"/bin/sh", "-c", "echo up; exec sleep 60"});
   LaunchResult r;
   ASSERT_TRUE(Launch(s, &r).ok());
@@ -212,7 +220,7 @@ TEST_F(CgroupPoolTest, AStubKilledWhileWaitingIsReplacedByAnOrdinaryLaunch) {
 }
 
 TEST_F(CgroupPoolTest, StubsEndWithTheirLauncher) {
-  ASSERT_EQ(OurStubs().size(), 2u);
+  ASSERT_EQ(WaitForStubs(2).size(), 2u);
   launcher_.reset();
   EXPECT_TRUE(OurStubs().empty());
 }

@@ -256,23 +256,8 @@ void MemoryLimits::Cleanup(const std::string& instance_id) {
   }
   for (const std::string* parent : {&layout_.cgroup2_parent, &layout_.cgroup1_parent}) {
     if (parent->empty()) continue;
-    std::string dir = InstanceDir(*parent, instance_id);
-    struct stat st;
-    if (::stat(dir.c_str(), &st) != 0 || ::rmdir(dir.c_str()) == 0) continue;
-    // Not empty: kill what is left of the instance, then wait briefly for the kernel to let go.
-    WriteText(dir + "/cgroup.kill", "1");  // cgroup v2 (5.14+)
-    // v1 (and v2 before 5.14): kill what cgroup.procs lists until it is empty; a process
-    // forking meanwhile shows up in the next read.
-    for (int i = 0; i < 250 && ::rmdir(dir.c_str()) != 0 && errno == EBUSY; ++i) {
-      std::string procs;
-      if (ReadText(dir + "/cgroup.procs", &procs)) {
-        std::istringstream in(procs);
-        for (int pid; in >> pid;) {
-          if (pid > 0) ::kill(pid, SIGKILL);
-        }
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
+    // Not empty: kill what is left of the instance (setsid() daemons included).
+    cgroupfs::RemoveKilling(InstanceDir(*parent, instance_id));
   }
 }
 

@@ -114,22 +114,9 @@ bool PidsLimits::Adopt(const std::string& from_id, const std::string& to_id, int
 void PidsLimits::Cleanup(const std::string& instance_id) const {
   for (const std::string* parent : {&layout_.cgroup2_parent, &layout_.cgroup1_parent}) {
     if (parent->empty()) continue;
-    std::string dir = MemoryLimits::InstanceDir(*parent, instance_id);
-    struct stat st;
-    if (::stat(dir.c_str(), &st) != 0 || ::rmdir(dir.c_str()) == 0) continue;
-    WriteText(dir + "/cgroup.kill", "1");  // cgroup v2 (5.14+)
-    // Kill what cgroup.procs lists until it is empty. Forking within the cgroup stops at
-    // pids.max, so this converges even against a fork bomb; bounded all the same.
-    for (int i = 0; i < 250 && ::rmdir(dir.c_str()) != 0 && errno == EBUSY; ++i) {
-      std::string procs;
-      if (ReadText(dir + "/cgroup.procs", &procs)) {
-        std::istringstream in(procs);
-        for (int pid; in >> pid;) {
-          if (pid > 0) ::kill(pid, SIGKILL);
-        }
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
+    // Forking within the cgroup stops at pids.max, so killing converges even against a fork
+    // bomb; bounded all the same.
+    cgroupfs::RemoveKilling(MemoryLimits::InstanceDir(*parent, instance_id));
   }
 }
 
