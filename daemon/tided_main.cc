@@ -55,8 +55,8 @@ struct Config {
   // The store and, on etcd, this member's name and lease (daemon/store_backend.h, docs/ha.md).
   tide::StoreBackendOptions store;
   std::string leader_ttl = "3s";
-  std::string secrets_key_file;     // "" = DATA_DIR/secrets.key, created when absent
-  std::string secrets_rotate_from;  // the previous key file (daemon/store/secrets_key.h)
+  std::string secrets_key_file;            // "" = DATA_DIR/secrets.key, created when absent
+  std::string secrets_rotate_from;         // the previous key file (daemon/store/secrets_key.h)
   std::string tls_cert, tls_key, ca_file;  // api/tls.h; docs/operations.md "TLS"
 };
 

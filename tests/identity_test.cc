@@ -128,6 +128,10 @@ class IdentityTest : public ::testing::Test {
   // Nothing changed: same instances, same ports and pids, none adopted, gateway still served by
   // the real instances.
   void ExpectUnchanged(const std::string& what) {
+    // Same ids, nodes, ports and pids; the state may read Starting for a moment after an agent
+    // restart (readiness is saved lazily, so a restored instance is probed again before it
+    // reads Ready), which a restart would not fix: a new pid never turns back into the old one.
+    WaitFor([&] { return Take(*tided_, "web") == before_; }, 5s);
     EXPECT_EQ(Take(*tided_, "web"), before_) << what << "\nnow:\n"
                                              << Dump(Take(*tided_, "web")) << "before:\n"
                                              << Dump(before_);

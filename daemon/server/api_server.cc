@@ -403,58 +403,59 @@ void ApiServer::Routes(httplib::Server& s, int workers) {
     cp_.Kick();
     SendJson(res, 200, {{"name", name}, {"replicas", n}});
   });
-  s.Get(R"(/v1/workloads/([a-z0-9-]+)/logs)", [this](const httplib::Request& req,
-                                                     httplib::Response& res) {
-    std::string name = req.matches[1];
-    StoredObject o;
-    Status st = store_.Get(name, &o);
-    if (!st.ok()) return SendStatus(res, st);
-    std::string inst = Param(req, "instance");
-    if (inst.empty()) {
-      auto list = cp_.Instances(name, "");
-      for (const auto& i : list) {
-        if (i.state == InstanceState::kReady) {
-          inst = i.id;
-          break;
-        }
-      }
-      if (inst.empty() && !list.empty()) inst = list.front().id;
-    }
-    std::string url = inst.empty() ? "" : cp_.AgentUrlOf(inst);
-    if (inst.empty() || url.empty()) {
-      SendError(res, 404, "NotFound",
-                inst.empty() ? "workload " + name + " has no instances"
-                             : "instance " + inst + " not found on any node");
-      return;
-    }
-    std::string path = "/v1/instances/" + inst +
-                       "/logs?tail=" + (req.has_param("tail") ? Param(req, "tail") : "-1") +
-                       (Param(req, "follow") == "true" ? "&follow=true" : "");
-    bool follow = Param(req, "follow") == "true";
-    httplib::Headers h;  // the agent's API token, learnt from its registration
-    if (std::string t = AgentToken(url); !t.empty()) h.emplace("Authorization", "Bearer " + t);
-    const ClientTls tls{opts_.agent_ca_file, false};  // an https agent API (api/tls.h)
-    if (!follow) {
-      httplib::Client cli(url);
-      TrustServer(&cli, url, tls);
-      cli.set_read_timeout(10, 0);
-      auto r = cli.Get(path, h);
-      if (!r) return SendError(res, 503, "Unavailable", "agent at " + url + " unreachable");
-      res.status = r->status;
-      res.set_content(r->body, r->status == 200 ? "text/plain" : "application/json");
-      return;
-    }
-    res.set_chunked_content_provider("text/plain", [=](size_t, httplib::DataSink& sink) {
-      httplib::Client cli(url);
-      TrustServer(&cli, url, tls);
-      cli.set_read_timeout(24 * 3600, 0);
-      cli.Get(path, h, [&](const char* data, size_t len) {
-        return sink.is_writable() && sink.write(data, len);
-      });
-      sink.done();
-      return true;
-    });
-  });
+  s.Get(R"(/v1/workloads/([a-z0-9-]+)/logs)",
+        [this](const httplib::Request& req, httplib::Response& res) {
+          std::string name = req.matches[1];
+          StoredObject o;
+          Status st = store_.Get(name, &o);
+          if (!st.ok()) return SendStatus(res, st);
+          std::string inst = Param(req, "instance");
+          if (inst.empty()) {
+            auto list = cp_.Instances(name, "");
+            for (const auto& i : list) {
+              if (i.state == InstanceState::kReady) {
+                inst = i.id;
+                break;
+              }
+            }
+            if (inst.empty() && !list.empty()) inst = list.front().id;
+          }
+          std::string url = inst.empty() ? "" : cp_.AgentUrlOf(inst);
+          if (inst.empty() || url.empty()) {
+            SendError(res, 404, "NotFound",
+                      inst.empty() ? "workload " + name + " has no instances"
+                                   : "instance " + inst + " not found on any node");
+            return;
+          }
+          std::string path = "/v1/instances/" + inst +
+                             "/logs?tail=" + (req.has_param("tail") ? Param(req, "tail") : "-1") +
+                             (Param(req, "follow") == "true" ? "&follow=true" : "");
+          bool follow = Param(req, "follow") == "true";
+          httplib::Headers h;  // the agent's API token, learnt from its registration
+          if (std::string t = AgentToken(url); !t.empty())
+            h.emplace("Authorization", "Bearer " + t);
+          const ClientTls tls{opts_.agent_ca_file, false};  // an https agent API (api/tls.h)
+          if (!follow) {
+            httplib::Client cli(url);
+            TrustServer(&cli, url, tls);
+            cli.set_read_timeout(10, 0);
+            auto r = cli.Get(path, h);
+            if (!r) return SendError(res, 503, "Unavailable", "agent at " + url + " unreachable");
+            res.status = r->status;
+            res.set_content(r->body, r->status == 200 ? "text/plain" : "application/json");
+            return;
+          }
+          res.set_chunked_content_provider("text/plain", [=](size_t, httplib::DataSink& sink) {
+            httplib::Client cli(url);
+            TrustServer(&cli, url, tls);
+            cli.set_read_timeout(24 * 3600, 0);
+            cli.Get(path, h, [&](const char* data, size_t len) {
+              return sink.is_writable() && sink.write(data, len);
+            });
+            sink.done();
+            return true;
+          });
+        });
 
   // ---- async invocations ----
   s.Get(R"(/v1/invocations/([0-9a-f]+))",

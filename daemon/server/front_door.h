@@ -25,7 +25,8 @@
 //    peer address (max_per_peer), per principal per lane (FrontDoorLane::max_per_principal,
 //    e.g. concurrent watches per token), in flight per lane (FrontDoorLane::max_inflight), and
 //    a request rate per principal (token bucket: rate_per_principal/s, burst 2x).
-//  - each request of a lane without `serve` goes to its lane's backend (127.0.0.1) on a connection of its own with
+//  - each request of a lane without `serve` goes to its lane's backend (127.0.0.1) on a connection
+//  of its own with
 //    `Connection: close`; the answer is relayed as it arrives, framed as the backend framed it
 //    (Content-Length or chunked), so long-polls and streamed logs (`follow=true`) pass through.
 //  - keep-alive: a client that asks for it keeps its connection for its next request (which is

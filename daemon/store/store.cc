@@ -7,8 +7,8 @@
 #include <utility>
 
 #include "api/json.h"
-#include "daemon/store/wal_check.h"
 #include "daemon/store/apply_plan.h"
+#include "daemon/store/wal_check.h"
 
 namespace tide {
 namespace {
