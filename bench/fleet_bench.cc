@@ -3,10 +3,11 @@
 // credential: it joins with the join token (POST /v1/agent/register), long-polls its
 // assignments with deltas (GET /v1/agent/assignments?delta=true, api/agent_delta.h) and
 // heartbeats every second (POST /v1/agent/status, with report deltas as tide-agent sends them)
-// reporting every assigned instance Ready with a fake pid and port (nothing is started: the figures
-// are tided's cost, not the instances'). Every simulated agent and client runs as a coroutine on
-// ONE Asio thread (Beast, epoll): the client side costs little of the 2 shared cores, so what is
-// measured is tided. Reports:
+// reporting every assigned instance Ready with a fake pid and port and, like a real agent's
+// samples of busy instances, new CPU and memory figures in every report (nothing is started: the
+// figures are tided's cost, not the instances'). Every simulated agent and client runs as a
+// coroutine on ONE Asio thread (Beast, epoll): the client side costs little of the 2 shared cores,
+// so what is measured is tided. Reports:
 //   - registration: wall time for all N to join (64 at a time), and the p99 of one join;
 //   - delivery: from one apply of N x M instances to every instance delivered to its agent;
 //   - heartbeat handling p99, server side (tide_agent_report_duration_seconds over the steady
@@ -189,6 +190,13 @@ asio::awaitable<void> Heartbeats(Fleet& f, SimAgent& a, SteadyClock::duration of
   auto next = SteadyClock::now();
   while (!f.stop) {
     const auto t0 = SteadyClock::now();
+    // Busy instances, as a real agent samples them every second: CPU and memory move in every
+    // report (the expensive case; an idle fleet's reports carry nothing).
+    for (auto& st : a.statuses) {
+      st.cpu = 0.05 + 0.01 * static_cast<double>(st.port % 7);
+      st.cpu_seconds_total += st.cpu;
+      st.memory_bytes = (int64_t{24} << 20) + 4096 * (st.memory_bytes / 4096 % 64 + 1);
+    }
     const std::string body = NextReport(a.name, a.statuses, &a.reports).dump();
     Answer r =
         co_await Call(f.port, http::verb::post, "/v1/agent/status", a.credential, body, "", 10s);

@@ -58,7 +58,10 @@ Metrics::Metrics()
                 "Seconds of instance run time, summed over instances", *registry_)),
       nodes(Named(prometheus::BuildGauge(), "tide_nodes", "Nodes by state", *registry_)),
       api_requests_total(Named(prometheus::BuildCounter(), "tide_api_requests_total",
-                               "REST API requests", *registry_)) {}
+                               "REST API requests", *registry_)),
+      reconcile_duration_seconds(
+          Named(prometheus::BuildHistogram(), "tide_reconcile_duration_seconds",
+                "Reconcile passes, seconds under the control plane's lock", *registry_)) {}
 
 std::string Metrics::Serve() const {
   prometheus::TextSerializer s;

@@ -56,6 +56,9 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& nodes;
   // {method, route, code}
   prometheus::Family<prometheus::Counter>& api_requests_total;
+  // no labels: one reconcile pass, with the control plane's lock held (heartbeats that change
+  // something and status reads wait for it)
+  prometheus::Family<prometheus::Histogram>& reconcile_duration_seconds;
 };
 
 }  // namespace tide

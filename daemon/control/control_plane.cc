@@ -16,6 +16,7 @@ ControlPlane::ControlPlane(ControlPlaneOptions opts, ObjectStore& store, Clock& 
       clock_(clock),
       metrics_(metrics),
       gateway_(gateway),
+      pass_duration_(&metrics.reconcile_duration_seconds.Add({}, Metrics::LatencyBuckets())),
       autoscaler_(clock) {}
 
 ControlPlane::~ControlPlane() { Stop(); }
@@ -134,6 +135,7 @@ void ControlPlane::ReconcileOnce() {
   }
   {
     std::lock_guard<std::mutex> lk(mu_);
+    const auto pass_start = std::chrono::steady_clock::now();
     inflight_snapshot_ = std::move(inflight);
     int64_t now = clock_.NowMs();
     const bool act = !opts_.may_act || opts_.may_act();
@@ -150,6 +152,8 @@ void ControlPlane::ReconcileOnce() {
     for (const auto& [id, rec] : state_.instances) {
       if (rec.draining && !rec.removed) draining.push_back(id);
     }
+    pass_duration_->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - pass_start).count());
   }
   // New placements wake the agents' long-polls now (a version that did not change wakes
   // nobody for long: each waiter re-checks its own node's version).
@@ -172,6 +176,7 @@ void ControlPlane::ReconcileOnce() {
       if (idle.count(id) || now >= rec.drain_deadline_ms) {
         rec.removed = true;
         rec.draining = false;
+        beats_.Forbid(rec.node);  // its next report sweeps the instance (Report)
         if (rec.assigned) {
           rec.assigned = false;
           state_.Bump(rec.node);
@@ -247,9 +252,11 @@ void ControlPlane::UpdateNodeStatesLocked(int64_t now) {
                    " ms; node silence counts from now");
   }
   for (auto& [name, n] : state_.nodes) {
+    CollectBeatLocked(name, n);
     const int64_t heard = std::max(n.last_heartbeat_ms, hearing_.heard_since());
     const NodeLiveness l = NextNodeState(n.state, heard, now, opts_.node_grace_ms);
     n.state = l.state;
+    if (l.state != NodeState::kReady) beats_.Forbid(name);  // its return is news: full path
     const std::string silent = std::to_string(now - heard) + " ms";
     if (l.became_not_ready) {
       EmitLocked("Warning", "NodeNotReady", "node/" + name, "", "no heartbeat for " + silent);

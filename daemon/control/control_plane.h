@@ -24,6 +24,7 @@
 // The store, clock, metrics, gateway and invoker must outlive the ControlPlane.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -42,6 +43,7 @@
 #include "daemon/control/autoscaler.h"
 #include "daemon/control/cluster_state.h"
 #include "daemon/control/hearing.h"
+#include "daemon/control/quick_beats.h"
 #include "daemon/control/rollout.h"
 #include "daemon/control/scheduler.h"
 #include "daemon/control/triggers.h"
@@ -94,6 +96,12 @@ class ControlPlane : public GatewayBackend {
   // statuses still count; the agent sends a complete report next).
   Status Report(const NodeReport& report, int64_t seq, int64_t base,
                 const std::vector<std::string>& gone, bool* resync);
+  // A heartbeat that is a report delta with no gone id and statuses that carry at most new
+  // samples (CPU, memory), taken without mu_ when the node may (daemon/control/quick_beats.h):
+  // true when taken (`seq` acknowledged; the samples are applied at the next pass); false: call
+  // Report. Never waits for a reconcile pass.
+  bool QuickReport(const std::string& node, int64_t seq, int64_t base,
+                   const std::vector<InstanceStatus>& samples);
   // Long-poll: the node's full desired set once its version is > after, or after wait_ms.
   Status WaitAssignments(const std::string& node, int64_t after, int64_t wait_ms,
                          AssignmentSet* out);
@@ -110,7 +118,13 @@ class ControlPlane : public GatewayBackend {
   // of polling.
   int64_t StatusRevision();
   int64_t WaitStatusChange(int64_t seen, std::chrono::steady_clock::time_point deadline);
+  // A workload's status. A status computed at the same status revision for the same generation
+  // and scale is answered again (nothing it shows has changed since: 200 reads a second of a
+  // 10,000-instance workload cost a map lookup each, not a walk over its instances), and so is
+  // one less than kStatusReuseMs old while a reconcile pass holds the lock (a read never waits
+  // for a pass in progress).
   WorkloadStatus StatusOf(const StoredObject& obj);
+  static constexpr int64_t kStatusReuseMs = 1000;
   std::vector<InstanceStatus> Instances(const std::string& workload, const std::string& node);
   struct NodeView {
     NodeEntry entry;
@@ -163,6 +177,8 @@ class ControlPlane : public GatewayBackend {
   // All under mu_:
   void RefreshWorkloadsLocked();
   void UpdateNodeStatesLocked(int64_t now);
+  // Folds the heartbeats QuickReport took for `name` into its entry (liveness, report seq).
+  void CollectBeatLocked(const std::string& name, NodeEntry& n);
   void ReconcileWorkloadLocked(WorkloadRuntime& wr, int64_t now);
   // Places the workload's pending instances; FailedScheduling once per new reason.
   void PlacePendingLocked(WorkloadRuntime& wr, const std::vector<InstanceRecord*>& recs);
@@ -175,6 +191,7 @@ class ControlPlane : public GatewayBackend {
   void FinishDrainsLocked(int64_t now);
   void RoutesLocked(std::vector<GatewayUpdate>* out);
   void MetricsLocked();
+  WorkloadStatus StatusLocked(const StoredObject& obj);
   // What an agent is told to run for instance `id` of workload `o` (layers and secret env
   // resolved; secret values live in tided's memory and the agent's, daemon/control/secret_env.h).
   InstanceAssignment AssignmentLocked(const Object& o, const std::string& id,
@@ -183,7 +200,7 @@ class ControlPlane : public GatewayBackend {
   InstanceRecord NewInstanceLocked(const StoredObject& obj);
   // True when instance `r` of `wr` must get no traffic (a failed rollout's generation).
   static bool HiddenLocked(const WorkloadRuntime& wr, const InstanceRecord& r);
-  // True when the report changed what tided shows of the instance.
+  // True when the report changed what tided acts on or a watcher sees (new samples alone do not).
   bool ApplyObservedLocked(const std::string& node, const InstanceStatus& st, int64_t now);
   void NotifyListener();
   // A node reported instance `id` that is not assigned to it: ignored; evented once per pair.
@@ -199,11 +216,11 @@ class ControlPlane : public GatewayBackend {
   Gateway* gateway_;
 
   std::mutex mu_;
-  std::condition_variable kick_cv_;         // reconcile loop
-  std::condition_variable assignments_cv_;  // long-polls
-  std::condition_variable status_cv_;       // API watches (status_revision_)
-  int64_t status_revision_ = 0;
-  std::condition_variable autoscale_cv_;  // only for stopping the autoscale loop
+  std::condition_variable kick_cv_;          // reconcile loop
+  std::condition_variable assignments_cv_;   // long-polls
+  std::condition_variable status_cv_;        // API watches (status_revision_)
+  std::atomic<int64_t> status_revision_{0};  // written under mu_; StatusOf reads it without
+  std::condition_variable autoscale_cv_;     // only for stopping the autoscale loop
   int64_t last_metrics_ms_ = 0;
   int64_t started_ms_ = 0;
   bool acting_ = true;           // guarded by mu_; may_act at the last reconcile pass
@@ -228,6 +245,17 @@ class ControlPlane : public GatewayBackend {
   bool in_pass_ = false;
   int64_t store_revision_seen_ = -1;
   ClusterState state_;
+  prometheus::Histogram* pass_duration_ = nullptr;  // tide_reconcile_duration_seconds
+  struct RecentStatus {
+    int64_t revision = -1;  // status_revision_ it was computed at
+    int64_t generation = 0;
+    std::optional<int> scale;
+    int64_t at_ms = 0;
+    WorkloadStatus status;
+  };
+  std::mutex recent_mu_;
+  std::map<std::string, RecentStatus> recent_status_;  // recent_mu_; by workload (StatusOf)
+  QuickBeats beats_;  // own lock; which nodes' empty heartbeats skip mu_ (see QuickReport)
   std::map<std::string, WorkloadRuntime> workloads_;
   std::map<std::string, std::string> layer_paths_;
   std::map<std::string, StringMap> secret_values_;  // name -> data in clear, from the store

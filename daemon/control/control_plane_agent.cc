@@ -12,21 +12,6 @@
 
 namespace tide {
 
-namespace {
-
-// Whether a report shows an instance as tided already showed it (every field of InstanceStatus).
-bool SameStatus(const InstanceStatus& a, const InstanceStatus& b) {
-  return a.id == b.id && a.workload == b.workload && a.node == b.node &&
-         a.generation == b.generation && a.pid == b.pid && a.port == b.port && a.state == b.state &&
-         a.restarts == b.restarts && a.started_at_ms == b.started_at_ms &&
-         a.ready_at_ms == b.ready_at_ms && a.cpu == b.cpu &&
-         a.cpu_seconds_total == b.cpu_seconds_total && a.memory_bytes == b.memory_bytes &&
-         a.last_exit_code == b.last_exit_code && a.last_signal == b.last_signal &&
-         a.reason == b.reason && a.message == b.message && a.limit_enforcer == b.limit_enforcer;
-}
-
-}  // namespace
-
 Status ControlPlane::RegisterNode(const NodeInfo& info, const std::vector<InstanceStatus>& running,
                                   bool may_adopt) {
   if (info.name.empty()) return Status::Invalid("node name is empty");
@@ -44,6 +29,7 @@ Status ControlPlane::RegisterNode(const NodeInfo& info, const std::vector<Instan
     n.last_heartbeat_wall = clock_.WallMs();
     n.state = NodeState::kReady;
     n.report_seq = -1;  // a (re)started agent: its next report must be complete
+    beats_.Forbid(info.name);
     ++n.version;
     if (inserted) {
       EmitLocked("Normal", "NodeRegistered", "node/" + info.name, "",
@@ -116,7 +102,7 @@ bool ControlPlane::ApplyObservedLocked(const std::string& node, const InstanceSt
   }
   InstanceStatus before = rec.observed;
   bool first = !rec.observed_seen;
-  const bool changed = first || !SameStatus(before, st);
+  const bool changed = first || !SameButSamples(before, st);  // samples wake nobody
   rec.observed_seen = true;
   rec.observed = st;
   if (st.state != InstanceState::kReady) {
@@ -170,6 +156,22 @@ void ControlPlane::NoteUnassignedLocked(const std::string& node, const std::stri
                  (noted_unassigned_.size() == kMaxNoted ? " (further ones are not evented)" : ""));
 }
 
+bool ControlPlane::QuickReport(const std::string& node, int64_t seq, int64_t base,
+                               const std::vector<InstanceStatus>& samples) {
+  return beats_.Take(node, seq, base, samples, clock_.NowMs(), clock_.WallMs());
+}
+
+void ControlPlane::CollectBeatLocked(const std::string& name, NodeEntry& n) {
+  QuickBeats::Beat b;
+  std::vector<InstanceStatus> samples;
+  if (!beats_.Collect(name, &b, &samples)) return;
+  n.last_heartbeat_ms = std::max(n.last_heartbeat_ms, b.at_ms);
+  n.last_heartbeat_wall = std::max(n.last_heartbeat_wall, b.wall_ms);
+  n.report_seq = b.seq;
+  // Numbers only (QuickBeats checked): applied as a report would, waking nobody.
+  for (const auto& st : samples) ApplyObservedLocked(name, st, b.at_ms);
+}
+
 Status ControlPlane::Report(const NodeReport& report) {
   bool resync = false;
   return Report(report, -1, -1, {}, &resync);
@@ -187,6 +189,7 @@ Status ControlPlane::Report(const NodeReport& report, int64_t seq, int64_t base,
       return Status::NotFound("node " + report.node + " is not registered");
     int64_t now = clock_.NowMs();
     NodeEntry& n = nit->second;
+    CollectBeatLocked(report.node, n);  // the seq its quick beats acknowledged
     n.last_heartbeat_ms = now;
     n.last_heartbeat_wall = clock_.WallMs();
     bool changed = false;
@@ -231,6 +234,18 @@ Status ControlPlane::Report(const NodeReport& report, int64_t seq, int64_t base,
     }
     for (const auto& id : gone) state_.Erase(state_.instances.find(id));
     if (!gone.empty()) kicked_ = true;
+    // Swept and up to date: its next empty delta needs no lock (QuickReport).
+    if (known && n.state == NodeState::kReady) {
+      std::map<std::string, InstanceStatus> held;
+      for (const auto& id : state_.IdsOn(report.node)) {
+        auto it = state_.instances.find(id);
+        if (it != state_.instances.end() && it->second.observed_seen)
+          held[id] = it->second.observed;
+      }
+      beats_.Allow(report.node, n.report_seq, std::move(held));
+    } else {
+      beats_.Forbid(report.node);
+    }
     // A heartbeat that changes nothing wakes no watcher and no reconcile pass.
     if (!changed && gone.empty() && pending_events_.empty()) return Status::Ok();
     ++status_revision_;

@@ -8,7 +8,34 @@
 namespace tide {
 
 WorkloadStatus ControlPlane::StatusOf(const StoredObject& obj) {
-  std::lock_guard<std::mutex> lk(mu_);
+  const std::string& name = obj.object.metadata.name;
+  // A recent answer for this very spec: unchanged since (same revision), or recent enough.
+  auto recent = [&](bool any_revision) -> std::optional<WorkloadStatus> {
+    std::lock_guard<std::mutex> rl(recent_mu_);
+    auto it = recent_status_.find(name);
+    if (it == recent_status_.end()) return std::nullopt;
+    const RecentStatus& r = it->second;
+    if (r.generation != obj.generation || r.scale != obj.scale_replicas) return std::nullopt;
+    if (r.revision == status_revision_.load()) return r.status;
+    if (any_revision && clock_.NowMs() - r.at_ms < kStatusReuseMs) return r.status;
+    return std::nullopt;
+  };
+  if (auto s = recent(false)) return *s;
+  std::unique_lock<std::mutex> lk(mu_, std::try_to_lock);
+  if (!lk.owns_lock()) {  // a pass runs: do not wait for it
+    if (auto s = recent(true)) return *s;
+    lk.lock();
+  }
+  const int64_t revision = status_revision_.load();  // under mu_: what the status is computed at
+  WorkloadStatus s = StatusLocked(obj);
+  std::lock_guard<std::mutex> rl(recent_mu_);
+  if (recent_status_.size() > 4 * workloads_.size() + 64) recent_status_.clear();  // bounded
+  recent_status_[name] =
+      RecentStatus{revision, obj.generation, obj.scale_replicas, clock_.NowMs(), s};
+  return s;
+}
+
+WorkloadStatus ControlPlane::StatusLocked(const StoredObject& obj) {
   WorkloadStatus s;
   const std::string& name = obj.object.metadata.name;
   s.generation = obj.generation;
@@ -91,7 +118,8 @@ std::vector<InstanceStatus> ControlPlane::Instances(const std::string& workload,
 std::vector<ControlPlane::NodeView> ControlPlane::Nodes() {
   std::lock_guard<std::mutex> lk(mu_);
   std::vector<NodeView> out;
-  for (const auto& [name, n] : state_.nodes) {
+  for (auto& [name, n] : state_.nodes) {
+    CollectBeatLocked(name, n);
     NodeView v;
     v.entry = n;
     for (const auto& id : state_.IdsOn(name)) {  // the node's own instances (the index)

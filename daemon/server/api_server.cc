@@ -15,6 +15,7 @@
 #include "api/wire.h"
 #include "daemon/gateway/invoker.h"
 #include "daemon/server/api_reply.h"
+#include "daemon/server/api_reports.h"
 #include "daemon/server/api_waits.h"
 #include "daemon/server/apply.h"
 
@@ -98,7 +99,8 @@ enum Lane {
   kAgentLane = 2,
   kAgentWaitLane = 3,
   kFollowLane = 4,
-  kLanes = 5
+  kAgentReportLane = 5,
+  kLanes = 6
 };
 
 // Value of `key` in a query string ("" when absent; not URL-decoded: only numbers and words
@@ -139,7 +141,9 @@ FrontDoorAdmission ApiServer::Admit(const FrontDoorRequest& r) {
   }
   a.principal = who.name;
   if (cls == RouteClass::kAgent) {
-    a.lane = path == "/v1/agent/assignments" ? kAgentWaitLane : kAgentLane;
+    a.lane = path == "/v1/agent/assignments" ? kAgentWaitLane
+             : path == "/v1/agent/status"    ? kAgentReportLane
+                                             : kAgentLane;
     a.timed = path == "/v1/agent/status";
     return a;
   }
@@ -165,11 +169,15 @@ Status ApiServer::Start() {
       [this](const Principal& who, NodeAction action, const std::string& node,
              const std::string& message) { EventNodeAccessDenied(who, action, node, message); });
   cp_.SetChangeListener([w = waits_.get()] { w->Notify(); });
-  const int workers[kLanes] = {opts_.workers, 0, opts_.agent_workers, 0, opts_.max_watches};
+  reports_ = std::make_unique<ApiReports>(
+      cp_, auth_, metrics_,
+      [this](const Principal& who, NodeAction action, const std::string& node,
+             const std::string& message) { EventNodeAccessDenied(who, action, node, message); });
+  const int workers[kLanes] = {opts_.workers, 0, opts_.agent_workers, 0, opts_.max_watches, 0};
   FrontDoorOptions fo;
   for (int lane = 0; lane < kLanes; ++lane) {
     FrontDoorLane l;
-    l.agent = lane == kAgentLane || lane == kAgentWaitLane;
+    l.agent = lane == kAgentLane || lane == kAgentWaitLane || lane == kAgentReportLane;
     if (lane == kWatchLane || lane == kFollowLane) {
       l.max_inflight = std::max(1, opts_.max_watches);
       l.max_per_principal = opts_.max_watches_per_token;
@@ -178,6 +186,8 @@ Status ApiServer::Start() {
       l.serve = [w = waits_.get()](FrontDoorCall c) { return w->Watch(std::move(c)); };
     } else if (lane == kAgentWaitLane) {
       l.serve = [w = waits_.get()](FrontDoorCall c) { return w->Assignments(std::move(c)); };
+    } else if (lane == kAgentReportLane) {
+      l.serve = [r = reports_.get()](FrontDoorCall c) { return r->Report(std::move(c)); };
     } else {
       srvs_.push_back(std::make_unique<httplib::Server>());
       httplib::Server& srv = *srvs_.back();
@@ -227,13 +237,15 @@ Status ApiServer::Start() {
 void ApiServer::Stop() {
   if (front_) front_->Stop();
   if (waits_) waits_->StopPool();  // its last completions queue on the stopped front door
+  if (reports_) reports_->StopPool();
   for (auto& srv : srvs_) srv->stop();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   if (waits_) {
     cp_.SetChangeListener(nullptr);
-    front_.reset();  // its suspended handlers refer to waits_
+    front_.reset();  // its suspended handlers refer to waits_ and reports_
     waits_.reset();
+    reports_.reset();
   }
 }
 
@@ -595,31 +607,7 @@ void ApiServer::Routes(httplib::Server& s, int workers) {
     RememberAgentToken(info.agent_url, req.body);
     SendJson(res, 200, out);
   });
-  s.Post("/v1/agent/status", [this, caller](const httplib::Request& req, httplib::Response& res) {
-    NodeReport report;
-    Status dst = DecodeNodeReport(req.body, &report);
-    if (!dst.ok()) return SendError(res, HttpCode(dst.code()), "InvalidRequest", dst.message());
-    const Principal who = caller(req);
-    const NodeAccess access =
-        DecideNodeAccess(who, NodeAction::kReport, report.node, auth_.NodeClaimed(report.node));
-    if (access.verdict != NodeAccess::Verdict::kAllow) {
-      return DenyNodeAccess(res, who, NodeAction::kReport, report.node, access.message);
-    }
-    int64_t seq = -1, base = -1;
-    std::vector<std::string> gone;
-    Status rst = DecodeReportDelta(json::parse(req.body, nullptr, false), &seq, &base, &gone);
-    if (!rst.ok()) return SendError(res, 400, "InvalidRequest", rst.message());
-    bool resync = false;
-    Status st = cp_.Report(report, seq, base, gone, &resync);
-    if (!st.ok()) return SendStatus(res, st);
-    json out = {{"ok", true}};
-    if (resync) {
-      out["resync"] = true;
-    } else if (seq >= 0) {
-      out["seq"] = seq;
-    }
-    SendJson(res, 200, out);
-  });
+  // POST /v1/agent/status (heartbeats) is served by ApiReports::Report.
   // GET /v1/agent/assignments (the long-poll) is served by ApiWaits::Assignments.
 }
 

@@ -95,42 +95,22 @@ json WorkloadJson(ControlPlane& cp, const StoredObject& o) {
   return j;
 }
 
-struct ApiWaits::Impl {
-  explicit Impl(int threads) : pool(static_cast<size_t>(std::max(1, threads))) {}
-  ~Impl() {
-    pool.stop();
-    pool.join();
-  }
-  // Runs f() on the pool and resumes the caller on its own executor with the result.
-  template <class F>
-  asio::awaitable<std::invoke_result_t<F&>> Off(F f) {
-    using R = std::invoke_result_t<F&>;
-    co_return co_await asio::co_spawn(
-        pool, [f = std::move(f)]() mutable -> asio::awaitable<R> { co_return f(); },
-        asio::use_awaitable);
-  }
-  asio::thread_pool pool;
-};
-
 ApiWaits::ApiWaits(ObjectStore& store, ControlPlane& cp, Auth& auth, Metrics& metrics,
                    DenyHook deny, int pool_threads)
-    : impl_(std::make_unique<Impl>(pool_threads)),
+    : pool_(std::make_unique<OffPool>(pool_threads)),
       store_(store),
       cp_(cp),
       auth_(auth),
       metrics_(metrics),
       deny_(std::move(deny)) {}
 
-ApiWaits::~ApiWaits() { impl_.reset(); }
+ApiWaits::~ApiWaits() { pool_.reset(); }
 
-void ApiWaits::StopPool() {
-  impl_->pool.stop();
-  impl_->pool.join();
-}
+void ApiWaits::StopPool() { pool_->Stop(); }
 
 void ApiWaits::Notify() {
   dirty_ = true;
-  if (!checking_.exchange(true)) asio::post(impl_->pool, [this] { Check(); });
+  if (!checking_.exchange(true)) pool_->Post([this] { Check(); });
 }
 
 void ApiWaits::Check() {
@@ -167,7 +147,7 @@ asio::awaitable<FrontDoorAnswer> ApiWaits::Assignments(FrontDoorCall call) {
       bool allowed = false;
       std::string message;
     };
-    const Access access = co_await impl_->Off([&] {
+    const Access access = co_await pool_->Off([&] {
       Principal who;
       auth_.AuthorizeAs(call.Header("Authorization"), "GET", RouteClass::kAgent, &who);
       const NodeAccess a =
@@ -191,13 +171,13 @@ asio::awaitable<FrontDoorAnswer> ApiWaits::Assignments(FrontDoorCall call) {
     for (;;) {
       // Armed before reading: a change after the read wakes the wait.
       WaitList::Handle w = agents_.Arm(ex, deadline, node);
-      version = co_await impl_->Off([&] { return cp_.AssignmentVersion(node); });
+      version = co_await pool_->Off([&] { return cp_.AssignmentVersion(node); });
       if (version < 0) co_return Error(404, "NotFound", "node " + node + " is not registered");
       if (version > after || SteadyClock::now() >= deadline) break;
       if (!co_await w->Wait()) break;
     }
     FrontDoorAnswer a;
-    a.body = co_await impl_->Off([&] {
+    a.body = co_await pool_->Off([&] {
       if (delta && version == after) {
         // Nothing changed since what the agent holds: an empty delta, without the set.
         std::lock_guard<std::mutex> lk(history_mu_);
@@ -250,7 +230,7 @@ asio::awaitable<FrontDoorAnswer> ApiWaits::Watch(FrontDoorCall call) {
     };
     for (;;) {
       WaitList::Handle w = watches_.Arm(ex, deadline);
-      Read r = co_await impl_->Off([&] {
+      Read r = co_await pool_->Off([&] {
         // Many watches of one workload share one read per change of the control plane's status
         // revision or the store's: a wake-up of 500 watches costs one read, not 500.
         const int64_t status_rev = cp_.StatusRevision(), store_rev = store_.Revision();

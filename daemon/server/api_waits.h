@@ -25,6 +25,7 @@
 #include "daemon/server/auth.h"
 #include "daemon/server/front_door.h"
 #include "daemon/server/node_identity.h"
+#include "daemon/server/off_pool.h"
 #include "daemon/server/wait_list.h"
 #include "daemon/store/object_store.h"
 
@@ -57,8 +58,7 @@ class ApiWaits {
 
  private:
   void Check();  // on the pool, one at a time
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<OffPool> pool_;
   std::atomic<bool> checking_{false}, dirty_{false};
   std::map<std::string, int64_t> seen_versions_;  // Check only: per waiting node
   int64_t seen_status_ = -1, seen_store_ = -1;    // Check only

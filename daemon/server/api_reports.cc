@@ -1,0 +1,98 @@
+#include "daemon/server/api_reports.h"
+
+#include <nlohmann/json.hpp>
+
+#include "api/agent_delta.h"
+#include "api/wire.h"
+#include "daemon/server/api_reply.h"
+#include "daemon/server/node_identity.h"
+
+namespace tide {
+
+namespace asio = boost::asio;
+using json = nlohmann::json;
+using api_reply::ErrorCode;
+using api_reply::HttpCode;
+
+namespace {
+
+FrontDoorAnswer JsonAnswer(int status, const json& body) {
+  FrontDoorAnswer a;
+  a.status = status;
+  a.body = body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  return a;
+}
+
+FrontDoorAnswer ErrorAnswer(int status, const std::string& code, const std::string& message) {
+  return JsonAnswer(status, json{{"error", {{"code", code}, {"message", message}}}});
+}
+
+}  // namespace
+
+ApiReports::ApiReports(ControlPlane& cp, Auth& auth, Metrics& metrics, ApiWaits::DenyHook deny,
+                       int pool_threads)
+    : cp_(cp),
+      auth_(auth),
+      metrics_(metrics),
+      deny_(std::move(deny)),
+      pool_(std::make_unique<OffPool>(pool_threads)) {}
+
+void ApiReports::StopPool() { pool_->Stop(); }
+
+std::optional<FrontDoorAnswer> ApiReports::Answer(const FrontDoorCall& call, bool quick_only) {
+  NodeReport report;
+  if (Status st = DecodeNodeReport(call.body, &report); !st.ok()) {
+    return ErrorAnswer(HttpCode(st.code()), "InvalidRequest", st.message());
+  }
+  Principal who;
+  if (Status st = auth_.AuthorizeAs(call.Header("Authorization"), "POST", RouteClass::kAgent, &who);
+      !st.ok()) {  // the door checked it; a token revoked since is refused here
+    return ErrorAnswer(HttpCode(st.code()), ErrorCode(st.code()), st.message());
+  }
+  const NodeAccess access =
+      DecideNodeAccess(who, NodeAction::kReport, report.node, auth_.NodeClaimed(report.node));
+  if (access.verdict != NodeAccess::Verdict::kAllow) {
+    if (quick_only) return std::nullopt;  // the event is written on the pool
+    if (deny_) deny_(who, NodeAction::kReport, report.node, access.message);
+    return ErrorAnswer(403, "Forbidden", access.message);
+  }
+  int64_t seq = -1, base = -1;
+  std::vector<std::string> gone;
+  if (Status st = DecodeReportDelta(json::parse(call.body, nullptr, false), &seq, &base, &gone);
+      !st.ok()) {
+    return ErrorAnswer(400, "InvalidRequest", st.message());
+  }
+  if (gone.empty() && base >= 0 && cp_.QuickReport(report.node, seq, base, report.instances)) {
+    return JsonAnswer(200, json{{"ok", true}, {"seq", seq}});
+  }
+  if (quick_only) return std::nullopt;
+  bool resync = false;
+  if (Status st = cp_.Report(report, seq, base, gone, &resync); !st.ok()) {
+    return ErrorAnswer(HttpCode(st.code()), ErrorCode(st.code()), st.message());
+  }
+  json out = {{"ok", true}};
+  if (resync) {
+    out["resync"] = true;
+  } else if (seq >= 0) {
+    out["seq"] = seq;
+  }
+  return JsonAnswer(200, out);
+}
+
+asio::awaitable<FrontDoorAnswer> ApiReports::Report(FrontDoorCall call) {
+  std::optional<FrontDoorAnswer> ans;
+  if (call.method != "POST") {
+    ans = ErrorAnswer(405, "MethodNotAllowed", "POST /v1/agent/status only");
+  } else if (call.body.size() <= kInlineBodyBytes) {
+    ans = Answer(call, /*quick_only=*/true);
+  }
+  if (!ans) ans = co_await pool_->Off([&] { return *Answer(call, /*quick_only=*/false); });
+  metrics_.api_requests_total
+      .Add({{"method", "POST"},
+            {"route", "/v1/agent/status"},
+            {"code", std::to_string(ans->status)}})
+      .Increment();
+  co_return std::move(*ans);
+}
+
+}  // namespace tide
