@@ -270,8 +270,13 @@ Status DecodeRegisterBody(std::string_view body, NodeInfo* node,
 }
 
 Status DecodeNodeReport(std::string_view body, NodeReport* report) {
+  json j;
+  return DecodeNodeReport(body, report, &j);
+}
+
+Status DecodeNodeReport(std::string_view body, NodeReport* report, json* parsed) {
   return NoThrow([&]() -> Status {
-    json j;
+    json& j = *parsed;
     TIDE_WIRE_TRY(ParseObject(body, &j));
     *report = NodeReport{};
     TIDE_WIRE_TRY(ReadString(j, "", "node", true, 253, &report->node));

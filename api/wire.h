@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstddef>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -44,6 +45,9 @@ Status DecodeRegisterBody(std::string_view body, NodeInfo* node,
 
 // POST /v1/agent/status: {"node":"name","instances":[InstanceStatus...]}.
 Status DecodeNodeReport(std::string_view body, NodeReport* report);
+// The same, keeping the parsed document in *parsed (the report delta's fields are read from it:
+// api/agent_delta.h DecodeReportDelta), so a heartbeat is parsed once.
+Status DecodeNodeReport(std::string_view body, NodeReport* report, nlohmann::json* parsed);
 
 // PUT /v1/workloads/{name}/scale: {"replicas": N}, N an integer in 0..kMaxWireReplicas.
 Status DecodeScaleBody(std::string_view body, int* replicas);

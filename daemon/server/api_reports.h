@@ -1,11 +1,14 @@
 // ApiReports: POST /v1/agent/status, the agents' heartbeats (docs/api.md "Agent protocol"),
 // answered in the front door's event loop (daemon/server/front_door.h, FrontDoorLane::serve)
 // rather than by a worker thread behind a loopback hop.
-//  - A heartbeat that carries nothing (a report delta with no status and no gone id: the steady
-//    state of every node) is answered on the spot through ControlPlane::QuickReport, which never
-//    waits for the control loop's lock; 1,000 agents a second cost a JSON parse each.
-//  - Anything else (statuses, a complete report, a refusal and its event) runs on a small pool
-//    (daemon/server/off_pool.h), where ControlPlane::Report may wait for a reconcile pass.
+//  - Every report is parsed (once) on a parse pool of two threads, so the event loop's one
+//    thread only moves bytes. A heartbeat that says nothing new (a report delta with no gone id
+//    whose statuses differ at most in CPU and memory samples: the steady state of every node)
+//    is answered there through ControlPlane::QuickReport, which never waits for the control
+//    loop's lock.
+//  - Anything else (a changed status, a complete report, a refusal and its event) runs on a
+//    second pool (daemon/server/off_pool.h), where ControlPlane::Report may wait for a
+//    reconcile pass without holding up the quick ones.
 // Who may report for which node is decided as for every agent call (node_identity.h).
 // The control plane, auth and metrics must outlive it; StopPool before the front door goes.
 #pragma once
@@ -30,8 +33,6 @@ class ApiReports {
 
   boost::asio::awaitable<FrontDoorAnswer> Report(FrontDoorCall call);
   void StopPool();
-  // Bodies up to this size are parsed on the event loop; larger ones on the pool.
-  static constexpr size_t kInlineBodyBytes = 16 << 10;
 
  private:
   // The answer to `call`; with quick_only, nullopt unless it is a heartbeat QuickReport took
@@ -42,7 +43,8 @@ class ApiReports {
   Auth& auth_;
   Metrics& metrics_;
   ApiWaits::DenyHook deny_;
-  std::unique_ptr<OffPool> pool_;
+  std::unique_ptr<OffPool> parse_pool_;  // parse, check, QuickReport: never waits for mu_
+  std::unique_ptr<OffPool> pool_;        // ControlPlane::Report, the refusal event
 };
 
 }  // namespace tide
