@@ -14,6 +14,7 @@
 #include "api/version.h"
 #include "api/wire.h"
 #include "daemon/gateway/invoker.h"
+#include "daemon/server/api_logs.h"
 #include "daemon/server/api_reply.h"
 #include "daemon/server/api_reports.h"
 #include "daemon/server/api_waits.h"
@@ -92,7 +93,8 @@ namespace {
 
 // Front-door lanes, each its own backend server and worker pool.
 // The watch and agent long-poll lanes are served in the front door itself (ApiWaits, no thread
-// per waiter); followed logs still hold a worker of their own lane while they stream.
+// per waiter), and so are heartbeats (ApiReports); followed logs are relayed by the front door
+// from the agent (ApiLogs, no thread per stream).
 enum Lane {
   kClientLane = 0,
   kWatchLane = 1,
@@ -173,7 +175,10 @@ Status ApiServer::Start() {
       cp_, auth_, metrics_,
       [this](const Principal& who, NodeAction action, const std::string& node,
              const std::string& message) { EventNodeAccessDenied(who, action, node, message); });
-  const int workers[kLanes] = {opts_.workers, 0, opts_.agent_workers, 0, opts_.max_watches, 0};
+  // The follow lane's workers only answer what ApiLogs cannot route (an https agent): its
+  // streams are relayed by the front door, bounded by max_watches, not by threads.
+  constexpr int kFollowFallbackWorkers = 2;
+  const int workers[kLanes] = {opts_.workers, 0, opts_.agent_workers, 0, kFollowFallbackWorkers, 0};
   FrontDoorOptions fo;
   for (int lane = 0; lane < kLanes; ++lane) {
     FrontDoorLane l;
@@ -184,6 +189,24 @@ Status ApiServer::Start() {
     }
     if (lane == kWatchLane) {
       l.serve = [w = waits_.get()](FrontDoorCall c) { return w->Watch(std::move(c)); };
+    } else if (lane == kFollowLane) {
+      // Followed logs stream from the agent through the front door (ApiLogs); the lane's
+      // worker answers only what it cannot route (an https agent).
+      srvs_.push_back(std::make_unique<httplib::Server>());
+      httplib::Server& srv = *srvs_.back();
+      Routes(srv, std::max(1, workers[lane]));
+      const int port = srv.bind_to_any_port("127.0.0.1");
+      if (port < 0) {
+        Stop();
+        return Status::Unavailable("cannot listen on 127.0.0.1 (API backend)");
+      }
+      threads_.emplace_back([&srv] { srv.listen_after_bind(); });
+      for (int i = 0; i < 5000 && !srv.is_running(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      logs_ = std::make_unique<ApiLogs>(
+          store_, cp_, [this](const std::string& url) { return AgentToken(url); }, port);
+      l.route = [r = logs_.get()](FrontDoorCall c) { return r->Route(std::move(c)); };
     } else if (lane == kAgentWaitLane) {
       l.serve = [w = waits_.get()](FrontDoorCall c) { return w->Assignments(std::move(c)); };
     } else if (lane == kAgentReportLane) {
@@ -238,6 +261,7 @@ void ApiServer::Stop() {
   if (front_) front_->Stop();
   if (waits_) waits_->StopPool();  // its last completions queue on the stopped front door
   if (reports_) reports_->StopPool();
+  if (logs_) logs_->StopPool();
   for (auto& srv : srvs_) srv->stop();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
@@ -246,6 +270,7 @@ void ApiServer::Stop() {
     front_.reset();  // its suspended handlers refer to waits_ and reports_
     waits_.reset();
     reports_.reset();
+    logs_.reset();
   }
 }
 

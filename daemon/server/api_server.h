@@ -57,6 +57,7 @@ struct ApiServerOptions {
   std::string agent_ca_file;  // CA of agents' https APIs, for proxied logs ("" = system's)
 };
 
+class ApiLogs;
 class ApiReports;
 class ApiWaits;
 
@@ -98,8 +99,9 @@ class ApiServer {
   Auth& auth_;
   Metrics& metrics_;
   std::vector<std::unique_ptr<httplib::Server>> srvs_;  // one per front-door lane
-  std::unique_ptr<ApiWaits> waits_;  // the waiting routes, served in the front door
+  std::unique_ptr<ApiWaits> waits_;      // the waiting routes, served in the front door
   std::unique_ptr<ApiReports> reports_;  // agents' heartbeats, served in the front door
+  std::unique_ptr<ApiLogs> logs_;        // followed logs, relayed by the front door
   std::unique_ptr<FrontDoor> front_;
   std::vector<std::thread> threads_;
   int port_ = 0;

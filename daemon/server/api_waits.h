@@ -6,8 +6,8 @@
 //  - GET /v1/workloads/NAME?waitMs=W with If-None-Match (client watches).
 // A waiting request is a timer in a WaitList (daemon/server/wait_list.h), woken by the control
 // plane's change listener; what it reads from the control plane and the store (which take
-// locks) is read on a small pool, never on the front door's thread. Followed logs are still
-// served by a worker thread of their own lane (api_server.cc).
+// locks) is read on a small pool, never on the front door's thread. Followed logs are relayed
+// from the agent by the front door too (daemon/server/api_logs.h).
 // The store, control plane, auth and metrics must outlive it.
 #pragma once
 

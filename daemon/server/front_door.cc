@@ -15,6 +15,7 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
@@ -154,10 +155,8 @@ struct FrontDoor::Impl {
 
   // A lane answered by its handler: no backend, no thread while the handler waits. True when
   // the answer was written and the connection stays open for another request.
-  template <class Stream>
-  asio::awaitable<bool> ServeInProcess(Stream& client, const FrontDoorLane& lane,
-                                       http::request<http::string_body> req, std::string principal,
-                                       std::string peer, bool keep_alive) {
+  static FrontDoorCall MakeCall(http::request<http::string_body> req, std::string principal,
+                                std::string peer) {
     FrontDoorCall call;
     call.method = std::string(req.method_string());
     call.target = std::string(req.target());
@@ -166,12 +165,66 @@ struct FrontDoor::Impl {
     call.principal = std::move(principal);
     for (const auto& f : req)
       call.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    return call;
+  }
+
+  template <class Stream>
+  asio::awaitable<bool> ServeInProcess(Stream& client, const FrontDoorLane& lane,
+                                       http::request<http::string_body> req, std::string principal,
+                                       std::string peer, bool keep_alive) {
     FrontDoorAnswer ans;
     try {
-      ans = co_await lane.serve(std::move(call));
+      ans = co_await lane.serve(MakeCall(std::move(req), std::move(principal), std::move(peer)));
     } catch (const std::exception& e) {
       ans = FrontDoorAnswer{500, "application/json", gw::ErrorBody("Internal", e.what()), {}};
     }
+    co_return co_await WriteAnswer(client, std::move(ans), keep_alive);
+  }
+
+  // A lane with `route`: relayed to where the router says (an agent's followed log), the answer
+  // streamed back by Relay; no thread waits while it lasts. True when the connection stays open.
+  template <class Stream>
+  asio::awaitable<bool> RouteElsewhere(Stream& client, const FrontDoorLane& lane,
+                                       http::request<http::string_body> req, std::string principal,
+                                       std::string peer, bool keep_alive, bool head) {
+    FrontDoorRoute r;
+    try {
+      r = co_await lane.route(MakeCall(std::move(req), std::move(principal), std::move(peer)));
+    } catch (const std::exception& e) {
+      r.answer = FrontDoorAnswer{500, "application/json", gw::ErrorBody("Internal", e.what()), {}};
+    }
+    if (r.answer) co_return co_await WriteAnswer(client, std::move(*r.answer), keep_alive);
+    const auto ex = Tcp(client).get_executor();
+    tcp::resolver resolver(ex);
+    auto [rerr, found] = co_await resolver.async_resolve(r.host, std::to_string(r.port), kUse);
+    beast::tcp_stream backend(ex);
+    beast::error_code cerr = rerr;
+    if (!cerr) {
+      backend.expires_after(std::chrono::seconds(5));
+      auto [err, ep] = co_await backend.async_connect(found, kUse);
+      cerr = err;
+    }
+    if (!cerr) {
+      http::request<http::empty_body> out{http::verb::get, r.target, 11};
+      out.set(http::field::host, r.host + ":" + std::to_string(r.port));
+      for (const auto& [k, v] : r.headers) out.set(k, v);
+      out.keep_alive(false);
+      auto [werr, wn] = co_await http::async_write(backend, out, kUse);
+      cerr = werr;
+    }
+    if (cerr) {
+      co_await Refuse(
+          client, http::status::service_unavailable, "Unavailable",
+          "the agent at " + r.host + ":" + std::to_string(r.port) + " is not answering");
+      co_return false;
+    }
+    backend.expires_never();
+    Tcp(client).expires_never();
+    co_return co_await Relay(backend, client, keep_alive, head);
+  }
+
+  template <class Stream>
+  asio::awaitable<bool> WriteAnswer(Stream& client, FrontDoorAnswer ans, bool keep_alive) {
     http::response<http::string_body> res{static_cast<http::status>(ans.status), 11};
     if (!ans.body.empty() || ans.status != 304)
       res.set(http::field::content_type, ans.content_type);
@@ -327,6 +380,10 @@ struct FrontDoor::Impl {
     const bool keep_alive = req.keep_alive();
     const bool head = req.method() == http::verb::head;
     req.keep_alive(false);
+    if (lane.route) {
+      co_return co_await RouteElsewhere(client, lane, std::move(req), adm.principal, peer,
+                                        keep_alive, head);
+    }
     if (lane.serve) {
       const bool kept =
           co_await ServeInProcess(client, lane, std::move(req), adm.principal, peer, keep_alive);

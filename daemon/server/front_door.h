@@ -51,6 +51,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -93,9 +94,24 @@ struct FrontDoorAnswer {
 // that thread: blocking work goes elsewhere (co_spawn on a pool) and is awaited.
 using FrontDoorHandler = std::function<boost::asio::awaitable<FrontDoorAnswer>(FrontDoorCall)>;
 
+// Where a request of a lane with `route` goes: relayed to host:port as GET `target` with these
+// headers (none of the client's), its answer streamed back for as long as it lasts; or, when
+// `answer` is set, that answer at once.
+struct FrontDoorRoute {
+  std::string host;  // a name or an address, resolved asynchronously
+  int port = 0;
+  std::string target;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::optional<FrontDoorAnswer> answer;
+};
+
+// Runs on the front door's io_context, like FrontDoorHandler; blocking work goes elsewhere.
+using FrontDoorRouter = std::function<boost::asio::awaitable<FrontDoorRoute>(FrontDoorCall)>;
+
 struct FrontDoorLane {
-  int backend_port = 0;       // 127.0.0.1:backend_port serves this lane (unless `serve`)
+  int backend_port = 0;       // 127.0.0.1:backend_port serves this lane (unless `serve`/`route`)
   FrontDoorHandler serve;     // set: answered in process, asynchronously (no backend)
+  FrontDoorRouter route;      // set: relayed where it says, asynchronously (no thread)
   bool agent = false;         // counts against max_agent_connections; no per-client limits
   int max_inflight = 0;       // requests of this lane in flight at once (0: no bound here)
   int max_per_principal = 0;  // of them, per principal (0: no bound)
