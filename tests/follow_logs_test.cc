@@ -80,8 +80,6 @@ TEST(FollowLogsTest, MoreFollowersThanWorkersAllGetTheirLinesAsTheyAreWritten) {
   Tided tided(dir.path(), o);
   ASSERT_EQ(tided.Post("/v1/apply", TickerYaml("ticker")).status, 200);
   ASSERT_TRUE(WaitFor([&] { return tided.ReadyCount("ticker") == 1; }, 20s)) << tided.proc()->Log();
-  // The follow lane has 2 worker threads (api_server.cc); a worker per stream would starve
-  // every follower past the second.
   // tided's follow lane has 2 worker threads (api_server.cc): a worker per stream would starve
   // the third. (The agent's own API still streams each follower on a thread of its own.)
   constexpr int kFollowers = 3;
