@@ -58,7 +58,12 @@ Metrics::Metrics()
                 "Seconds of instance run time, summed over instances", *registry_)),
       nodes(Named(prometheus::BuildGauge(), "tide_nodes", "Nodes by state", *registry_)),
       api_requests_total(Named(prometheus::BuildCounter(), "tide_api_requests_total",
-                               "REST API requests", *registry_)) {}
+                               "REST API requests", *registry_)),
+      fenced_writes_refused_total(
+          Named(prometheus::BuildCounter(), "tide_fenced_writes_refused_total",
+                "Fenced writes etcd refused because this member no longer led", *registry_)) {
+  fenced_writes_refused_total.Add({});  // 0 from the start, so a rate() has a base
+}
 
 std::string Metrics::Serve() const {
   prometheus::TextSerializer s;

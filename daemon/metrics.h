@@ -56,6 +56,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& nodes;
   // {method, route, code}
   prometheus::Family<prometheus::Counter>& api_requests_total;
+  // no labels: fenced writes of this member etcd refused because it no longer led (docs/ha.md)
+  prometheus::Family<prometheus::Counter>& fenced_writes_refused_total;
 };
 
 }  // namespace tide

@@ -282,6 +282,8 @@ int main(int argc, char** argv) {
   cfg.store.leader_ttl_seconds = leader_ttl_ms / 1000;
   cfg.store.data_dir = cfg.data_dir;
   if (cfg.store.name.empty()) cfg.store.name = tide::DefaultNodeName();
+  // Before the store: its elector counts refused fenced writes into it from its first round.
+  tide::Metrics metrics;
   std::unique_ptr<tide::StoreBackend> backend;
   // 0700, files 0600; an older install's modes are tightened here.
   tide::Status st = tide::MakePrivateDir(cfg.data_dir);
@@ -296,6 +298,8 @@ int main(int argc, char** argv) {
     return st.code() == tide::Status::Code::kInvalid ? 2 : 1;
   }
   tide::ObjectStore* store = &backend->store();
+  backend->SetFenceRefusedListener(
+      [&metrics] { metrics.fenced_writes_refused_total.Add({}).Increment(); });
   backend->Start();
   std::vector<std::string> secret_notes;
   st = tide::SetUpSecretsKey(*store, cfg.data_dir, cfg.secrets_key_file, cfg.secrets_rotate_from,
@@ -327,7 +331,6 @@ int main(int argc, char** argv) {
   const std::string local_node = tide::DefaultNodeName();
   if (!cfg.no_local_agent) auth->BindLocalAgent(local_node);
 
-  tide::Metrics metrics;
   tide::ControlPlaneOptions cpo;
   cpo.node_grace_ms = grace_ms;
   if (backend->is_etcd()) cpo.may_act = [b = backend.get()] { return b->IsLeader(); };

@@ -49,6 +49,16 @@ void Elector::Stop() {
 }
 
 void Elector::Tick() {
+  // A member that led at its last round proves it still does through the fence first: after a
+  // pause past its lease, etcd's refusal is how it learns, whatever the clock says.
+  if (const int64_t fence = FenceRevision(); fence != 0) {
+    Status fs = FencedTxn(etcd_, opts_.key, fence, {}, {});
+    if (fs.code() == Status::Code::kConflict) {
+      ++fenced_refusals_;
+      spdlog::warn("elector: {} was deposed: {}", opts_.name, fs.message());
+      if (on_refused_) on_refused_();
+    }
+  }
   LeadershipDecision d;
   // Up to three steps in one round: a new lease, a campaign, then the answer that counts them.
   for (int step = 0; step < 3; ++step) {
@@ -96,6 +106,7 @@ void Elector::Tick() {
     changed = leader_ != d.leader;
     leader_ = d.leader;
     fence_ = d.leader ? d.fence_revision : 0;
+    renewed_at_ = renewed_at_ms_;
     leader_name_ = d.leader_name;
     why_ = d.why;
   }
@@ -107,7 +118,7 @@ void Elector::Tick() {
 
 bool Elector::IsLeader() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return leader_;
+  return leader_ && LeaseSurelyAlive(cfg_, renewed_at_, clock_.NowMs());
 }
 
 std::string Elector::Leader() const {
