@@ -184,8 +184,8 @@ bool RunControlPlaneRound(int replicas, int rate, const WorkloadConfig& cfg, CpR
     const std::string d = dir.path() + "/m" + std::to_string(i);
     std::filesystem::create_directories(d);
     Tided::Options o;
-    o.extra_args = {"--store", etcd.store_url(), "--name", "m" + std::to_string(i),
-                    "--leader-ttl", "2s"};
+    o.extra_args = {"--store", etcd.store_url(), "--name", "m" + std::to_string(i), "--leader-ttl",
+                    "2s"};
     ms.push_back(std::make_unique<Tided>(d, o));
   }
   std::string leader;

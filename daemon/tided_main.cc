@@ -314,9 +314,8 @@ int main(int argc, char** argv) {
       return 2;
     }
     std::string summary;
-    st = export_file.empty()
-             ? tide::ImportStore(*store, import_file, import_replace, &summary)
-             : tide::ExportStore(*store, export_file, &summary);
+    st = export_file.empty() ? tide::ImportStore(*store, import_file, import_replace, &summary)
+                             : tide::ExportStore(*store, export_file, &summary);
     if (!st.ok()) {
       std::cerr << "tided: " << st.message() << " (nothing was written)\n";
       return 1;

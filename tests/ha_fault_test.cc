@@ -104,12 +104,16 @@ TEST(HaFault, APausedLeaderIsDeposedAndEtcdRefusesItsFencedWrite) {
   ASSERT_TRUE(replaced);
 
   // Its first round after the pause is a fenced transaction; etcd refuses it.
-  EXPECT_TRUE(WaitFor(
-      [&] { return MetricValue(*ms[li], "tide_fenced_writes_refused_total") >= 1; }, 5s))
+  EXPECT_TRUE(
+      WaitFor([&] { return MetricValue(*ms[li], "tide_fenced_writes_refused_total") >= 1; }, 5s))
       << ms[li]->proc()->Log();
   EXPECT_NE(ms[li]->proc()->Log().find("write refused by the fence"), std::string::npos);
   // It learned: it names the new leader, not itself, and so does everyone.
-  ASSERT_TRUE(WaitFor([&] { return AgreedLeader(ms, {0, 1, 2}) == next; }, 5s))
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return AgreedLeader(ms, {0, 1, 2}) == next;
+      },
+      5s))
       << ms[li]->Get("/v1/leader").body;
   // The members that were never deposed had nothing refused.
   for (size_t i : AllBut(3, li)) {
@@ -126,8 +130,8 @@ TEST(HaFault, EtcdDownTwentySecondsWarmTrafficFlowsAppliesAnswer503AndTideResume
   ASSERT_TRUE(WaitFor([&] { return AgreedLeader(ms, {0}) == "m0"; }, 10s));
   ASSERT_EQ(t.Post("/v1/apply", TestappManifest("warm", 2)).status, 200);
   ASSERT_TRUE(WaitFor([&] { return t.ReadyCount("warm") == 2; }, 30s));
-  ASSERT_TRUE(WaitFor([&] { return Http("GET", t.gateway() + "/service/warm/").status == 200; },
-                      10s));
+  ASSERT_TRUE(
+      WaitFor([&] { return Http("GET", t.gateway() + "/service/warm/").status == 200; }, 10s));
   // Everything answered 2xx before the outage must be there after it.
   std::vector<std::string> before = {"warm"};
   for (int i = 0; i < 5; ++i) {
@@ -164,8 +168,8 @@ TEST(HaFault, EtcdDownTwentySecondsWarmTrafficFlowsAppliesAnswer503AndTideResume
   etcd.Resume();
 
   // Tide resumes on its own: an apply after recovery succeeds and gets placed.
-  ASSERT_TRUE(WaitFor([&] { return t.Post("/v1/apply", TestappManifest("after", 1)).status == 200; },
-                      30s));
+  ASSERT_TRUE(
+      WaitFor([&] { return t.Post("/v1/apply", TestappManifest("after", 1)).status == 200; }, 30s));
   EXPECT_TRUE(WaitFor([&] { return t.ReadyCount("after") == 1; }, 40s))
       << t.Get("/v1/workloads/after").body;
   EXPECT_TRUE(WaitFor([&] { return AgreedLeader(ms, {0}) == "m0"; }, 10s));
@@ -239,11 +243,14 @@ TEST(HaFault, MovingFromSqliteToEtcdKeepsEveryObjectAndACorruptFileChangesNothin
   TempDir dir;
   std::string sqlite_data;
   {
+    std::filesystem::create_directories(dir.path() + "/old");
     Tided old(dir.path() + "/old");
     sqlite_data = old.data_dir();
     ASSERT_EQ(old.Post("/v1/apply", Layer("base")).status, 200);
     for (const char* n : {"a", "b", "c"}) ASSERT_EQ(old.Post("/v1/apply", Idle(n)).status, 200);
-    ASSERT_EQ(old.Post("/v1/apply", Idle("a") + "  # changed\n").status, 200);
+    std::string a2 = Idle("a");  // generation 2
+    a2.replace(a2.find("/bin/true"), 9, "/bin/false");
+    ASSERT_EQ(old.Post("/v1/apply", a2).status, 200);
     ASSERT_EQ(old.Put("/v1/workloads/b/scale", R"({"replicas": 0})").status, 200);
     EXPECT_EQ(old.proc()->Terminate(SIGTERM, 10s), 0);
   }
@@ -282,10 +289,12 @@ TEST(HaFault, MovingFromSqliteToEtcdKeepsEveryObjectAndACorruptFileChangesNothin
 
   // A member on etcd serves what the SQLite tided held, with generations and scale kept.
   auto ms = Members(dir, etcd.store_url(), 1);
-  for (const char* n : {"a", "b", "c"}) EXPECT_EQ(ms[0]->Get(std::string("/v1/workloads/") + n).status, 200);
+  for (const char* n : {"a", "b", "c"})
+    EXPECT_EQ(ms[0]->Get(std::string("/v1/workloads/") + n).status, 200);
   EXPECT_NE(ms[0]->Get("/v1/layers").body.find("\"base\""), std::string::npos);
   json b = ms[0]->Get("/v1/workloads/b").Json();
-  EXPECT_NE(b.dump().find("\"scaleReplicas\":0"), std::string::npos) << b.dump();
+  EXPECT_NE(b.dump().find("\"scaleOverride\":0"), std::string::npos) << b.dump();
+  EXPECT_EQ(ms[0]->Get("/v1/workloads/a").Json()["metadata"].value("generation", 0), 2);
 }
 
 }  // namespace

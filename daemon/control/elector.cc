@@ -123,6 +123,9 @@ bool Elector::IsLeader() const {
 
 std::string Elector::Leader() const {
   std::lock_guard<std::mutex> lock(mu_);
+  // This member's own leadership expires by the clock too (IsLeader): it does not name itself
+  // leader while a round is stuck on an unreachable etcd.
+  if (leader_ && !LeaseSurelyAlive(cfg_, renewed_at_, clock_.NowMs())) return "";
   return leader_name_;
 }
 

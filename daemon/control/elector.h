@@ -58,7 +58,7 @@ class Elector {
   void Tick();
 
   bool IsLeader() const;
-  std::string Leader() const;  // "" while none is known
+  std::string Leader() const;  // "" while none is known (or this member's lease is not sure)
   const std::string& Self() const { return opts_.name; }
   int64_t FenceRevision() const;  // the leader key's create revision while leading, else 0
   const std::string& key() const { return opts_.key; }

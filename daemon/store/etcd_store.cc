@@ -320,7 +320,8 @@ Status EtcdStore::ImportObjects(const std::vector<StoredObject>& objs, bool repl
   }
   for (const auto& [ns, m] : snap.objects) {
     for (const auto& [name, so] : m) {
-      if (!put.count(objs_prefix + ns + "/" + name)) ops.push_back(Op::Delete(objs_prefix + ns + "/" + name));
+      if (!put.count(objs_prefix + ns + "/" + name))
+        ops.push_back(Op::Delete(objs_prefix + ns + "/" + name));
     }
   }
   if (ops.size() + 1 > kMaxOps) {
@@ -333,8 +334,9 @@ Status EtcdStore::ImportObjects(const std::vector<StoredObject>& objs, bool repl
   bool committed = false;
   TIDE_RETURN_IF_ERROR(CommitIfUnchanged(snap, std::move(ops), &committed));
   if (!committed) {
-    return Status::Conflict("import: another member changed the objects meanwhile; nothing was "
-                            "imported, try again with the members stopped");
+    return Status::Conflict(
+        "import: another member changed the objects meanwhile; nothing was "
+        "imported, try again with the members stopped");
   }
   Changed();
   return Status::Ok();

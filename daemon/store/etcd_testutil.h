@@ -289,7 +289,8 @@ class TestEtcdCluster {
       cc.timeout_seconds = 1;
       Client c(cc);
       Response r;
-      if (!c.Post("/v3/maintenance/status", "{}", "application/json", &r).ok() || r.status != 200) continue;
+      if (!c.Post("/v3/maintenance/status", "{}", "application/json", &r).ok() || r.status != 200)
+        continue;
       // The answer names the leader's id and the member's own id; ask each live member for its
       // id and match.
       const std::string leader = Field(r.body, "leader");

@@ -33,7 +33,8 @@ Status StoredObjectFromJson(const json& j, const std::string& where, StoredObjec
     for (const char* f : {"object", "generation", "created_ms", "updated_ms"}) {
       if (!j.contains(f)) return Status::Invalid(where + ": missing \"" + f + "\"");
     }
-    if (!j.at("object").is_object()) return Status::Invalid(where + ": \"object\" is not an object");
+    if (!j.at("object").is_object())
+      return Status::Invalid(where + ": \"object\" is not an object");
     out->object = j.at("object").get<Object>();
     out->generation = j.at("generation").get<int64_t>();
     out->created_ms = j.at("created_ms").get<int64_t>();

@@ -36,7 +36,6 @@ Status ExportStore(ObjectStore& store, const std::string& path, std::string* sum
 Status ParseExport(const std::string& text, std::vector<StoredObject>* out);
 
 // ParseExport of the file at `path`, then ObjectStore::ImportObjects. *summary: what was written.
-Status ImportStore(ObjectStore& store, const std::string& path, bool replace,
-                   std::string* summary);
+Status ImportStore(ObjectStore& store, const std::string& path, bool replace, std::string* summary);
 
 }  // namespace tide

@@ -53,9 +53,9 @@ class MigrateTest : public ::testing::Test {
   }
   void Fill() {
     std::vector<ApplyResult> out;
-    ASSERT_TRUE(sqlite_->Apply({Layer("base"), Service("web", 2, "base"), Service("api", 1)},
-                               false, &out)
-                    .ok());
+    ASSERT_TRUE(
+        sqlite_->Apply({Layer("base"), Service("web", 2, "base"), Service("api", 1)}, false, &out)
+            .ok());
     clock_.Advance(1000);
     ASSERT_TRUE(sqlite_->Apply({Service("web", 3, "base")}, false, &out).ok());  // generation 2
     ASSERT_TRUE(sqlite_->SetScale("api", 5).ok());
