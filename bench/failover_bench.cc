@@ -28,12 +28,14 @@
 #include "bench/bench_util.h"
 #include "daemon/store/etcd_testutil.h"
 #include "tests/harness.h"
+#include "tests/harness_extra.h"
 
 namespace tide::bench {
 namespace {
 
 using tide::TestEtcd;
 using tide::testing::AgentProc;
+using tide::testing::AgreedLeader;
 using tide::testing::json;
 using tide::testing::TempDir;
 using tide::testing::Tided;
@@ -199,18 +201,6 @@ struct CpRound {
   int lost_before_kill = 0;  // the surviving gateway failed these while the leader still lived
 };
 
-// The leader all live members name ("" until they agree).
-std::string Agreed(const std::vector<std::unique_ptr<Tided>>& ms, size_t skip) {
-  std::string leader;
-  for (size_t i = 0; i < ms.size(); ++i) {
-    if (i == skip) continue;
-    const std::string l = ms[i]->Get("/v1/leader").Json().value("leader", "");
-    if (l.empty() || (!leader.empty() && l != leader)) return "";
-    leader = l;
-  }
-  return leader;
-}
-
 bool RunControlPlaneRound(int replicas, int rate, const WorkloadConfig& cfg, CpRound* out) {
   TestEtcd etcd;
   if (!etcd.ok()) {
@@ -228,7 +218,7 @@ bool RunControlPlaneRound(int replicas, int rate, const WorkloadConfig& cfg, CpR
     ms.push_back(std::make_unique<Tided>(d, o));
   }
   std::string leader;
-  if (!WaitFor([&] { return !(leader = Agreed(ms, 99)).empty(); }, 10s)) {
+  if (!WaitFor([&] { return !(leader = AgreedLeader(ms, {0, 1, 2})).empty(); }, 10s)) {
     std::fprintf(stderr, "no leader\n");
     return false;
   }
@@ -261,7 +251,7 @@ bool RunControlPlaneRound(int replicas, int rate, const WorkloadConfig& cfg, CpR
   std::string next;
   if (!WaitFor(
           [&] {
-            next = Agreed(ms, li);
+            next = AgreedLeader(ms, {si, (si + 1) % 3});
             return !next.empty() && next != leader;
           },
           15s)) {

@@ -60,20 +60,6 @@ std::vector<std::unique_ptr<Tided>> Members(const TempDir& dir, const std::strin
   return ms;
 }
 
-// The leader every listed member names (and that one names itself); "" until they agree.
-std::string AgreedLeader(const std::vector<std::unique_ptr<Tided>>& ms,
-                         const std::vector<size_t>& live) {
-  std::string leader;
-  for (size_t i : live) {
-    HttpResult r = ms[i]->Get("/v1/leader");
-    if (r.status != 200) return "";
-    const std::string l = r.Json().value("leader", "");
-    if (l.empty() || (!leader.empty() && l != leader)) return "";
-    leader = l;
-  }
-  return leader;
-}
-
 std::vector<size_t> AllBut(size_t n, size_t skip) {
   std::vector<size_t> v;
   for (size_t i = 0; i < n; ++i) {

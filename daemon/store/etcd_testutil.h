@@ -30,22 +30,11 @@
 #include <vector>
 
 #include "api/client.h"
+#include "daemon/gateway/loopback_testutil.h"
 
 namespace tide {
 
 namespace etcd_testing {
-
-inline int FreeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 inline std::string LogTail(const std::string& path) {
   std::ifstream in(path);
@@ -59,9 +48,9 @@ inline std::string LogTail(const std::string& path) {
 class Member {
  public:
   Member(std::string name, std::string dir) : name_(std::move(name)), dir_(std::move(dir)) {
-    client_port_ = FreeLoopbackPort();
-    peer_port_ = FreeLoopbackPort();
-    while (peer_port_ == client_port_) peer_port_ = FreeLoopbackPort();
+    client_port_ = ClosedLoopbackPort();
+    peer_port_ = ClosedLoopbackPort();
+    while (peer_port_ == client_port_) peer_port_ = ClosedLoopbackPort();
   }
   ~Member() { Kill(); }
   Member(const Member&) = delete;
