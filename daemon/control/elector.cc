@@ -51,14 +51,8 @@ void Elector::Stop() {
 void Elector::Tick() {
   // A member that led at its last round proves it still does through the fence first: after a
   // pause past its lease, etcd's refusal is how it learns, whatever the clock says.
-  if (const int64_t fence = FenceRevision(); fence != 0) {
-    Status fs = FencedTxn(etcd_, opts_.key, fence, {}, {});
-    if (fs.code() == Status::Code::kConflict) {
-      ++fenced_refusals_;
-      spdlog::warn("elector: {} was deposed: {}", opts_.name, fs.message());
-      if (on_refused_) on_refused_();
-    }
-  }
+  const int64_t fence_before = FenceRevision();
+  bool refused = fence_before != 0 && FenceRefused(fence_before);
   LeadershipDecision d;
   // Up to three steps in one round: a new lease, a campaign, then the answer that counts them.
   for (int step = 0; step < 3; ++step) {
@@ -100,6 +94,9 @@ void Elector::Tick() {
     }
   }
 
+  // Stepping down in this round without a refusal (a pause landed inside the round, after the
+  // first transaction): the term it held ends through the fence too, so the refusal is seen.
+  if (!refused && fence_before != 0 && !d.leader) refused = FenceRefused(fence_before);
   bool changed = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -114,6 +111,15 @@ void Elector::Tick() {
     spdlog::info("elector: {} {} ({})", opts_.name, d.leader ? "leads" : "does not lead", d.why);
     if (on_change_) on_change_(d.leader);
   }
+}
+
+bool Elector::FenceRefused(int64_t fence) {
+  Status fs = FencedTxn(etcd_, opts_.key, fence, {}, {});
+  if (fs.code() != Status::Code::kConflict) return false;
+  ++fenced_refusals_;
+  spdlog::warn("elector: {} was deposed: {}", opts_.name, fs.message());
+  if (on_refused_) on_refused_();
+  return true;
 }
 
 bool Elector::IsLeader() const {

@@ -16,7 +16,9 @@
 // A round of a member that led at its previous round starts with a fenced transaction (no
 // writes of its own, the fence alone): a leader paused or cut off past its lease learns from
 // etcd's refusal that it was deposed, before anything else, and counts it
-// (FencedRefusals(), tide_fenced_writes_refused_total).
+// (FencedRefusals(), tide_fenced_writes_refused_total). A round that ends its leadership without
+// such a refusal (the pause landed inside the round) sends one more, so a deposed term always
+// ends in a refusal etcd gives, never only in a read.
 //
 // IsLeader() is also bounded by the clock, not only by the last round: it turns false once
 // ttl - margin passed since the last renewal was sent, so a control loop that wakes from a pause
@@ -72,6 +74,9 @@ class Elector {
   void SetFenceRefusedListener(std::function<void()> fn) { on_refused_ = std::move(fn); }
 
  private:
+  // A fenced transaction (no writes) with `fence`; true, counted and logged when etcd refused it.
+  bool FenceRefused(int64_t fence);
+
   ElectorOptions opts_;
   etcd::EtcdClient& etcd_;
   Clock& clock_;
