@@ -61,7 +61,12 @@ Metrics::Metrics()
                                "REST API requests", *registry_)),
       reconcile_duration_seconds(
           Named(prometheus::BuildHistogram(), "tide_reconcile_duration_seconds",
-                "Reconcile passes, seconds under the control plane's lock", *registry_)) {}
+                "Reconcile passes, seconds under the control plane's lock", *registry_)),
+      fenced_writes_refused_total(
+          Named(prometheus::BuildCounter(), "tide_fenced_writes_refused_total",
+                "Fenced writes etcd refused because this member no longer led", *registry_)) {
+  fenced_writes_refused_total.Add({});  // 0 from the start, so a rate() has a base
+}
 
 std::string Metrics::Serve() const {
   prometheus::TextSerializer s;

@@ -59,6 +59,8 @@ class Metrics {
   // no labels: one reconcile pass, with the control plane's lock held (heartbeats that change
   // something and status reads wait for it)
   prometheus::Family<prometheus::Histogram>& reconcile_duration_seconds;
+  // no labels: fenced writes of this member etcd refused because it no longer led (docs/ha.md)
+  prometheus::Family<prometheus::Counter>& fenced_writes_refused_total;
 };
 
 }  // namespace tide

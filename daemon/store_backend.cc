@@ -49,6 +49,10 @@ Status StoreBackend::Open(const StoreBackendOptions& opts, Clock& clock,
 
 StoreBackend::~StoreBackend() { Stop(); }
 
+void StoreBackend::SetFenceRefusedListener(std::function<void()> fn) {
+  if (elector_) elector_->SetFenceRefusedListener(std::move(fn));
+}
+
 void StoreBackend::Start() {
   if (elector_) elector_->Start();
 }

@@ -10,6 +10,7 @@
 // Thread-safety: Leader()/IsLeader() from any thread; Open/Start/Stop from main.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -43,6 +44,9 @@ class StoreBackend {
   ObjectStore& store() { return *store_; }
   bool is_etcd() const { return elector_ != nullptr; }
   const std::string& name() const { return opts_.name; }
+  // etcd: called at each fenced write etcd refused because this member no longer led
+  // (Elector::SetFenceRefusedListener). Before Start().
+  void SetFenceRefusedListener(std::function<void()> fn);
   // Starts campaigning (etcd); a no-op for SQLite.
   void Start();
   // Stops campaigning and hands leadership over at once (revokes the lease).

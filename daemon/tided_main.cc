@@ -27,6 +27,7 @@
 #include "daemon/server/api_server.h"
 #include "daemon/server/apply.h"
 #include "daemon/server/auth.h"
+#include "daemon/store/migrate.h"
 #include "daemon/store/repair.h"
 #include "daemon/store/secrets_key.h"
 #include "daemon/store_backend.h"
@@ -93,9 +94,10 @@ bool LoadConfigFile(const std::string& path, CLI::App& app, std::string* err) {
     const std::string key = kv.first.Scalar();
     const std::string flag = FlagOfKey(key);
     CLI::Option* opt = nullptr;
-    // repair is a one-off action, never a standing setting.
+    // repair, export and import are one-off actions, never standing settings.
     bool ok = !key.empty() && key != "config" && key != "help" && key != "version" &&
-              key != "repair" && flag.find("--", 2) == std::string::npos;
+              key != "repair" && key != "export" && key != "import" && key != "importReplace" &&
+              flag.find("--", 2) == std::string::npos;
     if (ok) opt = app.get_option_no_throw(flag);
     // A negated name (--no-allow-root) would set its option the other way round: not a key.
     if (opt) {
@@ -136,7 +138,15 @@ int main(int argc, char** argv) {
   Config cfg;
   std::string config_file;
   bool repair = false;
+  std::string export_file, import_file;
+  bool import_replace = false;
   app.add_option("--config", config_file, "YAML file with these settings (flags win)");
+  app.add_option("--export", export_file,
+                 "write every workload and layer of --store to FILE and exit (docs/ha.md)");
+  app.add_option("--import", import_file,
+                 "write the objects of an --export FILE into --store, all or nothing, and exit");
+  app.add_flag("--import-replace", import_replace,
+               "--import: replace the objects the target store already holds");
   app.add_flag("--repair", repair,
                "rebuild a damaged store from what can be read, print what was recovered and "
                "lost, and exit (docs/operations.md)");
@@ -282,6 +292,8 @@ int main(int argc, char** argv) {
   cfg.store.leader_ttl_seconds = leader_ttl_ms / 1000;
   cfg.store.data_dir = cfg.data_dir;
   if (cfg.store.name.empty()) cfg.store.name = tide::DefaultNodeName();
+  // Before the store: its elector counts refused fenced writes into it from its first round.
+  tide::Metrics metrics;
   std::unique_ptr<tide::StoreBackend> backend;
   // 0700, files 0600; an older install's modes are tightened here.
   tide::Status st = tide::MakePrivateDir(cfg.data_dir);
@@ -296,6 +308,23 @@ int main(int argc, char** argv) {
     return st.code() == tide::Status::Code::kInvalid ? 2 : 1;
   }
   tide::ObjectStore* store = &backend->store();
+  if (!export_file.empty() || !import_file.empty()) {  // one-off: no campaign, no serving
+    if (!export_file.empty() && !import_file.empty()) {
+      std::cerr << "tided: --export and --import: one at a time\n";
+      return 2;
+    }
+    std::string summary;
+    st = export_file.empty() ? tide::ImportStore(*store, import_file, import_replace, &summary)
+                             : tide::ExportStore(*store, export_file, &summary);
+    if (!st.ok()) {
+      std::cerr << "tided: " << st.message() << " (nothing was written)\n";
+      return 1;
+    }
+    std::cout << summary << "\n";
+    return 0;
+  }
+  backend->SetFenceRefusedListener(
+      [&metrics] { metrics.fenced_writes_refused_total.Add({}).Increment(); });
   backend->Start();
   std::vector<std::string> secret_notes;
   st = tide::SetUpSecretsKey(*store, cfg.data_dir, cfg.secrets_key_file, cfg.secrets_rotate_from,
@@ -327,7 +356,6 @@ int main(int argc, char** argv) {
   const std::string local_node = tide::DefaultNodeName();
   if (!cfg.no_local_agent) auth->BindLocalAgent(local_node);
 
-  tide::Metrics metrics;
   tide::ControlPlaneOptions cpo;
   cpo.node_grace_ms = grace_ms;
   if (backend->is_etcd()) cpo.may_act = [b = backend.get()] { return b->IsLeader(); };

@@ -52,6 +52,19 @@ json Events(const Tided& tided, const std::string& workload) {
   return j.is_object() && j.contains("items") ? j["items"] : json::array();
 }
 
+std::string AgreedLeader(const std::vector<std::unique_ptr<Tided>>& ms,
+                         const std::vector<size_t>& live) {
+  std::string leader;
+  for (size_t i : live) {
+    HttpResult r = ms[i]->Get("/v1/leader");
+    if (r.status != 200) return "";
+    const std::string l = r.Json().value("leader", "");
+    if (l.empty() || (!leader.empty() && l != leader)) return "";
+    leader = l;
+  }
+  return leader;
+}
+
 int CountEvents(const Tided& tided, const std::string& workload, const std::string& reason) {
   int n = 0;
   for (const auto& e : Events(tided, workload)) n += e.value("reason", "") == reason ? 1 : 0;

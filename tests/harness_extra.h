@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -38,6 +39,11 @@ std::map<std::string, int> PidsById(const json& instances, const std::string& st
 json Events(const Tided& tided, const std::string& workload = "");
 // How many of those events have this reason.
 int CountEvents(const Tided& tided, const std::string& workload, const std::string& reason);
+
+// The leader every member of `ms` listed in `live` names in GET /v1/leader (several tided on
+// etcd, docs/ha.md); "" until they all answer and agree on one.
+std::string AgreedLeader(const std::vector<std::unique_ptr<Tided>>& ms,
+                         const std::vector<size_t>& live);
 
 // The state of a node in GET /v1/nodes ("" when not listed).
 std::string NodeStateOf(const Tided& tided, const std::string& node);

@@ -205,11 +205,13 @@ void ControlPlane::ReconcileOnce() {
 void ControlPlane::RefreshWorkloadsLocked() {
   int64_t rev = store_.Revision();
   if (rev == store_revision_seen_) return;
-  store_revision_seen_ = rev;
+  // A read that fails (etcd unreachable) keeps what was known and is retried at the next pass:
+  // the revision counts as seen only once both reads succeeded.
   std::vector<StoredObject> objs;
   if (!store_.List(std::nullopt, &objs).ok()) return;
   std::vector<StoredObject> layers;
-  store_.ListLayers(&layers);
+  if (!store_.ListLayers(&layers).ok()) return;
+  store_revision_seen_ = rev;
   layer_paths_.clear();
   for (const auto& l : layers) layer_paths_[l.object.metadata.name] = l.object.layer.path;
   store_.SecretValues(&secret_values_);

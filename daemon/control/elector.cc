@@ -49,6 +49,10 @@ void Elector::Stop() {
 }
 
 void Elector::Tick() {
+  // A member that led at its last round proves it still does through the fence first: after a
+  // pause past its lease, etcd's refusal is how it learns, whatever the clock says.
+  const int64_t fence_before = FenceRevision();
+  bool refused = fence_before != 0 && FenceRefused(fence_before);
   LeadershipDecision d;
   // Up to three steps in one round: a new lease, a campaign, then the answer that counts them.
   for (int step = 0; step < 3; ++step) {
@@ -90,12 +94,16 @@ void Elector::Tick() {
     }
   }
 
+  // Stepping down in this round without a refusal (a pause landed inside the round, after the
+  // first transaction): the term it held ends through the fence too, so the refusal is seen.
+  if (!refused && fence_before != 0 && !d.leader) refused = FenceRefused(fence_before);
   bool changed = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     changed = leader_ != d.leader;
     leader_ = d.leader;
     fence_ = d.leader ? d.fence_revision : 0;
+    renewed_at_ = renewed_at_ms_;
     leader_name_ = d.leader_name;
     why_ = d.why;
   }
@@ -105,13 +113,25 @@ void Elector::Tick() {
   }
 }
 
+bool Elector::FenceRefused(int64_t fence) {
+  Status fs = FencedTxn(etcd_, opts_.key, fence, {}, {});
+  if (fs.code() != Status::Code::kConflict) return false;
+  ++fenced_refusals_;
+  spdlog::warn("elector: {} was deposed: {}", opts_.name, fs.message());
+  if (on_refused_) on_refused_();
+  return true;
+}
+
 bool Elector::IsLeader() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return leader_;
+  return leader_ && LeaseSurelyAlive(cfg_, renewed_at_, clock_.NowMs());
 }
 
 std::string Elector::Leader() const {
   std::lock_guard<std::mutex> lock(mu_);
+  // This member's own leadership expires by the clock too (IsLeader): it does not name itself
+  // leader while a round is stuck on an unreachable etcd.
+  if (leader_ && !LeaseSurelyAlive(cfg_, renewed_at_, clock_.NowMs())) return "";
   return leader_name_;
 }
 

@@ -13,6 +13,17 @@
 // refuses the txn and FencedTxn answers kConflict "deposed", with nothing written. A member that
 // does not lead as far as it knows gets kUnavailable without any write being sent.
 //
+// A round of a member that led at its previous round starts with a fenced transaction (no
+// writes of its own, the fence alone): a leader paused or cut off past its lease learns from
+// etcd's refusal that it was deposed, before anything else, and counts it
+// (FencedRefusals(), tide_fenced_writes_refused_total). A round that ends its leadership without
+// such a refusal (the pause landed inside the round) sends one more, so a deposed term always
+// ends in a refusal etcd gives, never only in a read.
+//
+// IsLeader() is also bounded by the clock, not only by the last round: it turns false once
+// ttl - margin passed since the last renewal was sent, so a control loop that wakes from a pause
+// before this loop's next round does not act on a stale answer.
+//
 // Thread-safety: the getters may be called from any thread; Tick() from one thread at a time
 // (the loop's, or a test's instead of Start()).
 #pragma once
@@ -49,7 +60,7 @@ class Elector {
   void Tick();
 
   bool IsLeader() const;
-  std::string Leader() const;  // "" while none is known
+  std::string Leader() const;  // "" while none is known (or this member's lease is not sure)
   const std::string& Self() const { return opts_.name; }
   int64_t FenceRevision() const;  // the leader key's create revision while leading, else 0
   const std::string& key() const { return opts_.key; }
@@ -57,8 +68,15 @@ class Elector {
   void SetListener(std::function<void(bool leader)> fn) { on_change_ = std::move(fn); }
   // The last decision's reason (logs, tests).
   std::string Why() const;
+  // Fenced transactions of this member that etcd refused because it no longer led.
+  int64_t FencedRefusals() const { return fenced_refusals_.load(); }
+  // Called (on the loop's thread) at each such refusal. Set before Start().
+  void SetFenceRefusedListener(std::function<void()> fn) { on_refused_ = std::move(fn); }
 
  private:
+  // A fenced transaction (no writes) with `fence`; true, counted and logged when etcd refused it.
+  bool FenceRefused(int64_t fence);
+
   ElectorOptions opts_;
   etcd::EtcdClient& etcd_;
   Clock& clock_;
@@ -69,10 +87,13 @@ class Elector {
   bool leader_ = false;      // guarded by mu_
   std::string leader_name_;  // guarded by mu_
   int64_t fence_ = 0;        // guarded by mu_
+  int64_t renewed_at_ = 0;   // guarded by mu_: renewed_at_ms_ as of the last round
   std::string why_;          // guarded by mu_
   bool stopping_ = false;    // guarded by mu_
   std::condition_variable cv_;
   std::function<void(bool)> on_change_;
+  std::function<void()> on_refused_;
+  std::atomic<int64_t> fenced_refusals_{0};
   std::thread thread_;
 };
 

@@ -112,13 +112,41 @@ TEST_F(ElectorTest, ADeposedLeadersFencedWriteIsRefusedAndWritesNothing) {
   ASSERT_TRUE(client_->Get("/tide/x", &kv, &found).ok());
   EXPECT_EQ(kv.value, "1");  // untouched
 
-  // a itself learns it no longer leads at its next round.
+  // a itself learns it no longer leads at its next round, which starts with a fenced txn that
+  // etcd refuses: counted once.
+  EXPECT_EQ(a->FencedRefusals(), 0);
+  int heard = 0;
+  a->SetFenceRefusedListener([&] { ++heard; });
   a->Tick();
   EXPECT_FALSE(a->IsLeader());
   EXPECT_EQ(a->Leader(), "b");
+  EXPECT_EQ(a->FencedRefusals(), 1);
+  EXPECT_EQ(heard, 1);
+  a->Tick();  // no longer believes it leads: nothing more is sent through the old fence
+  EXPECT_EQ(a->FencedRefusals(), 1);
+  EXPECT_EQ(b->FencedRefusals(), 0);
   // Not leading: refused before anything is sent.
   EXPECT_EQ(FencedTxn(*client_, a->key(), 0, {}, {etcd::Op::Put("/tide/x", "3")}).code(),
             Status::Code::kUnavailable);
+}
+
+// A control loop that wakes from a pause before the elector's next round does not act on the
+// last round's answer: IsLeader() is bounded by the clock since the last renewal.
+TEST_F(ElectorTest, IsLeaderTurnsFalseOnItsOwnWhenTheLeaseCannotBeSureWithoutARound) {
+  FakeClock clock;
+  ElectorOptions eo;
+  eo.name = "a";
+  eo.key = "/tide/leader";
+  eo.ttl_seconds = 3;
+  Elector a(eo, *client_, clock);
+  a.Tick();
+  ASSERT_TRUE(a.IsLeader()) << a.Why();
+  clock.Advance(2400);  // < ttl - margin (3000 - 500)
+  EXPECT_TRUE(a.IsLeader());
+  clock.Advance(200);  // past it, and no round since
+  EXPECT_FALSE(a.IsLeader());
+  a.Tick();  // a round renews the lease: leading again
+  EXPECT_TRUE(a.IsLeader()) << a.Why();
 }
 
 TEST_F(ElectorTest, FencedTxnTellsACallersFailedConditionFromDeposition) {

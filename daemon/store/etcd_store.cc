@@ -8,6 +8,7 @@
 
 #include "api/json.h"
 #include "daemon/store/apply_plan.h"
+#include "daemon/store/migrate.h"
 
 namespace tide {
 namespace {
@@ -25,29 +26,17 @@ Status Unavailable(const Status& s) {
     if (!_s.ok()) return _s;       \
   } while (0)
 
-std::string RecordOf(const StoredObject& so) {
-  json j = {{"object", so.object},
-            {"generation", so.generation},
-            {"created_ms", so.created_ms},
-            {"updated_ms", so.updated_ms}};
-  j["scale_replicas"] = so.scale_replicas ? json(*so.scale_replicas) : json();
-  return j.dump();
-}
+std::string RecordOf(const StoredObject& so) { return StoredObjectToJson(so).dump(); }
 
 Status ParseRecord(const std::string& key, const std::string& text, StoredObject* out) {
+  json j;
   try {
-    json j = json::parse(text);
-    out->object = j.at("object").get<Object>();
-    out->generation = j.at("generation").get<int64_t>();
-    out->created_ms = j.at("created_ms").get<int64_t>();
-    out->updated_ms = j.at("updated_ms").get<int64_t>();
-    out->scale_replicas.reset();
-    if (j.contains("scale_replicas") && !j["scale_replicas"].is_null()) {
-      out->scale_replicas = j["scale_replicas"].get<int>();
-    }
+    j = json::parse(text);
   } catch (const std::exception& e) {
     return Status::Internal("store: corrupt object at " + key + ": " + e.what());
   }
+  Status s = StoredObjectFromJson(j, key, out);
+  if (!s.ok()) return Status::Internal("store: corrupt object at " + s.message());
   return Status::Ok();
 }
 
@@ -297,6 +286,60 @@ Status EtcdStore::SetScale(const std::string& name, int replicas) {
     }
   }
   return Status::Unavailable("store: too many concurrent changes; try again");
+}
+
+Status EtcdStore::ImportObjects(const std::vector<StoredObject>& objs, bool replace) {
+  // One txn: the objects, the deletes of what is held (replace) and the objects-version bump.
+  constexpr size_t kMaxOps = 128;  // etcd's --max-txn-ops default
+  if (objs.size() + 1 > kMaxOps) {
+    return Status::Invalid("import: " + std::to_string(objs.size()) +
+                           " objects need one etcd transaction of " +
+                           std::to_string(objs.size() + 1) +
+                           " operations, more than etcd's default --max-txn-ops (128): start "
+                           "etcd with --max-txn-ops=" +
+                           std::to_string(objs.size() + 1) + " or more for the import");
+  }
+  Snapshot snap;
+  TIDE_RETURN_IF_ERROR(ReadSnapshot(&snap));
+  size_t held = 0;
+  for (const auto& [ns, m] : snap.objects) held += m.size();
+  if (held > 0 && !replace) {
+    return Status::Conflict("import: the target store already holds " + std::to_string(held) +
+                            " workload(s) and layer(s); --import-replace replaces them");
+  }
+  // etcd refuses a txn whose delete range overlaps a put: replaced objects are put over, the
+  // others deleted one by one.
+  const std::string objs_prefix = opts_.prefix + "objects/";
+  std::vector<Op> ops;
+  std::set<std::string> put;
+  for (const auto& so : objs) {
+    const std::string key =
+        objs_prefix + StoreNamespace(so.object.kind) + "/" + so.object.metadata.name;
+    put.insert(key);
+    ops.push_back(Op::Put(key, RecordOf(so)));
+  }
+  for (const auto& [ns, m] : snap.objects) {
+    for (const auto& [name, so] : m) {
+      if (!put.count(objs_prefix + ns + "/" + name))
+        ops.push_back(Op::Delete(objs_prefix + ns + "/" + name));
+    }
+  }
+  if (ops.size() + 1 > kMaxOps) {
+    return Status::Invalid("import: replacing " + std::to_string(held) + " object(s) with " +
+                           std::to_string(objs.size()) + " needs " +
+                           std::to_string(ops.size() + 1) +
+                           " operations in one etcd transaction, more than etcd's default "
+                           "--max-txn-ops (128): delete the target's objects first");
+  }
+  bool committed = false;
+  TIDE_RETURN_IF_ERROR(CommitIfUnchanged(snap, std::move(ops), &committed));
+  if (!committed) {
+    return Status::Conflict(
+        "import: another member changed the objects meanwhile; nothing was "
+        "imported, try again with the members stopped");
+  }
+  Changed();
+  return Status::Ok();
 }
 
 // ---- events ----

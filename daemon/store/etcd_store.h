@@ -57,6 +57,7 @@ class EtcdStore : public ObjectStore {
   Status List(std::optional<Kind> kind, std::vector<StoredObject>* out) override;
   Status Delete(const std::string& name, StoredObject* deleted = nullptr) override;
   Status SetScale(const std::string& name, int replicas) override;
+  Status ImportObjects(const std::vector<StoredObject>& objs, bool replace) override;
   Status GetLayer(const std::string& name, StoredObject* out) override;
   Status DeleteLayer(const std::string& name) override;
   Status AppendEvent(Event e, int64_t* id = nullptr) override;

@@ -121,6 +121,13 @@ class ObjectStore {
   static constexpr const char* kSecretsNeedSqlite =
       "kind Secret needs --store sqlite for now: the etcd store does not seal secrets yet";
 
+  // ---- moving between stores (migrate.h: tided --export / --import) ----
+  // Writes `objs` (workloads and layers, already checked: migrate.h ParseExport) exactly as given:
+  // generation, times and scale override kept. One transaction: all or nothing. When the store
+  // already holds workloads or layers: kConflict saying how many, unless `replace`, which deletes
+  // them in the same transaction (Secrets are left alone).
+  virtual Status ImportObjects(const std::vector<StoredObject>& objs, bool replace) = 0;
+
   // ---- change notification ----
   // Increments on every change to objects this process sees (its own and, for etcd, other
   // members'). Not persisted.

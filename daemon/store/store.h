@@ -73,6 +73,8 @@ class Store : public ObjectStore {
   Status Delete(const std::string& name, StoredObject* deleted = nullptr);
   // Sets the replicas override of a workload. NotFound when absent, Invalid when < 0.
   Status SetScale(const std::string& name, int replicas);
+  // store_import.cc; the contract is ObjectStore's.
+  Status ImportObjects(const std::vector<StoredObject>& objs, bool replace) override;
 
   // ---- layers ----
   Status GetLayer(const std::string& name, StoredObject* out);
