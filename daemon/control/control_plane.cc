@@ -16,7 +16,8 @@ ControlPlane::ControlPlane(ControlPlaneOptions opts, ObjectStore& store, Clock& 
       clock_(clock),
       metrics_(metrics),
       gateway_(gateway),
-      autoscaler_(clock) {}
+      autoscaler_(clock),
+      remote_load_(opts_.load_fresh_ms) {}
 
 ControlPlane::~ControlPlane() { Stop(); }
 
@@ -74,6 +75,9 @@ void ControlPlane::EmitLocked(const std::string& type, const std::string& reason
   } else {
     spdlog::info("{} {}: {}", reason, object, message);
   }
+  // Several members: what agents report reaches every member, so only the leader stores the
+  // events it leads to; a follower's are in its log only (no event three times).
+  if (opts_.may_act && !acting_) return;
   pending_events_.push_back(std::move(e));
 }
 
