@@ -149,8 +149,6 @@ std::optional<RouteInfo> ControlPlane::Route(const std::string& workload) {
   return r;
 }
 
-// Scale from zero at once, as many as the waiting requests need (event-driven: the autoscale
-// loop's period is not on this path).
 void ControlPlane::ShareLoad() {
   if (!opts_.may_act || gateway_ == nullptr) return;
   const int64_t now = clock_.NowMs();
@@ -210,6 +208,8 @@ void ControlPlane::ShareLoad() {
   }
 }
 
+// Scale from zero at once, as many as the waiting requests need (event-driven: the autoscale
+// loop's period is not on this path).
 void ControlPlane::OnLoad(const std::string& workload, int inflight, int queued) {
   bool activate = false;
   {
