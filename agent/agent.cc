@@ -78,6 +78,15 @@ NodeInfo Agent::Info() const {
 }
 
 Status Agent::Start() {
+  std::vector<std::string> servers;
+  if (Status st = ParseServerList(opts_.server, &servers); !st.ok()) {
+    return Status::Invalid("--server: " + st.message());
+  }
+  members_.clear();
+  for (auto& url : servers) {
+    members_.push_back(std::make_unique<Member>());
+    members_.back()->url = url;
+  }
   HostPort listen;
   if (Status st = ParseHostPort(opts_.listen, PortUse::kListen, &listen); !st.ok()) {
     return Status::Invalid("--listen: " + st.message());
@@ -191,7 +200,7 @@ Status Agent::Start() {
     supervise_cv_.notify_all();
   });
   supervise_thread_ = std::thread([this] { SuperviseLoop(); });
-  report_thread_ = std::thread([this] { ReportLoop(); });
+  for (auto& m : members_) m->reporter = std::thread([this, mp = m.get()] { ReportLoop(*mp); });
   assign_thread_ = std::thread([this] { AssignmentsLoop(); });
   spdlog::info("agent {}: serving on {}:{}, server {}", opts_.name, host, api_port_, opts_.server);
   return Status::Ok();
@@ -203,8 +212,11 @@ void Agent::Stop() {
   supervise_cv_.notify_all();
   report_cv_.notify_all();
   if (http_) http_->server->stop();
-  for (auto* t : {&assign_thread_, &supervise_thread_, &report_thread_, &http_thread_}) {
+  for (auto* t : {&assign_thread_, &supervise_thread_, &http_thread_}) {
     if (t->joinable()) t->join();
+  }
+  for (auto& m : members_) {
+    if (m->reporter.joinable()) m->reporter.join();
   }
 }
 
@@ -260,7 +272,16 @@ Status Agent::SaveCredential(const std::string& credential) {
   return Status::Ok();
 }
 
-bool Agent::Register() {
+void Agent::Unregistered(Member& m) {
+  m.registered = false;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++report_gen_;
+  }
+  report_cv_.notify_all();
+}
+
+bool Agent::Register(Member& m) {
   json body;
   body["node"] = Info();
   body["apiToken"] = opts_.api_token;  // tided presents it when it proxies logs
@@ -268,12 +289,12 @@ bool Agent::Register() {
     std::lock_guard<std::mutex> lk(mu_);
     body["instances"] = supervisor_->Statuses();
   }
-  ClientConfig cc{opts_.server, CurrentToken(), 5, opts_.ca_file, opts_.pin_server_cert};
+  ClientConfig cc{m.url, CurrentToken(), 5, opts_.ca_file, opts_.pin_server_cert};
   Client cli(cc);
   Response r;
   Status st = cli.Post("/v1/agent/register", body.dump(), "application/json", &r);
   if (!st.ok()) {
-    spdlog::warn("agent {}: register with {} failed: {}", opts_.name, opts_.server, st.message());
+    spdlog::warn("agent {}: register with {} failed: {}", opts_.name, m.url, st.message());
     bool fall_back = false;
     if (r.reached && r.status == 401) {  // tided does not know our credential (store lost)
       std::lock_guard<std::mutex> lk(token_mu_);
@@ -302,31 +323,47 @@ bool Agent::Register() {
     spdlog::info("agent {}: joined; node credential kept in {}/{}", opts_.name, opts_.data_dir,
                  kCredentialFile);
   }
-  registered_ = true;
-  spdlog::info("agent {}: registered with {}", opts_.name, opts_.server);
+  m.registered = true;
+  spdlog::info("agent {}: registered with {}", opts_.name, m.url);
   return true;
 }
 
 void Agent::AssignmentsLoop() {
   uint64_t token_gen = 0;
   std::unique_ptr<Client> cli;
+  size_t cur = 0;  // the member asked: the leader once found
   int64_t version = -1;
   std::vector<InstanceAssignment> desired;  // the full set at `version`
   int64_t backoff_ms = 100;
+  size_t misses = 0;  // members in a row that gave no assignments
   auto pause = [&](int64_t ms) {
     std::unique_lock<std::mutex> lk(mu_);
     supervise_cv_.wait_for(lk, std::chrono::milliseconds(ms), [this] { return stopping_.load(); });
   };
-  while (!stopping_) {
-    if (!registered_ && !Register()) {
+  // This member gave nothing: ask the next one (from the complete set), pausing once per round.
+  auto next_member = [&] {
+    cur = (cur + 1) % members_.size();
+    cli.reset();
+    version = -1;
+    if (++misses % members_.size() == 0) {
       pause(backoff_ms);
       backoff_ms = std::min<int64_t>(backoff_ms * 2, 250);
+    }
+  };
+  while (!stopping_) {
+    Member& m = *members_[cur];
+    if (!m.registered) {  // its reporter registers; meanwhile another member may lead
+      if (members_.size() == 1) {
+        pause(50);
+        continue;
+      }
+      next_member();
       continue;
     }
     Response r;
     if (uint64_t g = 0; !cli || (CurrentToken(&g), g != token_gen)) {
-      cli = std::make_unique<Client>(ClientConfig{opts_.server, CurrentToken(&token_gen), 40,
-                                                  opts_.ca_file, opts_.pin_server_cert});
+      cli = std::make_unique<Client>(
+          ClientConfig{m.url, CurrentToken(&token_gen), 10, opts_.ca_file, opts_.pin_server_cert});
     }
     // Short waits let Stop() finish promptly; the answer still comes the moment a change lands.
     // delta=true: only what changed since `version` (api/agent_delta.h), or the full set when
@@ -337,17 +374,17 @@ void Agent::AssignmentsLoop() {
     if (stopping_) break;
     if (!st.ok()) {
       if (r.reached && r.status == 404) {
-        registered_ = false;  // tided restarted and forgot us: register again
+        Unregistered(m);  // tided restarted and forgot us: register again
         version = -1;
+        if (members_.size() > 1) next_member();
         continue;
       }
-      spdlog::debug("agent {}: assignments: {}", opts_.name, st.message());
-      registered_ = false;
-      version = -1;
-      pause(backoff_ms);
-      backoff_ms = std::min<int64_t>(backoff_ms * 2, 250);
+      spdlog::debug("agent {}: assignments from {}: {}", opts_.name, m.url, st.message());
+      if (!r.reached && members_.size() == 1) Unregistered(m);
+      next_member();
       continue;
     }
+    misses = 0;
     backoff_ms = 100;
     AssignmentDelta delta;
     Status dst = DecodeAssignmentAnswer(json::parse(r.body, nullptr, false), &delta);
@@ -384,7 +421,7 @@ void Agent::SuperviseLoop() {
       next_trim_ms = now + 1000;
     }
     if (changed) {
-      report_now_ = true;
+      ++report_gen_;
       report_cv_.notify_all();
     }
     int64_t delay = std::clamp<int64_t>(supervisor_->NextTickDelayMs(), 1, 500);
@@ -394,37 +431,51 @@ void Agent::SuperviseLoop() {
   }
 }
 
-void Agent::ReportLoop() {
+void Agent::ReportLoop(Member& m) {
   uint64_t token_gen = 0;
   std::unique_ptr<Client> cli;
-  // Only what changed since the report tided acknowledged (api/agent_delta.h); a complete one
-  // after any doubt (no answer, a resync, a new registration).
+  // Only what changed since the report this member acknowledged (api/agent_delta.h); a complete
+  // one after any doubt (no answer, a resync, a new registration).
   ReportDeltaState deltas;
+  uint64_t seen_gen = 0;
+  int64_t backoff_ms = 100;
   while (!stopping_) {
-    std::vector<InstanceStatus> now;
-    {
-      std::unique_lock<std::mutex> lk(mu_);
-      report_cv_.wait_for(lk, std::chrono::seconds(1),
-                          [this] { return report_now_ || stopping_.load(); });
-      if (stopping_) return;
-      report_now_ = false;
-      now = supervisor_->Statuses();
-    }
-    if (!registered_) {
+    if (!m.registered) {
       const int64_t next_seq = deltas.next_seq;
       deltas = ReportDeltaState();
       deltas.next_seq = next_seq;
-      continue;
+      if (!Register(m)) {
+        std::unique_lock<std::mutex> lk(mu_);
+        report_cv_.wait_for(lk, std::chrono::milliseconds(backoff_ms),
+                            [this] { return stopping_.load(); });
+        backoff_ms = std::min<int64_t>(backoff_ms * 2, 250);
+        continue;
+      }
+      backoff_ms = 100;
     }
+    std::vector<InstanceStatus> now;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      report_cv_.wait_for(lk, std::chrono::seconds(1), [&] {
+        return report_gen_ != seen_gen || stopping_.load() || !m.registered.load();
+      });
+      if (stopping_) return;
+      seen_gen = report_gen_;
+      now = supervisor_->Statuses();
+    }
+    if (!m.registered) continue;
     Response r;
     if (uint64_t g = 0; !cli || (CurrentToken(&g), g != token_gen)) {
-      cli = std::make_unique<Client>(ClientConfig{opts_.server, CurrentToken(&token_gen), 5,
-                                                  opts_.ca_file, opts_.pin_server_cert});
+      cli = std::make_unique<Client>(
+          ClientConfig{m.url, CurrentToken(&token_gen), 5, opts_.ca_file, opts_.pin_server_cert});
     }
     const json body = NextReport(opts_.name, now, &deltas);
     Status st = cli->Post("/v1/agent/status", body.dump(), "application/json", &r);
     OnReportAnswer(st.ok() ? r.status : 0, r.body, &deltas);
-    if (!st.ok() && r.reached && r.status == 404) registered_ = false;
+    if (!st.ok() && r.reached && r.status == 404) m.registered = false;
+    // A member that does not answer may have restarted (and forgotten this node) by the time
+    // it answers again: register with it then.
+    if (!st.ok() && !r.reached && members_.size() > 1) m.registered = false;
   }
 }
 

@@ -6,8 +6,16 @@
 // Every route but /healthz and /metrics needs `Authorization: Bearer <api_token>` (401
 // otherwise); tided
 // learns the token from the registration and presents it when it proxies logs.
-// Threads: assignments (long-poll), supervisor loop, reporter, HTTP server. Stop() joins them
-// and leaves every instance running (they are detached and re-adopted on the next start).
+// Several tided members (docs/ha.md): `server` may be a comma list of member URLs. The agent
+// registers with and reports to every member (one reporter thread each, so a silent member
+// delays no other), which gives every member the observed state: each member's gateway routes to
+// this node's ready instances and a new leader adopts them instead of starting them again. It
+// takes its assignments from one member, the leader: a member that does not lead answers 503
+// NotLeader, and the agent moves to the next member on that, on no answer, or on a 404; the set
+// it runs stays until a member answers (a switch asks for the complete set).
+// Threads: assignments (long-poll), supervisor loop, a reporter per member, HTTP server. Stop()
+// joins them and leaves every instance running (they are detached and re-adopted on the next
+// start).
 //
 // Credentials (docs/api.md "Node identity", docs/security.md): `token` is either bound to this node
 // or a join token. With a join token, the register answer carries a credential bound to the node;
@@ -23,6 +31,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "api/clock.h"
 #include "api/model.h"
@@ -40,7 +49,7 @@ class Client;
 std::string DefaultNodeName();
 
 struct AgentOptions {
-  std::string server = "http://127.0.0.1:7400";
+  std::string server = "http://127.0.0.1:7400";  // or a comma list of members
   std::string token;
   std::string name;                     // default: host name
   std::string listen = "127.0.0.1:0";   // agent API
@@ -81,10 +90,17 @@ class Agent {
   const AgentOptions& options() const { return opts_; }
 
  private:
+  // One tided member: its URL and whether it knows this node now.
+  struct Member {
+    std::string url;
+    std::atomic<bool> registered{false};
+    std::thread reporter;
+  };
   void AssignmentsLoop();
   void SuperviseLoop();
-  void ReportLoop();
-  bool Register();
+  void ReportLoop(Member& m);
+  bool Register(Member& m);
+  void Unregistered(Member& m);  // it forgot this node: its reporter registers again at once
   // The token calls send now, and a number that changes whenever it does.
   std::string CurrentToken(uint64_t* generation = nullptr);
   void SetToken(const std::string& token);
@@ -103,18 +119,18 @@ class Agent {
   std::mutex mu_;  // guards supervisor_ and the flags below
   std::condition_variable supervise_cv_, report_cv_;
   bool wake_supervisor_ = false;
-  bool report_now_ = false;
+  uint64_t report_gen_ = 0;  // bumped on every change to report at once
   std::mutex token_mu_;
   std::string token_;              // guarded by token_mu_: the node credential, else opts_.token
   bool using_credential_ = false;  // guarded by token_mu_
   uint64_t token_gen_ = 0;         // guarded by token_mu_
-  std::atomic<bool> registered_{false};
+  std::vector<std::unique_ptr<Member>> members_;  // set in Start, from opts_.server
   std::atomic<bool> stopping_{false};
 
   struct Http;
   std::unique_ptr<Http> http_;
   int api_port_ = 0;
-  std::thread assign_thread_, supervise_thread_, report_thread_, http_thread_;
+  std::thread assign_thread_, supervise_thread_, http_thread_;
 };
 
 }  // namespace tide

@@ -52,7 +52,8 @@ int main(int argc, char** argv) {
   tide::AgentOptions o;
   std::string token_file, memory, labels, port_range, cpu, api_token_file;
   std::optional<std::string> default_user;
-  app.add_option("--server", o.server, "tided API URL")->required();
+  app.add_option("--server", o.server, "tided API URL, or a comma list of every member's")
+      ->required();
   app.add_option("--name", o.name, "node name (default: host name)");
   app.add_option("--token-file", token_file, "file holding the agent token");
   app.add_option("--listen", o.listen, "agent API HOST:PORT (logs, health, metrics)")

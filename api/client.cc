@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
@@ -38,7 +39,16 @@ Status ReadConfigFile(const std::string& path, ClientConfig* file_cfg, bool* has
     if (!root || root.IsNull()) return Status::Ok();
     if (!root.IsMap()) return Status::Invalid("config file " + path + ": not a YAML mapping");
     if (root["server"]) {
-      file_cfg->server = root["server"].as<std::string>();
+      // One URL, a comma list, or a YAML list of URLs (several members, docs/ha.md).
+      if (root["server"].IsSequence()) {
+        std::string joined;
+        for (const auto& item : root["server"]) {
+          joined += (joined.empty() ? "" : ",") + item.as<std::string>();
+        }
+        file_cfg->server = joined;
+      } else {
+        file_cfg->server = root["server"].as<std::string>();
+      }
       *has_server = !file_cfg->server.empty();
     }
     if (root["token"]) {
@@ -129,12 +139,22 @@ Status ResolveClientConfig(const std::string& flag_server, const std::string& fl
 
   std::string env_server = EnvOr("TIDE_SERVER");
   std::string env_token = EnvOr("TIDE_TOKEN");
+  std::string server_from;
   if (!flag_server.empty()) {
     cfg.server = flag_server;
+    server_from = "--server";
   } else if (!env_server.empty()) {
     cfg.server = env_server;
+    server_from = "TIDE_SERVER";
   } else if (file_server) {
     cfg.server = file_cfg.server;
+    server_from = "config file " + config_path + ": server";
+  }
+  if (!server_from.empty()) {
+    std::vector<std::string> servers;
+    if (Status ps = ParseServerList(cfg.server, &servers); !ps.ok()) {
+      return Status::Invalid(server_from + ": " + ps.message());
+    }
   }
   if (!flag_token.empty()) {
     cfg.token = flag_token;
@@ -147,6 +167,41 @@ Status ResolveClientConfig(const std::string& flag_server, const std::string& fl
   cfg.ca_file = !flag_ca_file.empty() ? flag_ca_file : !env_ca.empty() ? env_ca : file_cfg.ca_file;
   cfg.timeout_seconds = file_cfg.timeout_seconds;
   *out = cfg;
+  return Status::Ok();
+}
+
+Status ParseServerList(const std::string& list, std::vector<std::string>* out) {
+  out->clear();
+  static const std::regex kUrl(R"(^(https?)://([^/?#\s]+)([^?#\s]*)$)", std::regex::icase);
+  size_t start = 0;
+  for (int n = 1;; ++n) {
+    const size_t comma = list.find(',', start);
+    std::string item = list.substr(start, comma == std::string::npos ? comma : comma - start);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front())))
+      item.erase(0, 1);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) item.pop_back();
+    const std::string where =
+        comma == std::string::npos && n == 1 ? "" : " (entry " + std::to_string(n) + ")";
+    if (item.empty()) {
+      return Status::Invalid("invalid server URL list \"" + list + "\": entry " +
+                             std::to_string(n) + " is empty");
+    }
+    std::string url = item.find("://") == std::string::npos ? "http://" + item : item;
+    if (!std::regex_match(url, kUrl)) {
+      return Status::Invalid("invalid server URL \"" + item + "\"" + where +
+                             ": want http[s]://HOST:PORT");
+    }
+    if (std::find(out->begin(), out->end(), url) != out->end()) {
+      return Status::Invalid("server URL \"" + item + "\" is listed twice");
+    }
+    out->push_back(url);
+    if (out->size() > kMaxServers) {
+      return Status::Invalid("more than " + std::to_string(kMaxServers) + " server URLs in \"" +
+                             list.substr(0, 200) + "\"");
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
   return Status::Ok();
 }
 
@@ -226,12 +281,31 @@ Client::Client(ClientConfig config) : config_(std::move(config)) { init_status_ 
 Client::~Client() = default;
 
 Status Client::Init() {
-  std::string url = config_.server;
-  if (url.find("://") == std::string::npos) url = "http://" + url;
+  if (Status st = ParseServerList(config_.server, &servers_); !st.ok()) {
+    servers_.clear();
+    return st;
+  }
+  cur_ = 0;
+  return Connect();
+}
+
+bool Client::MoveOn(bool reached, int status, const std::string& body) {
+  if (servers_.size() < 2) return false;
+  if (reached) {
+    ApiError e;
+    if (status != 503 || !ParseApiError(body, &e)) return false;
+    if (e.code != "NotLeader" && e.code != "NoLeader") return false;
+  }
+  cur_ = (cur_ + 1) % servers_.size();
+  return Connect().ok();
+}
+
+Status Client::Connect() {
+  const std::string url = servers_[cur_];
   static const std::regex kUrl(R"(^(https?)://([^/?#]+)([^?#]*)$)", std::regex::icase);
   std::smatch m;
   if (!std::regex_match(url, m, kUrl)) {
-    return Status::Invalid("invalid server URL \"" + config_.server + "\"");
+    return Status::Invalid("invalid server URL \"" + url + "\"");
   }
   prefix_ = m[3].str();
   while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
@@ -291,23 +365,36 @@ Status Client::Send(const std::string& method, const std::string& path, const st
                     Response* out) {
   Response local;
   if (out == nullptr) out = &local;
-  *out = Response{};
-  if (!init_status_.ok()) return init_status_;
-  httplib::Request req;
-  req.method = method;
-  req.path = prefix_ + path;
-  for (const auto& [k, v] : extra_headers) req.headers.emplace(k, v);
-  if (!content_type.empty()) req.headers.emplace("Content-Type", content_type);
-  req.body = body;
-  verify_log_.last.clear();
-  httplib::Result res = http_->send(req);
-  if (!res) {
-    return Status::Unavailable("cannot reach server " + config_.server + ": " +
-                               TransportError(res.error(), config_, verify_log_));
+  if (!init_status_.ok()) {
+    *out = Response{};
+    return init_status_;
   }
-  CopyResponse(res.value(), out);
-  out->body = res->body;
-  return StatusFromHttp(out->status, MessageFromBody(out->status, out->body));
+  std::string failures;  // of the members tried before, for the message when none answers
+  for (size_t tried = 1;; ++tried) {
+    *out = Response{};
+    httplib::Request req;
+    req.method = method;
+    req.path = prefix_ + path;
+    for (const auto& [k, v] : extra_headers) req.headers.emplace(k, v);
+    if (!content_type.empty()) req.headers.emplace("Content-Type", content_type);
+    req.body = body;
+    verify_log_.last.clear();
+    httplib::Result res = http_->send(req);
+    Status st;
+    if (!res) {
+      st = Status::Unavailable("cannot reach server " + server() + ": " +
+                               TransportError(res.error(), config_, verify_log_));
+    } else {
+      CopyResponse(res.value(), out);
+      out->body = res->body;
+      st = StatusFromHttp(out->status, MessageFromBody(out->status, out->body));
+    }
+    if (st.ok() || tried >= servers_.size() || !MoveOn(out->reached, out->status, out->body)) {
+      if (failures.empty() || st.code() != Status::Code::kUnavailable) return st;
+      return Status::Unavailable(st.message() + failures);
+    }
+    failures += "; before that: " + st.message();
+  }
 }
 
 Status Client::GetStream(const std::string& path, const ChunkFn& on_chunk, Response* out,
@@ -316,6 +403,19 @@ Status Client::GetStream(const std::string& path, const ChunkFn& on_chunk, Respo
   if (out == nullptr) out = &local;
   *out = Response{};
   if (!init_status_.ok()) return init_status_;
+  for (size_t tried = 1;; ++tried) {
+    Status st = GetStreamOnce(path, on_chunk, out, read_timeout_seconds);
+    // Only a call that got nothing yet moves on: a stream that started has been consumed.
+    if (st.ok() || tried >= servers_.size() || (out->reached && out->status < 300) ||
+        !MoveOn(out->reached, out->status, out->body)) {
+      return st;
+    }
+    *out = Response{};
+  }
+}
+
+Status Client::GetStreamOnce(const std::string& path, const ChunkFn& on_chunk, Response* out,
+                             double read_timeout_seconds) {
   SetReadTimeout(read_timeout_seconds > 0 ? read_timeout_seconds : config_.timeout_seconds);
   bool stopped = false;
   verify_log_.last.clear();
@@ -340,10 +440,10 @@ Status Client::GetStream(const std::string& path, const ChunkFn& on_chunk, Respo
   if (stopped) return Status::Ok();
   if (!res) {
     if (out->reached) {  // the answer started, then the stream broke
-      return Status::Unavailable("stream from " + config_.server +
+      return Status::Unavailable("stream from " + server() +
                                  " ended: " + TransportError(res.error(), config_, verify_log_));
     }
-    return Status::Unavailable("cannot reach server " + config_.server + ": " +
+    return Status::Unavailable("cannot reach server " + server() + ": " +
                                TransportError(res.error(), config_, verify_log_));
   }
   return StatusFromHttp(out->status, MessageFromBody(out->status, out->body));

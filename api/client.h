@@ -14,6 +14,14 @@
 //     refused, DNS failure, timeout). Callers that must tell "server unreachable" from "server
 //     said 503" look at Response::reached (see IsUnreachable).
 //
+// Several members (docs/ha.md): `server` may be a comma list of base URLs
+// ("http://a:7400,http://b:7400"). A call that gets no answer from the member in use (connection
+// refused or reset, timeout) or a 503 whose error code is NotLeader or NoLeader moves to the next
+// member and is sent again, each member at most once per call; the member that answered stays in
+// use for the next calls. A retried POST may thus reach a second member after the first one
+// took it but died before answering: the API's writes are declarative (apply, scale, delete),
+// so sending one twice leaves the same state.
+//
 // Thread-safety: a Client may be used by one thread at a time (it is not copyable; make one per
 // thread). ResolveClientConfig reads the environment and the file system and is thread-compatible.
 #pragma once
@@ -45,7 +53,7 @@ struct ClientConfig {
         timeout_seconds(timeout),
         ca_file(std::move(ca)),
         pin_server_cert(pin) {}
-  std::string server = kDefaultServer;  // base URL: http[s]://host:port[/prefix]
+  std::string server = kDefaultServer;  // base URL http[s]://host:port[/prefix], or a comma list
   std::string token;                    // bearer token; empty = none
   double timeout_seconds = 30;          // connect, read and write timeout per call
   // https only (api/tls.h): the PEM CA file to trust ("" = the system's trust store); with
@@ -65,6 +73,12 @@ inline Status ResolveClientConfig(const std::string& flag_server, const std::str
                                   ClientConfig* out) {
   return ResolveClientConfig(flag_server, flag_token, "", out);
 }
+
+// Splits a comma list of member URLs (`--server`, TIDE_SERVER, a config file's `server`) into
+// *out. Strict: every entry is http[s]://HOST[:PORT][/prefix] (a bare HOST:PORT gets http://),
+// none is empty, none repeats, at most kMaxServers; kInvalid naming the bad entry otherwise.
+inline constexpr size_t kMaxServers = 16;
+Status ParseServerList(const std::string& list, std::vector<std::string>* out);
 
 // Case-insensitive header map as sent or received.
 struct HeaderLess {
@@ -117,6 +131,8 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   const ClientConfig& config() const { return config_; }
+  // The member calls go to now (one URL of the list; the first until one fails).
+  const std::string& server() const { return servers_.empty() ? config_.server : servers_[cur_]; }
 
   // `path` starts with '/' and may carry a query string; it is appended to the base URL.
   Status Get(const std::string& path, Response* out);
@@ -137,9 +153,16 @@ class Client {
 
  private:
   Status Init();
+  Status Connect();  // http_ for servers_[cur_]
+  Status GetStreamOnce(const std::string& path, const ChunkFn& on_chunk, Response* out,
+                       double read_timeout_seconds);
+  // Whether a call that ended so should move on to the next member (see above).
+  bool MoveOn(bool reached, int status, const std::string& body);
   void SetReadTimeout(double seconds);
 
   ClientConfig config_;
+  std::vector<std::string> servers_;  // config_.server split (ParseServerList)
+  size_t cur_ = 0;
   std::string prefix_;  // path part of the base URL, without a trailing '/'
   std::unique_ptr<httplib::Client> http_;
   TlsVerifyLog verify_log_;  // why the server's certificate was refused (https)

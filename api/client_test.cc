@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -160,6 +161,71 @@ TEST(ClientTest, InvalidUrl) {
   Response r;
   Status st = client.Get("/", &r);
   EXPECT_EQ(st.code(), Status::Code::kInvalid);
+}
+
+TEST(ServerListTest, ParsesAndRefusesWhatIsNotAList) {
+  std::vector<std::string> v;
+  ASSERT_TRUE(ParseServerList("http://a:1, https://b:2/p ,c:3", &v).ok());
+  EXPECT_EQ(v, (std::vector<std::string>{"http://a:1", "https://b:2/p", "http://c:3"}));
+  for (auto [bad, want] : std::vector<std::pair<std::string, std::string>>{
+           {"", "entry 1 is empty"},
+           {"http://a:1,,http://b:2", "entry 2 is empty"},
+           {"http://a:1,", "entry 2 is empty"},
+           {"http://a:1,ftp://b:2", "\"ftp://b:2\" (entry 2)"},
+           {"http://a:1,http://a:1", "listed twice"},
+           {"http://a b:1", "invalid server URL"}}) {
+    Status st = ParseServerList(bad, &v);
+    EXPECT_EQ(st.code(), Status::Code::kInvalid) << bad;
+    EXPECT_NE(st.message().find(want), std::string::npos) << bad << ": " << st.message();
+  }
+  std::string many;
+  for (int i = 0; i <= static_cast<int>(kMaxServers); ++i) {
+    many += (i ? "," : "") + std::string("http://h") + std::to_string(i) + ":1";
+  }
+  EXPECT_EQ(ParseServerList(many, &v).code(), Status::Code::kInvalid);
+}
+
+// Several members: a call that cannot reach the first, or that a member answers 503 NotLeader,
+// goes to the next one, which then stays in use; other answers (a 503 of another kind, a 4xx)
+// are the answer.
+TEST(ClientTest, MovesToTheNextMemberOnlyWhenThisOneCannotServe) {
+  FakeServer follower, leader;
+  follower.server().Get("/work", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 503;
+    res.set_content(R"({"error":{"code":"NotLeader","message":"not the leader"}})",
+                    "application/json");
+  });
+  follower.server().Get("/busy", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 503;
+    res.set_content(R"({"error":{"code":"Unavailable","message":"store: etcd unavailable"}})",
+                    "application/json");
+  });
+  std::atomic<int> leader_calls{0};
+  leader.server().Get("/work", [&](const httplib::Request&, httplib::Response& res) {
+    leader_calls++;
+    res.set_content("from leader", "text/plain");
+  });
+  follower.Start();
+  leader.Start();
+  const std::string dead = "http://127.0.0.1:" + std::to_string(FreePort());
+
+  Client c({dead + "," + follower.url() + "," + leader.url(), "", 2});
+  Response r;
+  ASSERT_TRUE(c.Get("/work", &r).ok());
+  EXPECT_EQ(r.body, "from leader");
+  EXPECT_EQ(c.server(), leader.url());
+  ASSERT_TRUE(c.Get("/work", &r).ok());  // stays with the member that answered
+  EXPECT_EQ(leader_calls.load(), 2);
+
+  Client c2({follower.url() + "," + leader.url(), "", 2});
+  Status st = c2.Get("/busy", &r);
+  EXPECT_EQ(st.code(), Status::Code::kUnavailable);
+  EXPECT_EQ(c2.server(), follower.url());  // a 503 of etcd is every member's: no move
+
+  Client none({dead + "," + follower.url(), "", 2});
+  st = none.Get("/work", &r);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(st.message().find("not the leader"), std::string::npos) << st.message();
 }
 
 TEST(ClientTest, BaseUrlPathPrefixAndHeaders) {
@@ -328,6 +394,20 @@ TEST_F(ConfigTest, FileThenEnvThenFlags) {
   ASSERT_TRUE(ResolveClientConfig("http://flag:3", "flagtok", &c).ok());
   EXPECT_EQ(c.server, "http://flag:3");
   EXPECT_EQ(c.token, "flagtok");
+}
+
+TEST_F(ConfigTest, ServerListsFromFileEnvAndFlagAreChecked) {
+  setenv("TIDE_CONFIG", WriteConfig("server: [\"http://a:1\", \"http://b:2\"]\n").c_str(), 1);
+  ClientConfig c;
+  ASSERT_TRUE(ResolveClientConfig("", "", &c).ok());
+  EXPECT_EQ(c.server, "http://a:1,http://b:2");
+  setenv("TIDE_SERVER", "http://a:1,,http://b:2", 1);
+  Status st = ResolveClientConfig("", "", &c);
+  EXPECT_EQ(st.code(), Status::Code::kInvalid);
+  EXPECT_NE(st.message().find("TIDE_SERVER"), std::string::npos) << st.message();
+  st = ResolveClientConfig("http://x:1,gopher://y:2", "", &c);
+  EXPECT_NE(st.message().find("--server"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("gopher://y:2"), std::string::npos) << st.message();
 }
 
 TEST_F(ConfigTest, MalformedFileIsAnError) {

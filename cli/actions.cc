@@ -51,7 +51,7 @@ int ResolveGateway(Env& env, const InvokeOptions& opt, std::string* url) {
   if (int rc = GetJson(env, "/v1/info", &info)) return rc;
   std::string gw = Str(info, "gatewayUrl", "");
   if (gw.empty()) return ReportError(env, "the server did not say its gateway URL", kExitFailed);
-  *url = GatewayUrlFor(gw, env.api->config().server);
+  *url = GatewayUrlFor(gw, env.api->server());
   return kExitOk;
 }
 

@@ -41,8 +41,14 @@ Status StoreBackend::Open(const StoreBackendOptions& opts, Clock& clock,
   lo.name = opts.name;
   lo.key = es->prefix() + "leader";
   lo.ttl_seconds = opts.leader_ttl_seconds;
-  b->store_ = std::move(es);
   b->elector_ = std::make_unique<Elector>(lo, *b->etcd_, clock);
+  // The leader's invocation writes are fenced by its leadership (daemon/gateway/invoker.h).
+  es->SetFencedWriter([e = b->elector_.get(), c = b->etcd_.get()](
+                          const std::vector<etcd::Compare>& cmp, const std::vector<etcd::Op>& ops,
+                          etcd::TxnResult* out) {
+    return FencedTxn(*c, e->key(), e->FenceRevision(), cmp, ops, out);
+  });
+  b->store_ = std::move(es);
   *out = std::move(b);
   return Status::Ok();
 }

@@ -359,6 +359,7 @@ int main(int argc, char** argv) {
   tide::ControlPlaneOptions cpo;
   cpo.node_grace_ms = grace_ms;
   if (backend->is_etcd()) cpo.may_act = [b = backend.get()] { return b->IsLeader(); };
+  cpo.member_name = backend->name();
   // The gateway needs the control plane as its backend and the control plane feeds the
   // gateway: construct the control plane first with the gateway pointer it will use. The
   // invoker is destroyed last: the control plane's threads enqueue schedule triggers with it.
@@ -389,6 +390,8 @@ int main(int argc, char** argv) {
   h.gateway = std::make_unique<tide::Gateway>(gwo, forward, clock, &metrics);
   tide::InvokerOptions ivo;
   ivo.gateway_url = tide::LocalUrl(gateway_addr);
+  // On etcd only the leader delivers async invocations (daemon/gateway/invoker.h, docs/ha.md).
+  if (backend->is_etcd()) ivo.leads = [b = backend.get()] { return b->IsLeader(); };
   h.invoker = std::make_unique<tide::Invoker>(ivo, *store, clock);
   forward.invoker = h.invoker.get();
   cpo.invoker = h.invoker.get();

@@ -17,7 +17,8 @@ ControlPlane::ControlPlane(ControlPlaneOptions opts, ObjectStore& store, Clock& 
       metrics_(metrics),
       gateway_(gateway),
       pass_duration_(&metrics.reconcile_duration_seconds.Add({}, Metrics::LatencyBuckets())),
-      autoscaler_(clock) {}
+      autoscaler_(clock),
+      remote_load_(opts_.load_fresh_ms) {}
 
 ControlPlane::~ControlPlane() { Stop(); }
 
@@ -75,6 +76,9 @@ void ControlPlane::EmitLocked(const std::string& type, const std::string& reason
   } else {
     spdlog::info("{} {}: {}", reason, object, message);
   }
+  // Several members: what agents report reaches every member, so only the leader stores the
+  // events it leads to; a follower's are in its log only (no event three times).
+  if (opts_.may_act && !acting_) return;
   pending_events_.push_back(std::move(e));
 }
 

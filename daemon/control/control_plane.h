@@ -44,6 +44,7 @@
 #include "daemon/control/cluster_state.h"
 #include "daemon/control/hearing.h"
 #include "daemon/control/quick_beats.h"
+#include "daemon/control/member_load.h"
 #include "daemon/control/rollout.h"
 #include "daemon/control/scheduler.h"
 #include "daemon/control/triggers.h"
@@ -67,6 +68,13 @@ struct ControlPlaneOptions {
   // always. On etcd, whether it leads (docs/ha.md); on becoming leader it first settles for
   // startup_settle_ms, adopting what agents report, as after a start.
   std::function<bool()> may_act;
+  // Several members (may_act set): this member's --name, and how its gateway's load reaches
+  // the leader (daemon/control/member_load.h): a follower publishes it through the store every
+  // load_share_ms when it changed (and while requests are in flight, at least every
+  // load_fresh_ms / 2); the leader reads the records that are fresher than load_fresh_ms.
+  std::string member_name;
+  int64_t load_share_ms = 500;
+  int64_t load_fresh_ms = 3000;
 };
 
 class ControlPlane : public GatewayBackend {
@@ -105,6 +113,9 @@ class ControlPlane : public GatewayBackend {
   // Long-poll: the node's full desired set once its version is > after, or after wait_ms.
   Status WaitAssignments(const std::string& node, int64_t after, int64_t wait_ms,
                          AssignmentSet* out);
+  // Whether this member leads (ControlPlaneOptions::may_act; always with one tided). Only the
+  // leader hands out assignments: the API answers a long-poll on another member 503 NotLeader.
+  bool Leads() const { return !opts_.may_act || opts_.may_act(); }
   // The version of a node's assignment set; -1 when the node is not registered.
   int64_t AssignmentVersion(const std::string& node);
   // Called (outside the mutex, from any thread) whenever assignments or what the API shows may
@@ -173,6 +184,9 @@ class ControlPlane : public GatewayBackend {
   void AutoscaleLoop();
   // Enqueues the schedule triggers that are due with the invoker (called by the autoscale loop).
   void FireDueTriggers();
+  // Several members: a follower publishes its gateway's load, the leader reads the others' and
+  // counts them as requests (control_plane_scaling.cc). Called by the autoscale loop.
+  void ShareLoad();
   void ReconcileOnce();
   // All under mu_:
   void RefreshWorkloadsLocked();
@@ -200,6 +214,12 @@ class ControlPlane : public GatewayBackend {
   InstanceRecord NewInstanceLocked(const StoredObject& obj);
   // True when instance `r` of `wr` must get no traffic (a failed rollout's generation).
   static bool HiddenLocked(const WorkloadRuntime& wr, const InstanceRecord& r);
+  // Whether reports of instances this member does not know are adopted: on etcd, while it does
+  // not lead (its records mirror what agents report, so its gateway routes and, once it leads,
+  // it restarts nothing) and while a new leader settles. Never with one tided (SQLite).
+  bool MirroringLocked(int64_t now) const;
+  // Records instance `st` that `node` runs (its workload exists) as assigned to it.
+  void AdoptLocked(const std::string& node, const InstanceStatus& st, int64_t now);
   // True when the report changed what tided acts on or a watcher sees (new samples alone do not).
   bool ApplyObservedLocked(const std::string& node, const InstanceStatus& st, int64_t now);
   void NotifyListener();
@@ -263,6 +283,10 @@ class ControlPlane : public GatewayBackend {
   std::vector<Event> pending_events_;
   std::set<std::string> noted_unassigned_;  // "node/id" already evented (bounded)
   TriggerSchedule triggers_;
+  RemoteLoad remote_load_;                       // guarded by mu_
+  int64_t next_share_ms_ = 0;                    // autoscale thread only
+  int64_t published_at_ms_ = 0;                  // autoscale thread only
+  std::map<std::string, MemberLoad> published_;  // autoscale thread only
   std::thread reconcile_thread_, autoscale_thread_;
   std::mutex listener_mu_;
   std::function<void()> listener_;  // listener_mu_

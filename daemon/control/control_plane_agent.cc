@@ -42,40 +42,19 @@ Status ControlPlane::RegisterNode(const NodeInfo& info, const std::vector<Instan
     // first registration since tided started: once tided has heard a node, everything it runs
     // was assigned by this tided (a node that was Lost had its instances replaced elsewhere).
     // What is not adopted is not in the node's assignment set, so the agent stops it.
-    const bool adopt = may_adopt && inserted;
+    // A member that does not lead (etcd) mirrors what every node reports (MirroringLocked).
+    const bool adopt = may_adopt && (inserted || MirroringLocked(now));
     for (const auto& st : running) {
       if (state_.instances.count(st.id)) {
         ApplyObservedLocked(info.name, st, now);
         continue;
       }
-      auto w = workloads_.find(st.workload);
-      if (!adopt || w == workloads_.end()) {
+      if (!adopt || !workloads_.count(st.workload)) {
         NoteUnassignedLocked(info.name, st.id,
                              adopt ? "its workload does not exist" : "tided did not assign it");
         continue;
       }
-      InstanceRecord rec;
-      rec.id = st.id;
-      rec.workload = st.workload;
-      rec.kind = w->second.obj.object.kind;
-      rec.generation = st.generation;
-      rec.node = info.name;
-      rec.assignment = AssignmentLocked(w->second.obj.object, st.id, st.generation);
-      rec.assigned = true;
-      // Their age, not the adoption time: scale-down prefers the newest instances.
-      rec.created_ms = st.started_at_ms > 0
-                           ? now - std::max<int64_t>(0, clock_.WallMs() - st.started_at_ms)
-                           : now;
-      rec.observed_seen = true;
-      rec.observed = st;
-      if (st.state == InstanceState::kReady) {
-        rec.ready_since_ms =
-            st.ready_at_ms > 0 ? now - std::max<int64_t>(0, clock_.WallMs() - st.ready_at_ms) : now;
-      }
-      rec.cpu_seconds_reported = st.cpu_seconds_total;
-      state_.Add(rec);
-      EmitLocked("Normal", "Adopted", "instance/" + st.id, st.workload,
-                 "re-adopted running instance pid " + std::to_string(st.pid) + " on " + info.name);
+      AdoptLocked(info.name, st, now);
     }
     kicked_ = true;
     ++status_revision_;
@@ -89,6 +68,39 @@ Status ControlPlane::RegisterNode(const NodeInfo& info, const std::vector<Instan
   FlushGateway(std::move(updates));
   store_.AppendEvents(std::move(events));
   return Status::Ok();
+}
+
+bool ControlPlane::MirroringLocked(int64_t now) const {
+  if (!opts_.may_act) return false;  // one tided (SQLite): only what it assigned counts
+  return !acting_ || now - started_ms_ < opts_.startup_settle_ms;
+}
+
+void ControlPlane::AdoptLocked(const std::string& node, const InstanceStatus& st, int64_t now) {
+  const WorkloadRuntime& w = workloads_.at(st.workload);
+  InstanceRecord rec;
+  rec.id = st.id;
+  rec.workload = st.workload;
+  rec.kind = w.obj.object.kind;
+  rec.generation = st.generation;
+  rec.node = node;
+  rec.assignment = AssignmentLocked(w.obj.object, st.id, st.generation);
+  rec.assigned = true;
+  // Their age, not the adoption time: scale-down prefers the newest instances.
+  rec.created_ms =
+      st.started_at_ms > 0 ? now - std::max<int64_t>(0, clock_.WallMs() - st.started_at_ms) : now;
+  rec.observed_seen = true;
+  rec.observed = st;
+  if (st.state == InstanceState::kReady) {
+    rec.ready_since_ms =
+        st.ready_at_ms > 0 ? now - std::max<int64_t>(0, clock_.WallMs() - st.ready_at_ms) : now;
+  }
+  rec.cpu_seconds_reported = st.cpu_seconds_total;
+  state_.Add(rec);
+  // A follower mirrors every instance the leader starts: no log line for each.
+  if (acting_ || !opts_.may_act) {
+    EmitLocked("Normal", "Adopted", "instance/" + st.id, st.workload,
+               "re-adopted running instance pid " + std::to_string(st.pid) + " on " + node);
+  }
 }
 
 bool ControlPlane::ApplyObservedLocked(const std::string& node, const InstanceStatus& st,
@@ -199,8 +211,14 @@ Status ControlPlane::Report(const NodeReport& report, int64_t seq, int64_t base,
       kicked_ = true;
       changed = true;
     }
+    const bool mirror = MirroringLocked(now);
     for (const auto& st : report.instances) {
       if (!state_.instances.count(st.id)) {
+        if (mirror && workloads_.count(st.workload)) {
+          AdoptLocked(report.node, st, now);  // the leader placed it (docs/ha.md)
+          changed = true;
+          continue;
+        }
         NoteUnassignedLocked(report.node, st.id, "tided did not assign it");
         continue;
       }
@@ -223,11 +241,14 @@ Status ControlPlane::Report(const NodeReport& report, int64_t seq, int64_t base,
     n.report_seq = known ? seq : -1;
     // Instances we asked the node to stop and it no longer runs are gone for good. Only this
     // node's instances are looked at (the index): a heartbeat costs what its node runs.
+    // A follower's records are only a mirror of the reports: what the node no longer runs goes.
+    const bool follower = opts_.may_act && !acting_;
     std::vector<std::string> gone;
     if (known) {
       for (const auto& id : state_.IdsOn(report.node)) {
         auto it = state_.instances.find(id);
-        if (it != state_.instances.end() && it->second.removed && !n.running.count(id)) {
+        if (it != state_.instances.end() && (it->second.removed || follower) &&
+            !n.running.count(id)) {
           gone.push_back(id);
         }
       }

@@ -17,6 +17,10 @@ void ControlPlane::AutoscaleLoop() {
       autoscale_cv_.wait_for(lk, std::chrono::milliseconds(opts_.autoscale_period_ms),
                              [this] { return stopping_; });
       if (stopping_) return;
+    }
+    ShareLoad();
+    {
+      std::lock_guard<std::mutex> lk(mu_);
       // A workload at zero with no instance left has nothing to sample or decide: the first
       // request activates it through the gateway's load callback (Activate). Skipping it keeps
       // idle workloads free (issue 13: nothing ticks per idle workload).
@@ -41,11 +45,17 @@ void ControlPlane::AutoscaleLoop() {
         WorkloadRuntime& wr = it->second;
         const Object& o = wr.obj.object;
         ScaleInput in = ScaleInput::For(o);
-        const auto& load = loads[n];
+        // This gateway's load plus what the other members' gateways see (member_load.h).
+        Gateway::WorkloadLoad load = loads[n];
+        const MergedLoad remote = remote_load_.Of(n);
+        load.inflight += remote.inflight;
+        load.queued += remote.queued;
+        load.requests_total += remote.requests_total;
         // The load sample, in the units of the metric (daemon/control/autoscaler.h).
         double value = 0;
         if (in.autoscale.metric == "rps") {
-          if (wr.rps_last_ms > 0 && now > wr.rps_last_ms) {
+          if (wr.rps_last_ms > 0 && now > wr.rps_last_ms &&
+              load.requests_total >= wr.rps_last_total) {
             value = static_cast<double>(load.requests_total - wr.rps_last_total) * 1000.0 /
                     static_cast<double>(now - wr.rps_last_ms);
           }
@@ -137,6 +147,65 @@ std::optional<RouteInfo> ControlPlane::Route(const std::string& workload) {
   r.concurrency = it->second.obj.object.spec.concurrency;
   r.timeout_seconds = it->second.obj.object.spec.timeout_seconds;
   return r;
+}
+
+void ControlPlane::ShareLoad() {
+  if (!opts_.may_act || gateway_ == nullptr) return;
+  const int64_t now = clock_.NowMs();
+  if (now < next_share_ms_) return;
+  next_share_ms_ = now + opts_.load_share_ms;
+  bool acting = false;
+  std::vector<std::string> names;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    acting = acting_;
+    if (!acting) {
+      for (const auto& [name, wr] : workloads_) names.push_back(name);
+    }
+  }
+  if (!acting) {  // a follower: publish what its gateway sees
+    PublishedLoad mine;
+    mine.member = opts_.member_name;
+    mine.at_ms = clock_.WallMs();
+    bool busy = false;
+    for (const auto& n : names) {
+      const Gateway::WorkloadLoad l = gateway_->Load(n);
+      if (l.requests_total == 0 && l.inflight == 0 && l.queued == 0) continue;
+      mine.workloads[n] = MemberLoad{l.inflight, l.queued, l.requests_total};
+      busy = busy || l.inflight + l.queued > 0;
+    }
+    bool changed = mine.workloads.size() != published_.size();
+    for (auto a = mine.workloads.begin(), b = published_.begin();
+         !changed && a != mine.workloads.end(); ++a, ++b) {
+      changed = a->first != b->first || a->second.inflight != b->second.inflight ||
+                a->second.queued != b->second.queued ||
+                a->second.requests_total != b->second.requests_total;
+    }
+    if (changed || (busy && now - published_at_ms_ >= opts_.load_fresh_ms / 2)) {
+      if (store_.PublishLoad(mine).ok()) {
+        published_ = std::move(mine.workloads);
+        published_at_ms_ = now;
+      }
+    }
+    return;
+  }
+  // The leader: its own record goes, the others' count as requests here.
+  if (!published_.empty() && store_.PublishLoad({opts_.member_name, 0, {}}).ok()) {
+    published_.clear();
+  }
+  std::vector<PublishedLoad> records;
+  if (!store_.ListLoads(&records).ok()) return;
+  std::vector<std::pair<std::string, MergedLoad>> busy;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    remote_load_.Update(opts_.member_name, records, clock_.WallMs());
+    for (const auto& n : remote_load_.Busy()) busy.emplace_back(n, remote_load_.Of(n));
+  }
+  // As if this gateway had seen them: the idle hold restarts, a workload at zero activates.
+  for (const auto& [n, m] : busy) {
+    const Gateway::WorkloadLoad local = gateway_->Load(n);
+    OnLoad(n, local.inflight + m.inflight, local.queued + m.queued);
+  }
 }
 
 // Scale from zero at once, as many as the waiting requests need (event-driven: the autoscale

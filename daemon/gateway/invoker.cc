@@ -42,18 +42,52 @@ Invoker::Invoker(InvokerOptions opts, ObjectStore& store, Clock& clock)
 Invoker::~Invoker() { Stop(); }
 
 void Invoker::Start() {
-  std::vector<Invocation> pending;
-  for (const char* state : {"Queued", "Running"}) {
-    std::vector<Invocation> v;
-    if (store_.ListInvocations("", state, &v).ok())
-      pending.insert(pending.end(), v.begin(), v.end());
+  if (opts_.leads) {  // several members: the leader's scans find what is pending
+    threads_.emplace_back([this] { Scan(); });
+  } else {
+    std::vector<std::string> pending;
+    store_.ListPendingInvocations(&pending);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      for (const auto& id : pending) {
+        if (held_.insert(id).second) due_.emplace(clock_.NowMs(), id);
+      }
+    }
+    if (!pending.empty()) spdlog::info("invoker: resuming {} invocations", pending.size());
   }
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    for (const auto& inv : pending) due_.emplace(clock_.NowMs(), inv.id);
-  }
-  if (!pending.empty()) spdlog::info("invoker: resuming {} invocations", pending.size());
   for (int i = 0; i < opts_.workers; ++i) threads_.emplace_back([this] { Work(); });
+}
+
+void Invoker::Scan() {
+  bool leading = false;
+  std::unique_lock<std::mutex> lk(mu_);
+  while (!stopping_) {
+    lk.unlock();
+    const bool now_leads = Leads();
+    std::vector<std::string> pending;
+    const bool listed = now_leads && store_.ListPendingInvocations(&pending).ok();
+    lk.lock();
+    if (stopping_) break;
+    if (!now_leads) {
+      if (leading) spdlog::info("invoker: no longer the leader; {} scheduled left", due_.size());
+      for (const auto& [at, id] : due_) held_.erase(id);
+      due_.clear();
+    } else if (listed) {
+      size_t added = 0;
+      for (const auto& id : pending) {
+        if (!held_.insert(id).second) continue;
+        due_.emplace(clock_.NowMs(), id);
+        ++added;
+      }
+      if (added > 0) {
+        spdlog::info("invoker: {} pending invocation(s) to deliver{}", added,
+                     leading ? "" : " (this member now leads)");
+        cv_.notify_all();
+      }
+    }
+    leading = now_leads;
+    scan_cv_.wait_for(lk, std::chrono::milliseconds(opts_.scan_period_ms));
+  }
 }
 
 void Invoker::Stop() {
@@ -62,6 +96,7 @@ void Invoker::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  scan_cv_.notify_all();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   threads_.clear();
@@ -78,11 +113,11 @@ Status Invoker::Enqueue(const std::string& workload, AsyncInvocation inv, std::s
       Pack({{"method", inv.method}, {"target", inv.target}, {"headers", headers}}, inv.body);
   Status st = store_.PutInvocation(rec);
   if (!st.ok()) return st;
-  {
+  if (Leads()) {  // else the leader's next scan finds it
     std::lock_guard<std::mutex> lk(mu_);
-    due_.emplace(clock_.NowMs(), rec.id);
+    if (held_.insert(rec.id).second) due_.emplace(clock_.NowMs(), rec.id);
   }
-  cv_.notify_one();
+  cv_.notify_all();
   *id = rec.id;
   return Status::Ok();
 }
@@ -109,19 +144,33 @@ void Invoker::Work() {
 }
 
 void Invoker::Deliver(const std::string& id) {
+  bool again = false;  // scheduled for a retry: still held
+  DeliverOnce(id, &again);
+  if (!again) {
+    std::lock_guard<std::mutex> lk(mu_);
+    held_.erase(id);
+  }
+}
+
+void Invoker::DeliverOnce(const std::string& id, bool* again) {
   Invocation inv;
-  if (!store_.GetInvocation(id, &inv).ok()) return;
+  if (!Leads() || !store_.GetInvocation(id, &inv).ok()) return;
+  if (inv.state != "Queued" && inv.state != "Running") return;  // done (by a former leader)
   json head;
   std::string body;
   if (!Unpack(inv.request, &head, &body)) {
     inv.state = "DeadLetter";
     inv.response = Pack({{"error", "stored request is unreadable"}}, "");
-    store_.PutInvocation(inv);
+    store_.PutInvocationAsLeader(inv);
     return;
   }
   ++inv.attempts;
   inv.state = "Running";
-  store_.PutInvocation(inv);
+  // The claim: refused when this member was deposed meanwhile (fenced), and then not delivered.
+  if (Status st = store_.PutInvocationAsLeader(inv); !st.ok()) {
+    spdlog::warn("invocation {}: not delivered by this member: {}", id, st.message());
+    return;
+  }
 
   httplib::Client cli(opts_.gateway_url);
   cli.set_connection_timeout(5, 0);
@@ -164,13 +213,17 @@ void Invoker::Deliver(const std::string& id) {
     int64_t delay = opts_.first_retry_ms << (inv.attempts - 1);
     std::lock_guard<std::mutex> lk(mu_);
     due_.emplace(clock_.NowMs() + delay, id);
-    cv_.notify_one();
+    *again = true;
+    cv_.notify_all();
   } else {
     inv.state = "DeadLetter";
     spdlog::warn("invocation {} of {} failed after {} attempts (last status {})", id, inv.workload,
                  inv.attempts, status);
   }
-  store_.PutInvocation(inv);
+  if (Status st = store_.PutInvocationAsLeader(inv); !st.ok()) {
+    // Deposed during the attempt: the next leader finds it Running and makes it again.
+    spdlog::warn("invocation {}: result not recorded by this member: {}", id, st.message());
+  }
 }
 
 json Invoker::ToJson(const Invocation& inv) {

@@ -157,6 +157,12 @@ asio::awaitable<FrontDoorAnswer> ApiWaits::Assignments(FrontDoorCall call) {
       return Access{false, a.message};
     });
     if (!access.allowed) co_return Error(403, "Forbidden", access.message);
+    // Only the leader hands out work (docs/ha.md): an agent that asks another member moves on.
+    if (!cp_.Leads()) {
+      co_return Error(503, "NotLeader",
+                      "this tided member does not lead: agents take their assignments from the "
+                      "leader (GET /v1/leader names it)");
+    }
     const int64_t after = TargetHasParam(call.target, "after")
                               ? std::atoll(TargetParam(call.target, "after").c_str())
                               : -1;

@@ -424,9 +424,30 @@ Status EtcdStore::ListEvents(const std::string& workload, int64_t since_ms, int 
 
 // ---- invocations ----
 
-Status EtcdStore::PutInvocation(const Invocation& inv) {
+Status EtcdStore::PutInvocation(const Invocation& inv) { return PutInvocationIn(inv, false); }
+
+Status EtcdStore::PutInvocationAsLeader(const Invocation& inv) {
+  return PutInvocationIn(inv, fenced_ != nullptr);
+}
+
+Status EtcdStore::ListPendingInvocations(std::vector<std::string>* ids) {
+  ids->clear();
+  const std::string p = opts_.prefix + "invocation-queue/";
+  etcd::RangeResult r;
+  Status s = etcd_.Range(p, etcd::PrefixEnd(p), &r);
+  if (!s.ok()) return Unavailable(s);
+  std::vector<std::pair<int64_t, std::string>> by_age;  // create revision: oldest first
+  for (const auto& kv : r.kvs) by_age.emplace_back(kv.create_revision, kv.key.substr(p.size()));
+  std::sort(by_age.begin(), by_age.end());
+  for (auto& [rev, id] : by_age) ids->push_back(std::move(id));
+  return Status::Ok();
+}
+
+Status EtcdStore::PutInvocationIn(const Invocation& inv, bool as_leader) {
   if (inv.id.empty()) return Status::Invalid("invocation without id");
   const std::string key = opts_.prefix + "invocations/" + inv.id;
+  const std::string queued = opts_.prefix + "invocation-queue/" + inv.id;
+  const bool pending = inv.state == "Queued" || inv.state == "Running";
   const int64_t now = clock_.WallMs();
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     etcd::KeyValue kv;
@@ -447,9 +468,17 @@ Status EtcdStore::PutInvocation(const Invocation& inv) {
               {"created_ms", created},
               {"updated_ms", now}};
     etcd::TxnResult t;
-    s = etcd_.Txn({etcd::Compare::ModEquals(key, found ? kv.mod_revision : 0)},
-                  {Op::Put(key, j.dump())}, {}, &t);
-    if (!s.ok()) return Unavailable(s);
+    const std::vector<etcd::Compare> cmp = {
+        etcd::Compare::ModEquals(key, found ? kv.mod_revision : 0)};
+    const std::vector<Op> ops = {Op::Put(key, j.dump()),
+                                 pending ? Op::Put(queued, "") : Op::Delete(queued)};
+    if (as_leader) {
+      s = fenced_(cmp, ops, &t);  // kConflict "deposed" / kUnavailable "not the leader" as is
+      if (!s.ok()) return s;
+    } else {
+      s = etcd_.Txn(cmp, ops, {}, &t);
+      if (!s.ok()) return Unavailable(s);
+    }
     if (t.succeeded) return Status::Ok();
   }
   return Status::Unavailable("store: too many concurrent changes to invocation " + inv.id);
@@ -499,6 +528,43 @@ Status EtcdStore::ListInvocations(const std::string& workload, const std::string
   std::stable_sort(out->begin(), out->end(), [](const Invocation& a, const Invocation& b) {
     return a.created_ms != b.created_ms ? a.created_ms < b.created_ms : a.id < b.id;
   });
+  return Status::Ok();
+}
+
+// ---- members' gateway load ----
+
+Status EtcdStore::PublishLoad(const PublishedLoad& load) {
+  if (load.member.empty()) return Status::Invalid("load without member");
+  const std::string key = opts_.prefix + "load/" + load.member;
+  if (load.workloads.empty()) return Unavailable(etcd_.Delete(key));
+  json w = json::object();
+  for (const auto& [name, l] : load.workloads) {
+    w[name] = json::array({l.inflight, l.queued, l.requests_total});
+  }
+  return Unavailable(etcd_.Put(key, json{{"at_ms", load.at_ms}, {"workloads", w}}.dump()));
+}
+
+Status EtcdStore::ListLoads(std::vector<PublishedLoad>* out) {
+  out->clear();
+  const std::string p = opts_.prefix + "load/";
+  etcd::RangeResult r;
+  Status s = etcd_.Range(p, etcd::PrefixEnd(p), &r);
+  if (!s.ok()) return Unavailable(s);
+  for (const auto& kv : r.kvs) {
+    json j = json::parse(kv.value, nullptr, false);
+    if (!j.is_object() || !j.contains("workloads") || !j["workloads"].is_object()) continue;
+    PublishedLoad l;
+    l.member = kv.key.substr(p.size());
+    l.at_ms = j.value("at_ms", int64_t{0});
+    for (const auto& [name, v] : j["workloads"].items()) {
+      if (!v.is_array() || v.size() != 3 || !v[0].is_number_integer() ||
+          !v[1].is_number_integer() || !v[2].is_number_unsigned()) {
+        continue;
+      }
+      l.workloads[name] = MemberLoad{v[0].get<int>(), v[1].get<int>(), v[2].get<uint64_t>()};
+    }
+    out->push_back(std::move(l));
+  }
   return Status::Ok();
 }
 

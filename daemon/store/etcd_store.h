@@ -7,7 +7,10 @@
 //   P objects-version                               bumped by every object change (below)
 //   P events/TIME_MS-N                              one event; its id is create_revision*1000+i
 //   P invocations/ID                                one async invocation (blobs base64)
+//   P invocation-queue/ID                           present while it is Queued or Running (the
+//                                                   leader's invoker scans these, not every one)
 //   P nodes/NAME/credential                         a node credential's digest (hex SHA-256)
+//   P load/MEMBER                                   a follower's gateway load (PublishLoad)
 //   P leader                                        the leader key (daemon/control/elector.h)
 //
 // Object changes (Apply, Delete, SetScale, DeleteLayer) are optimistic transactions: read a
@@ -68,6 +71,16 @@ class EtcdStore : public ObjectStore {
   Status GetInvocation(const std::string& id, Invocation* out) override;
   Status ListInvocations(const std::string& workload, const std::string& state,
                          std::vector<Invocation>* out) override;
+  Status PutInvocationAsLeader(const Invocation& inv) override;
+  Status ListPendingInvocations(std::vector<std::string>* ids) override;
+  // How the leader's writes are fenced (FencedTxn of daemon/control/elector.h, bound to this
+  // member's elector): runs the ops when the compares hold and this member still leads. Unset:
+  // PutInvocationAsLeader is a plain PutInvocation. Set once, before concurrent use.
+  using FencedWriter = std::function<Status(const std::vector<etcd::Compare>&,
+                                            const std::vector<etcd::Op>&, etcd::TxnResult*)>;
+  void SetFencedWriter(FencedWriter w) { fenced_ = std::move(w); }
+  Status PublishLoad(const PublishedLoad& load) override;
+  Status ListLoads(std::vector<PublishedLoad>* out) override;
   Status PutNodeCredential(const std::string& node, const std::string& digest_hex) override;
   Status ListNodeCredentials(std::vector<std::pair<std::string, std::string>>* out) override;
   int64_t Revision() const override { return revision_.load(); }
@@ -90,6 +103,7 @@ class EtcdStore : public ObjectStore {
   Status GetIn(const std::string& ns, const std::string& name, StoredObject* out);
   void Changed();
   void TrimEvents();
+  Status PutInvocationIn(const Invocation& inv, bool as_leader);
 
   etcd::EtcdClient& etcd_;
   Clock& clock_;
@@ -101,6 +115,7 @@ class EtcdStore : public ObjectStore {
   std::mutex own_mu_;
   std::set<int64_t> own_revisions_;  // our commits, not to be counted again when watched
   std::unique_ptr<etcd::Watch> watch_;
+  FencedWriter fenced_;
 };
 
 }  // namespace tide

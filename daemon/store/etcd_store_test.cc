@@ -5,10 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <thread>
 
+#include "daemon/control/elector.h"
 #include "daemon/store/etcd_testutil.h"
 #include "daemon/store/store.h"
 
@@ -240,6 +242,21 @@ TEST_P(ObjectStoreContract, EventsInvocationsAndCredentials) {
   EXPECT_EQ(creds[0].second, std::string(64, 'a'));
 }
 
+// What the invoker resumes: Queued and Running ones, not finished ones, on either backend.
+TEST_P(ObjectStoreContract, PendingInvocationsAreTheQueuedAndRunningOnes) {
+  for (const char* id : {"q", "r", "s", "d"}) {
+    ASSERT_TRUE(store_->PutInvocation({id, "fn", "Queued", 0, "req", "", 0, 0}).ok());
+    clock_.Advance(1);
+  }
+  ASSERT_TRUE(store_->PutInvocationAsLeader({"r", "fn", "Running", 1, "req", "", 0, 0}).ok());
+  ASSERT_TRUE(store_->PutInvocationAsLeader({"s", "fn", "Succeeded", 1, "req", "ok", 0, 0}).ok());
+  ASSERT_TRUE(store_->PutInvocation({"d", "fn", "DeadLetter", 3, "req", "", 0, 0}).ok());
+  std::vector<std::string> ids;
+  ASSERT_TRUE(store_->ListPendingInvocations(&ids).ok());
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<std::string>{"q", "r"}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, ObjectStoreContract, ::testing::Values("sqlite", "etcd"));
 
 // ---- etcd only: several members on one etcd ----
@@ -326,6 +343,54 @@ TEST_F(EtcdStoreTest, EtcdGoneIsUnavailableNamingItAndNothingIsHalfApplied) {
   StoredObject got;
   ASSERT_TRUE(Eventually([&] { return a_->Get("before", &got).ok(); }, std::chrono::seconds(5)));
   EXPECT_EQ(a_->Get("during", &got).code(), Status::Code::kNotFound);
+}
+
+// The leader's invocation writes (the invoker's claims and results) are fenced: once another
+// member leads, the deposed one's write is refused and changes nothing (docs/ha.md).
+TEST_F(EtcdStoreTest, ADeposedLeadersInvocationWriteIsRefused) {
+  auto elector = [&](const std::string& name) {
+    ElectorOptions eo;
+    eo.name = name;
+    eo.key = a_->prefix() + "leader";
+    eo.ttl_seconds = 2;
+    return std::make_unique<Elector>(eo, *client_, SystemClock::Get());
+  };
+  auto ea = elector("a");
+  auto fence = [&](Elector* e) {
+    return [e, c = client_.get()](const std::vector<etcd::Compare>& cmp,
+                                  const std::vector<etcd::Op>& ops, etcd::TxnResult* out) {
+      return FencedTxn(*c, e->key(), e->FenceRevision(), cmp, ops, out);
+    };
+  };
+  a_->SetFencedWriter(fence(ea.get()));
+  // Not leading yet: refused before anything is written.
+  ASSERT_TRUE(a_->PutInvocation({"i1", "fn", "Queued", 0, "req", "", 0, 0}).ok());
+  EXPECT_EQ(a_->PutInvocationAsLeader({"i1", "fn", "Running", 1, "req", "", 0, 0}).code(),
+            Status::Code::kUnavailable);
+  ea->Tick();
+  ea->Tick();
+  ASSERT_TRUE(ea->IsLeader()) << ea->Why();
+  ASSERT_TRUE(a_->PutInvocationAsLeader({"i1", "fn", "Running", 1, "req", "", 0, 0}).ok());
+
+  // Depose a (its lease goes, as after a pause past the TTL) and let b win.
+  etcd::KeyValue kv;
+  bool found = false;
+  ASSERT_TRUE(client_->Get(ea->key(), &kv, &found).ok());
+  ASSERT_TRUE(found);
+  ASSERT_TRUE(client_->LeaseRevoke(kv.lease).ok());
+  auto eb = elector("b");
+  eb->Tick();
+  eb->Tick();
+  ASSERT_TRUE(eb->IsLeader()) << eb->Why();
+  Status st = a_->PutInvocationAsLeader({"i1", "fn", "Succeeded", 1, "req", "a's", 0, 0});
+  EXPECT_EQ(st.code(), Status::Code::kConflict) << st.message();
+  EXPECT_NE(st.message().find("deposed"), std::string::npos) << st.message();
+  Invocation got;
+  ASSERT_TRUE(b_->GetInvocation("i1", &got).ok());
+  EXPECT_EQ(got.state, "Running");  // untouched by the deposed member
+  std::vector<std::string> pending;
+  ASSERT_TRUE(b_->ListPendingInvocations(&pending).ok());
+  EXPECT_EQ(pending, std::vector<std::string>{"i1"});  // the new leader finds it to deliver
 }
 
 TEST(EtcdStoreOpen, RefusesABadPrefixAndAnUnreachableEtcd) {

@@ -63,6 +63,20 @@ struct Invocation {
   int64_t updated_ms = 0;  // wall; set by every PutInvocation
 };
 
+// One workload's load at one member's gateway (daemon/control/member_load.h).
+struct MemberLoad {
+  int inflight = 0;
+  int queued = 0;
+  uint64_t requests_total = 0;  // admitted by this member's gateway since it started
+};
+
+// One member's published load: its name, when it published (wall ms), its workloads.
+struct PublishedLoad {
+  std::string member;
+  int64_t at_ms = 0;
+  std::map<std::string, MemberLoad> workloads;
+};
+
 class ObjectStore {
  public:
   virtual ~ObjectStore() = default;
@@ -91,6 +105,33 @@ class ObjectStore {
   virtual Status GetInvocation(const std::string& id, Invocation* out) = 0;
   virtual Status ListInvocations(const std::string& workload, const std::string& state,
                                  std::vector<Invocation>* out) = 0;
+  // PutInvocation as the leader, the one member that delivers (docs/ha.md): on etcd the write
+  // is fenced, so a deposed leader's is refused (kConflict "deposed", nothing written) and one
+  // that does not lead gets kUnavailable. One tided always leads: a plain PutInvocation.
+  virtual Status PutInvocationAsLeader(const Invocation& inv) { return PutInvocation(inv); }
+  // The ids of the invocations still to deliver (Queued or Running), oldest first. The etcd
+  // store keeps an index of them, so this costs what is pending, not every invocation kept.
+  virtual Status ListPendingInvocations(std::vector<std::string>* ids) {
+    ids->clear();
+    for (const char* state : {"Queued", "Running"}) {
+      std::vector<Invocation> v;
+      if (Status st = ListInvocations("", state, &v); !st.ok()) return st;
+      for (auto& inv : v) ids->push_back(std::move(inv.id));
+    }
+    return Status::Ok();
+  }
+
+  // ---- gateway load of the members that do not lead (etcd; docs/ha.md) ----
+  // Replaces this member's record (an empty `workloads` removes it). One tided: nothing to do.
+  virtual Status PublishLoad(const PublishedLoad& load) {
+    (void)load;
+    return Status::Ok();
+  }
+  // Every member's record.
+  virtual Status ListLoads(std::vector<PublishedLoad>* out) {
+    out->clear();
+    return Status::Ok();
+  }
 
   // ---- node credentials ----
   virtual Status PutNodeCredential(const std::string& node, const std::string& digest_hex) = 0;
