@@ -42,6 +42,7 @@
 #include "daemon/control/autoscaler.h"
 #include "daemon/control/cluster_state.h"
 #include "daemon/control/hearing.h"
+#include "daemon/control/keepalive_policy.h"
 #include "daemon/control/rollout.h"
 #include "daemon/control/scheduler.h"
 #include "daemon/control/triggers.h"
@@ -65,6 +66,7 @@ struct ControlPlaneOptions {
   // always. On etcd, whether it leads (docs/ha.md); on becoming leader it first settles for
   // startup_settle_ms, adopting what agents report, as after a start.
   std::function<bool()> may_act;
+  KeepAliveOptions keepalive;  // Functions with idleTimeoutSeconds: auto
 };
 
 class ControlPlane : public GatewayBackend {
@@ -147,6 +149,7 @@ class ControlPlane : public GatewayBackend {
     double instance_seconds = 0;
     uint64_t rps_last_total = 0;  // gateway request counter at the last autoscale sample
     int64_t rps_last_ms = 0;
+    KeepAliveTracker keepalive;  // idleTimeoutSeconds: auto; fed by OnLoad's busy/idle edges
   };
   struct GatewayUpdate {
     std::string workload;
