@@ -149,7 +149,9 @@ class ControlPlane : public GatewayBackend {
     double instance_seconds = 0;
     uint64_t rps_last_total = 0;  // gateway request counter at the last autoscale sample
     int64_t rps_last_ms = 0;
-    KeepAliveTracker keepalive;  // idleTimeoutSeconds: auto; fed by OnLoad's busy/idle edges
+    // idleTimeoutSeconds: auto (about 1.2 KB, made at the first load signal); fed by OnLoad's
+    // busy/idle edges.
+    std::unique_ptr<KeepAliveTracker> keepalive;
   };
   struct GatewayUpdate {
     std::string workload;

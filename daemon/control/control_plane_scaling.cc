@@ -25,7 +25,8 @@ void ControlPlane::AutoscaleLoop() {
       // keep-alive wants a pre-warm now is the exception.
       const int64_t now = clock_.NowMs();
       for (const auto& [name, wr] : workloads_) {
-        const bool prewarm = wr.keepalive.plan() && PrewarmDue(*wr.keepalive.plan(), now);
+        const bool prewarm =
+            wr.keepalive && wr.keepalive->plan() && PrewarmDue(*wr.keepalive->plan(), now);
         if (wr.autoscaled && acting_ &&
             (wr.desired > 0 || prewarm || !state_.InstancesOf(name).empty())) {
           names.push_back(name);
@@ -91,13 +92,14 @@ void ControlPlane::AutoscaleLoop() {
         in.last_request_ms = wr.last_request_ms;
         in.now_ms = now;
         if (o.kind == Kind::kFunction && o.spec.idle_timeout_auto) {
-          const auto& plan = wr.keepalive.plan();
+          const KeepAlivePlan* plan =
+              wr.keepalive && wr.keepalive->plan() ? &*wr.keepalive->plan() : nullptr;
           if (auto pre =
                   plan ? PrewarmChange(*plan, in.autoscale, wr.desired, now) : std::nullopt) {
             apply(*pre);
             continue;
           }
-          KeepAliveInput(wr.keepalive, opts_.keepalive, &in);
+          KeepAliveInput(wr.keepalive.get(), opts_.keepalive, &in);
         }
         if (auto change = DecideScale(in, *decision)) apply(*change);
       }
@@ -169,10 +171,11 @@ void ControlPlane::OnLoad(const std::string& workload, int inflight, int queued)
     // end of the last running invocation to the start of the next).
     const bool was_busy = wr.inflight + wr.queued > 0, busy = inflight + queued > 0;
     if (wr.obj.object.spec.idle_timeout_auto && busy != was_busy) {
+      if (!wr.keepalive) wr.keepalive = std::make_unique<KeepAliveTracker>();
       if (busy) {
-        wr.keepalive.Busy(now, opts_.keepalive);
+        wr.keepalive->Busy(now, opts_.keepalive);
       } else {
-        wr.keepalive.Idle(now, opts_.keepalive);
+        wr.keepalive->Idle(now, opts_.keepalive);
       }
     }
     wr.inflight = inflight;

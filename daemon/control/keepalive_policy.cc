@@ -226,8 +226,9 @@ void KeepAliveTracker::Idle(int64_t now_ms, const KeepAliveOptions& o) {
   plan_ = PlanKeepAlive(hist_, o, now_ms);
 }
 
-void KeepAliveInput(const KeepAliveTracker& t, const KeepAliveOptions& o, ScaleInput* in) {
-  if (const auto& p = t.plan()) {
+void KeepAliveInput(const KeepAliveTracker* t, const KeepAliveOptions& o, ScaleInput* in) {
+  if (t && t->plan()) {
+    const KeepAlivePlan* p = &*t->plan();
     in->idle_deadline_ms = IdleDeadline(*p, in->now_ms);
     in->idle_why = p->why;
   } else {

@@ -130,9 +130,9 @@ class KeepAliveTracker {
 };
 
 // For the autoscale loop's DecideScale: sets in->idle_deadline_ms and in->idle_why from the
-// tracker's plan at in->now_ms; with no plan (no request ended since tided started, or one is
-// running) the fixed fallback from in->last_request_ms.
-void KeepAliveInput(const KeepAliveTracker& t, const KeepAliveOptions& o, ScaleInput* in);
+// tracker's plan at in->now_ms; with no tracker or no plan (no request ended since tided
+// started, or one is running) the fixed fallback from in->last_request_ms.
+void KeepAliveInput(const KeepAliveTracker* t, const KeepAliveOptions& o, ScaleInput* in);
 
 // The autoscale loop's pre-warm: desired 0 -> max(1, minReplicas) while the plan's pre-warm
 // window is open. nullopt otherwise.

@@ -239,6 +239,29 @@ TEST(KeepAliveTracker, BusyWithoutAnIdlePeriodRecordsNothing) {
   EXPECT_FALSE(t.plan());
 }
 
+TEST(KeepAliveInput, PlanDeadlineOrTheFallbackFromTheLastRequest) {
+  KeepAliveOptions o;
+  ScaleInput in;
+  in.last_request_ms = 5 * kSec;
+  in.now_ms = 6 * kSec;
+  KeepAliveInput(nullptr, o, &in);  // no load signal yet: the fallback
+  EXPECT_EQ(in.idle_deadline_ms, 5 * kSec + o.fallback_ms);
+  KeepAliveTracker t;
+  for (int i = 0; i < 10; ++i) {
+    t.Idle(i * 15 * kMin, o);
+    t.Busy((i + 1) * 15 * kMin, o);
+  }
+  t.Idle(200 * kMin, o);
+  in.now_ms = 200 * kMin + kSec;
+  KeepAliveInput(&t, o, &in);
+  ASSERT_TRUE(t.plan() && t.plan()->prewarm_at_ms);
+  EXPECT_EQ(in.idle_deadline_ms, 200 * kMin);  // unload at once
+  EXPECT_EQ(in.idle_why, t.plan()->why);
+  in.now_ms = *t.plan()->prewarm_at_ms;
+  KeepAliveInput(&t, o, &in);
+  EXPECT_EQ(in.idle_deadline_ms, t.plan()->stop_at_ms);  // the pre-warmed one stays until then
+}
+
 TEST(PrewarmChange, StartsOneWhileTheWindowIsOpen) {
   KeepAlivePlan p;
   p.adaptive = true;
