@@ -153,7 +153,11 @@ void to_json(json& j, const WorkloadSpec& s) {
   j["backoff"] = {{"initialSeconds", s.backoff.initial_seconds},
                   {"maxSeconds", s.backoff.max_seconds},
                   {"resetAfterSeconds", s.backoff.reset_after_seconds}};
-  j["idleTimeoutSeconds"] = s.idle_timeout_seconds;
+  if (s.idle_timeout_auto) {
+    j["idleTimeoutSeconds"] = "auto";
+  } else {
+    j["idleTimeoutSeconds"] = s.idle_timeout_seconds;
+  }
   if (s.socket_activation) j["socketActivation"] = true;
   json triggers = json::array();
   for (const auto& t : s.triggers) triggers.push_back({{"schedule", t.schedule}});
@@ -204,7 +208,11 @@ void from_json(const json& j, WorkloadSpec& s) {
     Get(j.at("backoff"), "maxSeconds", s.backoff.max_seconds);
     Get(j.at("backoff"), "resetAfterSeconds", s.backoff.reset_after_seconds);
   }
-  Get(j, "idleTimeoutSeconds", s.idle_timeout_seconds);
+  if (auto it = j.find("idleTimeoutSeconds"); it != j.end() && it->is_string()) {
+    s.idle_timeout_auto = *it == "auto";
+  } else {
+    Get(j, "idleTimeoutSeconds", s.idle_timeout_seconds);
+  }
   Get(j, "socketActivation", s.socket_activation);
   if (j.contains("triggers")) {
     for (const auto& t : j.at("triggers")) {

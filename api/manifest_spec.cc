@@ -118,7 +118,14 @@ void ObjectParser::ParseWorkloadSpec(const Field& f, Kind kind, WorkloadSpec* s,
   if (Field lf = m.Get("layers"); lf.present) ParseLayers(lf, &s->layers, src);
   if (Field rf = m.Get("rollout"); rf.present) ParseRollout(rf, &s->rollout);
   if (Field bf = m.Get("backoff"); bf.present) ParseBackoff(bf, &s->backoff);
-  OptSeconds(m, "idleTimeoutSeconds", false, &s->idle_timeout_seconds);
+  if (Field itf = m.Get("idleTimeoutSeconds");
+      itf.present && itf.node.IsScalar() && itf.node.Scalar() == "auto") {
+    s->idle_timeout_auto = true;  // adaptive keep-alive (daemon/control/keepalive_policy.h)
+  } else if (itf.present && Reader::Describe(itf.node).starts_with("string")) {
+    r_.Error(itf, "must be a number of seconds or auto, got " + Reader::Describe(itf.node));
+  } else {
+    OptSeconds(m, "idleTimeoutSeconds", false, &s->idle_timeout_seconds);
+  }
   if (Field tf = m.Get("triggers"); tf.present) ParseTriggers(tf, kind, &s->triggers);
   if (Field sf = m.Get("socketActivation"); sf.present) r_.ReadBool(sf, &s->socket_activation);
 

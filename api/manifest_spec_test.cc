@@ -168,6 +168,29 @@ TEST(ParseManifests, UserIsANameOrNumericIds) {
   EXPECT_EQ(none.objects[0].spec.user, "");
 }
 
+TEST(ParseManifests, IdleTimeoutIsSecondsOrAuto) {
+  ParseResult r = ParseManifests(FunctionWith("  idleTimeoutSeconds: auto\n"), "f.yaml");
+  ASSERT_TRUE(r.ok()) << Dump(r.errors);
+  EXPECT_TRUE(r.objects[0].spec.idle_timeout_auto);
+  // The wire form says auto, and reads back as auto (GET output can be applied again).
+  nlohmann::json j = r.objects[0];
+  EXPECT_EQ(j["spec"]["idleTimeoutSeconds"], "auto");
+  Object back = j.get<Object>();
+  EXPECT_TRUE(back.spec.idle_timeout_auto);
+  EXPECT_EQ(back.spec, r.objects[0].spec);
+  ParseResult again = ParseManifests(j.dump(), "f.json");
+  ASSERT_TRUE(again.ok()) << Dump(again.errors);
+  EXPECT_TRUE(again.objects[0].spec.idle_timeout_auto);
+
+  ParseResult num = ParseManifests(FunctionWith("  idleTimeoutSeconds: 2.5\n"), "f.yaml");
+  ASSERT_TRUE(num.ok()) << Dump(num.errors);
+  EXPECT_FALSE(num.objects[0].spec.idle_timeout_auto);
+  EXPECT_EQ(num.objects[0].spec.idle_timeout_seconds, 2.5);
+  nlohmann::json nj = num.objects[0];
+  EXPECT_EQ(nj["spec"]["idleTimeoutSeconds"], 2.5);
+  EXPECT_FALSE(nj.get<Object>().spec.idle_timeout_auto);
+}
+
 TEST(ParseManifests, ScalarsKeepTheirText) {
   // Plain numbers and booleans are fine where text is expected; nothing is reinterpreted.
   ParseResult r = ParseManifests(
@@ -314,6 +337,12 @@ TEST(ParseManifests, EachErrorKindHasItsPosition) {
       {FunctionWith("  triggers:\n  - {}\n"), "spec.triggers[0].schedule", 7, 5, "required"},
       {FunctionWith("  idleTimeoutSeconds: 0\n"), "spec.idleTimeoutSeconds", 6, 23,
        "greater than 0"},
+      {FunctionWith("  idleTimeoutSeconds: Auto\n"), "spec.idleTimeoutSeconds", 6, 23,
+       "must be a number of seconds or auto, got string \"Auto\""},
+      {FunctionWith("  idleTimeoutSeconds: \"10\"\n"), "spec.idleTimeoutSeconds", 6, 23,
+       "must be a number of seconds or auto"},
+      {FunctionWith("  idleTimeoutSeconds: [auto]\n"), "spec.idleTimeoutSeconds", 6, 23,
+       "must be a number"},
       {FunctionWith("  autoscale: {minReplicas: -1}\n"), "spec.autoscale.minReplicas", 6, 28,
        "negative"},
       // Empty command.

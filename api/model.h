@@ -106,7 +106,9 @@ struct WorkloadSpec {
   Rollout rollout;
   Backoff backoff;
   double idle_timeout_seconds = 60;  // Functions
-  std::vector<Trigger> triggers;     // Functions
+  // idleTimeoutSeconds: auto (Functions): adaptive keep-alive, daemon/control/keepalive_policy.h
+  bool idle_timeout_auto = false;
+  std::vector<Trigger> triggers;  // Functions
   // The agent binds $PORT itself and hands the listening socket over as fd 3 (systemd's
   // LISTEN_FDS protocol), so the kernel queues the first requests while the process starts.
   bool socket_activation = false;

@@ -155,7 +155,11 @@ int DescribeWorkload(Env& env, const std::string& name) {
   Field(out, "Concurrency", conc == "0" ? "unlimited" : conc, "  ");
   Field(out, "Timeout", FormatSeconds(Num(spec, "timeoutSeconds", 30)), "  ");
   if (Str(w, "kind") == "Function") {
-    Field(out, "Idle Timeout", FormatSeconds(Num(spec, "idleTimeoutSeconds", 60)), "  ");
+    Field(out, "Idle Timeout",
+          Str(spec, "idleTimeoutSeconds", "") == "auto"
+              ? "auto (adaptive keep-alive)"
+              : FormatSeconds(Num(spec, "idleTimeoutSeconds", 60)),
+          "  ");
     std::string triggers;
     for (const auto& t : At(spec, "triggers").is_array() ? At(spec, "triggers") : json::array()) {
       triggers += (triggers.empty() ? "" : ", ") + std::string("schedule \"") +

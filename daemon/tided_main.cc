@@ -42,6 +42,9 @@ struct Config {
   bool no_local_agent = false;
   std::string manifests;
   std::string node_grace = "10s";
+  // Adaptive keep-alive (idleTimeoutSeconds: auto, daemon/control/keepalive_policy.h).
+  std::string keepalive_fallback = "10m";
+  std::string keepalive_min_unload = "60s";
   std::string agent_port_range = "20000-29999";
   int gateway_max_queue = 1000;
   int gateway_io_threads = 2;
@@ -160,6 +163,12 @@ int main(int argc, char** argv) {
   app.add_option("--manifests", cfg.manifests, "apply these manifests (file or dir) at start");
   app.add_option("--node-grace", cfg.node_grace, "silent agent: NotReady, then Lost")
       ->capture_default_str();
+  app.add_option("--keepalive-fallback", cfg.keepalive_fallback,
+                 "idleTimeoutSeconds: auto: the fixed keep-alive until the idle gaps say more")
+      ->capture_default_str();
+  app.add_option("--keepalive-min-unload", cfg.keepalive_min_unload,
+                 "idleTimeoutSeconds: auto: stop and pre-warm only for a longer idle stretch")
+      ->capture_default_str();
   app.add_option("--agent-port-range", cfg.agent_port_range, "local agent's $PORT range")
       ->capture_default_str();
   app.add_option("--gateway-max-queue", cfg.gateway_max_queue,
@@ -244,6 +253,16 @@ int main(int argc, char** argv) {
   if (!tide::ParseDuration(cfg.node_grace, &grace_ms, &err) || grace_ms < 1000) {
     std::cerr << "tided: --node-grace: " << (err.empty() ? "must be at least 1s" : err) << "\n";
     return 2;
+  }
+  tide::KeepAliveOptions keepalive;
+  for (auto [flag, text, out] :
+       {std::tuple{"--keepalive-fallback", &cfg.keepalive_fallback, &keepalive.fallback_ms},
+        std::tuple{"--keepalive-min-unload", &cfg.keepalive_min_unload,
+                   &keepalive.min_unload_ms}}) {
+    if (!tide::ParseDuration(*text, out, &err)) {
+      std::cerr << "tided: " << flag << ": " << err << "\n";
+      return 2;
+    }
   }
   tide::HostPort api_addr, gateway_addr;
   for (auto [flag, text, out] :
@@ -358,6 +377,7 @@ int main(int argc, char** argv) {
 
   tide::ControlPlaneOptions cpo;
   cpo.node_grace_ms = grace_ms;
+  cpo.keepalive = keepalive;
   if (backend->is_etcd()) cpo.may_act = [b = backend.get()] { return b->IsLeader(); };
   cpo.member_name = backend->name();
   // The gateway needs the control plane as its backend and the control plane feeds the

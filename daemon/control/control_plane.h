@@ -45,6 +45,7 @@
 #include "daemon/control/hearing.h"
 #include "daemon/control/quick_beats.h"
 #include "daemon/control/member_load.h"
+#include "daemon/control/keepalive_policy.h"
 #include "daemon/control/rollout.h"
 #include "daemon/control/scheduler.h"
 #include "daemon/control/triggers.h"
@@ -75,6 +76,7 @@ struct ControlPlaneOptions {
   std::string member_name;
   int64_t load_share_ms = 500;
   int64_t load_fresh_ms = 3000;
+  KeepAliveOptions keepalive;  // Functions with idleTimeoutSeconds: auto
 };
 
 class ControlPlane : public GatewayBackend {
@@ -172,6 +174,9 @@ class ControlPlane : public GatewayBackend {
     double instance_seconds = 0;
     uint64_t rps_last_total = 0;  // gateway request counter at the last autoscale sample
     int64_t rps_last_ms = 0;
+    // idleTimeoutSeconds: auto (about 1.2 KB, made at the first load signal); fed by OnLoad's
+    // busy/idle edges.
+    std::unique_ptr<KeepAliveTracker> keepalive;
   };
   struct GatewayUpdate {
     std::string workload;

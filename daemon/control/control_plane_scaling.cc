@@ -1,9 +1,11 @@
 // ControlPlane: the autoscale loop, the gateway's load callback and schedule triggers. The
-// decisions are daemon/control/scale_policy.h and daemon/control/triggers.h; this file samples,
-// locks, records and fires.
+// decisions are daemon/control/scale_policy.h, daemon/control/keepalive_policy.h (Functions with
+// idleTimeoutSeconds: auto) and daemon/control/triggers.h; this file samples, locks, records and
+// fires.
 #include <spdlog/spdlog.h>
 
 #include "daemon/control/control_plane.h"
+#include "daemon/control/keepalive_policy.h"
 #include "daemon/control/scale_policy.h"
 #include "daemon/gateway/invoker.h"
 
@@ -23,9 +25,14 @@ void ControlPlane::AutoscaleLoop() {
       std::lock_guard<std::mutex> lk(mu_);
       // A workload at zero with no instance left has nothing to sample or decide: the first
       // request activates it through the gateway's load callback (Activate). Skipping it keeps
-      // idle workloads free (issue 13: nothing ticks per idle workload).
+      // idle workloads free (issue 13: nothing ticks per idle workload). One whose adaptive
+      // keep-alive wants a pre-warm now is the exception.
+      const int64_t now = clock_.NowMs();
       for (const auto& [name, wr] : workloads_) {
-        if (wr.autoscaled && acting_ && (wr.desired > 0 || !state_.InstancesOf(name).empty())) {
+        const bool prewarm =
+            wr.keepalive && wr.keepalive->plan() && PrewarmDue(*wr.keepalive->plan(), now);
+        if (wr.autoscaled && acting_ &&
+            (wr.desired > 0 || prewarm || !state_.InstancesOf(name).empty())) {
           names.push_back(name);
         }
       }
@@ -45,6 +52,15 @@ void ControlPlane::AutoscaleLoop() {
         WorkloadRuntime& wr = it->second;
         const Object& o = wr.obj.object;
         ScaleInput in = ScaleInput::For(o);
+        auto apply = [&](const ScaleChange& change) {
+          metrics_.autoscaler_scale_events_total
+              .Add({{"workload", n}, {"direction", change.up ? "up" : "down"}})
+              .Increment();
+          EmitLocked("Normal", change.up ? "ScaledUp" : "ScaledDown", "workload/" + n, n,
+                     change.reason);
+          wr.desired = change.desired;
+          changed = true;
+        };
         // This gateway's load plus what the other members' gateways see (member_load.h).
         Gateway::WorkloadLoad load = loads[n];
         const MergedLoad remote = remote_load_.Of(n);
@@ -85,15 +101,17 @@ void ControlPlane::AutoscaleLoop() {
         in.queued = load.queued;
         in.last_request_ms = wr.last_request_ms;
         in.now_ms = now;
-        auto change = DecideScale(in, *decision);
-        if (!change) continue;
-        metrics_.autoscaler_scale_events_total
-            .Add({{"workload", n}, {"direction", change->up ? "up" : "down"}})
-            .Increment();
-        EmitLocked("Normal", change->up ? "ScaledUp" : "ScaledDown", "workload/" + n, n,
-                   change->reason);
-        wr.desired = change->desired;
-        changed = true;
+        if (o.kind == Kind::kFunction && o.spec.idle_timeout_auto) {
+          const KeepAlivePlan* plan =
+              wr.keepalive && wr.keepalive->plan() ? &*wr.keepalive->plan() : nullptr;
+          if (auto pre =
+                  plan ? PrewarmChange(*plan, in.autoscale, wr.desired, now) : std::nullopt) {
+            apply(*pre);
+            continue;
+          }
+          KeepAliveInput(wr.keepalive.get(), opts_.keepalive, &in);
+        }
+        if (auto change = DecideScale(in, *decision)) apply(*change);
       }
       if (changed) kicked_ = true;
       events.swap(pending_events_);
@@ -217,9 +235,20 @@ void ControlPlane::OnLoad(const std::string& workload, int inflight, int queued)
     auto it = workloads_.find(workload);
     if (it == workloads_.end()) return;
     WorkloadRuntime& wr = it->second;
+    int64_t now = clock_.NowMs();
+    // Adaptive keep-alive learns from the Function's busy/idle edges (an idle gap runs from the
+    // end of the last running invocation to the start of the next).
+    const bool was_busy = wr.inflight + wr.queued > 0, busy = inflight + queued > 0;
+    if (wr.obj.object.spec.idle_timeout_auto && busy != was_busy) {
+      if (!wr.keepalive) wr.keepalive = std::make_unique<KeepAliveTracker>();
+      if (busy) {
+        wr.keepalive->Busy(now, opts_.keepalive);
+      } else {
+        wr.keepalive->Idle(now, opts_.keepalive);
+      }
+    }
     wr.inflight = inflight;
     wr.queued = queued;
-    int64_t now = clock_.NowMs();
     wr.last_request_ms = now;  // also when a request ends: the idle hold counts from then
     if (!wr.autoscaled) return;
     ScaleInput in = ScaleInput::For(wr.obj.object);

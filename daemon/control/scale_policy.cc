@@ -52,8 +52,10 @@ std::optional<ScaleChange> DecideScale(const ScaleInput& in, const ScaleDecision
   // Once idle it stays at zero, although the autoscaler's window may still remember load, until
   // a request comes (rule 3).
   if (in.kind == Kind::kFunction) {
-    const bool idle = in.inflight == 0 && in.queued == 0 &&
-                      in.now_ms - in.last_request_ms >= IdleTimeoutMs(in.idle_timeout_seconds);
+    const int64_t deadline = in.idle_deadline_ms
+                                 ? *in.idle_deadline_ms
+                                 : in.last_request_ms + IdleTimeoutMs(in.idle_timeout_seconds);
+    const bool idle = in.inflight == 0 && in.queued == 0 && in.now_ms >= deadline;
     if (idle) {
       want = 0;
     } else if (want == 0 && in.desired > 0) {
@@ -74,6 +76,8 @@ std::optional<ScaleChange> DecideScale(const ScaleInput& in, const ScaleDecision
       "desired " + std::to_string(in.desired) + " -> " + std::to_string(want);
   if (want == d.desired && !d.reason.empty()) {
     c.reason = d.reason;
+  } else if (want == 0 && in.idle_deadline_ms) {
+    c.reason = change + ": " + in.idle_why + " (idleTimeoutSeconds: auto)";
   } else if (want == 0) {
     c.reason = change + ": no request for " + SecondsText(in.idle_timeout_seconds) +
                " (idleTimeoutSeconds)";

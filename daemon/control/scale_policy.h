@@ -46,6 +46,10 @@ struct ScaleInput {
   int inflight = 0, queued = 0;     // requests at the gateway now
   int64_t last_request_ms = 0;      // steady: when the gateway last reported a request
   int64_t now_ms = 0;               // steady
+  // idleTimeoutSeconds: auto: when the last instance may stop, in place of last_request_ms +
+  // the idle timeout (daemon/control/keepalive_policy.h), and the plan's words for the event.
+  std::optional<int64_t> idle_deadline_ms;
+  std::string idle_why;
 
   // kind, autoscale, concurrency and idle timeout from the object; the rest left to fill.
   static ScaleInput For(const Object& o);

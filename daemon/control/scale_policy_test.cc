@@ -134,6 +134,32 @@ TEST(ScalePolicyTest, IdleHoldKeepsTheLastInstanceUntilTheIdleTimeout) {
   EXPECT_EQ(c->reason, "scaled down from 1 to 0: no load for 60s");
 }
 
+// idleTimeoutSeconds: auto: the keep-alive plan's deadline replaces last request + timeout.
+TEST(ScalePolicyTest, AnAdaptiveDeadlineReplacesTheIdleTimeout) {
+  FakeClock clock;
+  ScaleInput in = ScaleInput::For(Function(/*idle_timeout_seconds=*/30));
+  in.desired = 1;
+  in.last_request_ms = clock.NowMs();
+  in.idle_deadline_ms = clock.NowMs() + 90 * kSec;
+  in.idle_why = "keep 90.0s (adaptive: 7 idle gaps, 99th percentile)";
+  clock.Advance(60 * kSec);  // past the 30 s timeout, before the plan's deadline: held
+  in.now_ms = clock.NowMs();
+  EXPECT_FALSE(DecideScale(in, Answer(1)));
+  clock.Advance(30 * kSec);
+  in.now_ms = clock.NowMs();
+  auto c = DecideScale(in, Answer(1));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->desired, 0);
+  EXPECT_EQ(c->reason,
+            "desired 1 -> 0: keep 90.0s (adaptive: 7 idle gaps, 99th percentile) "
+            "(idleTimeoutSeconds: auto)");
+  // A deadline already past (unload at once, pre-warm later) stops it on the next decision.
+  in.idle_deadline_ms = in.last_request_ms;
+  in.now_ms = in.last_request_ms + 100;
+  ASSERT_TRUE(DecideScale(in, Answer(1)));
+  EXPECT_EQ(DecideScale(in, Answer(1))->desired, 0);
+}
+
 TEST(ScalePolicyTest, IdleHoldIsForFunctionsOnly) {
   ScaleInput in = ScaleInput::For(AutoscaledService(0));
   in.desired = 1;
