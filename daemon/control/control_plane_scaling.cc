@@ -4,23 +4,30 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/control/control_plane.h"
+#include "daemon/control/loop_wake.h"
 #include "daemon/control/scale_policy.h"
 #include "daemon/gateway/invoker.h"
 
 namespace tide {
 
 void ControlPlane::AutoscaleLoop() {
+  const LoopTiming timing{opts_.autoscale_period_ms, opts_.resync_period_ms};
+  int64_t sleep_ms = opts_.autoscale_period_ms;
   while (true) {
     std::vector<std::string> names;
     {
       std::unique_lock<std::mutex> lk(mu_);
-      autoscale_cv_.wait_for(lk, std::chrono::milliseconds(opts_.autoscale_period_ms),
-                             [this] { return stopping_; });
+      autoscale_cv_.wait_for(lk, std::chrono::milliseconds(sleep_ms),
+                             [this] { return stopping_ || autoscale_wake_; });
       if (stopping_) return;
+      autoscale_wake_ = false;
       // A workload at zero with no instance left has nothing to sample or decide: the first
-      // request activates it through the gateway's load callback (Activate). Skipping it keeps
-      // idle workloads free (issue 13: nothing ticks per idle workload).
-      for (const auto& [name, wr] : workloads_) {
+      // request activates it through the gateway's load callback (Activate). Only the active
+      // ones are looked at (issue 13: nothing ticks per idle workload; loop_wake.h).
+      for (const auto& name : active_autoscaled_) {
+        auto it = workloads_.find(name);
+        if (it == workloads_.end()) continue;
+        const WorkloadRuntime& wr = it->second;
         if (wr.autoscaled && acting_ && (wr.desired > 0 || !state_.InstancesOf(name).empty())) {
           names.push_back(name);
         }
@@ -90,22 +97,29 @@ void ControlPlane::AutoscaleLoop() {
     }
     if (changed) kick_cv_.notify_all();
     store_.AppendEvents(std::move(events));
-    FireDueTriggers();
+    const int64_t next_trigger = FireDueTriggers();
+    bool any_active = !names.empty();
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      any_active = any_active || (acting_ && !active_autoscaled_.empty());
+    }
+    sleep_ms = AutoscaleSleepMs(any_active, next_trigger, clock_.WallMs(), timing);
   }
 }
 
-void ControlPlane::FireDueTriggers() {
+int64_t ControlPlane::FireDueTriggers() {
   std::vector<TriggerRef> due;
   std::vector<Event> events;
+  int64_t next = 0;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (!acting_) return;  // the leader fires them
-    std::vector<TriggerRef> all;
-    for (const auto& [name, wr] : workloads_) {
-      const auto& triggers = wr.obj.object.spec.triggers;
-      for (size_t i = 0; i < triggers.size(); ++i) all.push_back({name, i, triggers[i].schedule});
+    if (!acting_) return 0;  // the leader fires them
+    if (trigger_refs_.empty()) return 0;
+    due = triggers_.Due(trigger_refs_, clock_.WallMs());
+    for (const auto& t : trigger_refs_) {
+      const int64_t at = triggers_.NextFire(t);
+      if (at > 0 && (next <= 0 || at < next)) next = at;
     }
-    due = triggers_.Due(all, clock_.WallMs());
     for (const auto& t : due) {
       EmitLocked("Normal", "Triggered", "workload/" + t.workload, t.workload,
                  "schedule \"" + t.schedule + "\" fired");
@@ -120,6 +134,7 @@ void ControlPlane::FireDueTriggers() {
     Status st = opts_.invoker->Enqueue(t.workload, TriggerInvocation(), &id);
     if (!st.ok()) spdlog::warn("trigger of {}: cannot enqueue: {}", t.workload, st.message());
   }
+  return next;
 }
 
 std::optional<RouteInfo> ControlPlane::Route(const std::string& workload) {
@@ -166,9 +181,14 @@ void ControlPlane::OnLoad(const std::string& workload, int inflight, int queued)
       wr.desired = change->desired;
       kicked_ = true;
       activate = true;
+      active_autoscaled_.insert(workload);  // sampled from now on (loop_wake.h)
+      autoscale_wake_ = true;
     }
   }
-  if (activate) kick_cv_.notify_all();
+  if (activate) {
+    kick_cv_.notify_all();
+    autoscale_cv_.notify_all();
+  }
 }
 
 }  // namespace tide
