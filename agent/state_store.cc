@@ -194,8 +194,11 @@ Status FileStateStore::Save(const AgentState& state) {
     if (!encoded.count(id)) ++changed;
   }
   if (changed == 0 && journal_id_ != 0) return Status::Ok();  // already what is saved
-  const bool snapshot = journal_id_ == 0 || journal_fd_ < 0 || journal_bytes_ >= kMaxJournalBytes ||
-                        changed * 2 > encoded.size();
+  // Most of many records changed (a sampling round of a busy node): the snapshot is no bigger
+  // than the line would be. One instance of one (a cold start from zero) is a line.
+  const bool most = encoded.size() >= kMinSnapshotRecords && changed * 2 > encoded.size();
+  const bool snapshot =
+      journal_id_ == 0 || journal_fd_ < 0 || journal_bytes_ >= kMaxJournalBytes || most;
   return snapshot ? SaveSnapshot(state, std::move(encoded)) : Append(state, std::move(encoded));
 }
 

@@ -21,7 +21,7 @@
 //    fdatasyncs it: a cold start's first save costs one small append, not the rewrite of the
 //    whole document and two fsyncs (issue 13). A save is a snapshot when this store has not
 //    written one yet (the first save after a start), when the journal passed kMaxJournalBytes,
-//    or when more than half of the records changed.
+//    or when more than half of at least kMinSnapshotRecords records changed.
 //  - Load reads the snapshot and applies, in order, the journal lines that carry its id (lines
 //    of an earlier snapshot are stale and skipped). A last line that does not decode is a save
 //    that never completed (its Save did not return Ok, so nothing it holds was reported) and is
@@ -88,6 +88,8 @@ class FileStateStore final : public StateStore {
 
   // Past this size the next save writes a snapshot instead of appending.
   static constexpr size_t kMaxJournalBytes = 256 * 1024;
+  // A save that changes more than half of at least this many records writes a snapshot.
+  static constexpr size_t kMinSnapshotRecords = 16;
   // Saves so far that were snapshots / journal appends (for tests and tools).
   int snapshots() const { return snapshots_; }
   int appends() const { return appends_; }

@@ -272,12 +272,24 @@ TEST_F(FileStateStoreTest, ATornLastJournalLineIsASaveThatNeverCompleted) {
 
 TEST_F(FileStateStoreTest, ChangingMostRecordsWritesASnapshot) {
   FileStateStore store(dir_);
-  AgentState want = FourInstances();
+  AgentState want;
+  want.node = "node-a";
+  // A node's only instance replaced by another (a cold start from zero) is a journal line...
+  want.instances.push_back(Record("web-0", 100, InstancePhase::kRunning));
   ASSERT_TRUE(store.Save(want).ok());
-  for (auto& r : want.instances) r.status.memory_bytes = 1 << 20;  // a sampling round
+  want.instances[0] = Record("web-1", 101, InstancePhase::kRunning);
+  ASSERT_TRUE(store.Save(want).ok());
+  EXPECT_EQ(store.appends(), 1);
+  // ...and a sampling round that changes most of many records is a snapshot.
+  const int many = static_cast<int>(FileStateStore::kMinSnapshotRecords);
+  for (int i = 2; i < 2 + many; ++i)
+    want.instances.push_back(Record("web-" + std::to_string(i), 100 + i, InstancePhase::kRunning));
   ASSERT_TRUE(store.Save(want).ok());
   EXPECT_EQ(store.snapshots(), 2);
-  EXPECT_EQ(store.appends(), 0);
+  for (auto& r : want.instances) r.status.memory_bytes = 1 << 20;
+  ASSERT_TRUE(store.Save(want).ok());
+  EXPECT_EQ(store.snapshots(), 3);
+  EXPECT_EQ(store.appends(), 1);
   EXPECT_EQ(ReadAll(dir_ + "/instances.journal"), "");
   AgentState back;
   ASSERT_TRUE(FileStateStore(dir_).Load(&back).ok());
