@@ -363,11 +363,17 @@ void Agent::AssignmentsLoop() {
       version = -1;
       continue;
     }
+    bool changed = false;
     {
       std::lock_guard<std::mutex> lk(mu_);
       supervisor_->SetDesired(desired);
+      // New instances are launched (and probed once) from this thread, without waiting for
+      // the supervise thread to be scheduled: one thread hand-off less on a cold start.
+      changed = supervisor_->Tick();
+      if (changed) report_now_ = true;
       wake_supervisor_ = true;
     }
+    if (changed) report_cv_.notify_all();
     supervise_cv_.notify_all();
   }
 }

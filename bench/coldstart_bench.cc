@@ -216,9 +216,8 @@ int Run(int rounds, bool zero_by_scale, const WorkloadConfig& cfg, int body_byte
   s.Info("bare p50", Percentile(bare, 50), "ms");
   s.Info("bare p99", Percentile(bare, 99), "ms");
   for (size_t i = 1; i < sides.size(); ++i) {
-    const std::string what = sides[i].socket_activation
-                                 ? "socket-activated (" + sides[i].cfg.Describe() + ")"
-                                 : "no-frills (no limit)";
+    const std::string what =
+        sides[i].socket_activation ? "socket-activated (same limit)" : "no-frills (no limit)";
     s.Info(what + " overhead p50, for comparison", Percentile(sides[i].diff, 50), "ms");
     s.Info(what + " overhead p99, for comparison", Percentile(sides[i].diff, 99), "ms");
   }
