@@ -44,15 +44,6 @@ std::string FunctionsYaml(int from, int to, const WorkloadConfig& cfg) {
   return y;
 }
 
-bool NodeReady(const Tided& t) {
-  json j = t.Get("/v1/nodes").Json();
-  if (!j.contains("items")) return false;
-  for (const auto& n : j["items"]) {
-    if (n.value("state", "") == "Ready") return true;
-  }
-  return false;
-}
-
 struct IdleFigures {
   double tided_pct = -1, agent_pct = -1, ref_pct = -1;
 };
@@ -63,7 +54,7 @@ bool IdleRun(int n, double seconds, const WorkloadConfig& cfg, IdleFigures* out)
   Tided tided(dir.path());
   int lo = FreePortRange(64);
   AgentProc agent(dir.path(), tided, "idle-node", lo, lo + 63);
-  if (!WaitFor([&] { return NodeReady(tided); }, 20s)) {
+  if (!WaitFor([&] { return AnyNodeReady(tided.Get("/v1/nodes").Json()); }, 20s)) {
     std::fprintf(stderr, "agent did not register:\n%s\n", agent.proc()->Log().c_str());
     return false;
   }
@@ -111,7 +102,7 @@ bool RssRun(int n, const WorkloadConfig& cfg, long* tided_kib, long* agent_kib) 
   const int ports = n + 40;
   int lo = FreePortRange(ports);
   AgentProc agent(dir.path(), tided, "rss-node", lo, lo + ports - 1);
-  if (!WaitFor([&] { return NodeReady(tided); }, 20s)) return false;
+  if (!WaitFor([&] { return AnyNodeReady(tided.Get("/v1/nodes").Json()); }, 20s)) return false;
   const std::string yaml =
       "apiVersion: tide/v1\nkind: Service\nmetadata: {name: sink}\nspec:\n"
       "  command: [\"" +
