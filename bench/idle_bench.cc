@@ -109,7 +109,7 @@ bool RssRun(int n, const WorkloadConfig& cfg, long* tided_kib, long* agent_kib) 
       TcpSinkBin() + "\"]\n  replicas: " + std::to_string(n) +
       "\n  terminationGracePeriodSeconds: 1\n" + cfg.SpecLines();
   if (tided.Post("/v1/apply", yaml).status != 200) return false;
-  if (!WaitFor([&] { return tided.ReadyCount("sink") >= n; }, 300s)) {
+  if (!WaitFor([&] { return tided.ReadyCount("sink") >= n; }, 900s)) {
     std::fprintf(stderr, "only %d of %d Ready\n", tided.ReadyCount("sink"), n);
     return false;
   }

@@ -58,7 +58,7 @@ struct ControlPlaneOptions {
   // The reconcile loop wakes this often; a full pass (every workload) runs only when kicked,
   // while work is in progress, or every resync_period_ms (daemon/control/loop_wake.h).
   int64_t reconcile_period_ms = 200;
-  int64_t resync_period_ms = 10000;   // level-triggered safety net of an idle cluster
+  int64_t resync_period_ms = 30000;   // level-triggered safety net of an idle cluster
   int64_t autoscale_period_ms = 100;  // load sampling and scaling decisions (active workloads)
   // After a start, agents re-register with what they run; instance counts are not changed
   // (no creations, no drains) for this long, so a restart does not churn instances.

@@ -32,7 +32,7 @@ namespace tide {
 
 struct LoopTiming {
   int64_t period_ms = 200;    // the reconcile (or autoscale) period
-  int64_t resync_ms = 10000;  // a full pass at least this often, whatever happened
+  int64_t resync_ms = 30000;  // a full pass at least this often, whatever happened
 };
 
 bool WorkloadSettled(const RolloutInput& in, const RolloutPlan& plan);
