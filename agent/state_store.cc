@@ -177,10 +177,6 @@ FileStateStore::FileStateStore(std::string dir)
       path_(dir_ + "/instances.json"),
       journal_path_(dir_ + "/instances.journal") {}
 
-FileStateStore::~FileStateStore() {
-  if (journal_fd_ >= 0) ::close(journal_fd_);
-}
-
 Status FileStateStore::Save(const AgentState& state) {
   std::map<std::string, std::string> encoded;
   size_t changed = 0;
@@ -197,8 +193,7 @@ Status FileStateStore::Save(const AgentState& state) {
   // Most of many records changed (a sampling round of a busy node): the snapshot is no bigger
   // than the line would be. One instance of one (a cold start from zero) is a line.
   const bool most = encoded.size() >= kMinSnapshotRecords && changed * 2 > encoded.size();
-  const bool snapshot =
-      journal_id_ == 0 || journal_fd_ < 0 || journal_bytes_ >= kMaxJournalBytes || most;
+  const bool snapshot = journal_id_ == 0 || journal_bytes_ >= kMaxJournalBytes || most;
   return snapshot ? SaveSnapshot(state, std::move(encoded)) : Append(state, std::move(encoded));
 }
 
@@ -208,11 +203,13 @@ Status FileStateStore::SaveSnapshot(const AgentState& state,
     return Status::Internal(Errno("cannot create " + dir_));
   }
   // The journal exists before the directory is fsynced below, so appends need only fdatasync.
-  if (journal_fd_ < 0) {
-    journal_fd_ = ::open(journal_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (journal_fd_ < 0) return Status::Internal(Errno("cannot open " + journal_path_));
-    ::fchmod(journal_fd_, 0600);
-  }
+  const int journal_fd = ::open(journal_path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (journal_fd < 0) return Status::Internal(Errno("cannot open " + journal_path_));
+  ::fchmod(journal_fd, 0600);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{journal_fd};
   const uint64_t id = RandomId();
   json doc = EncodeAgentStateJson(state);
   doc["journal"] = id;
@@ -239,7 +236,7 @@ Status FileStateStore::SaveSnapshot(const AgentState& state,
   // The new snapshot holds everything: the journal's lines (another id) are stale from here on,
   // so cutting them needs no sync.
   journal_id_ = id;
-  journal_bytes_ = ::ftruncate(journal_fd_, 0) == 0 ? 0 : kMaxJournalBytes;
+  journal_bytes_ = ::ftruncate(journal_fd, 0) == 0 ? 0 : kMaxJournalBytes;
   saved_ = std::move(encoded);
   ++snapshots_;
   return Status::Ok();
@@ -262,14 +259,19 @@ Status FileStateStore::Append(const AgentState& state, std::map<std::string, std
   line["journal"] = journal_id_;
   line["removed"] = std::move(removed);
   const std::string data = line.dump() + "\n";  // one line: dump() escapes every newline
-  const bool ok = WriteAll(journal_fd_, data) && ::fdatasync(journal_fd_) == 0;
+  // Opened for each append, never created here: a journal that went away (or cannot be
+  // written) fails this save, and the next one is a snapshot that makes it again.
+  const int fd = ::open(journal_path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  const bool ok = fd >= 0 && WriteAll(fd, data) && ::fdatasync(fd) == 0;
   if (!ok) {
     Status st = Status::Internal(Errno("cannot append to " + journal_path_));
     // Cut the partial line off again; either way the next save is a snapshot.
-    (void)!::ftruncate(journal_fd_, static_cast<off_t>(journal_bytes_));
+    if (fd >= 0) (void)!::ftruncate(fd, static_cast<off_t>(journal_bytes_));
+    if (fd >= 0) ::close(fd);
     journal_id_ = 0;
     return st;
   }
+  ::close(fd);
   journal_bytes_ += data.size();
   saved_ = std::move(encoded);
   ++appends_;

@@ -26,7 +26,9 @@
 //    of an earlier snapshot are stale and skipped). A last line that does not decode is a save
 //    that never completed (its Save did not return Ok, so nothing it holds was reported) and is
 //    skipped; any other line that does not decode makes the state unreadable (Invalid). A
-//    failed append is cut off again (ftruncate) and the next save is a snapshot.
+//    failed append is cut off again (ftruncate) and the next save is a snapshot. The journal is
+//    opened for each append and only a snapshot creates it: a journal that went away fails the
+//    append.
 //  - Both files are JSON: {"node", "specs": [assignment specs, each once], "instances": [{"id",
 //    "specRef", "status", "phase", "startTime", "removing", "relaunchCounts"}]} (the shared-spec
 //    form of api/json.h); a journal line adds "journal" (the snapshot's id) and "removed" (ids).
@@ -79,9 +81,6 @@ class StateStore {
 class FileStateStore final : public StateStore {
  public:
   explicit FileStateStore(std::string dir);
-  ~FileStateStore() override;
-  FileStateStore(const FileStateStore&) = delete;
-  FileStateStore& operator=(const FileStateStore&) = delete;
   Status Save(const AgentState& state) override;
   Status Load(AgentState* out) override;
   std::string Where() const override { return path_; }
@@ -101,7 +100,6 @@ class FileStateStore final : public StateStore {
   std::string dir_;
   std::string path_;
   std::string journal_path_;
-  int journal_fd_ = -1;
   uint64_t journal_id_ = 0;  // of the snapshot this store wrote; 0: none yet
   size_t journal_bytes_ = 0;
   std::map<std::string, std::string> saved_;  // id -> its record as last saved (encoded)

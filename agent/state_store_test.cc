@@ -271,6 +271,31 @@ TEST_F(FileStateStoreTest, ATornLastJournalLineIsASaveThatNeverCompleted) {
   EXPECT_NE(s.message().find("instances.journal: line 1"), std::string::npos) << s.message();
 }
 
+// A journal that cannot be appended to fails the save (so nothing of it is reported); the next
+// save is a snapshot, which makes the journal again.
+TEST_F(FileStateStoreTest, AJournalThatWentAwayFailsTheSaveAndTheNextIsASnapshot) {
+  FileStateStore store(dir_);
+  AgentState want = FourInstances();
+  ASSERT_TRUE(store.Save(want).ok());
+  fs::remove(dir_ + "/instances.journal");
+  fs::create_directory(dir_ + "/instances.journal");  // not writable as a file, even for root
+  want.instances[0].status.pid = 4343;
+  Status s = store.Save(want);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("instances.journal"), std::string::npos) << s.message();
+  AgentState back;
+  ASSERT_TRUE(FileStateStore(dir_).Load(&back).ok());
+  ExpectSame(SortedById(FourInstances()), SortedById(back));  // the failed save is not there
+  fs::remove(dir_ + "/instances.journal");
+  ASSERT_TRUE(store.Save(want).ok());
+  EXPECT_EQ(store.snapshots(), 2);
+  want.instances[1].status.pid = 4444;
+  ASSERT_TRUE(store.Save(want).ok());
+  EXPECT_EQ(store.appends(), 1);
+  ASSERT_TRUE(FileStateStore(dir_).Load(&back).ok());
+  ExpectSame(SortedById(want), SortedById(back));
+}
+
 TEST_F(FileStateStoreTest, ChangingMostRecordsWritesASnapshot) {
   FileStateStore store(dir_);
   AgentState want;
