@@ -283,10 +283,10 @@ TEST_F(FileStateStoreTest, AJournalThatWentAwayFailsTheSaveAndTheNextIsASnapshot
   Status s = store.Save(want);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("instances.journal"), std::string::npos) << s.message();
+  fs::remove(dir_ + "/instances.journal");
   AgentState back;
   ASSERT_TRUE(FileStateStore(dir_).Load(&back).ok());
   ExpectSame(SortedById(FourInstances()), SortedById(back));  // the failed save is not there
-  fs::remove(dir_ + "/instances.journal");
   ASSERT_TRUE(store.Save(want).ok());
   EXPECT_EQ(store.snapshots(), 2);
   want.instances[1].status.pid = 4444;
