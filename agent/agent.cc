@@ -400,11 +400,17 @@ void Agent::AssignmentsLoop() {
       version = -1;
       continue;
     }
+    bool changed = false;
     {
       std::lock_guard<std::mutex> lk(mu_);
       supervisor_->SetDesired(desired);
+      // New instances are launched (and probed once) from this thread, without waiting for
+      // the supervise thread to be scheduled: one thread hand-off less on a cold start.
+      changed = supervisor_->Tick();
+      if (changed) report_now_ = true;
       wake_supervisor_ = true;
     }
+    if (changed) report_cv_.notify_all();
     supervise_cv_.notify_all();
   }
 }
@@ -412,19 +418,25 @@ void Agent::AssignmentsLoop() {
 void Agent::SuperviseLoop() {
   std::unique_lock<std::mutex> lk(mu_);
   int64_t next_trim_ms = 0;
+  bool untrimmed = true;  // work done since the last trim
   while (!stopping_) {
     bool changed = supervisor_->Tick();
+    untrimmed = untrimmed || changed || !supervisor_->Idle();
     // A burst (200 launches, their JSON) leaves free heap pages behind; give them back to the
-    // OS once a second so the agent's RSS follows what it holds, not its peak.
-    if (const int64_t now = clock_.NowMs(); now >= next_trim_ms) {
+    // OS once a second so the agent's RSS follows what it holds, not its peak. An idle agent
+    // has nothing to give back and is not woken for it.
+    if (const int64_t now = clock_.NowMs(); untrimmed && now >= next_trim_ms) {
       ::malloc_trim(0);
       next_trim_ms = now + 1000;
+      untrimmed = false;
     }
     if (changed) {
       ++report_gen_;
       report_cv_.notify_all();
     }
-    int64_t delay = std::clamp<int64_t>(supervisor_->NextTickDelayMs(), 1, 500);
+    int64_t delay = supervisor_->NextTickDelayMs();
+    if (untrimmed) delay = std::min(delay, std::max<int64_t>(0, next_trim_ms - clock_.NowMs()));
+    delay = std::clamp<int64_t>(delay, 1, Supervisor::kIdleTickDelayMs);
     supervise_cv_.wait_for(lk, std::chrono::milliseconds(delay),
                            [this] { return wake_supervisor_ || stopping_.load(); });
     wake_supervisor_ = false;

@@ -1,12 +1,15 @@
 #include "agent/state_store.h"
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <set>
 
 #include "api/json.h"
 
@@ -58,7 +61,9 @@ const char* InstancePhaseName(InstancePhase p) {
   return "waiting";
 }
 
-std::string EncodeAgentState(const AgentState& state) {
+namespace {
+
+json EncodeAgentStateJson(const AgentState& state) {
   // Specs in the shared form: 200 replicas of one workload store their spec once.
   std::vector<const InstanceAssignment*> assignments;
   assignments.reserve(state.instances.size());
@@ -74,9 +79,60 @@ std::string EncodeAgentState(const AgentState& state) {
     r["removing"] = in.removing;
     r["relaunchCounts"] = in.relaunch_counts;
   }
-  const json doc = {
-      {"node", state.node}, {"specs", std::move(specs)}, {"instances", std::move(records)}};
-  return doc.dump() + "\n";
+  return json{{"node", state.node}, {"specs", std::move(specs)}, {"instances", std::move(records)}};
+}
+
+// One record as saved, for telling which records changed since the previous save.
+std::string EncodeRecord(const InstanceRecord& in) {
+  return json{{"assignment", in.assignment},
+              {"status", in.status},
+              {"phase", InstancePhaseName(in.phase)},
+              {"startTime", in.start_time},
+              {"removing", in.removing},
+              {"relaunchCounts", in.relaunch_counts}}
+      .dump();
+}
+
+uint64_t RandomId() {
+  uint64_t id = 0;
+  while (id == 0) {
+    if (::getrandom(&id, sizeof id, 0) != static_cast<ssize_t>(sizeof id)) {
+      id = static_cast<uint64_t>(::time(nullptr)) ^ (static_cast<uint64_t>(::getpid()) << 32);
+    }
+  }
+  return id;
+}
+
+Status ReadFile(const std::string& path, std::string* text, bool* missing) {
+  *missing = false;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      *missing = true;
+      return Status::Ok();
+    }
+    return Status::Internal(Errno("cannot read " + path));
+  }
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Status st = Status::Internal(Errno("cannot read " + path));
+      ::close(fd);
+      return st;
+    }
+    if (n == 0) break;
+    text->append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string EncodeAgentState(const AgentState& state) {
+  return EncodeAgentStateJson(state).dump() + "\n";
 }
 
 Status DecodeAgentState(const std::string& text, AgentState* out) {
@@ -117,13 +173,47 @@ Status DecodeAgentState(const std::string& text, AgentState* out) {
 // ---- FileStateStore ---------------------------------------------------------------------------
 
 FileStateStore::FileStateStore(std::string dir)
-    : dir_(std::move(dir)), path_(dir_ + "/instances.json") {}
+    : dir_(std::move(dir)),
+      path_(dir_ + "/instances.json"),
+      journal_path_(dir_ + "/instances.journal") {}
 
 Status FileStateStore::Save(const AgentState& state) {
+  std::map<std::string, std::string> encoded;
+  size_t changed = 0;
+  for (const auto& r : state.instances) {
+    auto [it, inserted] = encoded.emplace(r.assignment.id, EncodeRecord(r));
+    if (!inserted) continue;
+    auto was = saved_.find(r.assignment.id);
+    if (was == saved_.end() || was->second != it->second) ++changed;
+  }
+  for (const auto& [id, text] : saved_) {
+    if (!encoded.count(id)) ++changed;
+  }
+  if (changed == 0 && journal_id_ != 0) return Status::Ok();  // already what is saved
+  // Most of many records changed (a sampling round of a busy node): the snapshot is no bigger
+  // than the line would be. One instance of one (a cold start from zero) is a line.
+  const bool most = encoded.size() >= kMinSnapshotRecords && changed * 2 > encoded.size();
+  const bool snapshot = journal_id_ == 0 || journal_bytes_ >= kMaxJournalBytes || most;
+  return snapshot ? SaveSnapshot(state, std::move(encoded)) : Append(state, std::move(encoded));
+}
+
+Status FileStateStore::SaveSnapshot(const AgentState& state,
+                                    std::map<std::string, std::string> encoded) {
   if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) {
     return Status::Internal(Errno("cannot create " + dir_));
   }
-  const std::string data = EncodeAgentState(state);
+  // The journal exists before the directory is fsynced below, so appends need only fdatasync.
+  const int journal_fd = ::open(journal_path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (journal_fd < 0) return Status::Internal(Errno("cannot open " + journal_path_));
+  ::fchmod(journal_fd, 0600);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{journal_fd};
+  const uint64_t id = RandomId();
+  json doc = EncodeAgentStateJson(state);
+  doc["journal"] = id;
+  const std::string data = doc.dump() + "\n";
   const std::string tmp = path_ + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::Internal(Errno("cannot write " + tmp));
@@ -142,32 +232,111 @@ Status FileStateStore::Save(const AgentState& state) {
     ::unlink(tmp.c_str());
     return st;
   }
-  return FsyncDir(dir_);
+  if (Status st = FsyncDir(dir_); !st.ok()) return st;
+  // The new snapshot holds everything: the journal's lines (another id) are stale from here on,
+  // so cutting them needs no sync.
+  journal_id_ = id;
+  journal_bytes_ = ::ftruncate(journal_fd, 0) == 0 ? 0 : kMaxJournalBytes;
+  saved_ = std::move(encoded);
+  ++snapshots_;
+  return Status::Ok();
+}
+
+Status FileStateStore::Append(const AgentState& state, std::map<std::string, std::string> encoded) {
+  AgentState changed;
+  changed.node = state.node;
+  for (const auto& r : state.instances) {
+    auto was = saved_.find(r.assignment.id);
+    if (was == saved_.end() || was->second != encoded.at(r.assignment.id)) {
+      changed.instances.push_back(r);
+    }
+  }
+  json removed = json::array();
+  for (const auto& [id, text] : saved_) {
+    if (!encoded.count(id)) removed.push_back(id);
+  }
+  json line = EncodeAgentStateJson(changed);
+  line["journal"] = journal_id_;
+  line["removed"] = std::move(removed);
+  const std::string data = line.dump() + "\n";  // one line: dump() escapes every newline
+  // Opened for each append, never created here: a journal that went away (or cannot be
+  // written) fails this save, and the next one is a snapshot that makes it again.
+  const int fd = ::open(journal_path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  const bool ok = fd >= 0 && WriteAll(fd, data) && ::fdatasync(fd) == 0;
+  if (!ok) {
+    Status st = Status::Internal(Errno("cannot append to " + journal_path_));
+    // Cut the partial line off again; either way the next save is a snapshot.
+    if (fd >= 0) (void)!::ftruncate(fd, static_cast<off_t>(journal_bytes_));
+    if (fd >= 0) ::close(fd);
+    journal_id_ = 0;
+    return st;
+  }
+  ::close(fd);
+  journal_bytes_ += data.size();
+  saved_ = std::move(encoded);
+  ++appends_;
+  return Status::Ok();
 }
 
 Status FileStateStore::Load(AgentState* out) {
   *out = AgentState{};
-  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return Status::Ok();  // first start
-    return Status::Internal(Errno("cannot read " + path_));
-  }
   std::string text;
-  char buf[65536];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Status st = Status::Internal(Errno("cannot read " + path_));
-      ::close(fd);
-      return st;
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
+  bool missing = false;
+  if (Status st = ReadFile(path_, &text, &missing); !st.ok()) return st;
+  if (missing) return Status::Ok();  // first start (a journal without a snapshot is stale)
   Status st = DecodeAgentState(text, out);
   if (!st.ok()) return Status::Invalid(path_ + ": not a valid instances file: " + st.message());
+  const json snap = json::parse(text, nullptr, false);
+  const uint64_t id = snap.is_object() && snap.contains("journal") && snap["journal"].is_number()
+                          ? snap["journal"].get<uint64_t>()
+                          : 0;
+  if (id == 0) return Status::Ok();  // written before the journal existed
+  std::string journal;
+  if (st = ReadFile(journal_path_, &journal, &missing); !st.ok()) return st;
+  std::map<std::string, size_t> index;  // id -> out->instances[i]
+  for (size_t i = 0; i < out->instances.size(); ++i) index[out->instances[i].assignment.id] = i;
+  size_t pos = 0, number = 0;
+  while (pos < journal.size()) {
+    size_t nl = journal.find('\n', pos);
+    const bool last = nl == std::string::npos || nl + 1 >= journal.size();
+    const std::string text_line = journal.substr(pos, nl == std::string::npos ? nl : nl - pos);
+    pos = nl == std::string::npos ? journal.size() : nl + 1;
+    ++number;
+    const json line = json::parse(text_line, nullptr, false);
+    AgentState part;
+    Status ls = line.is_object() ? DecodeAgentState(text_line, &part)
+                                 : Status::Invalid("not a JSON object");
+    if (ls.ok() && !(line.contains("journal") && line["journal"].is_number())) {
+      ls = Status::Invalid("no \"journal\" id");
+    }
+    if (!ls.ok()) {
+      if (last) break;  // a save that never completed
+      return Status::Invalid(journal_path_ + ": line " + std::to_string(number) +
+                             " is not a valid journal entry: " + ls.message());
+    }
+    if (line["journal"].get<uint64_t>() != id) continue;  // of an earlier snapshot
+    for (auto& r : part.instances) {
+      auto it = index.find(r.assignment.id);
+      if (it != index.end()) {
+        out->instances[it->second] = std::move(r);
+      } else {
+        index[r.assignment.id] = out->instances.size();
+        out->instances.push_back(std::move(r));
+      }
+    }
+    if (line.contains("removed") && line["removed"].is_array()) {
+      std::set<std::string> gone;
+      for (const auto& g : line["removed"])
+        if (g.is_string()) gone.insert(g.get<std::string>());
+      if (!gone.empty()) {
+        std::erase_if(out->instances,
+                      [&](const InstanceRecord& r) { return gone.count(r.assignment.id) > 0; });
+        index.clear();
+        for (size_t i = 0; i < out->instances.size(); ++i)
+          index[out->instances[i].assignment.id] = i;
+      }
+    }
+  }
   return Status::Ok();
 }
 

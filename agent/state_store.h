@@ -11,20 +11,36 @@
 //    Saved state that cannot be read or decoded is an error naming where it is, never an empty
 //    state: starting empty would forget running processes (they would be started twice).
 //
-// FileStateStore keeps the state in DIR/instances.json:
-//  - Save writes DIR/instances.json.tmp (mode 0600), fsyncs it, renames it over
+// FileStateStore keeps the state in DIR/instances.json (the snapshot) and DIR/instances.journal:
+//  - A snapshot save writes DIR/instances.json.tmp (mode 0600), fsyncs it, renames it over
 //    DIR/instances.json and fsyncs DIR, so the rename itself survives a power cut. DIR is
 //    created with mode 0700 when missing (an existing DIR keeps the mode its owner gave it).
-//  - The file is JSON: {"node", "specs": [assignment specs, each once], "instances": [{"id",
+//    Each snapshot carries a random "journal" id; the journal is emptied after it is written.
+//  - Every other save appends ONE line to the journal, holding only the records that changed
+//    since the previous save and the ids removed, tagged with the snapshot's id, and
+//    fdatasyncs it: a cold start's first save costs one small append, not the rewrite of the
+//    whole document and two fsyncs (issue 13). A save is a snapshot when this store has not
+//    written one yet (the first save after a start), when the journal passed kMaxJournalBytes,
+//    or when more than half of at least kMinSnapshotRecords records changed.
+//  - Load reads the snapshot and applies, in order, the journal lines that carry its id (lines
+//    of an earlier snapshot are stale and skipped). A last line that does not decode is a save
+//    that never completed (its Save did not return Ok, so nothing it holds was reported) and is
+//    skipped; any other line that does not decode makes the state unreadable (Invalid). A
+//    failed append is cut off again (ftruncate) and the next save is a snapshot. The journal is
+//    opened for each append and only a snapshot creates it: a journal that went away fails the
+//    append.
+//  - Both files are JSON: {"node", "specs": [assignment specs, each once], "instances": [{"id",
 //    "specRef", "status", "phase", "startTime", "removing", "relaunchCounts"}]} (the shared-spec
-//    form of api/json.h). Files of earlier versions, with each record's "assignment" inline and
-//    no "specs", are read too.
+//    form of api/json.h); a journal line adds "journal" (the snapshot's id) and "removed" (ids).
+//    Files of earlier versions, with each record's "assignment" inline and no "specs", are read
+//    too.
 // MemoryStateStore keeps it in memory, for tests; it can be told to fail its next saves.
 //
 // Thread-safety: none; the caller serializes calls on one store.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -69,9 +85,25 @@ class FileStateStore final : public StateStore {
   Status Load(AgentState* out) override;
   std::string Where() const override { return path_; }
 
+  // Past this size the next save writes a snapshot instead of appending.
+  static constexpr size_t kMaxJournalBytes = 256 * 1024;
+  // A save that changes more than half of at least this many records writes a snapshot.
+  static constexpr size_t kMinSnapshotRecords = 16;
+  // Saves so far that were snapshots / journal appends (for tests and tools).
+  int snapshots() const { return snapshots_; }
+  int appends() const { return appends_; }
+
  private:
+  Status SaveSnapshot(const AgentState& state, std::map<std::string, std::string> encoded);
+  Status Append(const AgentState& state, std::map<std::string, std::string> encoded);
+
   std::string dir_;
   std::string path_;
+  std::string journal_path_;
+  uint64_t journal_id_ = 0;  // of the snapshot this store wrote; 0: none yet
+  size_t journal_bytes_ = 0;
+  std::map<std::string, std::string> saved_;  // id -> its record as last saved (encoded)
+  int snapshots_ = 0, appends_ = 0;
 };
 
 class MemoryStateStore final : public StateStore {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -157,7 +158,8 @@ TEST_F(FileStateStoreTest, FailedWriteKeepsThePreviousState) {
   ASSERT_TRUE(store.Save(TwoInstances()).ok());
   fs::create_directories(Path() + ".tmp");  // the temp file cannot be created
   AgentState empty;
-  Status s = store.Save(empty);
+  // A new store (an agent restart) saves a snapshot first: that is the write that fails.
+  Status s = FileStateStore(dir_).Save(empty);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("instances.json.tmp"), std::string::npos) << s.message();
   AgentState back;
@@ -185,6 +187,136 @@ TEST_F(FileStateStoreTest, ReadsTheInlineFormOfEarlierVersions) {
                        {"relaunchCounts", r.relaunch_counts}});
   }
   std::ofstream(Path()) << json{{"node", "node-a"}, {"instances", records}}.dump();
+  AgentState back;
+  ASSERT_TRUE(FileStateStore(dir_).Load(&back).ok());
+  ExpectSame(want, back);
+}
+
+AgentState FourInstances() {
+  AgentState s;
+  s.node = "node-a";
+  for (int i = 1; i <= 4; ++i)
+    s.instances.push_back(Record("web-" + std::to_string(i), 100 + i, InstancePhase::kRunning));
+  return s;
+}
+
+AgentState SortedById(AgentState s) {
+  std::sort(s.instances.begin(), s.instances.end(),
+            [](const auto& a, const auto& b) { return a.assignment.id < b.assignment.id; });
+  return s;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A cold start's save (one record more) is one appended line, not a rewrite of the document.
+TEST_F(FileStateStoreTest, SmallChangesAreAppendedToTheJournalAndReplayedByLoad) {
+  FileStateStore store(dir_);
+  AgentState want = FourInstances();
+  ASSERT_TRUE(store.Save(want).ok());
+  const std::string snapshot = Read();
+  want.instances[1].status.pid = 777;  // a restart
+  want.instances[1].start_time = 999;
+  ASSERT_TRUE(store.Save(want).ok());
+  want.instances.push_back(Record("web-5", 105, InstancePhase::kRunning));  // a cold start
+  ASSERT_TRUE(store.Save(want).ok());
+  want.instances.erase(want.instances.begin());  // web-1 gone
+  ASSERT_TRUE(store.Save(want).ok());
+  ASSERT_TRUE(store.Save(want).ok());  // nothing changed: nothing written
+  EXPECT_EQ(store.snapshots(), 1);
+  EXPECT_EQ(store.appends(), 3);
+  EXPECT_EQ(Read(), snapshot);  // the snapshot was not rewritten
+  std::string journal = ReadAll(dir_ + "/instances.journal");
+  EXPECT_EQ(std::count(journal.begin(), journal.end(), '\n'), 3);
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_ + "/instances.journal").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  AgentState back;
+  ASSERT_TRUE(FileStateStore(dir_).Load(&back).ok());
+  ExpectSame(SortedById(want), SortedById(back));
+
+  // A new store (an agent restart) starts with a snapshot of its own; the old lines are stale.
+  FileStateStore again(dir_);
+  AgentState fresh = TwoInstances();
+  ASSERT_TRUE(again.Save(fresh).ok());
+  EXPECT_EQ(again.snapshots(), 1);
+  std::ofstream(dir_ + "/instances.journal", std::ios::app) << journal;  // stale lines back
+  ASSERT_TRUE(FileStateStore(dir_).Load(&back).ok());
+  ExpectSame(SortedById(fresh), SortedById(back));
+}
+
+TEST_F(FileStateStoreTest, ATornLastJournalLineIsASaveThatNeverCompleted) {
+  FileStateStore store(dir_);
+  AgentState want = FourInstances();
+  ASSERT_TRUE(store.Save(want).ok());
+  want.instances[0].status.pid = 4242;
+  ASSERT_TRUE(store.Save(want).ok());
+  ASSERT_EQ(store.appends(), 1);
+  const std::string journal = ReadAll(dir_ + "/instances.journal");
+  std::ofstream(dir_ + "/instances.journal", std::ios::app) << journal.substr(0, 40);
+  AgentState back;
+  ASSERT_TRUE(FileStateStore(dir_).Load(&back).ok());
+  ExpectSame(SortedById(want), SortedById(back));
+
+  // Damage before the last line is damage: an error naming the journal, never a guess.
+  std::ofstream(dir_ + "/instances.journal", std::ios::trunc) << "{\"half\n" << journal << journal;
+  Status s = FileStateStore(dir_).Load(&back);
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), Status::Code::kInvalid);
+  EXPECT_NE(s.message().find("instances.journal: line 1"), std::string::npos) << s.message();
+}
+
+// A journal that cannot be appended to fails the save (so nothing of it is reported); the next
+// save is a snapshot, which makes the journal again.
+TEST_F(FileStateStoreTest, AJournalThatWentAwayFailsTheSaveAndTheNextIsASnapshot) {
+  FileStateStore store(dir_);
+  AgentState want = FourInstances();
+  ASSERT_TRUE(store.Save(want).ok());
+  fs::remove(dir_ + "/instances.journal");
+  fs::create_directory(dir_ + "/instances.journal");  // not writable as a file, even for root
+  want.instances[0].status.pid = 4343;
+  Status s = store.Save(want);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("instances.journal"), std::string::npos) << s.message();
+  fs::remove(dir_ + "/instances.journal");
+  AgentState back;
+  ASSERT_TRUE(FileStateStore(dir_).Load(&back).ok());
+  ExpectSame(SortedById(FourInstances()), SortedById(back));  // the failed save is not there
+  ASSERT_TRUE(store.Save(want).ok());
+  EXPECT_EQ(store.snapshots(), 2);
+  want.instances[1].status.pid = 4444;
+  ASSERT_TRUE(store.Save(want).ok());
+  EXPECT_EQ(store.appends(), 1);
+  ASSERT_TRUE(FileStateStore(dir_).Load(&back).ok());
+  ExpectSame(SortedById(want), SortedById(back));
+}
+
+TEST_F(FileStateStoreTest, ChangingMostRecordsWritesASnapshot) {
+  FileStateStore store(dir_);
+  AgentState want;
+  want.node = "node-a";
+  // A node's only instance replaced by another (a cold start from zero) is a journal line...
+  want.instances.push_back(Record("web-0", 100, InstancePhase::kRunning));
+  ASSERT_TRUE(store.Save(want).ok());
+  want.instances[0] = Record("web-1", 101, InstancePhase::kRunning);
+  ASSERT_TRUE(store.Save(want).ok());
+  EXPECT_EQ(store.appends(), 1);
+  // ...and a sampling round that changes most of many records is a snapshot.
+  const int many = static_cast<int>(FileStateStore::kMinSnapshotRecords);
+  for (int i = 2; i < 2 + many; ++i)
+    want.instances.push_back(Record("web-" + std::to_string(i), 100 + i, InstancePhase::kRunning));
+  ASSERT_TRUE(store.Save(want).ok());
+  EXPECT_EQ(store.snapshots(), 2);
+  for (auto& r : want.instances) r.status.memory_bytes = 1 << 20;
+  ASSERT_TRUE(store.Save(want).ok());
+  EXPECT_EQ(store.snapshots(), 3);
+  EXPECT_EQ(store.appends(), 1);
+  EXPECT_EQ(ReadAll(dir_ + "/instances.journal"), "");
   AgentState back;
   ASSERT_TRUE(FileStateStore(dir_).Load(&back).ok());
   ExpectSame(want, back);

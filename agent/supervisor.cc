@@ -432,6 +432,7 @@ bool Supervisor::Tick() {
 }
 
 int64_t Supervisor::NextTickDelayMs() const {
+  if (Idle() && (!desired_known_ || desired_.empty())) return kIdleTickDelayMs;
   const int64_t now = clock_.NowMs();
   int64_t due = now + kMaxTickDelayMs;
   auto at = [&](int64_t t) { due = std::min(due, t); };

@@ -82,8 +82,11 @@ class Supervisor {
   // port, restarts, readiness, exit, reason, generation) or an instance appeared or went away.
   bool Tick();
   // How soon Tick must run again, in ms: 0 when something is due, ~1 while an instance is
-  // starting (or a probe is in flight), at most 500.
+  // starting (or a probe is in flight), at most 500 while there are instances; with none (and
+  // nothing left to save) kIdleTickDelayMs: an idle node costs nothing (issue 13).
   int64_t NextTickDelayMs() const;
+  // No instance and nothing left to save: Tick has nothing to do until SetDesired.
+  bool Idle() const { return instances_.empty() && !dirty_ && !stale_; }
   // Every instance, ordered by id, except a process whose (pid, start time) the state store does
   // not hold yet (a failing save: full disk, unwritable dir): the agent never reports a process
   // it could not record, so what tided knows of always survives an agent restart.
@@ -99,6 +102,7 @@ class Supervisor {
   static constexpr int64_t kStartupProbeIntervalMs = 1;
   static constexpr int64_t kHousekeepingIntervalMs = 1000;
   static constexpr int64_t kMaxTickDelayMs = 500;
+  static constexpr int64_t kIdleTickDelayMs = 60000;
   static constexpr int64_t kStoppingPollMs = 5;
   // Launches due in one Tick go to the launcher in batches of this many; between batches the
   // instances already started are probed, so readiness follows the launches instead of waiting

@@ -469,10 +469,12 @@ TEST_F(SupervisorTest, OneSamplingPassPerSecondWhateverTheInstanceCount) {
 }
 
 TEST_F(SupervisorTest, SavesALaunchAtOnceAndAReadinessChangeWithinASecond) {
-  auto read_state = [&] {
-    std::ifstream in(dir_ + "/instances.json");
+  auto read_state = [&] {  // the snapshot and its journal (agent/state_store.h)
     std::stringstream text;
-    text << in.rdbuf();
+    for (const char* f : {"/instances.json", "/instances.journal"}) {
+      std::ifstream in(dir_ + f);
+      text << in.rdbuf();
+    }
     return text.str();
   };
   auto s = Make();
@@ -614,7 +616,9 @@ TEST_F(SupervisorTest, FailedSavesAreRetriedAndUnreadableStateFailsRestore) {
 
 TEST_F(SupervisorTest, NextTickDelayIsShortWhileStartingAndLongWhenIdle) {
   auto s = Make();
-  EXPECT_EQ(s->NextTickDelayMs(), Supervisor::kMaxTickDelayMs);
+  // No instance: nothing to sample or probe, so no wake-up until told otherwise (issue 13).
+  EXPECT_TRUE(s->Idle());
+  EXPECT_EQ(s->NextTickDelayMs(), Supervisor::kIdleTickDelayMs);
   s->SetDesired({A("web-1")});
   EXPECT_EQ(s->NextTickDelayMs(), 0);
   s->Tick();

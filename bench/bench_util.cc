@@ -289,6 +289,14 @@ std::string EnforcerOf(const nlohmann::json& items) {
   return out;
 }
 
+bool AnyNodeReady(const nlohmann::json& nodes) {
+  if (!nodes.is_object() || !nodes.contains("items")) return false;
+  for (const auto& n : nodes["items"]) {
+    if (n.value("state", "") == "Ready") return true;
+  }
+  return false;
+}
+
 std::string LoadAverage() {
   std::ifstream in("/proc/loadavg");
   std::string a, b, c;

@@ -83,6 +83,8 @@ bool ParseMemoryFlag(int argc, char** argv, int* i, WorkloadConfig* c, bool* bad
 // `items` (a GET /v1/instances answer's items), "" when none reported one, "mixed" when they
 // differ.
 std::string EnforcerOf(const nlohmann::json& items);
+// True when a GET /v1/nodes answer lists a node in state Ready (an agent has registered).
+bool AnyNodeReady(const nlohmann::json& nodes);
 
 // /proc/loadavg's first three figures ("1.20 0.80 0.50"): printed at the start and the end of
 // every benchmark, since the machine it runs on may be shared.

@@ -74,15 +74,6 @@ int ReadyReplicas(const Tided& t, const std::string& name) {
   return st ? st->ready : -1;
 }
 
-bool NodeReady(const Tided& t) {
-  json j = t.Get("/v1/nodes").Json();
-  if (!j.contains("items")) return false;
-  for (const auto& n : j["items"]) {
-    if (n.value("state", "") == "Ready") return true;
-  }
-  return false;
-}
-
 // Spread of instance start/ready wall times (ms) relative to t0_wall_ms, for the diagnosis.
 void PrintPhases(const Tided& t, const std::string& name, int64_t t0_wall_ms) {
   json items = t.Instances(name);
@@ -184,7 +175,7 @@ int Run(int n, int rounds, const std::string& logs_dir, bool poll, const Workloa
   const int ports = (rounds + 1) * n + 40;
   int lo = FreePortRange(ports);
   AgentProc agent(dir.path(), tided, "bench-node", lo, lo + ports - 1);
-  if (!WaitFor([&] { return NodeReady(tided); }, 20s)) {
+  if (!WaitFor([&] { return AnyNodeReady(tided.Get("/v1/nodes").Json()); }, 20s)) {
     std::fprintf(stderr, "agent did not register:\n%s\n", agent.proc()->Log().c_str());
     return 2;
   }

@@ -13,7 +13,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${TIDE_BUILD_DIR:-build}
 BENCHES=(scale_bench coldstart_bench warm_bench autoscale_bench failover_bench fleet_bench
-  keepalive_bench)
+  keepalive_bench idle_bench)
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
   COMMIT="$COMMIT+uncommitted"

@@ -181,9 +181,10 @@ TEST_F(RecoveryTest, CorruptInstancesFileAgentFindsItsInstancesAgain) {
   for (const auto& [id, pid] : before) EXPECT_FALSE(PidAlive(pid)) << id;
 }
 
-// The documented invariant: an agent that cannot save (here instances.json.tmp is a directory, so
-// every save fails even for root, like a full disk) does not report the process it launched; and
-// killed in that state, it finds the process again at its next start instead of starting a copy.
+// The documented invariant: an agent that cannot save (here instances.json.tmp and
+// instances.journal are directories, so every save fails even for root, like a full disk) does
+// not report the process it launched; and killed in that state, it finds the process again at
+// its next start instead of starting a copy.
 TEST_F(RecoveryTest, AgentThatCannotRecordDoesNotReportAndReadoptsAfterRestart) {
   tided_ = std::make_unique<Tided>(dir_.path());
   const int base = ReservePortBlock();
@@ -197,7 +198,12 @@ TEST_F(RecoveryTest, AgentThatCannotRecordDoesNotReportAndReadoptsAfterRestart) 
       [&] {
         std::error_code ec;
         fs::create_directory(data + "/instances.json.tmp", ec);
-        return fs::is_directory(data + "/instances.json.tmp", ec);
+        if (!fs::is_directory(data + "/instances.journal", ec)) {
+          fs::remove(data + "/instances.journal", ec);  // appends open it by name
+          fs::create_directory(data + "/instances.journal", ec);
+        }
+        return fs::is_directory(data + "/instances.json.tmp", ec) &&
+               fs::is_directory(data + "/instances.journal", ec);
       },
       5s));
   ASSERT_EQ(tided_->Post("/v1/apply", TestappManifest("solo", 1)).status, 200);
@@ -220,6 +226,7 @@ TEST_F(RecoveryTest, AgentThatCannotRecordDoesNotReportAndReadoptsAfterRestart) 
 
   agent.Kill9();
   fs::remove_all(data + "/instances.json.tmp");
+  fs::remove_all(data + "/instances.journal");
   agent.Start();
   ASSERT_TRUE(WaitFor(
       [&] {

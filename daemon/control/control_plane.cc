@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "daemon/control/loop_wake.h"
 #include "daemon/control/node_liveness.h"
 #include "daemon/control/scale_policy.h"
 
@@ -110,17 +111,43 @@ int64_t ControlPlane::WaitStatusChange(int64_t seen,
 
 // ---- reconcile -----------------------------------------------------------------------------
 
+// Wakes every period; a full pass only when loop_wake.h's FullPassDue says so, else a light
+// pass that costs what the nodes and running instances cost, nothing per idle workload.
 void ControlPlane::ReconcileLoop() {
+  const LoopTiming timing{opts_.reconcile_period_ms, opts_.resync_period_ms};
   while (true) {
+    bool full = false;
     {
       std::unique_lock<std::mutex> lk(mu_);
       kick_cv_.wait_for(lk, std::chrono::milliseconds(opts_.reconcile_period_ms),
                         [this] { return kicked_ || stopping_; });
       if (stopping_) return;
+      FullPassInput in;
+      in.kicked = kicked_;
+      in.busy = busy_;
+      in.now_ms = clock_.NowMs();
+      in.last_full_ms = last_full_ms_;
       kicked_ = false;
+      if (!FullPassDue(in, timing)) in.node_state_changed = LightPassLocked(in.now_ms);
+      full = FullPassDue(in, timing);
     }
-    ReconcileOnce();
+    if (full) ReconcileOnce();
   }
+}
+
+bool ControlPlane::LightPassLocked(int64_t now) {
+  std::vector<NodeState> before;
+  before.reserve(state_.nodes.size());
+  for (const auto& [name, n] : state_.nodes) before.push_back(n.state);
+  const size_t node_count = state_.nodes.size();
+  UpdateNodeStatesLocked(now);
+  AccrueLocked(now);
+  if (state_.nodes.size() != node_count || !pending_events_.empty()) return true;
+  size_t i = 0;
+  for (const auto& [name, n] : state_.nodes) {
+    if (n.state != before[i++]) return true;
+  }
+  return false;
 }
 
 void ControlPlane::ReconcileOnce() {
@@ -142,6 +169,7 @@ void ControlPlane::ReconcileOnce() {
     const auto pass_start = std::chrono::steady_clock::now();
     inflight_snapshot_ = std::move(inflight);
     int64_t now = clock_.NowMs();
+    last_full_ms_ = now;
     const bool act = !opts_.may_act || opts_.may_act();
     if (act && !acting_) started_ms_ = now;  // new leader: settle first, as after a start
     acting_ = act;
@@ -171,7 +199,7 @@ void ControlPlane::ReconcileOnce() {
     if (!gateway_ || gateway_->InFlight(id) == 0) idle.insert(id);
   }
   std::vector<Event> events;
-  bool bumped = false;
+  bool bumped = false, wake_autoscaler = false;
   {
     std::lock_guard<std::mutex> lk(mu_);
     int64_t now = clock_.NowMs();
@@ -197,9 +225,26 @@ void ControlPlane::ReconcileOnce() {
       }
     }
     MetricsLocked();
+    // What the next wake-ups must follow (daemon/control/loop_wake.h). A follower keeps its
+    // pace: it must notice at once when it may act.
+    busy_ = bumped || !draining.empty() || !acting_ || static_cast<bool>(opts_.may_act);
+    active_autoscaled_.clear();
+    std::set<std::string> with_instances;
+    for (const auto& [id, rec] : state_.instances) with_instances.insert(rec.workload);
+    for (const auto& [name, wr] : workloads_) {
+      busy_ = busy_ || !wr.settled;
+      if (wr.autoscaled && (wr.desired > 0 || with_instances.count(name))) {
+        active_autoscaled_.insert(name);
+      }
+    }
+    if (!active_autoscaled_.empty()) {
+      autoscale_wake_ = true;
+      wake_autoscaler = true;
+    }
     ++status_revision_;
     events.swap(pending_events_);
   }
+  if (wake_autoscaler) autoscale_cv_.notify_all();
   status_cv_.notify_all();
   NotifyListener();
   if (bumped) assignments_cv_.notify_all();
@@ -248,6 +293,17 @@ void ControlPlane::RefreshWorkloadsLocked() {
       ++it;
     }
   }
+  trigger_refs_.clear();
+  for (const auto& [name, wr] : workloads_) {
+    const auto& triggers = wr.obj.object.spec.triggers;
+    for (size_t i = 0; i < triggers.size(); ++i)
+      trigger_refs_.push_back({name, i, triggers[i].schedule});
+  }
+  if (!trigger_refs_.empty()) {
+    // A new trigger is armed from when it is seen: the autoscale loop looks at once.
+    autoscale_wake_ = true;
+    autoscale_cv_.notify_all();
+  }
 }
 
 void ControlPlane::UpdateNodeStatesLocked(int64_t now) {
@@ -288,6 +344,7 @@ void ControlPlane::UpdateNodeStatesLocked(int64_t now) {
 
 // Builds the rollout planner's input (daemon/control/rollout.h) and applies its plan.
 void ControlPlane::ReconcileWorkloadLocked(WorkloadRuntime& wr, int64_t now) {
+  wr.settled = false;
   if (!acting_) return;  // a follower changes nothing (docs/ha.md)
   const std::string& name = wr.obj.object.metadata.name;
   auto recs = state_.InstancesOf(name);
@@ -320,6 +377,7 @@ void ControlPlane::ReconcileWorkloadLocked(WorkloadRuntime& wr, int64_t now) {
     in.instances.push_back(std::move(ri));
   }
   RolloutPlan plan = PlanRollout(in, wr.rollout);
+  wr.settled = WorkloadSettled(in, plan);
   wr.rollout = plan.state;
   if (plan.mark_serving) wr.serving = wr.obj;
   for (const auto& e : plan.events)

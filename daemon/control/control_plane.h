@@ -58,9 +58,12 @@ namespace tide {
 class Invoker;
 
 struct ControlPlaneOptions {
-  int64_t node_grace_ms = 10000;      // silent this long: Lost (NotReady at half of it)
-  int64_t reconcile_period_ms = 200;  // safety net; changes trigger a pass at once
-  int64_t autoscale_period_ms = 100;  // load sampling and scaling decisions
+  int64_t node_grace_ms = 10000;  // silent this long: Lost (NotReady at half of it)
+  // The reconcile loop wakes this often; a full pass (every workload) runs only when kicked,
+  // while work is in progress, or every resync_period_ms (daemon/control/loop_wake.h).
+  int64_t reconcile_period_ms = 200;
+  int64_t resync_period_ms = 30000;   // level-triggered safety net of an idle cluster
+  int64_t autoscale_period_ms = 100;  // load sampling and scaling decisions (active workloads)
   // After a start, agents re-register with what they run; instance counts are not changed
   // (no creations, no drains) for this long, so a restart does not churn instances.
   int64_t startup_settle_ms = 2000;
@@ -177,6 +180,7 @@ class ControlPlane : public GatewayBackend {
     // idleTimeoutSeconds: auto (about 1.2 KB, made at the first load signal); fed by OnLoad's
     // busy/idle edges.
     std::unique_ptr<KeepAliveTracker> keepalive;
+    bool settled = false;  // the last full pass left nothing to follow (loop_wake.h)
   };
   struct GatewayUpdate {
     std::string workload;
@@ -188,7 +192,14 @@ class ControlPlane : public GatewayBackend {
   void ReconcileLoop();
   void AutoscaleLoop();
   // Enqueues the schedule triggers that are due with the invoker (called by the autoscale loop).
-  void FireDueTriggers();
+  // Returns when the next one fires (Unix ms; <= 0: none armed).
+  int64_t FireDueTriggers();
+  // The light pass of an idle wake-up: hearing and node liveness, instance-seconds. True when a
+  // node changed state (a full pass follows).
+  bool LightPassLocked(int64_t now);
+  // Instance-seconds and memory of the workloads with running instances (per instance, so
+  // nothing is done for idle workloads).
+  void AccrueLocked(int64_t now);
   // Several members: a follower publishes its gateway's load, the leader reads the others' and
   // counts them as requests (control_plane_scaling.cc). Called by the autoscale loop.
   void ShareLoad();
@@ -208,7 +219,8 @@ class ControlPlane : public GatewayBackend {
   void BuildPlacementCacheLocked();
   void DrainLocked(InstanceRecord& rec, int64_t now, const std::string& why);
   void FinishDrainsLocked(int64_t now);
-  void RoutesLocked(std::vector<GatewayUpdate>* out);
+  // The gateway updates of every workload whose endpoints changed (only those named by `only`).
+  void RoutesLocked(std::vector<GatewayUpdate>* out, const std::set<std::string>* only = nullptr);
   void MetricsLocked();
   WorkloadStatus StatusLocked(const StoredObject& obj);
   // What an agent is told to run for instance `id` of workload `o` (layers and secret env
@@ -245,7 +257,7 @@ class ControlPlane : public GatewayBackend {
   std::condition_variable assignments_cv_;   // long-polls
   std::condition_variable status_cv_;        // API watches (status_revision_)
   std::atomic<int64_t> status_revision_{0};  // written under mu_; StatusOf reads it without
-  std::condition_variable autoscale_cv_;     // only for stopping the autoscale loop
+  std::condition_variable autoscale_cv_;     // stopping, an activation, an active workload
   int64_t last_metrics_ms_ = 0;
   int64_t started_ms_ = 0;
   bool acting_ = true;           // guarded by mu_; may_act at the last reconcile pass
@@ -258,6 +270,13 @@ class ControlPlane : public GatewayBackend {
   std::map<std::string, int> inflight_snapshot_;  // instance id -> gateway in-flight, per pass
   bool kicked_ = false;
   bool stopping_ = false;
+  bool busy_ = true;          // the last full pass left work in progress (loop_wake.h)
+  int64_t last_full_ms_ = 0;  // steady; the last full reconcile pass
+  // Autoscaled workloads with desired > 0 or instances: the only ones the autoscale loop
+  // samples. Recomputed by every full pass; an activation from zero adds one at once.
+  std::set<std::string> active_autoscaled_;
+  bool autoscale_wake_ = false;
+  std::vector<TriggerRef> trigger_refs_;  // every workload's schedule triggers (store refresh)
   // The nodes as the scheduler sees them (allocations, instances per workload), kept while a
   // reconcile pass places instances (in_pass_); rebuilt by the next pass.
   struct PlacementCache {

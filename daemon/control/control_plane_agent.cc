@@ -212,8 +212,10 @@ Status ControlPlane::Report(const NodeReport& report, int64_t seq, int64_t base,
       changed = true;
     }
     const bool mirror = MirroringLocked(now);
+    std::set<std::string> readiness_changed;  // workloads whose routes this report changes
     for (const auto& st : report.instances) {
-      if (!state_.instances.count(st.id)) {
+      auto rit = state_.instances.find(st.id);
+      if (rit == state_.instances.end()) {
         if (mirror && workloads_.count(st.workload)) {
           AdoptLocked(report.node, st, now);  // the leader placed it (docs/ha.md)
           changed = true;
@@ -222,8 +224,13 @@ Status ControlPlane::Report(const NodeReport& report, int64_t seq, int64_t base,
         NoteUnassignedLocked(report.node, st.id, "tided did not assign it");
         continue;
       }
+      const bool was_ready = rit->second.Ready();
       changed = ApplyObservedLocked(report.node, st, now) || changed;
+      if (rit->second.Ready() != was_ready) readiness_changed.insert(rit->second.workload);
     }
+    // An instance that became Ready (or stopped being) is routed from this report, not after
+    // the reconcile pass it kicks: a cold start's waiting request goes out at once.
+    if (!readiness_changed.empty()) RoutesLocked(&updates, &readiness_changed);
     // What the agent runs: a complete report says it all; a delta on the report last applied
     // changes it; a delta on anything else cannot be applied (resync).
     const bool delta = base >= 0;
@@ -270,8 +277,9 @@ Status ControlPlane::Report(const NodeReport& report, int64_t seq, int64_t base,
     // A heartbeat that changes nothing wakes no watcher and no reconcile pass.
     if (!changed && gone.empty() && pending_events_.empty()) return Status::Ok();
     ++status_revision_;
-    // Routing is recomputed by the reconcile pass this kicks (at once), not per heartbeat: it
-    // costs every instance of the cluster, and 1,000 agents report 1,000 times a second.
+    // Routing is otherwise recomputed by the reconcile pass this kicks (at once), not per
+    // heartbeat: it costs every instance of the cluster, and 1,000 agents report 1,000 times a
+    // second.
     kicked_ = true;
     events.swap(pending_events_);
   }

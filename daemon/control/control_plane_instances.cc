@@ -178,11 +178,13 @@ bool ControlPlane::HiddenLocked(const WorkloadRuntime& wr, const InstanceRecord&
   return wr.rollout.hide_failed_generation && r.generation == wr.obj.generation;
 }
 
-void ControlPlane::RoutesLocked(std::vector<GatewayUpdate>* out) {
+void ControlPlane::RoutesLocked(std::vector<GatewayUpdate>* out,
+                                const std::set<std::string>* only) {
   if (!gateway_) return;
   std::map<std::string, std::vector<Endpoint>> eps;
   for (const auto& [id, rec] : state_.instances) {
     if (!rec.Ready() || rec.draining || rec.removed || rec.node.empty()) continue;
+    if (only && !only->count(rec.workload)) continue;
     auto w = workloads_.find(rec.workload);
     if (w != workloads_.end() && HiddenLocked(w->second, rec)) continue;
     auto n = state_.nodes.find(rec.node);
@@ -191,6 +193,7 @@ void ControlPlane::RoutesLocked(std::vector<GatewayUpdate>* out) {
     eps[rec.workload].push_back({id, n->second.info.address, rec.observed.port});
   }
   for (auto& [name, wr] : workloads_) {
+    if (only && !only->count(name)) continue;
     auto& v = eps[name];
     std::string key;
     for (const auto& e : v)

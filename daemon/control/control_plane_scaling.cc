@@ -6,29 +6,48 @@
 
 #include "daemon/control/control_plane.h"
 #include "daemon/control/keepalive_policy.h"
+#include "daemon/control/loop_wake.h"
 #include "daemon/control/scale_policy.h"
 #include "daemon/gateway/invoker.h"
 
 namespace tide {
 
 void ControlPlane::AutoscaleLoop() {
+  const LoopTiming timing{opts_.autoscale_period_ms, opts_.resync_period_ms};
+  int64_t sleep_ms = opts_.autoscale_period_ms;
   while (true) {
     std::vector<std::string> names;
     {
       std::unique_lock<std::mutex> lk(mu_);
-      autoscale_cv_.wait_for(lk, std::chrono::milliseconds(opts_.autoscale_period_ms),
-                             [this] { return stopping_; });
+      autoscale_cv_.wait_for(lk, std::chrono::milliseconds(sleep_ms),
+                             [this] { return stopping_ || autoscale_wake_; });
       if (stopping_) return;
+      autoscale_wake_ = false;
     }
     ShareLoad();
+    int64_t next_prewarm_ms = 0;  // steady ms of the nearest adaptive keep-alive pre-warm
     {
       std::lock_guard<std::mutex> lk(mu_);
       // A workload at zero with no instance left has nothing to sample or decide: the first
-      // request activates it through the gateway's load callback (Activate). Skipping it keeps
-      // idle workloads free (issue 13: nothing ticks per idle workload). One whose adaptive
-      // keep-alive wants a pre-warm now is the exception.
+      // request activates it through the gateway's load callback (Activate). Only the active
+      // ones are looked at (issue 13: nothing ticks per idle workload; loop_wake.h), and the
+      // Functions whose adaptive keep-alive wants a pre-warm now.
       const int64_t now = clock_.NowMs();
+      std::set<std::string> candidates = active_autoscaled_;
       for (const auto& [name, wr] : workloads_) {
+        if (!wr.keepalive || !wr.keepalive->plan()) continue;
+        const KeepAlivePlan& plan = *wr.keepalive->plan();
+        if (PrewarmDue(plan, now)) {
+          candidates.insert(name);
+        } else if (plan.prewarm_at_ms && *plan.prewarm_at_ms > now &&
+                   (next_prewarm_ms <= 0 || *plan.prewarm_at_ms < next_prewarm_ms)) {
+          next_prewarm_ms = *plan.prewarm_at_ms;
+        }
+      }
+      for (const auto& name : candidates) {
+        auto it = workloads_.find(name);
+        if (it == workloads_.end()) continue;
+        const WorkloadRuntime& wr = it->second;
         const bool prewarm =
             wr.keepalive && wr.keepalive->plan() && PrewarmDue(*wr.keepalive->plan(), now);
         if (wr.autoscaled && acting_ &&
@@ -118,22 +137,35 @@ void ControlPlane::AutoscaleLoop() {
     }
     if (changed) kick_cv_.notify_all();
     store_.AppendEvents(std::move(events));
-    FireDueTriggers();
+    int64_t next_wake = FireDueTriggers();  // wall ms
+    if (next_prewarm_ms > 0) {  // a pre-warm is due then: wake for it like for a trigger
+      const int64_t at = clock_.WallMs() + (next_prewarm_ms - clock_.NowMs());
+      if (next_wake <= 0 || at < next_wake) next_wake = at;
+    }
+    // Several members (etcd): a follower's gateway load must keep reaching the leader
+    // (ShareLoad), so the loop keeps its period there.
+    bool any_active = !names.empty() || static_cast<bool>(opts_.may_act);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      any_active = any_active || (acting_ && !active_autoscaled_.empty());
+    }
+    sleep_ms = AutoscaleSleepMs(any_active, next_wake, clock_.WallMs(), timing);
   }
 }
 
-void ControlPlane::FireDueTriggers() {
+int64_t ControlPlane::FireDueTriggers() {
   std::vector<TriggerRef> due;
   std::vector<Event> events;
+  int64_t next = 0;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (!acting_) return;  // the leader fires them
-    std::vector<TriggerRef> all;
-    for (const auto& [name, wr] : workloads_) {
-      const auto& triggers = wr.obj.object.spec.triggers;
-      for (size_t i = 0; i < triggers.size(); ++i) all.push_back({name, i, triggers[i].schedule});
+    if (!acting_) return 0;  // the leader fires them
+    if (trigger_refs_.empty()) return 0;
+    due = triggers_.Due(trigger_refs_, clock_.WallMs());
+    for (const auto& t : trigger_refs_) {
+      const int64_t at = triggers_.NextFire(t);
+      if (at > 0 && (next <= 0 || at < next)) next = at;
     }
-    due = triggers_.Due(all, clock_.WallMs());
     for (const auto& t : due) {
       EmitLocked("Normal", "Triggered", "workload/" + t.workload, t.workload,
                  "schedule \"" + t.schedule + "\" fired");
@@ -148,6 +180,7 @@ void ControlPlane::FireDueTriggers() {
     Status st = opts_.invoker->Enqueue(t.workload, TriggerInvocation(), &id);
     if (!st.ok()) spdlog::warn("trigger of {}: cannot enqueue: {}", t.workload, st.message());
   }
+  return next;
 }
 
 std::optional<RouteInfo> ControlPlane::Route(const std::string& workload) {
@@ -264,9 +297,14 @@ void ControlPlane::OnLoad(const std::string& workload, int inflight, int queued)
       wr.desired = change->desired;
       kicked_ = true;
       activate = true;
+      active_autoscaled_.insert(workload);  // sampled from now on (loop_wake.h)
+      autoscale_wake_ = true;
     }
   }
-  if (activate) kick_cv_.notify_all();
+  if (activate) {
+    kick_cv_.notify_all();
+    autoscale_cv_.notify_all();
+  }
 }
 
 }  // namespace tide

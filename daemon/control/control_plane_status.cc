@@ -1,6 +1,8 @@
 // ControlPlane: what it shows. Queries for the API (status, instances, nodes) and the
 // Prometheus gauges and counters refreshed after each reconcile pass.
 #include <algorithm>
+#include <map>
+#include <utility>
 
 #include "daemon/control/control_plane.h"
 #include "daemon/control/secret_env.h"
@@ -143,6 +145,28 @@ std::string ControlPlane::AgentUrlOf(const std::string& instance_id) {
   return n == state_.nodes.end() ? "" : n->second.info.agent_url;
 }
 
+void ControlPlane::AccrueLocked(int64_t now) {
+  if (last_metrics_ms_ == 0) last_metrics_ms_ = now;
+  const double dt = std::max<int64_t>(0, now - last_metrics_ms_) / 1000.0;
+  last_metrics_ms_ = now;
+  std::map<std::string, std::pair<int, int64_t>> running;  // workload -> instances, memory
+  for (const auto& [id, rec] : state_.instances) {
+    if (!rec.observed_seen || rec.observed.pid <= 0 || rec.removed) continue;
+    auto& r = running[rec.workload];
+    ++r.first;
+    r.second += rec.observed.memory_bytes;
+  }
+  for (const auto& [name, r] : running) {
+    auto w = workloads_.find(name);
+    if (w == workloads_.end()) continue;
+    metrics_.workload_memory_bytes.Add({{"workload", name}}).Set(static_cast<double>(r.second));
+    if (dt > 0) {
+      metrics_.workload_instance_seconds_total.Add({{"workload", name}}).Increment(r.first * dt);
+      w->second.instance_seconds += r.first * dt;
+    }
+  }
+}
+
 void ControlPlane::MetricsLocked() {
   std::map<NodeState, int> by_state{
       {NodeState::kReady, 0}, {NodeState::kNotReady, 0}, {NodeState::kLost, 0}};
@@ -150,28 +174,17 @@ void ControlPlane::MetricsLocked() {
   for (const auto& [st, count] : by_state) {
     metrics_.nodes.Add({{"state", NodeStateName(st)}}).Set(count);
   }
-  int64_t now = clock_.NowMs();
-  if (last_metrics_ms_ == 0) last_metrics_ms_ = now;
-  double dt = std::max<int64_t>(0, now - last_metrics_ms_) / 1000.0;
-  last_metrics_ms_ = now;
+  AccrueLocked(clock_.NowMs());
   for (auto& [name, wr] : workloads_) {
     int ready = 0, running = 0;
-    int64_t mem = 0;
     for (auto* r : state_.InstancesOf(name)) {
       if (r->Ready()) ++ready;
-      if (r->observed_seen && r->observed.pid > 0 && !r->removed) {
-        ++running;
-        mem += r->observed.memory_bytes;
-      }
+      if (r->observed_seen && r->observed.pid > 0 && !r->removed) ++running;
     }
     const char* kind = KindName(wr.obj.object.kind);
     metrics_.workload_desired_replicas.Add({{"workload", name}, {"kind", kind}}).Set(wr.desired);
     metrics_.workload_ready_replicas.Add({{"workload", name}, {"kind", kind}}).Set(ready);
-    metrics_.workload_memory_bytes.Add({{"workload", name}}).Set(static_cast<double>(mem));
-    if (running > 0 && dt > 0) {
-      metrics_.workload_instance_seconds_total.Add({{"workload", name}}).Increment(running * dt);
-      wr.instance_seconds += running * dt;
-    }
+    if (running == 0) metrics_.workload_memory_bytes.Add({{"workload", name}}).Set(0);
   }
 }
 
