@@ -15,7 +15,9 @@
 #include <thread>
 
 #include "agent/agent_metrics.h"
+#include "agent/freezer.h"
 #include "agent/instance_finder.h"
+#include "agent/limits.h"
 #include "agent/log_files.h"
 #include "agent/prober.h"
 #include "agent/process_launcher.h"
@@ -113,7 +115,9 @@ Status Agent::Start() {
   }
   prober_ = std::make_unique<RealProber>(4, clock_);
   logs_ = std::make_unique<LogFiles>(opts_.data_dir + "/logs");
+  freezer_ = std::make_unique<InstanceFreezer>(DetectFreezerPaths(DetectCgroupLayout()));
   SupervisorOptions so;
+  so.freezer = freezer_.get();
   so.node = opts_.name;
   so.data_dir = opts_.data_dir;
   so.port_lo = opts_.port_lo;
@@ -161,6 +165,15 @@ Status Agent::Start() {
   if (!restored.ok()) {
     return Status::Internal("agent: cannot restore instances: " + restored.message() +
                             " (move the file aside to start without them)");
+  }
+
+  // Nothing stays frozen across an agent restart: the frozen set is not saved, so what a
+  // previous agent froze is thawed here (the gateway freezes it again when it is idle).
+  {
+    std::vector<int> pids;
+    for (const auto& st : supervisor_->Statuses()) pids.push_back(st.pid);
+    if (int n = freezer_->ThawLeftovers(pids); n > 0)
+      spdlog::info("agent {}: thawed {} instance(s) a previous agent left frozen", opts_.name, n);
   }
 
   http_ = std::make_unique<Http>();
@@ -404,12 +417,15 @@ void Agent::ReportLoop() {
     std::vector<InstanceStatus> now;
     {
       std::unique_lock<std::mutex> lk(mu_);
-      report_cv_.wait_for(lk, std::chrono::seconds(1),
-                          [this] { return report_now_ || stopping_.load(); });
+      report_cv_.wait_for(lk, std::chrono::seconds(1), [this] {
+        return report_now_ || freeze_changed_.load() || stopping_.load();
+      });
       if (stopping_) return;
       report_now_ = false;
+      freeze_changed_ = false;
       now = supervisor_->Statuses();
     }
+    for (auto& st : now) st.frozen = freezer_->IsFrozen(st.id);
     if (!registered_) {
       const int64_t next_seq = deltas.next_seq;
       deltas = ReportDeltaState();
@@ -464,8 +480,25 @@ void Agent::ServeApi() {
       std::lock_guard<std::mutex> lk(mu_);
       st = supervisor_->Statuses();
     }
+    for (auto& i : st) i.frozen = freezer_->IsFrozen(i.id);
     res.set_content(RenderAgentMetrics(opts_.name, st), "text/plain; version=0.0.4");
   });
+  s.Post(R"(/v1/instances/([A-Za-z0-9-]+)/(freeze|thaw))",
+         [this](const httplib::Request& req, httplib::Response& res) {
+           const std::string id = req.matches[1];
+           Status st = req.matches[2] == "freeze" ? Freeze(id) : Thaw(id);
+           res.status = st.ok()                                           ? 200
+                        : st.code() == Status::Code::kNotFound            ? 404
+                        : st.code() == Status::Code::kConflict ? 409
+                                                                          : 500;
+           res.set_content(st.ok() ? json{{"id", id}}.dump()
+                                   : json{{"error", {{"code", res.status == 404   ? "NotFound"
+                                                              : res.status == 409 ? "Conflict"
+                                                                                  : "Internal"},
+                                                     {"message", st.message()}}}}
+                                         .dump(),
+                           "application/json");
+         });
   s.Get(R"(/v1/instances/([A-Za-z0-9-]+)/logs)", [this](const httplib::Request& req,
                                                         httplib::Response& res) {
     std::string id = req.matches[1];
@@ -492,6 +525,38 @@ void Agent::ServeApi() {
     }
     res.set_content(out, "text/plain");
   });
+}
+
+Status Agent::Freeze(const std::string& id) {
+  Status st;
+  {
+    // Under the supervisor's lock: a freeze never races the start of a stop (which thaws).
+    std::lock_guard<std::mutex> lk(mu_);
+    int pid = 0;
+    bool found = false, ready = false;
+    for (const auto& s : supervisor_->Statuses()) {
+      if (s.id != id) continue;
+      found = true;
+      ready = s.state == InstanceState::kReady;
+      pid = s.pid;
+    }
+    if (!found) return Status::NotFound("no instance " + id + " on node " + opts_.name);
+    if (!ready || pid <= 0)
+      return Status::Conflict("instance " + id + " is not Ready: not frozen");
+    st = freezer_->Freeze(id, pid);
+  }
+  if (st.ok()) {
+    freeze_changed_ = true;
+    report_cv_.notify_all();
+  }
+  return st;
+}
+
+Status Agent::Thaw(const std::string& id) {
+  Status st = freezer_->Thaw(id);
+  freeze_changed_ = true;
+  report_cv_.notify_all();
+  return st;
 }
 
 }  // namespace tide

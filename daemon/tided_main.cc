@@ -15,6 +15,7 @@
 
 #include "agent/agent.h"
 #include "agent/exec_stub.h"
+#include "daemon/freeze_router.h"
 #include "api/address.h"
 #include "api/private_dir.h"
 #include "api/quantity.h"
@@ -357,6 +358,10 @@ int main(int argc, char** argv) {
     void OnLoad(const std::string& w, int inflight, int queued) override {
       cp->OnLoad(w, inflight, queued);
     }
+    tide::FreezeRouter freezer;  // the frozen tier: straight to the local agent, else HTTP
+    tide::Status Freeze(const tide::Endpoint& ep, bool freeze) override {
+      return freezer.Freeze(ep, freeze);
+    }
   } forward;
   h.gateway = std::make_unique<tide::Gateway>(gwo, forward, clock, &metrics);
   tide::InvokerOptions ivo;
@@ -400,6 +405,9 @@ int main(int argc, char** argv) {
   apo.self_name = backend->name();
   apo.leader = [b = backend.get()] { return b->Leader(); };
   tide::ApiServer api(apo, *store, *h.cp, *auth, metrics);
+  forward.freezer.SetRemote(
+      {[cp = h.cp.get()](const std::string& id) { return cp->AgentUrlOf(id); },
+       [&api](const std::string& url) { return api.AgentApiToken(url); }, cfg.ca_file});
   st = api.Start();
   if (!st.ok()) {
     std::cerr << "tided: " << st.message() << "\n";
@@ -435,6 +443,7 @@ int main(int argc, char** argv) {
       std::cerr << "tided: local agent: " << st.message() << "\n";
       return 1;
     }
+    forward.freezer.SetLocal(local_node, agent.get());
   }
 
   // systemd (api/service_notify.h): ready now; the watchdog pings only while the control
@@ -448,6 +457,7 @@ int main(int argc, char** argv) {
   api.Stop();
   h.invoker->Stop();
   h.gateway->Stop();
+  forward.freezer.SetLocal("", nullptr);  // no thaw reaches the agent after this
   h.cp->Stop();
   backend->Stop();  // on etcd: hands leadership over at once
   return 0;
