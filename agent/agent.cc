@@ -487,15 +487,16 @@ void Agent::ServeApi() {
          [this](const httplib::Request& req, httplib::Response& res) {
            const std::string id = req.matches[1];
            Status st = req.matches[2] == "freeze" ? Freeze(id) : Thaw(id);
-           res.status = st.ok()                                           ? 200
-                        : st.code() == Status::Code::kNotFound            ? 404
+           res.status = st.ok()                                ? 200
+                        : st.code() == Status::Code::kNotFound ? 404
                         : st.code() == Status::Code::kConflict ? 409
-                                                                          : 500;
+                                                               : 500;
            res.set_content(st.ok() ? json{{"id", id}}.dump()
-                                   : json{{"error", {{"code", res.status == 404   ? "NotFound"
-                                                              : res.status == 409 ? "Conflict"
-                                                                                  : "Internal"},
-                                                     {"message", st.message()}}}}
+                                   : json{{"error",
+                                           {{"code", res.status == 404   ? "NotFound"
+                                                     : res.status == 409 ? "Conflict"
+                                                                         : "Internal"},
+                                            {"message", st.message()}}}}
                                          .dump(),
                            "application/json");
          });
@@ -541,8 +542,7 @@ Status Agent::Freeze(const std::string& id) {
       pid = s.pid;
     }
     if (!found) return Status::NotFound("no instance " + id + " on node " + opts_.name);
-    if (!ready || pid <= 0)
-      return Status::Conflict("instance " + id + " is not Ready: not frozen");
+    if (!ready || pid <= 0) return Status::Conflict("instance " + id + " is not Ready: not frozen");
     st = freezer_->Freeze(id, pid);
   }
   if (st.ok()) {

@@ -142,8 +142,8 @@ Status InstanceFreezer::Freeze(const std::string& id, int pid) {
 bool InstanceFreezer::ThawLocked(const std::string& id, const Frozen& f) {
   switch (f.method) {
     case Method::kCgroup2:
-      return cgroupfs::WriteText(
-          MemoryLimits::InstanceDir(paths_.v2_parent, id) + "/cgroup.freeze", "0");
+      return cgroupfs::WriteText(MemoryLimits::InstanceDir(paths_.v2_parent, id) + "/cgroup.freeze",
+                                 "0");
     case Method::kCgroup1:
       return cgroupfs::WriteText(
           MemoryLimits::InstanceDir(paths_.v1_freezer_parent, id) + "/freezer.state", "THAWED");

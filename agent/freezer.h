@@ -38,9 +38,9 @@
 namespace tide {
 
 struct FreezerPaths {
-  std::string v2_parent;         // instance v2 cgroups (MemoryLimits' cgroup2_parent); "" = none
+  std::string v2_parent;          // instance v2 cgroups (MemoryLimits' cgroup2_parent); "" = none
   std::string v1_freezer_parent;  // <v1 freezer hierarchy>/<own>/tide; "" = no v1 freezer
-  std::string v1_member_parent;  // where an instance's processes are listed (v1 memory parent)
+  std::string v1_member_parent;   // where an instance's processes are listed (v1 memory parent)
 };
 // From the memory layout (agent/limits.h) and proc_root's mountinfo/cgroup for the freezer.
 FreezerPaths DetectFreezerPaths(const CgroupLayout& memory, const std::string& proc_root = "/proc");

@@ -25,8 +25,7 @@ pid_t BusyChild(const std::string& procs = "") {
   if (pid == 0) {
     ::setpgid(0, 0);
     if (!procs.empty()) cgroupfs::WriteText(procs, std::to_string(::getpid()));
-    for (volatile unsigned long i = 0;; i = i + 1) {
-    }
+    for (;;) asm volatile("" ::: "memory");  // a busy loop the compiler keeps
   }
   ::setpgid(pid, pid);
   return pid;
@@ -63,7 +62,7 @@ void FreezeAndThaw(InstanceFreezer& f, const std::string& id, pid_t pid, const c
   EXPECT_EQ(f.MethodFor(id), method);
   ASSERT_TRUE(f.Freeze(id, pid).ok());
   EXPECT_TRUE(f.IsFrozen(id));
-  EXPECT_TRUE(f.Freeze(id, pid).ok());  // idempotent
+  EXPECT_TRUE(f.Freeze(id, pid).ok());                         // idempotent
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the freeze settle
   EXPECT_EQ(CpuOver(pid, 300), 0) << method;
   ASSERT_TRUE(f.Thaw(id).ok());

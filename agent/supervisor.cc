@@ -334,7 +334,9 @@ void Supervisor::StepRunning(Instance& inst, int64_t now) {
       launcher_.SignalGroup(inst.status.pid, SIGKILL);
       inst.killed = true;
     }
-  } else if (!Frozen(inst.assignment.id)) {  // a frozen instance is never probed
+  } else if (Frozen(inst.assignment.id)) {
+    CancelProbes(inst);  // never probed while frozen; one cut short is sent again after a thaw
+  } else {
     StepReadiness(inst, now);
     if (!inst.stopping) StepLiveness(inst, now);
   }

@@ -57,8 +57,8 @@ void ObjectParser::ParseKeepAlive(const Field& f, const Field& idle, Kind kind, 
     const std::string from = sf.present     ? "stopAfterSeconds"
                              : idle.present ? "spec.idleTimeoutSeconds"
                                             : "the default idleTimeoutSeconds";
-    r_.Error(ff, "must be less than " + from + " (" + Secs(k.stop_after_seconds) +
-                     "), got " + Secs(k.freeze_after_seconds) +
+    r_.Error(ff, "must be less than " + from + " (" + Secs(k.stop_after_seconds) + "), got " +
+                     Secs(k.freeze_after_seconds) +
                      ": the instance would be stopped before it is frozen");
     freeze_ok = false;
   }

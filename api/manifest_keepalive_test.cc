@@ -46,32 +46,32 @@ TEST(ManifestKeepAlive, StopAfterSetsTheIdleTimeout) {
 }
 
 TEST(ManifestKeepAlive, ConflictsAndOrderAreErrors) {
-  ExpectOneError(
-      FunctionWith("  idleTimeoutSeconds: 60\n  keepAlive: {freezeAfterSeconds: 1, "
-                   "stopAfterSeconds: 120}\n"),
-      "spec.keepAlive.stopAfterSeconds", 7, 57, "conflicts with spec.idleTimeoutSeconds (60)");
+  ExpectOneError(FunctionWith("  idleTimeoutSeconds: 60\n  keepAlive: {freezeAfterSeconds: 1, "
+                              "stopAfterSeconds: 120}\n"),
+                 "spec.keepAlive.stopAfterSeconds", 7, 56,
+                 "conflicts with spec.idleTimeoutSeconds (60)");
   ExpectOneError(FunctionWith("  keepAlive: {freezeAfterSeconds: 5, stopAfterSeconds: 5}\n"),
-                 "spec.keepAlive.freezeAfterSeconds", 6, 34,
+                 "spec.keepAlive.freezeAfterSeconds", 6, 35,
                  "must be less than stopAfterSeconds (5), got 5");
   ExpectOneError(FunctionWith("  keepAlive: {freezeAfterSeconds: 90}\n"),
-                 "spec.keepAlive.freezeAfterSeconds", 6, 34,
+                 "spec.keepAlive.freezeAfterSeconds", 6, 35,
                  "less than the default idleTimeoutSeconds (60)");
   ExpectOneError(FunctionWith("  idleTimeoutSeconds: 2\n  keepAlive: {freezeAfterSeconds: 3}\n"),
-                 "spec.keepAlive.freezeAfterSeconds", 7, 34,
+                 "spec.keepAlive.freezeAfterSeconds", 7, 35,
                  "less than spec.idleTimeoutSeconds (2)");
 }
 
 TEST(ManifestKeepAlive, BadValuesNameTheField) {
   const std::string at = "  keepAlive: {freezeAfterSeconds: ";
   for (const char* bad : {"0", "-1", "abc", "1e12", "true"}) {
-    ExpectOneError(FunctionWith(at + bad + "}\n"), "spec.keepAlive.freezeAfterSeconds", 6, 34, "");
+    ExpectOneError(FunctionWith(at + bad + "}\n"), "spec.keepAlive.freezeAfterSeconds", 6, 35, "");
   }
   ExpectOneError(FunctionWith("  keepAlive: {freezeAfterSeconds: 1, stopAfterSeconds: 0}\n"),
-                 "spec.keepAlive.stopAfterSeconds", 6, 55, "");
+                 "spec.keepAlive.stopAfterSeconds", 6, 56, "");
   ExpectOneError(FunctionWith("  keepAlive: {stopAfterSeconds: 10}\n"),
                  "spec.keepAlive.freezeAfterSeconds", 6, 14, "required field is missing");
-  ExpectOneError(FunctionWith("  keepAlive: {freezeAfterSecs: 1}\n"),
-                 "spec.keepAlive.freezeAfterSecs", 6, 15, "freezeAfterSeconds");
+  ExpectOneError(FunctionWith("  keepAlive: {freezeAfterSeconds: 1, stopAfterSecs: 10}\n"),
+                 "spec.keepAlive.stopAfterSecs", 6, 38, "stopAfterSeconds");
   ExpectOneError(FunctionWith("  keepAlive: 10\n"), "spec.keepAlive", 6, 14, "");
   ExpectOneError(ServiceWith("  keepAlive: {freezeAfterSeconds: 1}\n"), "spec.keepAlive", 6, 14,
                  "only for Functions");

@@ -153,8 +153,8 @@ int Run(int rounds, bool zero_by_scale, const WorkloadConfig& cfg, int body_byte
       return 2;
     }
   }
-  if (thaw && tided.Post("/v1/apply", FrozenFunctionYaml("tiny-frozen", cfg, body_bytes)).status !=
-                   200) {
+  if (thaw &&
+      tided.Post("/v1/apply", FrozenFunctionYaml("tiny-frozen", cfg, body_bytes)).status != 200) {
     return 2;
   }
   int gw = PortOf(tided.gateway());

@@ -10,8 +10,7 @@ using tide::testing::json;
 using tide::testing::WaitFor;
 using namespace std::chrono_literals;
 
-std::string FrozenFunctionYaml(const std::string& name, const WorkloadConfig& cfg,
-                               int body_bytes) {
+std::string FrozenFunctionYaml(const std::string& name, const WorkloadConfig& cfg, int body_bytes) {
   return "apiVersion: tide/v1\nkind: Function\nmetadata: {name: " + name +
          "}\nspec:\n"
          "  command: [\"" +

@@ -13,8 +13,7 @@
 namespace tide::bench {
 
 // The Function's manifest (name, config and body as the cold-start Functions).
-std::string FrozenFunctionYaml(const std::string& name, const WorkloadConfig& cfg,
-                               int body_bytes);
+std::string FrozenFunctionYaml(const std::string& name, const WorkloadConfig& cfg, int body_bytes);
 
 // Runs `rounds` warm/thaw pairs against Function `name` (applied with FrozenFunctionYaml) on the
 // gateway at gw_port, prints the figures and records them (target: thaw-to-answer p50 <= 1 ms)

@@ -37,8 +37,7 @@ std::string FreezeState(int pid) {
         ReadText("/sys/fs/cgroup/freezer" + path + "/freezer.state").starts_with("FROZEN"))
       return "frozen";
     if (line.starts_with("0::") &&
-        ReadText("/sys/fs/cgroup" + path + "/cgroup.events").find("frozen 1") !=
-            std::string::npos)
+        ReadText("/sys/fs/cgroup" + path + "/cgroup.events").find("frozen 1") != std::string::npos)
       return "frozen";
   }
   return "running";
@@ -113,8 +112,7 @@ TEST_F(FrozenTest, IdleInstanceFreezesThawsOnRequestAndStopsAfterStopAfter) {
 
   // Idle for freezeAfterSeconds: frozen, as the kernel sees it, and as the API reports it.
   ASSERT_TRUE(WaitFor([&] { return FreezeState(pid) != "running"; }, 10s)) << FreezeState(pid);
-  ASSERT_TRUE(WaitFor([&] { return Instance().value("frozen", false); }, 5s))
-      << Instance().dump(2);
+  ASSERT_TRUE(WaitFor([&] { return Instance().value("frozen", false); }, 5s)) << Instance().dump(2);
   // No CPU while frozen (it burns 20% of a core when running). A rate needs a window.
   const long ticks = CpuTicks(pid);
   std::this_thread::sleep_for(1500ms);
@@ -139,8 +137,7 @@ TEST_F(FrozenTest, IdleInstanceFreezesThawsOnRequestAndStopsAfterStopAfter) {
   EXPECT_EQ(warm.headers.count("X-Tide-Warm-Start"), 0u);  // it was warm
   const std::string metrics = Http("GET", tided_->api() + "/metrics").body;
   EXPECT_NE(metrics.find("tide_thaws_total{workload=\"fz\"} 1"), std::string::npos);
-  EXPECT_NE(metrics.find("tide_thaw_duration_seconds_count{workload=\"fz\"} 1"),
-            std::string::npos);
+  EXPECT_NE(metrics.find("tide_thaw_duration_seconds_count{workload=\"fz\"} 1"), std::string::npos);
 
   // Frozen again, then stopped stopAfterSeconds after the last request.
   ASSERT_TRUE(WaitFor([&] { return FreezeState(pid) != "running"; }, 10s));

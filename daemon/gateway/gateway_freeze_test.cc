@@ -46,8 +46,7 @@ class FreezeTableTest : public ::testing::Test {
     route.freeze_after_seconds = 1;
     std::shared_ptr<Waiter> queued;
     auto admit = table_.Acquire(
-        "w", route, 10, clock_.NowMs(), [] { return std::make_shared<Waiter>(); }, lease,
-        &queued);
+        "w", route, 10, clock_.NowMs(), [] { return std::make_shared<Waiter>(); }, lease, &queued);
     if (waiter) *waiter = std::move(queued);
     return admit;
   }

@@ -35,8 +35,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "daemon/gateway/gateway.h"
 #include "daemon/gateway/freeze_loop.h"
+#include "daemon/gateway/gateway.h"
 #include "daemon/gateway/gateway_state.h"
 
 namespace tide {

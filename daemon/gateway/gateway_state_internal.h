@@ -41,8 +41,8 @@ struct WorkloadState {
   int64_t sent_ms = -1;        // when the last signal was taken for delivery
   // The current cold-start episode: arrival of the request that found zero endpoints, or -1.
   int64_t cold_episode_ms = -1;
-  unsigned phases_noted = 0;  // bit per phase already observed in this episode
-  int64_t last_phase_ms = 0;  // stamp of the latest phase observed in this episode
+  unsigned phases_noted = 0;    // bit per phase already observed in this episode
+  int64_t last_phase_ms = 0;    // stamp of the latest phase observed in this episode
   int64_t freeze_after_ms = 0;  // spec.keepAlive.freezeAfterSeconds (from the route); 0 = never
   WorkloadMetrics m;
 };
