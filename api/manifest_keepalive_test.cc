@@ -11,36 +11,30 @@
 namespace tide {
 namespace {
 
-WorkloadSpec ParseOne(const std::string& yaml) {
-  ParseResult r = ParseManifests(yaml, "app.yaml");
-  EXPECT_TRUE(r.ok()) << Dump(r.errors);
-  EXPECT_EQ(r.objects.size(), 1u);
-  return r.objects.empty() ? WorkloadSpec{} : r.objects[0].spec;
-}
-
 TEST(ManifestKeepAlive, AbsentByDefault) {
-  EXPECT_FALSE(ParseOne(FunctionWith("")).keep_alive.has_value());
+  EXPECT_FALSE(ParseOneSpec(FunctionWith("")).keep_alive.has_value());
 }
 
 TEST(ManifestKeepAlive, StopAfterDefaultsToTheIdleTimeout) {
-  WorkloadSpec s = ParseOne(FunctionWith("  keepAlive: {freezeAfterSeconds: 1}\n"));
+  WorkloadSpec s = ParseOneSpec(FunctionWith("  keepAlive: {freezeAfterSeconds: 1}\n"));
   ASSERT_TRUE(s.keep_alive);
   EXPECT_EQ(s.keep_alive->freeze_after_seconds, 1);
   EXPECT_EQ(s.keep_alive->stop_after_seconds, 60);  // the default idleTimeoutSeconds
   EXPECT_EQ(s.idle_timeout_seconds, 60);
 
-  s = ParseOne(FunctionWith("  idleTimeoutSeconds: 30\n  keepAlive: {freezeAfterSeconds: 0.5}\n"));
+  s = ParseOneSpec(
+      FunctionWith("  idleTimeoutSeconds: 30\n  keepAlive: {freezeAfterSeconds: 0.5}\n"));
   EXPECT_EQ(s.keep_alive->freeze_after_seconds, 0.5);
   EXPECT_EQ(s.keep_alive->stop_after_seconds, 30);
 }
 
 TEST(ManifestKeepAlive, StopAfterSetsTheIdleTimeout) {
   WorkloadSpec s =
-      ParseOne(FunctionWith("  keepAlive: {freezeAfterSeconds: 10, stopAfterSeconds: 600}\n"));
+      ParseOneSpec(FunctionWith("  keepAlive: {freezeAfterSeconds: 10, stopAfterSeconds: 600}\n"));
   EXPECT_EQ(s.keep_alive->stop_after_seconds, 600);
   EXPECT_EQ(s.idle_timeout_seconds, 600);  // the scale policy stops the last instance then
   // The same value in both places is fine (that is what GET shows, so it can be applied again).
-  s = ParseOne(FunctionWith(
+  s = ParseOneSpec(FunctionWith(
       "  idleTimeoutSeconds: 600\n  keepAlive: {freezeAfterSeconds: 10, stopAfterSeconds: 600}\n"));
   EXPECT_EQ(s.idle_timeout_seconds, 600);
 }
@@ -79,16 +73,16 @@ TEST(ManifestKeepAlive, BadValuesNameTheField) {
 
 TEST(ManifestKeepAlive, SurvivesTheWireAndApplyingGetOutputAgain) {
   WorkloadSpec s =
-      ParseOne(FunctionWith("  keepAlive: {freezeAfterSeconds: 2, stopAfterSeconds: 20}\n"));
+      ParseOneSpec(FunctionWith("  keepAlive: {freezeAfterSeconds: 2, stopAfterSeconds: 20}\n"));
   json j = s;
   EXPECT_EQ(j["keepAlive"]["freezeAfterSeconds"], 2);
   EXPECT_EQ(j["keepAlive"]["stopAfterSeconds"], 20);
   EXPECT_EQ(j.get<WorkloadSpec>(), s);
-  EXPECT_FALSE(json(ParseOne(FunctionWith(""))).contains("keepAlive"));
+  EXPECT_FALSE(json(ParseOneSpec(FunctionWith(""))).contains("keepAlive"));
   // GET output carries idleTimeoutSeconds 20 and keepAlive.stopAfterSeconds 20: no conflict.
   std::string again = FunctionWith("  idleTimeoutSeconds: " + j["idleTimeoutSeconds"].dump() +
                                    "\n  keepAlive: " + j["keepAlive"].dump() + "\n");
-  EXPECT_EQ(ParseOne(again).keep_alive, s.keep_alive);
+  EXPECT_EQ(ParseOneSpec(again).keep_alive, s.keep_alive);
 }
 
 }  // namespace

@@ -10,17 +10,6 @@ using tide::testing::json;
 using tide::testing::WaitFor;
 using namespace std::chrono_literals;
 
-std::string FrozenFunctionYaml(const std::string& name, const WorkloadConfig& cfg, int body_bytes) {
-  return "apiVersion: tide/v1\nkind: Function\nmetadata: {name: " + name +
-         "}\nspec:\n"
-         "  command: [\"" +
-         TinyHttpBin() + "\"]\n  env: {BODY_BYTES: \"" + std::to_string(body_bytes) + "\"}\n" +
-         cfg.SpecLines() +
-         "  terminationGracePeriodSeconds: 1\n"
-         "  keepAlive: {freezeAfterSeconds: 0.2, stopAfterSeconds: 600}\n"
-         "  autoscale: {minReplicas: 0, maxReplicas: 1, target: 1}\n";
-}
-
 namespace {
 
 // ms from connect to the answer of one request; -1 on failure. *warm_start is the header.

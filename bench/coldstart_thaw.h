@@ -12,11 +12,8 @@
 
 namespace tide::bench {
 
-// The Function's manifest (name, config and body as the cold-start Functions).
-std::string FrozenFunctionYaml(const std::string& name, const WorkloadConfig& cfg, int body_bytes);
-
-// Runs `rounds` warm/thaw pairs against Function `name` (applied with FrozenFunctionYaml) on the
-// gateway at gw_port, prints the figures and records them (target: thaw-to-answer p50 <= 1 ms)
+// Runs `rounds` warm/thaw pairs against Function `name` (with keepAlive freezeAfterSeconds 0.2) on
+// the gateway at gw_port, prints the figures and records them (target: thaw-to-answer p50 <= 1 ms)
 // in *s. False when a round failed.
 bool RunThawRounds(tide::testing::Tided& tided, int gw_port, const std::string& name, int rounds,
                    Summary* s);
