@@ -188,9 +188,11 @@ int InstanceFreezer::ThawLeftovers(const std::vector<int>& pids) {
   int thawed = 0;
   if (!paths_.v1_freezer_parent.empty()) {
     for (const auto& dir : SubDirs(paths_.v1_freezer_parent)) {
-      std::string state;
-      if (cgroupfs::ReadText(dir + "/freezer.state", &state) && !state.starts_with("THAWED")) {
-        thawed += cgroupfs::WriteText(dir + "/freezer.state", "THAWED") ? 1 : 0;
+      std::string state, procs;
+      if (cgroupfs::ReadText(dir + "/freezer.state", &state) && !state.starts_with("THAWED") &&
+          cgroupfs::WriteText(dir + "/freezer.state", "THAWED")) {
+        // Counted when processes were in it (an empty one is a stopped instance's leftover).
+        thawed += cgroupfs::ReadText(dir + "/cgroup.procs", &procs) && !procs.empty() ? 1 : 0;
       }
     }
   }

@@ -66,6 +66,16 @@ class FrozenTest : public ::testing::Test {
       std::cerr << tided_->proc()->Log().substr(0, 30000) << "\n";
       PrintInstanceLogTails(dir_.path());
     }
+    // A process frozen by the v1 freezer cannot die until thawed: thaw what is left first.
+    for (int pid : PidsOfWorkload("fz")) {
+      std::istringstream cg(ReadText("/proc/" + std::to_string(pid) + "/cgroup"));
+      for (std::string line; std::getline(cg, line);) {
+        const auto at = line.find(":freezer:");
+        if (at != std::string::npos && line.substr(at + 9) != "/")
+          WriteFile("/sys/fs/cgroup/freezer" + line.substr(at + 9) + "/freezer.state", "THAWED");
+      }
+      ::kill(pid, SIGCONT);
+    }
     KillProcessesLoggingUnder(dir_.path());
   }
   void Apply(double stop_after) {
@@ -87,14 +97,12 @@ class FrozenTest : public ::testing::Test {
   HttpResult Call(const std::string& path) {
     return Http("GET", tided_->gateway() + "/function/fz" + path, "", "", "text/plain", 60);
   }
+  // The one instance of the Function, or an empty object.
   json Instance() {
     json list = tided_->Instances("fz");
-    return list.size() == 1 ? list[0] : json();
+    return list.is_array() && list.size() == 1 ? list[0] : json::object();
   }
-  int Pid() {
-    json i = Instance();
-    return i.is_object() ? i.value("pid", 0) : 0;
-  }
+  int Pid() { return Instance().value("pid", 0); }
 
   TempDir dir_;
   std::unique_ptr<Tided> tided_;

@@ -22,7 +22,8 @@ bool SameStatus(const InstanceStatus& a, const InstanceStatus& b) {
          a.ready_at_ms == b.ready_at_ms && a.cpu == b.cpu &&
          a.cpu_seconds_total == b.cpu_seconds_total && a.memory_bytes == b.memory_bytes &&
          a.last_exit_code == b.last_exit_code && a.last_signal == b.last_signal &&
-         a.reason == b.reason && a.message == b.message && a.limit_enforcer == b.limit_enforcer;
+         a.reason == b.reason && a.message == b.message && a.limit_enforcer == b.limit_enforcer &&
+         a.frozen == b.frozen;
 }
 
 }  // namespace

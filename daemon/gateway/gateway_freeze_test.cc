@@ -57,6 +57,12 @@ class FreezeTableTest : public ::testing::Test {
     return next;
   }
   static std::string Id(const Lease& l) { return l ? l.ep->ep.instance_id : ""; }
+  // One request and its end: the table learns freezeAfterSeconds from the route at a request.
+  void OneRequest() {
+    Lease l;
+    ASSERT_EQ(Acquire(&l), RouteTable::Admit::kGranted);
+    table_.Release(&l);
+  }
 
   FakeClock clock_;
   FreezingBackend backend_;
@@ -136,6 +142,7 @@ TEST_F(FreezeTableTest, ThawsInArrivalOrderWhenWarmOnesAreFull) {
 
 TEST_F(FreezeTableTest, FreezeDecidedButRequestCameFirstStaysWarm) {
   table_.SetEndpoints("w", Endpoints({"a"}));
+  OneRequest();
   clock_.Advance(2000);
   int64_t next = 0;
   auto due = table_.TakeDueFreezes(&next);
@@ -150,6 +157,7 @@ TEST_F(FreezeTableTest, FreezeDecidedButRequestCameFirstStaysWarm) {
 
 TEST_F(FreezeTableTest, ThawOfADeadInstanceFallsBackToAColdStart) {
   table_.SetEndpoints("w", Endpoints({"a"}));
+  OneRequest();
   clock_.Advance(2000);
   FreezeDue();
   backend_.dead = "a";
