@@ -119,13 +119,14 @@ TEST_F(SupervisorFreezeTest, StoppingAFrozenInstanceThawsItFirst) {
   ASSERT_TRUE(freezer_.Freeze("fn-2", child_).ok());
   for (int i = 0; i < 200 && !Stopped(child_); ++i) ::usleep(5000);  // SIGSTOP lands async
   ASSERT_TRUE(Stopped(child_));
+  const int fake_pid = Status0().pid;
   sup_->SetDesired({});
   sup_->Tick();
   EXPECT_FALSE(freezer_.IsFrozen("fn-2"));
   // SIGCONT went to its group before SIGTERM: the real process runs again.
   for (int i = 0; i < 200 && Stopped(child_); ++i) ::usleep(5000);
   EXPECT_FALSE(Stopped(child_));
-  EXPECT_EQ(launcher_.SignalCount(Status0().pid, SIGTERM), 1);
+  EXPECT_EQ(launcher_.SignalCount(fake_pid, SIGTERM), 1);
 }
 
 }  // namespace

@@ -65,7 +65,7 @@ TEST(ManifestKeepAlive, BadValuesNameTheField) {
   ExpectOneError(FunctionWith("  keepAlive: {stopAfterSeconds: 10}\n"),
                  "spec.keepAlive.freezeAfterSeconds", 6, 14, "required field is missing");
   ExpectOneError(FunctionWith("  keepAlive: {freezeAfterSeconds: 1, stopAfterSecs: 10}\n"),
-                 "spec.keepAlive.stopAfterSecs", 6, 38, "stopAfterSeconds");
+                 "spec.keepAlive.stopAfterSecs", 6, 38, "unknown field");
   ExpectOneError(FunctionWith("  keepAlive: 10\n"), "spec.keepAlive", 6, 14, "");
   ExpectOneError(ServiceWith("  keepAlive: {freezeAfterSeconds: 1}\n"), "spec.keepAlive", 6, 14,
                  "only for Functions");
