@@ -40,7 +40,10 @@ bool RunThawRounds(tide::testing::Tided& tided, int gw_port, const std::string& 
   }
   for (int r = -1; r < rounds; ++r) {  // round -1: warm-up, not counted
     const double w = Request(gw_port, name, &header);
-    if (!WaitFor([&] { return FrozenNow(tided, name); }, 10s)) {
+    // The agent reports the thaw of the previous round, then the next freeze: wait for both, so
+    // a report still saying frozen from before is not taken for the new freeze.
+    if (!WaitFor([&] { return !FrozenNow(tided, name); }, 10s) ||
+        !WaitFor([&] { return FrozenNow(tided, name); }, 10s)) {
       std::fprintf(stderr, "thaw round %d: %s was not frozen within 10 s\n", r, name.c_str());
       return false;
     }
