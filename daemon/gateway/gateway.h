@@ -47,7 +47,7 @@ struct Endpoint {
   std::string instance_id;
   std::string host;
   int port = 0;
-  std::string node;     // the node running it (the freezer's address)
+  std::string node{};   // the node running it (the freezer's address)
   bool frozen = false;  // the agent reports it frozen (only read for an endpoint new to the table)
 };
 
