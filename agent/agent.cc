@@ -15,7 +15,9 @@
 #include <thread>
 
 #include "agent/agent_metrics.h"
+#include "agent/freezer.h"
 #include "agent/instance_finder.h"
+#include "agent/limits.h"
 #include "agent/log_files.h"
 #include "agent/prober.h"
 #include "agent/process_launcher.h"
@@ -122,7 +124,9 @@ Status Agent::Start() {
   }
   prober_ = std::make_unique<RealProber>(4, clock_);
   logs_ = std::make_unique<LogFiles>(opts_.data_dir + "/logs");
+  freezer_ = std::make_unique<InstanceFreezer>(DetectFreezerPaths(DetectCgroupLayout()));
   SupervisorOptions so;
+  so.freezer = freezer_.get();
   so.node = opts_.name;
   so.data_dir = opts_.data_dir;
   so.port_lo = opts_.port_lo;
@@ -170,6 +174,15 @@ Status Agent::Start() {
   if (!restored.ok()) {
     return Status::Internal("agent: cannot restore instances: " + restored.message() +
                             " (move the file aside to start without them)");
+  }
+
+  // Nothing stays frozen across an agent restart: the frozen set is not saved, so what a
+  // previous agent froze is thawed here (the gateway freezes it again when it is idle).
+  {
+    std::vector<int> pids;
+    for (const auto& st : supervisor_->Statuses()) pids.push_back(st.pid);
+    if (int n = freezer_->ThawLeftovers(pids); n > 0)
+      spdlog::info("agent {}: thawed {} instance(s) a previous agent left frozen", opts_.name, n);
   }
 
   http_ = std::make_unique<Http>();
@@ -407,7 +420,7 @@ void Agent::AssignmentsLoop() {
       // New instances are launched (and probed once) from this thread, without waiting for
       // the supervise thread to be scheduled: one thread hand-off less on a cold start.
       changed = supervisor_->Tick();
-      if (changed) report_now_ = true;
+      if (changed) ++report_gen_;
       wake_supervisor_ = true;
     }
     if (changed) report_cv_.notify_all();
@@ -449,7 +462,7 @@ void Agent::ReportLoop(Member& m) {
   // Only what changed since the report this member acknowledged (api/agent_delta.h); a complete
   // one after any doubt (no answer, a resync, a new registration).
   ReportDeltaState deltas;
-  uint64_t seen_gen = 0;
+  uint64_t seen_gen = 0, seen_freeze = 0;
   int64_t backoff_ms = 100;
   while (!stopping_) {
     if (!m.registered) {
@@ -469,12 +482,15 @@ void Agent::ReportLoop(Member& m) {
     {
       std::unique_lock<std::mutex> lk(mu_);
       report_cv_.wait_for(lk, std::chrono::seconds(1), [&] {
-        return report_gen_ != seen_gen || stopping_.load() || !m.registered.load();
+        return report_gen_ != seen_gen || freeze_gen_.load() != seen_freeze ||
+               stopping_.load() || !m.registered.load();
       });
       if (stopping_) return;
       seen_gen = report_gen_;
+      seen_freeze = freeze_gen_.load();
       now = supervisor_->Statuses();
     }
+    for (auto& st : now) st.frozen = freezer_->IsFrozen(st.id);
     if (!m.registered) continue;
     Response r;
     if (uint64_t g = 0; !cli || (CurrentToken(&g), g != token_gen)) {
@@ -527,8 +543,26 @@ void Agent::ServeApi() {
       std::lock_guard<std::mutex> lk(mu_);
       st = supervisor_->Statuses();
     }
+    for (auto& i : st) i.frozen = freezer_->IsFrozen(i.id);
     res.set_content(RenderAgentMetrics(opts_.name, st), "text/plain; version=0.0.4");
   });
+  s.Post(R"(/v1/instances/([A-Za-z0-9-]+)/(freeze|thaw))",
+         [this](const httplib::Request& req, httplib::Response& res) {
+           const std::string id = req.matches[1];
+           Status st = req.matches[2] == "freeze" ? Freeze(id) : Thaw(id);
+           res.status = st.ok()                                ? 200
+                        : st.code() == Status::Code::kNotFound ? 404
+                        : st.code() == Status::Code::kConflict ? 409
+                                                               : 500;
+           res.set_content(st.ok() ? json{{"id", id}}.dump()
+                                   : json{{"error",
+                                           {{"code", res.status == 404   ? "NotFound"
+                                                     : res.status == 409 ? "Conflict"
+                                                                         : "Internal"},
+                                            {"message", st.message()}}}}
+                                         .dump(),
+                           "application/json");
+         });
   s.Get(R"(/v1/instances/([A-Za-z0-9-]+)/logs)", [this](const httplib::Request& req,
                                                         httplib::Response& res) {
     std::string id = req.matches[1];
@@ -555,6 +589,37 @@ void Agent::ServeApi() {
     }
     res.set_content(out, "text/plain");
   });
+}
+
+Status Agent::Freeze(const std::string& id) {
+  Status st;
+  {
+    // Under the supervisor's lock: a freeze never races the start of a stop (which thaws).
+    std::lock_guard<std::mutex> lk(mu_);
+    int pid = 0;
+    bool found = false, ready = false;
+    for (const auto& s : supervisor_->Statuses()) {
+      if (s.id != id) continue;
+      found = true;
+      ready = s.state == InstanceState::kReady;
+      pid = s.pid;
+    }
+    if (!found) return Status::NotFound("no instance " + id + " on node " + opts_.name);
+    if (!ready || pid <= 0) return Status::Conflict("instance " + id + " is not Ready: not frozen");
+    st = freezer_->Freeze(id, pid);
+  }
+  if (st.ok()) {
+    ++freeze_gen_;
+    report_cv_.notify_all();
+  }
+  return st;
+}
+
+Status Agent::Thaw(const std::string& id) {
+  Status st = freezer_->Thaw(id);
+  ++freeze_gen_;  // no lock on the thaw path: a report wakes within its second at worst
+  report_cv_.notify_all();
+  return st;
 }
 
 }  // namespace tide

@@ -2,7 +2,8 @@
 // It registers with tided (with the instances it already runs, so a restarted tided re-adopts
 // them), long-polls its assignment set, drives the Supervisor, reports status at once on every
 // change and as a heartbeat every second, and serves its own API on `listen`:
-//   GET /healthz, GET /metrics, GET /v1/instances/{id}/logs?tail=N&follow=true
+//   GET /healthz, GET /metrics, GET /v1/instances/{id}/logs?tail=N&follow=true,
+//   POST /v1/instances/{id}/freeze and /thaw (the frozen tier, agent/freezer.h)
 // Every route but /healthz and /metrics needs `Authorization: Bearer <api_token>` (401
 // otherwise); tided
 // learns the token from the registration and presents it when it proxies logs.
@@ -44,6 +45,7 @@ class ProcessLauncher;
 class Prober;
 class LogFiles;
 class Client;
+class InstanceFreezer;
 
 // The node name an agent uses when none is given: the host name.
 std::string DefaultNodeName();
@@ -87,6 +89,12 @@ class Agent {
   Status Start();
   void Stop();
   int api_port() const { return api_port_; }
+  // The frozen tier (agent/freezer.h), called by tided's gateway: directly for the in-process
+  // agent, through the agent API for remote ones. Freeze: NotFound for an unknown instance,
+  // Conflict for one that is not Ready. Thaw takes no agent lock (only the
+  // freezer's): NotFound when the instance's process is gone.
+  Status Freeze(const std::string& id);
+  Status Thaw(const std::string& id);
   const AgentOptions& options() const { return opts_; }
 
  private:
@@ -114,6 +122,7 @@ class Agent {
   std::unique_ptr<ProcessLauncher> launcher_;
   std::unique_ptr<Prober> prober_;
   std::unique_ptr<LogFiles> logs_;
+  std::unique_ptr<InstanceFreezer> freezer_;
   std::unique_ptr<Supervisor> supervisor_;
 
   std::mutex mu_;  // guards supervisor_ and the flags below
@@ -125,6 +134,7 @@ class Agent {
   bool using_credential_ = false;  // guarded by token_mu_
   uint64_t token_gen_ = 0;         // guarded by token_mu_
   std::vector<std::unique_ptr<Member>> members_;  // set in Start, from opts_.server
+  std::atomic<uint64_t> freeze_gen_{0};  // bumped when an instance froze or thawed: report
   std::atomic<bool> stopping_{false};
 
   struct Http;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "agent/freezer.h"
 #include "agent/instance_env.h"
 
 namespace tide {
@@ -173,6 +174,7 @@ void Supervisor::LaunchFailed(Instance& inst, int64_t now, const std::string& re
 void Supervisor::OnExit(Instance& inst, const ExitInfo& exit, int64_t now,
                         const std::string& note) {
   CancelProbes(inst);
+  if (options_.freezer) options_.freezer->Release(inst.assignment.id, false);
   // The leader is gone; take down anything it left in its process group (e.g. a forked worker
   // still holding $PORT) before the instance is started again.
   if (inst.status.pid > 0) launcher_.SignalGroup(inst.status.pid, SIGKILL);
@@ -220,6 +222,7 @@ void Supervisor::BeginStop(Instance& inst, int64_t now, const std::string& stop_
   inst.killed = false;
   inst.stop_reason = stop_reason;
   inst.kill_at_ms = now + SecondsToMs(inst.assignment.spec.termination_grace_period_seconds);
+  if (options_.freezer) options_.freezer->Release(inst.assignment.id, false);  // then it can stop
   launcher_.SignalGroup(inst.status.pid, SIGTERM);
 }
 
@@ -331,14 +334,21 @@ void Supervisor::StepRunning(Instance& inst, int64_t now) {
       launcher_.SignalGroup(inst.status.pid, SIGKILL);
       inst.killed = true;
     }
+  } else if (Frozen(inst.assignment.id)) {
+    CancelProbes(inst);  // never probed while frozen; one cut short is sent again after a thaw
   } else {
     StepReadiness(inst, now);
     if (!inst.stopping) StepLiveness(inst, now);
   }
 }
 
+bool Supervisor::Frozen(const std::string& id) const {
+  return options_.freezer && options_.freezer->IsFrozen(id);
+}
+
 void Supervisor::Remove(Instance& inst) {
   CancelProbes(inst);
+  if (options_.freezer) options_.freezer->Release(inst.assignment.id, true);
   launcher_.Cleanup(inst.assignment.id);
   if (inst.status.port != 0) ports_.Release(inst.status.port);
 }
@@ -456,6 +466,10 @@ int64_t Supervisor::NextTickDelayMs() const {
         if (inst.stopping) {
           at(inst.killed ? now + kStoppingPollMs
                          : std::min(inst.kill_at_ms, now + kStoppingPollMs));
+          break;
+        }
+        if (Frozen(id)) {  // no probe due while frozen
+          at(next_round_ms_);
           break;
         }
         if (inst.readiness.ticket != 0 || inst.liveness.ticket != 0) {

@@ -57,6 +57,8 @@
 
 namespace tide {
 
+class InstanceFreezer;
+
 struct SupervisorOptions {
   std::string node;
   std::string data_dir;         // holds instances.json; "" = nothing persisted (unless `store`)
@@ -65,6 +67,9 @@ struct SupervisorOptions {
   int port_hi = 29999;
   std::optional<StringMap> agent_env;     // base of child envs; nullopt = this process's environ
   std::function<bool(int)> port_is_free;  // nullptr = PortAllocator::PortIsFreeOnHost
+  // Borrowed; when set, a frozen instance (agent/freezer.h) is not probed, and one that stops
+  // or exits is thawed first.
+  InstanceFreezer* freezer = nullptr;
 };
 
 class Supervisor {
@@ -165,6 +170,7 @@ class Supervisor {
   void CancelProbes(Instance& inst);
   void Remove(Instance& inst);
   ProbeTarget TargetFor(const Instance& inst) const;
+  bool Frozen(const std::string& id) const;
   std::map<std::string, Signature> Signatures() const;
   // The fields of an InstanceRecord that Restore() needs to re-adopt an instance; a change to
   // any of them is persisted in the same Tick.

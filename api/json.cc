@@ -159,6 +159,10 @@ void to_json(json& j, const WorkloadSpec& s) {
     j["idleTimeoutSeconds"] = s.idle_timeout_seconds;
   }
   if (s.socket_activation) j["socketActivation"] = true;
+  if (s.keep_alive) {
+    j["keepAlive"] = {{"freezeAfterSeconds", s.keep_alive->freeze_after_seconds},
+                      {"stopAfterSeconds", s.keep_alive->stop_after_seconds}};
+  }
   json triggers = json::array();
   for (const auto& t : s.triggers) triggers.push_back({{"schedule", t.schedule}});
   j["triggers"] = triggers;
@@ -214,6 +218,12 @@ void from_json(const json& j, WorkloadSpec& s) {
     Get(j, "idleTimeoutSeconds", s.idle_timeout_seconds);
   }
   Get(j, "socketActivation", s.socket_activation);
+  if (auto ka = j.find("keepAlive"); ka != j.end() && ka->is_object()) {
+    KeepAlive k;
+    Get(*ka, "freezeAfterSeconds", k.freeze_after_seconds);
+    Get(*ka, "stopAfterSeconds", k.stop_after_seconds);
+    s.keep_alive = k;
+  }
   if (j.contains("triggers")) {
     for (const auto& t : j.at("triggers")) {
       Trigger tr;
@@ -284,6 +294,7 @@ void to_json(json& j, const InstanceStatus& s) {
            {"message", s.message},
            {"limitEnforcer", s.limit_enforcer},
            {"pidsEnforcer", s.pids_enforcer}};
+  if (s.frozen) j["frozen"] = true;
 }
 
 void from_json(const json& j, InstanceStatus& s) {
@@ -308,6 +319,7 @@ void from_json(const json& j, InstanceStatus& s) {
   Get(j, "message", s.message);
   Get(j, "limitEnforcer", s.limit_enforcer);
   Get(j, "pidsEnforcer", s.pids_enforcer);
+  Get(j, "frozen", s.frozen);
 }
 
 void to_json(json& j, const NodeInfo& n) {

@@ -77,6 +77,9 @@ class ObjectParser {
   void ParseRollout(const Field& f, Rollout* r);
   void ParseBackoff(const Field& f, Backoff* b);
   void ParseTriggers(const Field& f, Kind kind, std::vector<Trigger>* triggers);
+  // spec.keepAlive (api/manifest_keepalive.cc); `idle` is spec.idleTimeoutSeconds (maybe absent),
+  // s->idle_timeout_seconds already read.
+  void ParseKeepAlive(const Field& f, const Field& idle, Kind kind, WorkloadSpec* s);
 
   Reader& r_;
   ParseResult& out_;

@@ -11,26 +11,19 @@
 namespace tide {
 namespace {
 
-WorkloadSpec ParseOne(const std::string& yaml) {
-  ParseResult r = ParseManifests(yaml, "app.yaml");
-  EXPECT_TRUE(r.ok()) << Dump(r.errors);
-  EXPECT_EQ(r.objects.size(), 1u);
-  return r.objects.empty() ? WorkloadSpec{} : r.objects[0].spec;
-}
-
 TEST(ManifestPids, DefaultIs1024ForServicesAndFunctions) {
-  EXPECT_EQ(ParseOne(ServiceWith("")).resources.pids, 1024);
-  EXPECT_EQ(ParseOne(FunctionWith("")).resources.pids, 1024);
+  EXPECT_EQ(ParseOneSpec(ServiceWith("")).resources.pids, 1024);
+  EXPECT_EQ(ParseOneSpec(FunctionWith("")).resources.pids, 1024);
   // Setting another resource leaves the default in place.
-  EXPECT_EQ(ParseOne(ServiceWith("  resources: {memory: 64Mi}\n")).resources.pids, 1024);
+  EXPECT_EQ(ParseOneSpec(ServiceWith("  resources: {memory: 64Mi}\n")).resources.pids, 1024);
 }
 
 TEST(ManifestPids, NumbersAndUnlimited) {
-  EXPECT_EQ(ParseOne(ServiceWith("  resources: {pids: 64}\n")).resources.pids, 64);
-  EXPECT_EQ(ParseOne(FunctionWith("  resources: {pids: 1}\n")).resources.pids, 1);
-  EXPECT_EQ(ParseOne(ServiceWith("  resources: {pids: \"200\"}\n")).resources.pids, 200);
-  EXPECT_EQ(ParseOne(ServiceWith("  resources: {pids: 4194304}\n")).resources.pids, 4194304);
-  EXPECT_EQ(ParseOne(ServiceWith("  resources: {pids: unlimited}\n")).resources.pids, 0);
+  EXPECT_EQ(ParseOneSpec(ServiceWith("  resources: {pids: 64}\n")).resources.pids, 64);
+  EXPECT_EQ(ParseOneSpec(FunctionWith("  resources: {pids: 1}\n")).resources.pids, 1);
+  EXPECT_EQ(ParseOneSpec(ServiceWith("  resources: {pids: \"200\"}\n")).resources.pids, 200);
+  EXPECT_EQ(ParseOneSpec(ServiceWith("  resources: {pids: 4194304}\n")).resources.pids, 4194304);
+  EXPECT_EQ(ParseOneSpec(ServiceWith("  resources: {pids: unlimited}\n")).resources.pids, 0);
 }
 
 TEST(ManifestPids, BadValuesNameTheField) {
@@ -47,17 +40,17 @@ TEST(ManifestPids, BadValuesNameTheField) {
 }
 
 TEST(ManifestPids, SurvivesTheWireAndOldSpecsGetTheDefault) {
-  WorkloadSpec s = ParseOne(ServiceWith("  resources: {pids: 64}\n"));
+  WorkloadSpec s = ParseOneSpec(ServiceWith("  resources: {pids: 64}\n"));
   json j = s;
   EXPECT_EQ(j["resources"]["pids"], 64);
   EXPECT_EQ(j.get<WorkloadSpec>().resources.pids, 64);
-  WorkloadSpec unlimited = ParseOne(ServiceWith("  resources: {pids: unlimited}\n"));
+  WorkloadSpec unlimited = ParseOneSpec(ServiceWith("  resources: {pids: unlimited}\n"));
   EXPECT_EQ(json(unlimited).get<WorkloadSpec>().resources.pids, 0);
   // A spec stored before pids existed reads back with the default, so it equals a fresh parse
   // (no rollout of every workload after an upgrade).
   j["resources"].erase("pids");
   EXPECT_EQ(j.get<WorkloadSpec>().resources.pids, 1024);
-  EXPECT_EQ(json(ParseOne(ServiceWith(""))).get<WorkloadSpec>(), ParseOne(ServiceWith("")));
+  EXPECT_EQ(json(ParseOneSpec(ServiceWith(""))).get<WorkloadSpec>(), ParseOneSpec(ServiceWith("")));
 }
 
 }  // namespace

@@ -67,7 +67,8 @@ void ObjectParser::ParseWorkloadSpec(const Field& f, Kind kind, WorkloadSpec* s,
                    "backoff",
                    "idleTimeoutSeconds",
                    "triggers",
-                   "socketActivation"},
+                   "socketActivation",
+                   "keepAlive"},
                   &m)) {
     return;
   }
@@ -128,6 +129,9 @@ void ObjectParser::ParseWorkloadSpec(const Field& f, Kind kind, WorkloadSpec* s,
   }
   if (Field tf = m.Get("triggers"); tf.present) ParseTriggers(tf, kind, &s->triggers);
   if (Field sf = m.Get("socketActivation"); sf.present) r_.ReadBool(sf, &s->socket_activation);
+  if (Field kf = m.Get("keepAlive"); kf.present) {
+    ParseKeepAlive(kf, m.Get("idleTimeoutSeconds"), kind, s);
+  }
 
   if (s->autoscale && s->autoscale->metric == "cpu" && s->resources.cpu <= 0 && metric.present) {
     r_.Error(

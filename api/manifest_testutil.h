@@ -86,6 +86,14 @@ inline std::string Dump(const std::vector<FieldError>& errors) {
   return s;
 }
 
+// The spec of the one object `yaml` holds, which must parse without errors.
+inline WorkloadSpec ParseOneSpec(const std::string& yaml) {
+  ParseResult r = ParseManifests(yaml, "app.yaml");
+  EXPECT_TRUE(r.ok()) << Dump(r.errors);
+  EXPECT_EQ(r.objects.size(), 1u);
+  return r.objects.empty() ? WorkloadSpec{} : r.objects[0].spec;
+}
+
 // The source line `line` with a caret under `column`, for failure messages.
 inline std::string Caret(const std::string& text, int line, int column) {
   size_t start = 0;

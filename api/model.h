@@ -86,6 +86,15 @@ struct SecretRef {
   bool operator==(const SecretRef&) const = default;
 };
 
+// spec.keepAlive of a Function (docs/manifests.md "keepAlive"): an instance idle this long is
+// frozen (no CPU, memory kept, thawed by the next request), and stopped after stop_after_seconds
+// of idleness (which is then also the Function's idleTimeoutSeconds).
+struct KeepAlive {
+  double freeze_after_seconds = 0;
+  double stop_after_seconds = 0;
+  bool operator==(const KeepAlive&) const = default;
+};
+
 struct WorkloadSpec {
   std::vector<std::string> command;  // argv, never through a shell
   std::string working_dir;
@@ -112,6 +121,7 @@ struct WorkloadSpec {
   // The agent binds $PORT itself and hands the listening socket over as fd 3 (systemd's
   // LISTEN_FDS protocol), so the kernel queues the first requests while the process starts.
   bool socket_activation = false;
+  std::optional<KeepAlive> keep_alive;  // Functions
   bool operator==(const WorkloadSpec&) const = default;
 };
 
@@ -172,6 +182,7 @@ struct InstanceStatus {
   std::string message;         // human text for the reason
   std::string limit_enforcer;  // cgroup2 | cgroup1 | rlimit | none
   std::string pids_enforcer;   // cgroup2 | cgroup1 | rlimit | none (agent/pids_limit.h)
+  bool frozen = false;         // frozen by spec.keepAlive (agent/freezer.h); not ready capacity
 };
 
 enum class NodeState { kReady, kNotReady, kLost };

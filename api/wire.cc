@@ -211,6 +211,10 @@ Status DecodeInstance(const json& j, const std::string& path, InstanceStatus* s)
   TIDE_WIRE_TRY(ReadString(j, path, "message", false, kMaxWireStringBytes, &s->message));
   TIDE_WIRE_TRY(ReadString(j, path, "limitEnforcer", false, 64, &s->limit_enforcer));
   TIDE_WIRE_TRY(ReadString(j, path, "pidsEnforcer", false, 64, &s->pids_enforcer));
+  if (const json* fz = Member(j, "frozen")) {  // spec.keepAlive (agent/freezer.h)
+    if (!fz->is_boolean()) return Fail(Join(path, "frozen"), "expected true or false");
+    s->frozen = fz->get<bool>();
+  }
   return Status::Ok();
 }
 

@@ -15,8 +15,10 @@
 // The verdicts are on that Function. Unless --memory none or --no-compare, each round also
 // cold-starts a second Function without the limit ("no-frills"), printed beside it to show
 // what the limit costs, and a third with `socketActivation: true` beside it (issue 13 item 5).
+// Then the thaw line (bench/coldstart_thaw.h; --no-thaw skips it): the same Function with
+// keepAlive freezeAfterSeconds 0.2, a request to its frozen instance against a warm request.
 // Usage: coldstart_bench [--rounds R] [--zero idle|scale] [--memory 64Mi|none]
-//                        [--body-bytes 2048] [--no-compare]
+//                        [--body-bytes 2048] [--no-compare] [--no-thaw]
 #include <signal.h>
 
 #include <cstdio>
@@ -25,6 +27,7 @@
 #include <thread>
 
 #include "bench/bench_util.h"
+#include "bench/coldstart_thaw.h"
 #include "tests/harness.h"
 
 namespace tide::bench {
@@ -105,16 +108,21 @@ bool PrintPhases(const std::string& metrics, const std::string& workload, int co
   return ok;
 }
 
+// keep_alive: the thaw line's Function (bench/coldstart_thaw.h), frozen after 0.2 s idle and
+// kept, instead of stopped after 0.2 s.
 std::string FunctionYaml(const std::string& name, const WorkloadConfig& cfg, int body_bytes,
-                         bool socket_activation) {
+                         bool socket_activation, bool keep_alive = false) {
   return "apiVersion: tide/v1\nkind: Function\nmetadata: {name: " + name +
          "}\nspec:\n"
          "  command: [\"" +
          TinyHttpBin() + "\"]\n  env: {BODY_BYTES: \"" + std::to_string(body_bytes) + "\"}\n" +
          cfg.SpecLines() + (socket_activation ? "  socketActivation: true\n" : "") +
-         "  terminationGracePeriodSeconds: 1\n  idleTimeoutSeconds: 0.2\n"
-         "  autoscale: {minReplicas: 0, maxReplicas: 1, target: 1, "
-         "stableWindowSeconds: 0.5, panicWindowSeconds: 0.5}\n";
+         "  terminationGracePeriodSeconds: 1\n" +
+         (keep_alive ? "  keepAlive: {freezeAfterSeconds: 0.2, stopAfterSeconds: 600}\n"
+                       "  autoscale: {minReplicas: 0, maxReplicas: 1, target: 1}\n"
+                     : "  idleTimeoutSeconds: 0.2\n"
+                       "  autoscale: {minReplicas: 0, maxReplicas: 1, target: 1, "
+                       "stableWindowSeconds: 0.5, panicWindowSeconds: 0.5}\n");
 }
 
 // The figures of one Function over the rounds.
@@ -128,7 +136,7 @@ struct Side {
 };
 
 int Run(int rounds, bool zero_by_scale, const WorkloadConfig& cfg, int body_bytes, bool compare,
-        int cgroup_pool) {
+        int cgroup_pool, bool thaw) {
   std::printf("coldstart_bench: %d rounds of %s bare vs through Tide from zero (%s)\n", rounds,
               TinyHttpBin().c_str(), zero_by_scale ? "PUT scale 0 between rounds" : "idle timeout");
   std::printf("  configuration: %s; response body %d bytes\n", cfg.Describe().c_str(), body_bytes);
@@ -156,6 +164,10 @@ int Run(int rounds, bool zero_by_scale, const WorkloadConfig& cfg, int body_byte
       std::fprintf(stderr, "apply: %d %s\n", applied.status, applied.body.c_str());
       return 2;
     }
+  }
+  if (thaw &&
+      tided.Post("/v1/apply", FunctionYaml("tiny-frozen", cfg, body_bytes, false, true)).status != 200) {
+    return 2;
   }
   int gw = PortOf(tided.gateway());
   auto back_to_zero = [&](const std::string& name) -> double {
@@ -228,6 +240,7 @@ int Run(int rounds, bool zero_by_scale, const WorkloadConfig& cfg, int body_byte
             1, "");
   s.AtMost(main.label + ": overhead (tide - bare) p50", Percentile(main.diff, 50), 2, "ms");
   s.AtMost(main.label + ": overhead (tide - bare) p99", Percentile(main.diff, 99), 5, "ms");
+  if (thaw && !RunThawRounds(tided, gw, "tiny-frozen", rounds, &s)) return 2;
   return s.Print();
 }
 
@@ -236,7 +249,7 @@ int Run(int rounds, bool zero_by_scale, const WorkloadConfig& cfg, int body_byte
 
 int main(int argc, char** argv) {
   int rounds = 50, body_bytes = 2048, cgroup_pool = -1;
-  bool zero_by_scale = false, compare = true, bad = false;
+  bool zero_by_scale = false, compare = true, bad = false, thaw = true;
   tide::bench::WorkloadConfig cfg;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -244,6 +257,8 @@ int main(int argc, char** argv) {
       if (bad) rounds = -1;
     } else if (a == "--no-compare") {
       compare = false;
+    } else if (a == "--no-thaw") {
+      thaw = false;
     } else if (a == "--body-bytes" && i + 1 < argc) {
       body_bytes = std::atoi(argv[++i]);
       if (body_bytes < 1 || body_bytes > 16384) rounds = -1;
@@ -264,12 +279,13 @@ int main(int argc, char** argv) {
     std::fprintf(
         stderr,
         "usage: coldstart_bench [--rounds 1..1000] [--zero idle|scale] "
-        "[--memory 64Mi|none] [--body-bytes 1..16384] [--no-compare] [--cgroup-pool 0..64]\n");
+        "[--memory 64Mi|none] [--body-bytes 1..16384] [--no-compare] [--cgroup-pool 0..64] "
+        "[--no-thaw]\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
   try {
-    return tide::bench::Run(rounds, zero_by_scale, cfg, body_bytes, compare, cgroup_pool);
+    return tide::bench::Run(rounds, zero_by_scale, cfg, body_bytes, compare, cgroup_pool, thaw);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "coldstart_bench: %s\n", e.what());
     return 2;

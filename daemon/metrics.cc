@@ -18,6 +18,10 @@ prometheus::Histogram::BucketBoundaries Metrics::LatencyBuckets() {
   return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 }
 
+prometheus::Histogram::BucketBoundaries Metrics::ThawBuckets() {
+  return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1};
+}
+
 Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
       workload_desired_replicas(Named(prometheus::BuildGauge(), "tide_workload_desired_replicas",
@@ -43,6 +47,11 @@ Metrics::Metrics()
                                         "Cold start, request arrival to first byte", *registry_)),
       cold_start_phase_seconds(Named(prometheus::BuildHistogram(), "tide_cold_start_phase_seconds",
                                      "Cold start phases, seconds from arrival", *registry_)),
+      thaws_total(Named(prometheus::BuildCounter(), "tide_thaws_total",
+                        "Frozen instances thawed for a request", *registry_)),
+      thaw_duration_seconds(Named(prometheus::BuildHistogram(), "tide_thaw_duration_seconds",
+                                  "Thaw of a frozen instance, request picked it to running",
+                                  *registry_)),
       instance_restarts_total(Named(prometheus::BuildCounter(), "tide_instance_restarts_total",
                                     "Instance restarts by the agents", *registry_)),
       autoscaler_scale_events_total(

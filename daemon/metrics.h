@@ -27,6 +27,8 @@ class Metrics {
 
   // Buckets for request latency and cold starts (seconds).
   static prometheus::Histogram::BucketBoundaries LatencyBuckets();
+  // Buckets for thaws of frozen instances (seconds; most are well under a millisecond).
+  static prometheus::Histogram::BucketBoundaries ThawBuckets();
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -46,6 +48,10 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& cold_start_duration_seconds;
   // {workload, phase}: phase = queued | spawned | ready | first_byte; seconds from arrival
   prometheus::Family<prometheus::Histogram>& cold_start_phase_seconds;
+  // {workload}: frozen instances thawed for a request (spec.keepAlive), and how long each thaw
+  // took (the gateway's freeze call to the agent, request picked to instance running)
+  prometheus::Family<prometheus::Counter>& thaws_total;
+  prometheus::Family<prometheus::Histogram>& thaw_duration_seconds;
   prometheus::Family<prometheus::Counter>& instance_restarts_total;
   // {workload, direction}: direction = up | down
   prometheus::Family<prometheus::Counter>& autoscaler_scale_events_total;

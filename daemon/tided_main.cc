@@ -21,6 +21,7 @@
 #include "api/service_notify.h"
 #include "api/tls.h"
 #include "daemon/control/control_plane.h"
+#include "daemon/freeze_router.h"
 #include "daemon/gateway/gateway.h"
 #include "daemon/gateway/invoker.h"
 #include "daemon/metrics.h"
@@ -406,6 +407,10 @@ int main(int argc, char** argv) {
     void OnLoad(const std::string& w, int inflight, int queued) override {
       cp->OnLoad(w, inflight, queued);
     }
+    tide::FreezeRouter freezer;  // the frozen tier: straight to the local agent, else HTTP
+    tide::Status Freeze(const tide::Endpoint& ep, bool freeze) override {
+      return freezer.Freeze(ep, freeze);
+    }
   } forward;
   h.gateway = std::make_unique<tide::Gateway>(gwo, forward, clock, &metrics);
   tide::InvokerOptions ivo;
@@ -451,6 +456,9 @@ int main(int argc, char** argv) {
   apo.self_name = backend->name();
   apo.leader = [b = backend.get()] { return b->Leader(); };
   tide::ApiServer api(apo, *store, *h.cp, *auth, metrics);
+  forward.freezer.SetRemote(
+      {[cp = h.cp.get()](const std::string& id) { return cp->AgentUrlOf(id); },
+       [&api](const std::string& url) { return api.AgentApiToken(url); }, cfg.ca_file});
   st = api.Start();
   if (!st.ok()) {
     std::cerr << "tided: " << st.message() << "\n";
@@ -486,6 +494,7 @@ int main(int argc, char** argv) {
       std::cerr << "tided: local agent: " << st.message() << "\n";
       return 1;
     }
+    forward.freezer.SetLocal(local_node, agent.get());
   }
 
   // systemd (api/service_notify.h): ready now; the watchdog pings only while the control
@@ -499,6 +508,7 @@ int main(int argc, char** argv) {
   api.Stop();
   h.invoker->Stop();
   h.gateway->Stop();
+  forward.freezer.SetLocal("", nullptr);  // no thaw reaches the agent after this
   h.cp->Stop();
   backend->Stop();  // on etcd: hands leadership over at once
   return 0;

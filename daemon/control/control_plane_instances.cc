@@ -190,7 +190,8 @@ void ControlPlane::RoutesLocked(std::vector<GatewayUpdate>* out,
     auto n = state_.nodes.find(rec.node);
     // A NotReady node may be dead: its instances get no new requests (passive health).
     if (n == state_.nodes.end() || n->second.state != NodeState::kReady) continue;
-    eps[rec.workload].push_back({id, n->second.info.address, rec.observed.port});
+    eps[rec.workload].push_back(
+        {id, n->second.info.address, rec.observed.port, rec.node, rec.observed.frozen});
   }
   for (auto& [name, wr] : workloads_) {
     if (only && !only->count(name)) continue;

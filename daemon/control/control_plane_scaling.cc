@@ -111,8 +111,9 @@ void ControlPlane::AutoscaleLoop() {
         }
         if (load.inflight + load.queued > 0) wr.last_request_ms = now;
         if (value >= 0) autoscaler_.Record(n, value);
-        int current = 0;  // what can serve: a failed rollout's instances do not
-        for (auto* r : state_.InstancesOf(n)) current += r->Live() && !HiddenLocked(wr, *r) ? 1 : 0;
+        int current = 0;  // what can serve: a failed rollout's or frozen instances do not
+        for (auto* r : state_.InstancesOf(n))
+          current += r->Live() && !HiddenLocked(wr, *r) && !r->observed.frozen ? 1 : 0;
         auto decision = autoscaler_.Decide(n, current);
         if (!decision) continue;
         in.desired = wr.desired;
@@ -197,6 +198,8 @@ std::optional<RouteInfo> ControlPlane::Route(const std::string& workload) {
   r.kind = it->second.obj.object.kind;
   r.concurrency = it->second.obj.object.spec.concurrency;
   r.timeout_seconds = it->second.obj.object.spec.timeout_seconds;
+  if (const auto& ka = it->second.obj.object.spec.keep_alive; ka && r.kind == Kind::kFunction)
+    r.freeze_after_seconds = ka->freeze_after_seconds;
   return r;
 }
 

@@ -3,7 +3,7 @@
 namespace tide {
 
 // A field added to InstanceStatus changes its size: compare it below (or list it as a sample).
-static_assert(sizeof(InstanceStatus) == 296, "InstanceStatus changed: update SameButSamples");
+static_assert(sizeof(InstanceStatus) == 304, "InstanceStatus changed: update SameButSamples");
 
 bool SameButSamples(const InstanceStatus& a, const InstanceStatus& b) {
   return a.id == b.id && a.workload == b.workload && a.node == b.node &&
@@ -11,7 +11,8 @@ bool SameButSamples(const InstanceStatus& a, const InstanceStatus& b) {
          a.restarts == b.restarts && a.started_at_ms == b.started_at_ms &&
          a.ready_at_ms == b.ready_at_ms && a.last_exit_code == b.last_exit_code &&
          a.last_signal == b.last_signal && a.reason == b.reason && a.message == b.message &&
-         a.limit_enforcer == b.limit_enforcer && a.pids_enforcer == b.pids_enforcer;
+         a.limit_enforcer == b.limit_enforcer && a.pids_enforcer == b.pids_enforcer &&
+         a.frozen == b.frozen;
 }
 
 void QuickBeats::Allow(const std::string& node, int64_t seq,

@@ -90,6 +90,7 @@ void Worker::Sweep() {
 Gateway::Impl::Impl(GatewayOptions options, GatewayBackend& backend, Clock& clock, Metrics* metrics)
     : opts_(std::move(options)), backend_(backend), clock_(clock), table_(backend, clock, metrics) {
   table_.SetFlushScheduler([this] { ScheduleLoadFlush(); });
+  table_.SetFreezeWake([this](int64_t due_ms) { freeze_loop_.Wake(due_ms); });
 }
 
 void Gateway::Impl::ScheduleLoadFlush() {
@@ -158,6 +159,7 @@ Status Gateway::Impl::Start() {
   port_ = acc->local_endpoint().port();
   acceptor_ = std::move(acc);
   started_ = true;
+  freeze_loop_.Start();
   asio::co_spawn(workers_[0]->ctx, AcceptLoop(), asio::detached);
   for (auto& w : workers_) {
     gw::Worker* wp = w.get();
@@ -172,6 +174,7 @@ Status Gateway::Impl::Start() {
 void Gateway::Impl::Stop() {
   std::lock_guard lock(lifecycle_mu_);
   if (!started_ || stopping_.exchange(true)) return;
+  freeze_loop_.Stop();
   for (auto& w : workers_) w->ctx.stop();
   for (auto& w : workers_)
     if (w->thread.joinable()) w->thread.join();

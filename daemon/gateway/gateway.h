@@ -47,6 +47,8 @@ struct Endpoint {
   std::string instance_id;
   std::string host;
   int port = 0;
+  std::string node{};   // the node running it (the freezer's address)
+  bool frozen = false;  // the agent reports it frozen (only read for an endpoint new to the table)
 };
 
 // How the gateway treats one workload's requests.
@@ -54,6 +56,8 @@ struct RouteInfo {
   Kind kind = Kind::kService;   // /function/ serves kFunction, /service/ serves kService
   int concurrency = 0;          // most in-flight requests per instance; 0 = unlimited
   double timeout_seconds = 30;  // per request: queue wait, and each upstream wait
+  // spec.keepAlive.freezeAfterSeconds: an endpoint idle this long is frozen; 0 = never.
+  double freeze_after_seconds = 0;
 };
 
 // Implemented by the control plane. Called from gateway I/O threads; must not block.
@@ -83,6 +87,15 @@ class GatewayBackend {
   // counts (intermediate values may be coalesced). A request arriving with zero ready endpoints
   // triggers a call with queued >= 1 at once (scale-from-zero activation).
   virtual void OnLoad(const std::string& workload, int inflight, int queued) = 0;
+  // The frozen tier (agent/freezer.h): freezes (freeze true) or thaws an instance. Called with no
+  // gateway lock held, from the gateway's freeze thread (freeze) or an I/O thread on the way to
+  // a request (thaw: must be quick). A thaw answering NotFound means the instance is gone: the
+  // request goes to another one or waits for a cold start. Default: not supported.
+  virtual Status Freeze(const Endpoint& ep, bool freeze) {
+    (void)ep;
+    (void)freeze;
+    return Status::Unavailable("freezing is not available");
+  }
 };
 
 struct GatewayOptions {

@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
       std::cerr << "tide-gateway-bench: upstream: " << s.message() << "\n";
       return 2;
     }
-    eps.push_back({"up-" + std::to_string(i), up.host, up.port});
+    eps.push_back({"up-" + std::to_string(i), up.host, up.port, "", false});
   }
   gw.SetEndpoints(workload, eps);
   std::cout << "tide-gateway-bench listening on port " << gw.port() << std::endl;

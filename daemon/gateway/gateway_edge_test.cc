@@ -158,7 +158,9 @@ class GatewayEdgeTest : public ::testing::Test {
   }
   void SetUp() override { StartGateway(); }
   void TearDown() override { gw_.reset(); }
-  Endpoint Ep(const std::string& id, int port) { return Endpoint{id, "127.0.0.1", port}; }
+  Endpoint Ep(const std::string& id, int port) {
+    return Endpoint{id, "127.0.0.1", port, "", false};
+  }
   // One raw request on a new connection; the whole answer until the gateway closes.
   std::string Raw(const std::string& request, bool* closed,
                   std::chrono::milliseconds limit = 5000ms) {

@@ -35,6 +35,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "daemon/gateway/freeze_loop.h"
 #include "daemon/gateway/gateway.h"
 #include "daemon/gateway/gateway_state.h"
 
@@ -180,6 +181,7 @@ class Gateway::Impl {
   GatewayBackend& backend_;
   Clock& clock_;
   gw::RouteTable table_;  // declared before workers_: outlives every coroutine
+  gw::FreezeLoop freeze_loop_{table_, clock_};  // the frozen tier's freezes (spec.keepAlive)
   std::atomic<int> port_{0};
   std::atomic<int> connections_{0};
   std::atomic<bool> stopping_{false};

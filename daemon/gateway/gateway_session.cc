@@ -373,6 +373,8 @@ gw::Task<bool> Gateway::Impl::Handle(gw::Worker& w, Request& r) {
     }
     lease = std::move(waiter->lease);
     cold = waiter->cold;
+    if (!table_.Thaw(&lease))  // granted a frozen endpoint whose process is gone
+      co_return co_await Reply(r, 503, "Unavailable", t.name + ": retry", keep_on_error);
   }
   bool keep = co_await Proxy(w, r, lease, cold, std::move(t.rest));
   co_return keep;
@@ -457,7 +459,7 @@ gw::Task<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease& lease_
     PurgePools({guard.lease.ep->ep.instance_id});
     if (hops >= kMaxHops) return false;
     gw::Lease other = table_.TryAcquireOther(guard.lease);
-    if (!other) return false;
+    if (!other || !table_.Thaw(&other)) return false;
     ++hops;
     table_.Release(&guard.lease);
     guard.lease = std::move(other);
@@ -613,6 +615,7 @@ gw::Task<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease& lease_
   gw::StripHopByHop(res);
   if (res.find("X-Request-Id") == res.end()) res.set("X-Request-Id", request_id);
   if (cold) res.set("X-Tide-Cold-Start", "true");
+  if (guard.lease.thawed) res.set("X-Tide-Warm-Start", "thawed");
   res.version(r.version);
   bool keep = r.client_keep;
   bool out_chunked = up_chunked;

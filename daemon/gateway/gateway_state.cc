@@ -3,48 +3,11 @@
 #include <algorithm>
 #include <utility>
 
+#include "daemon/gateway/freeze_policy.h"
+#include "daemon/gateway/gateway_state_internal.h"
 #include "daemon/metrics.h"
 
 namespace tide::gw {
-
-// Metric handles of one workload, resolved once (Family::Add hashes labels under a lock).
-struct WorkloadMetrics {
-  prometheus::Gauge* inflight = nullptr;
-  prometheus::Gauge* queued = nullptr;
-  prometheus::Histogram* duration = nullptr;
-  prometheus::Counter* cold_starts = nullptr;
-  prometheus::Histogram* cold_duration = nullptr;
-  std::map<int, prometheus::Counter*> by_code;
-  std::map<std::string, prometheus::Histogram*> by_phase;
-};
-
-struct WorkloadState {
-  std::string name;
-  int concurrency = 0;
-  std::vector<std::shared_ptr<EndpointState>> ready;
-  std::deque<std::shared_ptr<Waiter>> queue;
-  int inflight = 0;
-  uint64_t requests_total = 0;
-  bool removed = false;
-  // Load signal delivery (see RouteTable::DeliverLoad).
-  bool load_dirty = false;
-  bool load_delivering = false;
-  bool load_deferred = false;  // a change waits for FlushLoads (in-flight only, rate-limited)
-  int sent_queued = 0;         // queued count of the last delivered signal
-  int64_t sent_ms = -1;        // when the last signal was taken for delivery
-  // The current cold-start episode: arrival of the request that found zero endpoints, or -1.
-  int64_t cold_episode_ms = -1;
-  unsigned phases_noted = 0;  // bit per phase already observed in this episode
-  int64_t last_phase_ms = 0;  // stamp of the latest phase observed in this episode
-  WorkloadMetrics m;
-};
-
-// Work collected under the lock and done after it is released.
-struct RouteTable::Wakeups {
-  std::vector<std::shared_ptr<Waiter>> waiters;
-  std::vector<std::shared_ptr<WorkloadState>> loads;
-  bool schedule_flush = false;
-};
 
 namespace {
 
@@ -74,6 +37,8 @@ std::shared_ptr<WorkloadState> RouteTable::GetLocked(const std::string& workload
       slot->m.cold_starts = &metrics_->cold_starts_total.Add(l);
       slot->m.cold_duration =
           &metrics_->cold_start_duration_seconds.Add(l, Metrics::LatencyBuckets());
+      slot->m.thaws = &metrics_->thaws_total.Add(l);
+      slot->m.thaw_duration = &metrics_->thaw_duration_seconds.Add(l, Metrics::ThawBuckets());
     }
   }
   return slot;
@@ -85,16 +50,17 @@ Lease RouteTable::PickLocked(const std::shared_ptr<WorkloadState>& wl, const End
   size_t best_i = 0;
   const int64_t now = clock_.NowMs();
   size_t ejected = 0;
-  // One pass picks the least-loaded endpoint under its concurrency; with skip_ejected it also
-  // passes over (and counts) endpoints ejected by passive health.
-  auto scan = [&](bool skip_ejected) {
+  // One pass picks the least-loaded endpoint under its concurrency among the warm (or the
+  // frozen) ones; with skip_ejected it also passes over endpoints ejected by passive health
+  // (counted in the warm pass).
+  auto scan = [&](bool skip_ejected, bool frozen) {
     for (size_t i = 0; i < wl->ready.size(); ++i) {
       EndpointState* e = wl->ready[i].get();
       if (skip_ejected && e->ejected_until_ms > now) {
-        ++ejected;
+        if (!frozen) ++ejected;
         continue;
       }
-      if (e == exclude) continue;
+      if (e == exclude || e->frozen != frozen) continue;
       if (wl->concurrency > 0 && e->inflight >= wl->concurrency) continue;
       if (!best || e->inflight < best->inflight) {
         best = e;
@@ -102,10 +68,17 @@ Lease RouteTable::PickLocked(const std::shared_ptr<WorkloadState>& wl, const End
       }
     }
   };
-  scan(/*skip_ejected=*/true);
+  scan(/*skip_ejected=*/true, /*frozen=*/false);
+  // A frozen endpoint is thawed only when no warm one has room (the earliest request first).
+  if (!best) scan(/*skip_ejected=*/true, /*frozen=*/true);
   // Every endpoint ejected: in panic, trust them again rather than fail the request.
-  if (!best && panic && ejected > 0 && ejected == wl->ready.size()) scan(/*skip_ejected=*/false);
+  if (!best && panic && ejected > 0 && ejected == wl->ready.size()) {
+    scan(/*skip_ejected=*/false, /*frozen=*/false);
+    if (!best) scan(/*skip_ejected=*/false, /*frozen=*/true);
+  }
   if (!best) return {};
+  const bool thaw = best->frozen;
+  best->frozen = false;
   ++best->inflight;
   ++wl->inflight;
   // Rotate ties: move the chosen endpoint to the back so equal loads spread round-robin.
@@ -113,9 +86,9 @@ Lease RouteTable::PickLocked(const std::shared_ptr<WorkloadState>& wl, const End
     auto chosen = wl->ready[best_i];
     wl->ready.erase(wl->ready.begin() + static_cast<std::ptrdiff_t>(best_i));
     wl->ready.push_back(chosen);
-    return Lease{wl, std::move(chosen)};
+    return Lease{wl, std::move(chosen), thaw};
   }
-  return Lease{wl, wl->ready[best_i]};
+  return Lease{wl, wl->ready[best_i], thaw};
 }
 
 void RouteTable::LoadChangedLocked(const std::shared_ptr<WorkloadState>& wl, Wakeups* out) {
@@ -158,6 +131,7 @@ void RouteTable::Deliver(Wakeups* w) {
     if (waiter->wake) waiter->wake();
   for (auto& wl : w->loads) DeliverLoad(wl);
   if (w->schedule_flush) schedule_flush_();
+  if (w->freeze_due >= 0 && freeze_wake_) freeze_wake_(w->freeze_due);
 }
 
 void RouteTable::FlushLoads() {
@@ -204,12 +178,25 @@ RouteTable::Admit RouteTable::Acquire(const std::string& workload, const RouteIn
                                       size_t max_queue, int64_t arrival_ms,
                                       const WaiterFactory& make_waiter, Lease* lease,
                                       std::shared_ptr<Waiter>* queued) {
+  // A frozen endpoint granted is thawed here, with no lock held; one whose process is gone left
+  // the ready set in Thaw, and the request is admitted again.
+  for (;;) {
+    Admit a = AcquireOnce(workload, route, max_queue, arrival_ms, make_waiter, lease, queued);
+    if (a != Admit::kGranted || Thaw(lease)) return a;
+  }
+}
+
+RouteTable::Admit RouteTable::AcquireOnce(const std::string& workload, const RouteInfo& route,
+                                          size_t max_queue, int64_t arrival_ms,
+                                          const WaiterFactory& make_waiter, Lease* lease,
+                                          std::shared_ptr<Waiter>* queued) {
   Wakeups wk;
   Admit result;
   bool cold = false;
   {
     std::lock_guard lock(mu_);
     auto wl = GetLocked(workload);
+    wl->freeze_after_ms = FreezeAfterMs(route.freeze_after_seconds);
     if (wl->concurrency != route.concurrency) {
       wl->concurrency = route.concurrency;  // a raised limit: room for those waiting, first
       DispatchLocked(wl, &wk);
@@ -311,6 +298,10 @@ void RouteTable::Release(Lease* lease, int code, double seconds) {
     auto& wl = lease->wl;
     --lease->ep->inflight;
     --wl->inflight;
+    if (lease->ep->inflight == 0 && wl->freeze_after_ms > 0) {
+      lease->ep->idle_since_ms = clock_.NowMs();
+      wk.freeze_due = lease->ep->idle_since_ms + wl->freeze_after_ms;
+    }
     DropInstanceLocked(lease->ep);
     LoadChangedLocked(wl, &wk);
     if (!wl->removed) DispatchLocked(wl, &wk);
@@ -351,6 +342,10 @@ std::vector<std::string> RouteTable::SetEndpoints(const std::string& workload,
         st = it->second;
       } else {
         st = std::make_shared<EndpointState>();
+        // Frozen by an earlier tided (the agent says so): thawed by the first request to it.
+        st->frozen = st->applied = e.frozen;
+        st->idle_since_ms = clock_.NowMs();
+        if (wl->freeze_after_ms > 0) wk.freeze_due = st->idle_since_ms + wl->freeze_after_ms;
         st->ep = std::move(e);
         st->pool_key = st->ep.instance_id + "|" + st->ep.host + ":" + std::to_string(st->ep.port);
         instances_[st->ep.instance_id] = st;  // a moved instance: the old state drains alone

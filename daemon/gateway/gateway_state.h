@@ -47,6 +47,15 @@ struct EndpointState {
   // requests, unless every ready endpoint of its workload is ejected (then ejection is ignored:
   // the control plane still calls them ready, and a quick 502 beats a wait for nothing).
   int64_t ejected_until_ms = 0;
+  // The frozen tier (daemon/gateway/freeze_policy.h), guarded by RouteTable's mutex: `frozen`
+  // takes it out of balancing until a request finds no warm endpoint with room, picks it and
+  // thaws it (Lease::thaw). idle_since_ms (steady): when its last request ended.
+  bool frozen = false;
+  int64_t idle_since_ms = 0;
+  // Held across the freeze and thaw calls to the backend (never with the table's mutex), so
+  // they reach the agent in the order the table decided them. `applied`: the backend froze it.
+  std::mutex io_mu;
+  bool applied = false;  // guarded by io_mu
 };
 
 struct WorkloadState;
@@ -55,6 +64,8 @@ struct WorkloadState;
 struct Lease {
   std::shared_ptr<WorkloadState> wl;
   std::shared_ptr<EndpointState> ep;
+  bool thaw = false;    // the endpoint was frozen when picked: RouteTable::Thaw before use
+  bool thawed = false;  // it was thawed for this request (X-Tide-Warm-Start: thawed)
   explicit operator bool() const { return ep != nullptr; }
 };
 
@@ -86,7 +97,8 @@ class RouteTable {
   using WaiterFactory = std::function<std::shared_ptr<Waiter>()>;
   // Grants a slot (into *lease), or, if the queue has room, queues a waiter made by
   // `make_waiter` (called under the lock, only when needed; its `wake` must be set) and returns
-  // it in *queued.
+  // it in *queued. A granted endpoint that was frozen is thawed before Acquire returns (Thaw);
+  // a waiter granted one later must call Thaw itself.
   Admit Acquire(const std::string& workload, const RouteInfo& route, size_t max_queue,
                 int64_t arrival_ms, const WaiterFactory& make_waiter, Lease* lease,
                 std::shared_ptr<Waiter>* queued);
@@ -113,6 +125,20 @@ class RouteTable {
   // Shutdown: forgets every queued waiter without waking it.
   void DropAllWaiters();
   int InFlight(const std::string& instance_id) const;
+
+  // The frozen tier (gateway_freeze.cc). A request that finds no warm endpoint with room takes a
+  // frozen one, in arrival order (under the table's lock), and thaws it with Thaw before sending:
+  // true when the lease can be used (*lease->thawed says whether a thaw happened); false when
+  // the backend says the instance is gone: the endpoint leaves the ready set, the lease is
+  // released, and the caller admits the request again (another endpoint, or a cold start).
+  bool Thaw(Lease* lease);
+  // Marks the endpoints due for freezing frozen (freeze_policy.h) and returns them; *next_ms is
+  // when to look again (steady ms, -1: not until a wake).
+  std::vector<std::shared_ptr<EndpointState>> TakeDueFreezes(int64_t* next_ms);
+  // Asks the backend to freeze `ep`, unless a request took it meanwhile.
+  void ApplyFreeze(const std::shared_ptr<EndpointState>& ep);
+  // Called (no lock held) when an endpoint may come due for freezing at `due_ms` (steady).
+  void SetFreezeWake(std::function<void(int64_t)> wake) { freeze_wake_ = std::move(wake); }
   Gateway::WorkloadLoad Load(const std::string& workload) const;
 
   // Metrics. `workload` "" is used for requests that matched no workload.
@@ -129,6 +155,9 @@ class RouteTable {
 
  private:
   struct Wakeups;
+  Admit AcquireOnce(const std::string& workload, const RouteInfo& route, size_t max_queue,
+                    int64_t arrival_ms, const WaiterFactory& make_waiter, Lease* lease,
+                    std::shared_ptr<Waiter>* queued);
   std::shared_ptr<WorkloadState> GetLocked(const std::string& workload);
   // Picks and charges the least-loaded endpoint with room, or returns an empty lease.
   // Ejected endpoints are skipped; with `panic` they are used when every ready one is ejected.
@@ -145,6 +174,7 @@ class RouteTable {
   Clock& clock_;
   Metrics* metrics_;
   std::function<void()> schedule_flush_;
+  std::function<void(int64_t)> freeze_wake_;
   mutable std::mutex mu_;
   bool flush_pending_ = false;  // a FlushLoads() is scheduled
   std::unordered_map<std::string, std::shared_ptr<WorkloadState>> workloads_;

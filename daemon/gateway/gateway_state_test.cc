@@ -33,7 +33,7 @@ class RouteTableTest : public ::testing::Test {
   static std::vector<Endpoint> Endpoints(const std::vector<std::string>& ids) {
     std::vector<Endpoint> out;
     int port = 9000;
-    for (const auto& id : ids) out.push_back({id, "127.0.0.1", port++});
+    for (const auto& id : ids) out.push_back({id, "127.0.0.1", port++, "", false});
     return out;
   }
 

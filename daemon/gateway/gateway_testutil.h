@@ -229,7 +229,9 @@ class GatewayTest : public ::testing::Test {
     c.set_write_timeout(20, 0);
     return c;
   }
-  Endpoint Ep(const std::string& id, int port) { return Endpoint{id, "127.0.0.1", port}; }
+  Endpoint Ep(const std::string& id, int port) {
+    return Endpoint{id, "127.0.0.1", port, "", false};
+  }
   // Upstreams outlive the gateway, so its pooled keep-alive connections close first and the
   // upstream's workers are not left waiting out their keep-alive timeout.
   Upstream& NewUpstream() { return *ups_.emplace_back(std::make_unique<Upstream>()); }

@@ -70,6 +70,9 @@ class ApiServer {
   Status Start();  // binds and serves on a background thread
   void Stop();
   int port() const { return port_; }
+  // The agent API token learnt from the registration of the agent at agent_url ("" unknown):
+  // tided presents it on calls to that agent (logs, the frozen tier's freeze and thaw).
+  std::string AgentApiToken(const std::string& agent_url) { return AgentToken(agent_url); }
 
  private:
   // The routes on one backend server (every lane serves all of them; the front door decides

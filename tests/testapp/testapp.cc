@@ -7,11 +7,15 @@
 //   GET  /env?name=V  the value of environment variable V
 //   POST /exit?code=N exits the process with code N right after answering
 //   ANY  /status?code=N answers with HTTP status N
+//   GET  /probes      how many GET /healthz it has answered (a probe counter)
 // Flags: --port N, --startup-delay-ms N (sleep before listening: a slow start),
 //        --exit-after-ms N (exit with --exit-code after N ms: a crashing workload),
-//        --ignore-sigterm (to test the grace period's SIGKILL).
+//        --ignore-sigterm (to test the grace period's SIGKILL),
+//        --burn-percent N (a thread busy N ms of every 100: CPU that stops when frozen).
 #include <httplib.h>
 
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -24,6 +28,7 @@ int main(int argc, char** argv) {
   if (const char* p = std::getenv("PORT")) port = std::atoi(p);
   int startup_delay_ms = 0, exit_after_ms = -1, exit_code = 1;
   bool ignore_sigterm = false;
+  int burn_percent = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> int { return i + 1 < argc ? std::atoi(argv[++i]) : 0; };
@@ -37,6 +42,8 @@ int main(int argc, char** argv) {
       exit_code = next();
     else if (a == "--ignore-sigterm")
       ignore_sigterm = true;
+    else if (a == "--burn-percent")
+      burn_percent = next();
     else {
       std::cerr << "tide-testapp: unknown argument " << a << "\n";
       return 2;
@@ -59,13 +66,29 @@ int main(int argc, char** argv) {
     }).detach();
   }
 
+  if (burn_percent > 0) {
+    std::thread([burn_percent] {
+      for (;;) {
+        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(burn_percent);
+        while (std::chrono::steady_clock::now() < until) {
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100 - burn_percent));
+      }
+    }).detach();
+  }
+
+  std::atomic<long> probes{0};
   httplib::Server srv;
   srv.new_task_queue = [] { return new httplib::ThreadPool(64); };
   srv.Get("/", [&](const httplib::Request&, httplib::Response& res) {
     res.set_content("hello from " + instance + "\n", "text/plain");
   });
-  srv.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+  srv.Get("/healthz", [&](const httplib::Request&, httplib::Response& res) {
+    ++probes;
     res.set_content("ok", "text/plain");
+  });
+  srv.Get("/probes", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::to_string(probes.load()), "text/plain");
   });
   auto sleep_handler = [](const httplib::Request& req, httplib::Response& res) {
     int ms = req.has_param("ms") ? std::atoi(req.get_param_value("ms").c_str()) : 0;
