@@ -201,6 +201,8 @@ struct CpRound {
   int lost_before_kill = 0;  // the surviving gateway failed these while the leader still lived
 };
 
+constexpr const char* kNodeToken = "failover-bench-node-a-token";
+
 bool RunControlPlaneRound(int replicas, int rate, const WorkloadConfig& cfg, CpRound* out) {
   TestEtcd etcd;
   if (!etcd.ok()) {
@@ -215,6 +217,9 @@ bool RunControlPlaneRound(int replicas, int rate, const WorkloadConfig& cfg, CpR
     Tided::Options o;
     o.extra_args = {"--store", etcd.store_url(), "--name", "m" + std::to_string(i), "--leader-ttl",
                     "2s"};
+    // A token bound to the node: a join token's credential is issued by one member only.
+    o.extra_tokens = "  - {name: agent-node-a, token: \"" + std::string(kNodeToken) +
+                     "\", role: agent, node: node-a}\n";
     ms.push_back(std::make_unique<Tided>(d, o));
   }
   std::string leader;
@@ -225,8 +230,20 @@ bool RunControlPlaneRound(int replicas, int rate, const WorkloadConfig& cfg, CpR
   const size_t li = static_cast<size_t>(leader[1] - '0');
   const size_t si = (li + 1) % 3;  // the surviving member whose gateway takes the requests
   const int lo = FreePortRange(replicas + 20);
-  AgentProc agent(dir.path() + "/m" + std::to_string(li), *ms[li], "node-a", lo,
-                  lo + replicas + 19);
+  // One agent listing every member, as docs/ha.md says to run them: it reports to all three
+  // (so every member's gateway has its routes) and takes assignments from the leader.
+  std::string members;
+  for (auto& m : ms) members += (members.empty() ? "" : ",") + m->api();
+  const std::string ad = dir.path() + "/agent-node-a";
+  std::filesystem::create_directories(ad);
+  tide::testing::WriteFile(ad + "/token", std::string(kNodeToken) + "\n");
+  tide::testing::Proc agent(
+      {tide::testing::AgentBin(), "--server", members, "--name", "node-a", "--token-file",
+       ad + "/token", "--listen", "127.0.0.1:" + std::to_string(tide::testing::FreePort()),
+       "--advertise", "127.0.0.1", "--data-dir", ad + "/data", "--port-range",
+       std::to_string(lo) + "-" + std::to_string(lo + replicas + 19), "--allow-root",
+       "--default-user", ""},
+      ad + "/agent.log");
   const std::string yaml =
       "apiVersion: tide/v1\nkind: Service\nmetadata: {name: warm}\nspec:\n"
       "  command: [\"" +
