@@ -7,13 +7,11 @@
 // default readiness probe.
 //
 // --mode control-plane (issue 12): three tided members on a real etcd (started here, as the tests
-// do: daemon/store/etcd_testutil.h), --leader-ttl 2s, one tide-agent, a warm Service (tiny_http,
+// do: daemon/store/etcd_testutil.h), --leader-ttl 2s, one tide-agent listing all three members
+// (it reports to every member, takes assignments from the leader), a warm Service (tiny_http,
 // the same memory limit and default probe); requests at a steady rate through a surviving
 // member's gateway (the reference: the same requests through the leader's gateway before the
 // kill); kill -9 the leader. Reports leader loss -> new leader (ms) and the requests lost.
-// Agents take one --server for now, so the agent talks to the leader; a follower's gateway has
-// routes only once followers learn the agents' instances (the member-list work of issue 12), and
-// until then the requests lost are reported as they are.
 // Usage: failover_bench [--mode agent|control-plane|both] [--replicas 6] [--grace-seconds 2]
 //                       [--rounds 3] [--memory 64Mi|none] [--rate 100]
 #include <signal.h>
