@@ -2,9 +2,7 @@
 // front door: the agent's stream is relayed as it comes (daemon/server/api_logs.h), with no
 // thread of tided's held per follower: more followers than the follow lane has workers all get
 // their lines. Real tided, real agent, real process writing to its log.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/gateway/loopback_testutil.h"
 #include "tests/harness.h"
 
 namespace tide::testing {
@@ -31,15 +30,8 @@ int PortOf(const std::string& url) { return std::stoi(url.substr(url.rfind(':') 
 
 // Opens a followed log with a raw socket (the test reads the stream as it arrives).
 int OpenFollow(int port, const std::string& token, const std::string& name) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return -1;
   const std::string req = "GET /v1/workloads/" + name +
                           "/logs?follow=true&tail=1 HTTP/1.1\r\nHost: tided\r\nAuthorization: "
                           "Bearer " +

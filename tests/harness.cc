@@ -81,18 +81,38 @@ int ReservePortBlock() {
   throw std::runtime_error("no free test port block in 20000-29999");
 }
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+namespace {
+
+// Whether 127.0.0.1:port can be bound now.
+bool Bindable(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  int port = ntohs(a.sin_port);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
   close(fd);
-  return port;
+  return ok;
+}
+
+}  // namespace
+
+// From a block of this process's own (ReservePortBlock), below the kernel's ephemeral range: a
+// port the kernel hands out to any client socket (the old bind-to-0 way) could be taken by one
+// of the many connections parallel tests open before the daemon binds it ("Address already in
+// use" under load).
+int FreePort() {
+  static std::mutex mu;
+  static int base = -1;
+  static int next = 0;
+  std::lock_guard<std::mutex> lk(mu);
+  if (base < 0) base = ReservePortBlock();
+  for (int tries = 0; tries < kPortBlock; ++tries) {
+    const int port = base + (next++ % kPortBlock);
+    if (Bindable(port)) return port;
+  }
+  throw std::runtime_error("no bindable port left in this test's block");
 }
 
 bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
