@@ -98,7 +98,7 @@ bool Bindable(int port) {
 
 }  // namespace
 
-// From a block of this process's own (ReservePortBlock), below the kernel's ephemeral range: a
+// From a block of this process's own, below the kernel's ephemeral range: a
 // port the kernel hands out to any client socket (the old bind-to-0 way) could be taken by one
 // of the many connections parallel tests open before the daemon binds it ("Address already in
 // use" under load).
@@ -107,9 +107,24 @@ int FreePort() {
   static int base = -1;
   static int next = 0;
   std::lock_guard<std::mutex> lk(mu);
-  if (base < 0) base = ReservePortBlock();
-  for (int tries = 0; tries < kPortBlock; ++tries) {
-    const int port = base + (next++ % kPortBlock);
+  // Blocks of 100 in 30000-32699, apart from the instance blocks (20000-29999): a daemon that
+  // outlives its test process a moment never holds a port another test gives its instances.
+  constexpr int kListenBlock = 100;
+  if (base < 0) {
+    for (int k = 0; k < 27 && base < 0; ++k) {
+      const std::string path = "/tmp/tide-test-listen-" + std::to_string(k) + ".lock";
+      const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+      if (fd < 0) continue;
+      if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        base = 30000 + k * kListenBlock;  // fd kept open: the block is this process's
+      } else {
+        ::close(fd);
+      }
+    }
+    if (base < 0) throw std::runtime_error("no free listen port block in 30000-32699");
+  }
+  for (int tries = 0; tries < kListenBlock; ++tries) {
+    const int port = base + (next++ % kListenBlock);
     if (Bindable(port)) return port;
   }
   throw std::runtime_error("no bindable port left in this test's block");

@@ -33,8 +33,9 @@ class TempDir {
   std::string path_;
 };
 
-// A free TCP port on 127.0.0.1, from a block of this process's own below the kernel's
-// ephemeral range (ReservePortBlock), so no client socket of a parallel test takes it first.
+// A free TCP port on 127.0.0.1, from a block of this process's own in 30000-32699 (below the
+// kernel's ephemeral range, apart from ReservePortBlock's), so no client socket of a parallel
+// test takes it first.
 int FreePort();
 // First port of a block of kPortBlock ports in 20000-29999 (below the kernel's ephemeral range)
 // that no other live test process holds (a lock file per block, held until this process exits).
