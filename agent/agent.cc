@@ -482,8 +482,8 @@ void Agent::ReportLoop(Member& m) {
     {
       std::unique_lock<std::mutex> lk(mu_);
       report_cv_.wait_for(lk, std::chrono::seconds(1), [&] {
-        return report_gen_ != seen_gen || freeze_gen_.load() != seen_freeze ||
-               stopping_.load() || !m.registered.load();
+        return report_gen_ != seen_gen || freeze_gen_.load() != seen_freeze || stopping_.load() ||
+               !m.registered.load();
       });
       if (stopping_) return;
       seen_gen = report_gen_;

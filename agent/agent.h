@@ -134,7 +134,7 @@ class Agent {
   bool using_credential_ = false;  // guarded by token_mu_
   uint64_t token_gen_ = 0;         // guarded by token_mu_
   std::vector<std::unique_ptr<Member>> members_;  // set in Start, from opts_.server
-  std::atomic<uint64_t> freeze_gen_{0};  // bumped when an instance froze or thawed: report
+  std::atomic<uint64_t> freeze_gen_{0};           // bumped when an instance froze or thawed: report
   std::atomic<bool> stopping_{false};
 
   struct Http;

@@ -166,7 +166,8 @@ int Run(int rounds, bool zero_by_scale, const WorkloadConfig& cfg, int body_byte
     }
   }
   if (thaw &&
-      tided.Post("/v1/apply", FunctionYaml("tiny-frozen", cfg, body_bytes, false, true)).status != 200) {
+      tided.Post("/v1/apply", FunctionYaml("tiny-frozen", cfg, body_bytes, false, true)).status !=
+          200) {
     return 2;
   }
   int gw = PortOf(tided.gateway());
