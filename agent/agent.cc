@@ -25,6 +25,7 @@
 #include "api/address.h"
 #include "api/agent_delta.h"
 #include "api/client.h"
+#include "api/http_listen.h"
 #include "api/json.h"
 #include "api/private_dir.h"
 #include "api/private_file.h"
@@ -197,11 +198,7 @@ Status Agent::Start() {
   }
   ServeApi();
   const std::string& host = listen.host;
-  if (listen.port == 0) {
-    api_port_ = http_->server->bind_to_any_port(host);
-  } else {
-    api_port_ = http_->server->bind_to_port(host, listen.port) ? listen.port : -1;
-  }
+  api_port_ = BindHttpServer(*http_->server, host, listen.port);
   if (api_port_ <= 0) return Status::Unavailable("agent: cannot listen on " + opts_.listen);
   http_thread_ = std::thread([this] { http_->server->listen_after_bind(); });
   // A process that ends wakes the supervisor at once (its Tick reaps it and applies the policy).

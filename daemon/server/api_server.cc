@@ -8,6 +8,7 @@
 
 #include "api/address.h"
 #include "api/agent_delta.h"
+#include "api/http_listen.h"
 #include "api/json.h"
 #include "api/manifest.h"
 #include "api/tls.h"
@@ -195,7 +196,7 @@ Status ApiServer::Start() {
       srvs_.push_back(std::make_unique<httplib::Server>());
       httplib::Server& srv = *srvs_.back();
       Routes(srv, std::max(1, workers[lane]));
-      const int port = srv.bind_to_any_port("127.0.0.1");
+      const int port = BindHttpServer(srv, "127.0.0.1", 0);
       if (port < 0) {
         Stop();
         return Status::Unavailable("cannot listen on 127.0.0.1 (API backend)");
@@ -215,7 +216,7 @@ Status ApiServer::Start() {
       srvs_.push_back(std::make_unique<httplib::Server>());
       httplib::Server& srv = *srvs_.back();
       Routes(srv, std::max(1, workers[lane]));
-      l.backend_port = srv.bind_to_any_port("127.0.0.1");
+      l.backend_port = BindHttpServer(srv, "127.0.0.1", 0);
       if (l.backend_port < 0) {
         Stop();
         return Status::Unavailable("cannot listen on 127.0.0.1 (API backend)");
