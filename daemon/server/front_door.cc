@@ -241,7 +241,8 @@ struct FrontDoor::Impl {
     beast::flat_buffer buffer;
     if (!tls) {
       beast::tcp_stream client(std::move(socket));
-      while (co_await ServeOne(client, buffer, peer)) {
+      bool agent = false;
+      while (co_await ServeOne(client, buffer, peer, &agent)) {
       }
       beast::error_code ignored;
       client.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -273,26 +274,40 @@ struct FrontDoor::Impl {
     if (herr) co_return;  // not our CA, wrong version, too slow: nothing to answer
     ++handshakes;
     buffer.consume(used);
-    while (co_await ServeOne(client, buffer, peer)) {
+    bool agent = false;
+    while (co_await ServeOne(client, buffer, peer, &agent)) {
     }
     beast::error_code ignored;
     Tcp(client).socket().shutdown(tcp::socket::shutdown_send, ignored);
   }
 
-  // One request of a connection; true when the connection may carry the next one.
+  // One request of a connection; true when the connection may carry the next one. *agent: the
+  // connection has carried an admitted agent-lane request; while it waits for its next head it
+  // is not pending (a flood of half-sent requests cannot evict it) but counts against
+  // max_agent_connections.
   template <class Stream>
   asio::awaitable<bool> ServeOne(Stream& client, beast::flat_buffer& buffer,
-                                 const std::string& peer) {
+                                 const std::string& peer, bool* agent) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
     parser.body_limit(opts.max_body_bytes);
 
     Pending me{&Tcp(client), false};
-    auto slot = AddPending(&me);
+    const bool idle_agent = *agent && agent_idle < opts.max_agent_connections;
+    std::list<Pending*>::iterator slot;
+    if (idle_agent) {
+      ++agent_idle;
+    } else {
+      slot = AddPending(&me);
+    }
     Tcp(client).expires_after(std::chrono::milliseconds(opts.header_timeout_ms));
     auto [herr, hn] = co_await http::async_read_header(client, buffer, parser, kUse);
-    if (me.evicted) co_return false;
-    pending.erase(slot);
+    if (idle_agent) {
+      --agent_idle;
+    } else {
+      if (me.evicted) co_return false;
+      pending.erase(slot);
+    }
     if (herr == http::error::body_limit ||
         (!herr && parser.content_length() && *parser.content_length() > opts.max_body_bytes)) {
       // Beast checks a declared Content-Length against the limit with the head.
@@ -363,6 +378,7 @@ struct FrontDoor::Impl {
     }
     ++lane_inflight[adm.lane];
     hold.lane = adm.lane;
+    if (lane.agent) *agent = true;
     if (!adm.principal.empty()) {
       ++lane_principal[adm.lane][adm.principal];
       hold.principal = adm.principal;
@@ -506,6 +522,7 @@ struct FrontDoor::Impl {
   // release their Holds into these.
   std::list<Pending*> pending;
   int client_open = 0, agent_open = 0;
+  int agent_idle = 0;  // kept agent connections waiting for their next head
   std::vector<int> lane_inflight;
   std::vector<std::map<std::string, int>> lane_principal;
   std::map<std::string, int> per_peer;

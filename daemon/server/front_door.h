@@ -32,7 +32,10 @@
 //  - keep-alive: a client that asks for it keeps its connection for its next request (which is
 //    then read like a first one: pending, header timeout, admission), so agents and tidectl
 //    pay the TCP and TLS handshakes once, not per request. An idle kept connection is pending
-//    and evicted first like any other.
+//    and evicted first like any other, except one that has carried an admitted agent-lane
+//    request: while it waits for its next head it is outside the pending bound (a flood of
+//    half-sent requests cannot push 1,000 agents' connections out), up to
+//    max_agent_connections such connections, and the header timeout still closes it.
 //  - TLS (tls_cert_file/tls_key_file, api/tls.h): the listener then speaks only TLS; the
 //    handshake counts as waiting for the head. A connection whose first byte is not a TLS
 //    handshake (plain HTTP) gets a plain 400 NotTls saying to use https://.

@@ -116,6 +116,18 @@ class FrontDoorTest : public ::testing::Test {
   std::unique_ptr<FrontDoor> front_;
 };
 
+// Lane 0 for clients, lane 1 (an agent lane) for requests with `Authorization: agent`.
+void WithAgentLane(FrontDoorOptions* o) {
+  FrontDoorLane agents;
+  agents.agent = true;
+  o->lanes = {FrontDoorLane{}, agents};
+  o->admit = [](const FrontDoorRequest& r) {
+    FrontDoorAdmission a;
+    a.lane = r.authorization == "agent" ? 1 : 0;
+    return a;
+  };
+}
+
 TEST_F(FrontDoorTest, PassesCompleteRequestsAndAnswersThrough) {
   StartFront();
   httplib::Client cli("127.0.0.1", front_->port());
@@ -283,14 +295,7 @@ TEST_F(FrontDoorTest, AgentLanesHaveTheirOwnBudget) {
   FrontDoorOptions o;
   o.max_connections = 1;
   o.max_pending = 8;
-  FrontDoorLane agents;
-  agents.agent = true;
-  o.lanes = {FrontDoorLane{}, agents};
-  o.admit = [](const FrontDoorRequest& r) {
-    FrontDoorAdmission a;
-    a.lane = r.authorization == "agent" ? 1 : 0;
-    return a;
-  };
+  WithAgentLane(&o);
   StartFront(o);
   // A held client request fills the client budget.
   int fd = ConnectLoopback(front_->port());
@@ -314,6 +319,44 @@ TEST_F(FrontDoorTest, AgentLanesHaveTheirOwnBudget) {
   bool closed = false;
   ReadAll(fd, 2s, &closed);
   ::close(fd);
+}
+
+TEST_F(FrontDoorTest, AKeptAgentConnectionIsNotEvictedByAFloodOfHalfSentRequests) {
+  FrontDoorOptions o;
+  o.max_connections = 4;  // also the pending bound
+  o.header_timeout_ms = 60000;
+  WithAgentLane(&o);
+  StartFront(o);
+  // An agent and a client each keep their connection alive after one request.
+  const std::string keep = "Connection: keep-alive\r\n\r\n";
+  int agent = ConnectLoopback(front_->port());
+  int client = ConnectLoopback(front_->port());
+  bool closed = false;
+  ASSERT_TRUE(Send(agent, "GET /hello HTTP/1.1\r\nAuthorization: agent\r\n" + keep));
+  ASSERT_NE(ReadAll(agent, 300ms, &closed).find("200 OK"), std::string::npos);
+  ASSERT_FALSE(closed);
+  ASSERT_TRUE(Send(client, "GET /hello HTTP/1.1\r\n" + keep));
+  ASSERT_NE(ReadAll(client, 300ms, &closed).find("200 OK"), std::string::npos);
+  ASSERT_FALSE(closed);
+  // A flood of half-sent heads, several times the pending bound.
+  std::vector<int> flood;
+  for (int i = 0; i < 12; ++i) {
+    flood.push_back(ConnectLoopback(front_->port()));
+    ASSERT_TRUE(Send(flood.back(), "GET /hel"));
+  }
+  const auto deadline = Clock::now() + 2s;
+  while (front_->evicted() < 9 && Clock::now() < deadline) std::this_thread::yield();
+  EXPECT_GE(front_->evicted(), 9);
+  // The client's idle connection was pending like the flood, and is gone; the agent's is not.
+  ReadAll(client, 500ms, &closed);
+  EXPECT_TRUE(closed) << "an idle client connection is pending and evicted first";
+  ASSERT_TRUE(Send(agent, "GET /hello HTTP/1.1\r\nAuthorization: agent\r\n" + keep));
+  const std::string again = ReadAll(agent, 500ms, &closed);
+  EXPECT_NE(again.find("200 OK"), std::string::npos) << again;
+  EXPECT_FALSE(closed);
+  ::close(agent);
+  ::close(client);
+  for (int fd : flood) ::close(fd);
 }
 
 TEST_F(FrontDoorTest, RateOverTheLimitIsA429) {
