@@ -73,8 +73,12 @@ Metrics::Metrics()
                 "Reconcile passes, seconds under the control plane's lock", *registry_)),
       fenced_writes_refused_total(
           Named(prometheus::BuildCounter(), "tide_fenced_writes_refused_total",
-                "Fenced writes etcd refused because this member no longer led", *registry_)) {
+                "Fenced writes etcd refused because this member no longer led", *registry_)),
+      agent_reports_total(Named(prometheus::BuildCounter(), "tide_agent_reports_total",
+                                "Agent status reports taken, by path", *registry_)) {
   fenced_writes_refused_total.Add({});  // 0 from the start, so a rate() has a base
+  agent_reports_total.Add({{"path", "quick"}});
+  agent_reports_total.Add({{"path", "full"}});
 }
 
 std::string Metrics::Serve() const {

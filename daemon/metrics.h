@@ -67,6 +67,9 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& reconcile_duration_seconds;
   // no labels: fenced writes of this member etcd refused because it no longer led (docs/ha.md)
   prometheus::Family<prometheus::Counter>& fenced_writes_refused_total;
+  // {path}: quick = a heartbeat that said nothing new, taken without the control loop's lock
+  // (daemon/control/quick_beats.h); full = through ControlPlane::Report
+  prometheus::Family<prometheus::Counter>& agent_reports_total;
 };
 
 }  // namespace tide

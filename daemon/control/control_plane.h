@@ -115,6 +115,11 @@ class ControlPlane : public GatewayBackend {
   // Report. Never waits for a reconcile pass.
   bool QuickReport(const std::string& node, int64_t seq, int64_t base,
                    const std::vector<InstanceStatus>& samples);
+  // A report of `node` arrived (its sender proved it may act as the node): the node is heard
+  // now, whether the report is taken by QuickReport or waits for Report behind a pass. Liveness
+  // counts from arrival, so a report queued behind this lock never makes its node NotReady.
+  // Never waits for mu_.
+  void HeardFrom(const std::string& node);
   // Long-poll: the node's full desired set once its version is > after, or after wait_ms.
   Status WaitAssignments(const std::string& node, int64_t after, int64_t wait_ms,
                          AssignmentSet* out);
@@ -141,6 +146,9 @@ class ControlPlane : public GatewayBackend {
   // for a pass in progress).
   WorkloadStatus StatusOf(const StoredObject& obj);
   static constexpr int64_t kStatusReuseMs = 1000;
+  // A report that changes a workload's ready set routes it at once when it has fewer endpoints
+  // than this (or requests wait for it); bigger ones are routed by the pass the report kicks.
+  static constexpr size_t kRouteAtOnceBelow = 16;
   std::vector<InstanceStatus> Instances(const std::string& workload, const std::string& node);
   struct NodeView {
     NodeEntry entry;
@@ -170,6 +178,7 @@ class ControlPlane : public GatewayBackend {
     int inflight = 0, queued = 0;  // latest from the gateway
     std::string last_pending_reason;
     std::string last_route_key;  // endpoints last pushed to the gateway
+    size_t routed = 0;           // how many endpoints were last pushed
     RolloutState rollout;        // the planner's memory; started again on every spec change
     // The newest generation whose rollout completed (every live instance ran it); what a failed
     // rollout restores. Unknown after a tided restart until a rollout completes.

@@ -168,12 +168,21 @@ void ControlPlane::NoteUnassignedLocked(const std::string& node, const std::stri
                  (noted_unassigned_.size() == kMaxNoted ? " (further ones are not evented)" : ""));
 }
 
+void ControlPlane::HeardFrom(const std::string& node) {
+  beats_.Heard(node, clock_.NowMs(), clock_.WallMs());
+}
+
 bool ControlPlane::QuickReport(const std::string& node, int64_t seq, int64_t base,
                                const std::vector<InstanceStatus>& samples) {
   return beats_.Take(node, seq, base, samples, clock_.NowMs(), clock_.WallMs());
 }
 
 void ControlPlane::CollectBeatLocked(const std::string& name, NodeEntry& n) {
+  QuickBeats::Beat heard;
+  if (beats_.CollectHeard(name, &heard)) {  // arrived, maybe still queued for this lock
+    n.last_heartbeat_ms = std::max(n.last_heartbeat_ms, heard.at_ms);
+    n.last_heartbeat_wall = std::max(n.last_heartbeat_wall, heard.wall_ms);
+  }
   QuickBeats::Beat b;
   std::vector<InstanceStatus> samples;
   if (!beats_.Collect(name, &b, &samples)) return;
@@ -229,8 +238,18 @@ Status ControlPlane::Report(const NodeReport& report, int64_t seq, int64_t base,
       if (rit->second.Ready() != was_ready) readiness_changed.insert(rit->second.workload);
     }
     // An instance that became Ready (or stopped being) is routed from this report, not after
-    // the reconcile pass it kicks: a cold start's waiting request goes out at once.
-    if (!readiness_changed.empty()) RoutesLocked(&updates, &readiness_changed);
+    // the reconcile pass it kicks, where that matters at once: requests wait for the workload
+    // (a cold start's waiting request goes out now) or it has few endpoints. A big workload's
+    // routes are rebuilt once by the pass this kicks, not once per report: 1,000 agents
+    // reporting their instances Ready together would otherwise rebuild a 10,000-endpoint set
+    // 1,000 times under this lock, and the heartbeats queued behind it would make nodes NotReady.
+    std::set<std::string> route_now;
+    for (const auto& w : readiness_changed) {
+      auto wit = workloads_.find(w);
+      if (wit == workloads_.end()) continue;
+      if (wit->second.queued > 0 || wit->second.routed < kRouteAtOnceBelow) route_now.insert(w);
+    }
+    if (!route_now.empty()) RoutesLocked(&updates, &route_now);
     // What the agent runs: a complete report says it all; a delta on the report last applied
     // changes it; a delta on anything else cannot be applied (resync).
     const bool delta = base >= 0;

@@ -201,6 +201,7 @@ void ControlPlane::RoutesLocked(std::vector<GatewayUpdate>* out,
       key += e.instance_id + "@" + e.host + ":" + std::to_string(e.port) + ",";
     if (key == wr.last_route_key) continue;
     wr.last_route_key = key;
+    wr.routed = v.size();
     out->push_back({name, v, false, ++route_seq_});
   }
 }

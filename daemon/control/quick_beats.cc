@@ -1,5 +1,7 @@
 #include "daemon/control/quick_beats.h"
 
+#include <algorithm>
+
 namespace tide {
 
 // A field added to InstanceStatus changes its size: compare it below (or list it as a sample).
@@ -57,6 +59,22 @@ bool QuickBeats::Collect(const std::string& node, Beat* out, std::vector<Instanc
   *out = e.beat;
   for (auto& [id, st] : e.samples) samples->push_back(std::move(st));
   e.samples.clear();
+  return true;
+}
+
+void QuickBeats::Heard(const std::string& node, int64_t now_ms, int64_t wall_ms) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Beat& b = heard_[node];
+  b.at_ms = std::max(b.at_ms, now_ms);
+  b.wall_ms = std::max(b.wall_ms, wall_ms);
+}
+
+bool QuickBeats::CollectHeard(const std::string& node, Beat* out) {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = heard_.find(node);
+  if (it == heard_.end()) return false;
+  *out = it->second;
+  heard_.erase(it);
   return true;
 }
 

@@ -50,6 +50,13 @@ class QuickBeats {
   // The newest beat taken here for `node` since the last Collect, if any, and the newest status
   // of each instance those beats carried (then forgotten).
   bool Collect(const std::string& node, Beat* out, std::vector<InstanceStatus>* samples);
+  // A report of `node` arrived now (any report, quick or not, from a sender allowed to act as
+  // the node): kept until CollectHeard, so that a report waiting for the control plane's lock
+  // still counts for the node's liveness. One entry per node that reported (bounded by the
+  // nodes that hold credentials).
+  void Heard(const std::string& node, int64_t now_ms, int64_t wall_ms);
+  // The newest arrival since the last CollectHeard (seq unused), if any (then forgotten).
+  bool CollectHeard(const std::string& node, Beat* out);
   size_t allowed() const;
 
  private:
@@ -62,6 +69,7 @@ class QuickBeats {
   };
   mutable std::mutex mu_;
   std::map<std::string, Entry, std::less<>> nodes_;  // allowed nodes only
+  std::map<std::string, Beat, std::less<>> heard_;   // arrivals not collected yet
 };
 
 }  // namespace tide

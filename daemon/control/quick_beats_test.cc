@@ -106,5 +106,20 @@ TEST(QuickBeatsTest, SameButSamplesIgnoresOnlyTheSamples) {
   EXPECT_FALSE(SameButSamples(a, b));
 }
 
+TEST(QuickBeatsTest, AnArrivalIsHeardWhateverPathTheReportTakes) {
+  QuickBeats b;  // n1 is not allowed: its reports take the full path
+  QuickBeats::Beat heard;
+  EXPECT_FALSE(b.CollectHeard("n1", &heard));
+  b.Heard("n1", 100, 1000);
+  b.Heard("n1", 90, 900);  // an earlier arrival parsed later never moves it back
+  ASSERT_TRUE(b.CollectHeard("n1", &heard));
+  EXPECT_EQ(heard.at_ms, 100);
+  EXPECT_EQ(heard.wall_ms, 1000);
+  EXPECT_FALSE(b.CollectHeard("n1", &heard)) << "collected once";
+  EXPECT_FALSE(b.CollectHeard("n2", &heard));
+  // Heard says nothing about the report seq: the quick path still needs Allow.
+  EXPECT_FALSE(b.Take("n1", 2, 1, {}, 100, 1000));
+}
+
 }  // namespace
 }  // namespace tide

@@ -61,16 +61,19 @@ std::optional<FrontDoorAnswer> ApiReports::Answer(const FrontDoorCall& call, boo
     if (deny_) deny_(who, NodeAction::kReport, report.node, access.message);
     return ErrorAnswer(403, "Forbidden", access.message);
   }
+  if (quick_only) cp_.HeardFrom(report.node);  // alive now, however long the rest waits
   int64_t seq = -1, base = -1;
   std::vector<std::string> gone;
   if (Status st = DecodeReportDelta(parsed, &seq, &base, &gone); !st.ok()) {
     return ErrorAnswer(400, "InvalidRequest", st.message());
   }
   if (gone.empty() && base >= 0 && cp_.QuickReport(report.node, seq, base, report.instances)) {
+    metrics_.agent_reports_total.Add({{"path", "quick"}}).Increment();
     return JsonAnswer(200, json{{"ok", true}, {"seq", seq}});
   }
   if (quick_only) return std::nullopt;
   bool resync = false;
+  metrics_.agent_reports_total.Add({{"path", "full"}}).Increment();
   if (Status st = cp_.Report(report, seq, base, gone, &resync); !st.ok()) {
     return ErrorAnswer(HttpCode(st.code()), ErrorCode(st.code()), st.message());
   }
