@@ -65,16 +65,19 @@ struct Answer {
   std::string body, etag;
 };
 
-// One request on a connection of its own (the front door answers one per connection).
+// A connection a simulated agent keeps for its next request, as tide-agent's HTTP client does
+// (keep-alive: one for heartbeats, one for the long-poll). Empty: not connected.
+using KeptConn = std::unique_ptr<beast::tcp_stream>;
+bool g_keep_alive = true;  // --no-keep-alive: a connection per request, as before session 8
+
+// One request: on `kept` when given (connected first if it is not; a kept connection the server
+// closed since is reconnected once), else on a connection of its own, as tidectl makes them.
 asio::awaitable<Answer> Call(int port, http::verb verb, std::string target, std::string token,
                              std::string body = "", std::string if_none_match = "",
-                             std::chrono::seconds timeout = 70s) {
-  beast::tcp_stream s(co_await asio::this_coro::executor);
-  s.expires_after(timeout);
-  Answer out;
-  auto [cerr] = co_await s.async_connect(
-      tcp::endpoint(asio::ip::address_v4::loopback(), static_cast<unsigned short>(port)), kUse);
-  if (cerr) co_return out;
+                             std::chrono::seconds timeout = 70s, KeptConn* kept = nullptr) {
+  KeptConn own;
+  if (!g_keep_alive) kept = nullptr;
+  KeptConn& conn = kept ? *kept : own;
   http::request<http::string_body> req{verb, target, 11};
   req.set(http::field::host, "127.0.0.1");
   if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
@@ -84,17 +87,42 @@ asio::awaitable<Answer> Call(int port, http::verb verb, std::string target, std:
     req.body() = std::move(body);
     req.prepare_payload();
   }
-  auto [werr, wn] = co_await http::async_write(s, req, kUse);
-  if (werr) co_return out;
-  beast::flat_buffer buf;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(256u << 20);
-  auto [rerr, rn] = co_await http::async_read(s, buf, parser, kUse);
-  if (rerr) co_return out;
-  const auto& res = parser.get();
-  out.status = res.result_int();
-  out.etag = std::string(res[http::field::etag]);
-  out.body = res.body();
+  req.keep_alive(kept != nullptr);
+  Answer out;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const bool reused = conn != nullptr;
+    if (!conn) {
+      conn = std::make_unique<beast::tcp_stream>(co_await asio::this_coro::executor);
+      conn->expires_after(timeout);
+      auto [cerr] = co_await conn->async_connect(
+          tcp::endpoint(asio::ip::address_v4::loopback(), static_cast<unsigned short>(port)), kUse);
+      if (cerr) {
+        conn.reset();
+        co_return out;
+      }
+    }
+    conn->expires_after(timeout);
+    auto [werr, wn] = co_await http::async_write(*conn, req, kUse);
+    beast::flat_buffer buf;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(256u << 20);
+    beast::error_code rerr = werr;
+    if (!werr) {
+      auto [e, rn] = co_await http::async_read(*conn, buf, parser, kUse);
+      rerr = e;
+    }
+    if (rerr) {
+      conn.reset();
+      if (reused) continue;  // closed by the server while idle: once more on a new one
+      co_return out;
+    }
+    const auto& res = parser.get();
+    out.status = res.result_int();
+    out.etag = std::string(res[http::field::etag]);
+    out.body = res.body();
+    if (!res.keep_alive()) conn.reset();
+    co_return out;
+  }
   co_return out;
 }
 
@@ -109,6 +137,7 @@ struct SimAgent {
   int64_t version = -1;
   std::vector<InstanceStatus> statuses;  // what it reports for `assigned`
   ReportDeltaState reports;              // report deltas, as tide-agent sends them
+  KeptConn beat_conn, poll_conn;         // kept alive, as tide-agent's clients do
 };
 
 struct Fleet {
@@ -167,7 +196,7 @@ asio::awaitable<void> LongPoll(Fleet& f, SimAgent& a) {
     Answer r = co_await Call(f.port, http::verb::get,
                              "/v1/agent/assignments?node=" + a.name +
                                  "&after=" + std::to_string(a.version) + "&waitMs=20000&delta=true",
-                             a.credential);
+                             a.credential, "", "", 70s, &a.poll_conn);
     if (f.stop) break;
     AssignmentDelta d;
     if (r.status != 200 || !DecodeAssignmentAnswer(json::parse(r.body, nullptr, false), &d).ok()) {
@@ -198,11 +227,13 @@ asio::awaitable<void> Heartbeats(Fleet& f, SimAgent& a, SteadyClock::duration of
       st.memory_bytes = (int64_t{24} << 20) + 4096 * (st.memory_bytes / 4096 % 64 + 1);
     }
     const std::string body = NextReport(a.name, a.statuses, &a.reports).dump();
-    Answer r =
-        co_await Call(f.port, http::verb::post, "/v1/agent/status", a.credential, body, "", 10s);
+    Answer r = co_await Call(f.port, http::verb::post, "/v1/agent/status", a.credential, body, "",
+                             10s, &a.beat_conn);
     OnReportAnswer(r.status, r.body, &a.reports);
     if (r.status != 200) {
-      ++f.hb_failed;
+      if (++f.hb_failed <= 5)
+        std::fprintf(stderr, "fleet_bench: heartbeat of %s: %d %s\n", a.name.c_str(), r.status,
+                     r.body.substr(0, 200).c_str());
     } else if (f.record) {
       f.hb_ms.push_back(MsSince(t0));
     }
@@ -265,6 +296,12 @@ std::map<double, double> Buckets(const std::string& metrics, const std::string& 
     out[le == "+Inf" ? 1e18 : std::stod(le)] = std::stod(line.substr(line.rfind(' ') + 1));
   }
   return out;
+}
+
+// The value of one series (`name{labels}` as /metrics writes it); 0 when absent.
+double SeriesValue(const std::string& metrics, const std::string& series) {
+  const size_t at = metrics.find("\n" + series + " ");
+  return at == std::string::npos ? 0 : std::atof(metrics.c_str() + at + series.size() + 2);
 }
 
 double BucketPercentile(const std::map<double, double>& a, const std::map<double, double>& b,
@@ -378,6 +415,14 @@ int Run(int n_agents, int per_agent, int steady_s, int n_watches, int gets) {
   const double hb_p99_server =
       BucketPercentile(Buckets(m0, "tide_agent_report_duration_seconds"),
                        Buckets(m1, "tide_agent_report_duration_seconds"), 99, &hb_n_server);
+  double reconcile_n = 0;
+  const double reconcile_p99 =
+      BucketPercentile(Buckets(m0, "tide_reconcile_duration_seconds"),
+                       Buckets(m1, "tide_reconcile_duration_seconds"), 99, &reconcile_n);
+  const std::string quick = "tide_agent_reports_total{path=\"quick\"}";
+  const std::string full = "tide_agent_reports_total{path=\"full\"}";
+  const double quick_n = SeriesValue(m1, quick) - SeriesValue(m0, quick);
+  const double full_n = SeriesValue(m1, full) - SeriesValue(m0, full);
   std::vector<double> hb_ms, health_ms;
   long hb_failed = 0;
   on_io([&] {
@@ -392,6 +437,10 @@ int Run(int n_agents, int per_agent, int steady_s, int n_watches, int gets) {
       steady_s, hb_ms.size(), hb_ms.size() / static_cast<double>(steady_s), n_agents, hb_p99_server,
       hb_n_server, Percentile(hb_ms, 50), Percentile(hb_ms, 99), hb_failed,
       Percentile(health_ms, 99), cpu_share * 100, rss_kib / 1024.0, StatusField(pid, "Threads"));
+  std::printf(
+      "  reports taken quick (no control-loop lock) %.0f, full %.0f; reconcile passes %.0f, p99 "
+      "<= %.1f ms\n",
+      quick_n, full_n, reconcile_n, reconcile_p99);
 
   // 4. The same fleet with client load: watches, GETs, and the admin GET timed.
   auto first =
@@ -445,6 +494,10 @@ int Run(int n_agents, int per_agent, int steady_s, int n_watches, int gets) {
   work.reset();
   ctx.stop();
   io.join();
+  for (auto& a : f.agents) {  // the kept connections go before the io_context they belong to
+    a.beat_conn.reset();
+    a.poll_conn.reset();
+  }
   std::printf("assignment answers: %ld full, %ld deltas; load at the end: %s\n", f.fulls, f.deltas,
               LoadAverage().c_str());
 
@@ -470,6 +523,10 @@ int main(int argc, char** argv) {
   bool bad = false;
   for (int i = 1; i < argc && !bad; ++i) {
     std::string a = argv[i];
+    if (a == "--no-keep-alive") {
+      tide::bench::g_keep_alive = false;
+      continue;
+    }
     int* dst = a == "--agents"           ? &agents
                : a == "--instances"      ? &per
                : a == "--steady-seconds" ? &steady
@@ -486,7 +543,8 @@ int main(int argc, char** argv) {
       watches < 0 || watches > 5000 || gets < 0 || gets > 5000) {
     std::fprintf(stderr,
                  "usage: fleet_bench [--agents 1..5000] [--instances 1..100] "
-                 "[--steady-seconds 1..600] [--watches 0..5000] [--gets 0..5000]\n");
+                 "[--steady-seconds 1..600] [--watches 0..5000] [--gets 0..5000] "
+                 "[--no-keep-alive]\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
