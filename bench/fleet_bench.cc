@@ -6,8 +6,10 @@
 // reporting every assigned instance Ready with a fake pid and port and, like a real agent's
 // samples of busy instances, new CPU and memory figures in every report (nothing is started: the
 // figures are tided's cost, not the instances'). Every simulated agent and client runs as a
-// coroutine on ONE Asio thread (Beast, epoll): the client side costs little of the 2 shared cores,
-// so what is measured is tided. Reports:
+// coroutine (Beast, epoll) on one of three Asio threads: the agents on one, the watches and GETs
+// on another, the timed admin GET and /healthz on a third, so that what is timed never queues
+// behind the agents' JSON work in this process. Agents keep their connections alive, as
+// tide-agent's client does (--no-keep-alive: a connection per request). Reports:
 //   - registration: wall time for all N to join (64 at a time), and the p99 of one join;
 //   - delivery: from one apply of N x M instances to every instance delivered to its agent;
 //   - heartbeat handling p99, server side (tide_agent_report_duration_seconds over the steady
@@ -143,9 +145,12 @@ struct SimAgent {
 struct Fleet {
   int port = 0;
   std::vector<SimAgent> agents;
-  bool stop = false;  // all on the io thread
+  // Three io threads: the agents, the clients (watches, GETs), the probes (the timed admin GET
+  // and /healthz), so that what is timed does not queue behind the agents' JSON work in this
+  // process. Each field is used on one of them only, except these two.
+  std::atomic<bool> stop{false}, record{false};
   long delivered = 0;
-  bool record = false;
+  double max_send_gap_ms = 0;  // agents' thread: the longest gap between an agent's sends
   std::vector<double> hb_ms, health_ms, admin_ms;
   long hb_failed = 0, deltas = 0, fulls = 0, watch_answers = 0, watch_refused = 0;
   long gets_done = 0, gets_failed = 0;
@@ -217,8 +222,12 @@ asio::awaitable<void> LongPoll(Fleet& f, SimAgent& a) {
 asio::awaitable<void> Heartbeats(Fleet& f, SimAgent& a, SteadyClock::duration offset) {
   co_await SleepFor(offset);  // spread over the second, as real agents started at random times
   auto next = SteadyClock::now();
+  auto last_sent = SteadyClock::now();
   while (!f.stop) {
     const auto t0 = SteadyClock::now();
+    // How late this process itself is: the longest gap between one agent's heartbeats as sent.
+    f.max_send_gap_ms = std::max(f.max_send_gap_ms, MsSince(last_sent));
+    last_sent = t0;
     // Busy instances, as a real agent samples them every second: CPU and memory move in every
     // report (the expensive case; an idle fleet's reports carry nothing).
     for (auto& st : a.statuses) {
@@ -252,7 +261,8 @@ asio::awaitable<void> Sampler(Fleet& f, std::vector<double>* out, std::string ta
   }
 }
 
-asio::awaitable<void> Watcher(Fleet& f, std::string token, std::string etag, const bool* on) {
+asio::awaitable<void> Watcher(Fleet& f, std::string token, std::string etag,
+                              const std::atomic<bool>* on) {
   while (!f.stop && *on) {
     Answer r = co_await Call(f.port, http::verb::get, "/v1/workloads/watched?waitMs=30000", token,
                              "", etag);
@@ -272,7 +282,7 @@ asio::awaitable<void> GetOnce(Fleet& f, std::string token) {
   ++(r.status == 200 ? f.gets_done : f.gets_failed);
 }
 
-asio::awaitable<void> Getter(Fleet& f, std::string token, int per_s, const bool* on) {
+asio::awaitable<void> Getter(Fleet& f, std::string token, int per_s, const std::atomic<bool>* on) {
   const auto every = std::chrono::microseconds(1000000 / std::max(1, per_s));
   auto next = SteadyClock::now();
   while (!f.stop && *on) {
@@ -360,16 +370,22 @@ int Run(int n_agents, int per_agent, int steady_s, int n_watches, int gets) {
     asio::co_spawn(ctx, Heartbeats(f, f.agents[i], std::chrono::milliseconds(1000 * i / n_agents)),
                    asio::detached);
   }
+  asio::io_context clients{1}, probes{1};
   auto work = asio::make_work_guard(ctx);
+  auto clients_work = asio::make_work_guard(clients);
+  auto probes_work = asio::make_work_guard(probes);
   std::thread io([&] { ctx.run(); });
-  auto on_io = [&](auto fn) {  // runs fn on the io thread and waits for it
+  std::thread clients_io([&] { clients.run(); });
+  std::thread probes_io([&] { probes.run(); });
+  auto on = [](asio::io_context& c, auto fn) {  // runs fn on c's thread and waits for it
     std::promise<void> done;
-    asio::post(ctx, [&] {
+    asio::post(c, [&] {
       fn();
       done.set_value();
     });
     done.get_future().wait();
   };
+  auto on_io = [&](auto fn) { on(ctx, fn); };
   auto delivered = [&] {
     long d = 0;
     on_io([&] { d = f.delivered; });
@@ -399,10 +415,10 @@ int Run(int n_agents, int per_agent, int steady_s, int n_watches, int gets) {
   WaitFor([&] { return tided.ReadyCount("watched") >= 2; }, 60s);
 
   // 3. Steady state: heartbeats and CPU over steady_s, /healthz beside as the reference.
-  bool clients_on = true;
-  on_io([&] {
-    f.record = true;
-    asio::co_spawn(ctx, Sampler(f, &f.health_ms, "/healthz", "", 50ms), asio::detached);
+  std::atomic<bool> clients_on{true};
+  f.record = true;
+  on(probes, [&] {
+    asio::co_spawn(probes, Sampler(f, &f.health_ms, "/healthz", "", 50ms), asio::detached);
   });
   const std::string m0 = tided.Get("/metrics").body;
   double cpu0 = CpuSeconds(pid);
@@ -427,9 +443,9 @@ int Run(int n_agents, int per_agent, int steady_s, int n_watches, int gets) {
   long hb_failed = 0;
   on_io([&] {
     hb_ms.swap(f.hb_ms);
-    health_ms.swap(f.health_ms);
     hb_failed = f.hb_failed;
   });
+  on(probes, [&] { health_ms.swap(f.health_ms); });
   std::printf(
       "steady %ds: %zu heartbeats (%.0f/s, %d wanted): server p99 <= %.1f ms (%.0f timed), "
       "client p50 %.1f ms p99 %.1f ms (%ld failed overall); /healthz p99 %.1f ms; tided %.1f%% "
@@ -447,38 +463,49 @@ int Run(int n_agents, int per_agent, int steady_s, int n_watches, int gets) {
       tide::testing::Http("GET", tided.api() + "/v1/workloads/watched", "", Tided::ReadToken());
   const std::string etag = first.headers.count("ETag") ? first.headers["ETag"] : "";
   const std::string read = Tided::ReadToken(), admin = tided.token();
-  on_io([&] {
+  on(clients, [&] {
     for (int i = 0; i < n_watches; ++i)
-      asio::co_spawn(ctx, Watcher(f, read, etag, &clients_on), asio::detached);
-    asio::co_spawn(ctx, Getter(f, read, gets, &clients_on), asio::detached);
-    asio::co_spawn(ctx, Sampler(f, &f.admin_ms, "/v1/workloads", admin, 50ms), asio::detached);
-    asio::co_spawn(ctx, Sampler(f, &f.health_ms, "/healthz", "", 50ms), asio::detached);
+      asio::co_spawn(clients, Watcher(f, read, etag, &clients_on), asio::detached);
+    asio::co_spawn(clients, Getter(f, read, gets, &clients_on), asio::detached);
+  });
+  on(probes, [&] {
+    asio::co_spawn(probes, Sampler(f, &f.admin_ms, "/v1/workloads", admin, 50ms), asio::detached);
   });
   std::this_thread::sleep_for(2s);  // the watches are in
-  on_io([&] {
+  on(probes, [&] {
     f.admin_ms.clear();
     f.health_ms.clear();
-    f.hb_ms.clear();
+  });
+  on_io([&] { f.hb_ms.clear(); });
+  on(clients, [&] {
     f.gets_done = 0;
+    f.watch_answers = 0;
   });
   cpu0 = CpuSeconds(pid);
   s0 = SteadyClock::now();
   std::this_thread::sleep_for(std::chrono::seconds(steady_s));
   const double cpu_share2 = (CpuSeconds(pid) - cpu0) / (MsSince(s0) / 1000.0);
   std::vector<double> admin_ms;
-  long gets_done = 0, gets_failed = 0, watch_refused = 0;
-  on_io([&] {
+  long gets_done = 0, gets_failed = 0, watch_refused = 0, watch_answers = 0;
+  on(probes, [&] {
     admin_ms.swap(f.admin_ms);
     health_ms.clear();
     health_ms.swap(f.health_ms);
+  });
+  double max_gap_ms = 0;
+  on_io([&] {
     hb_ms.clear();
     hb_ms.swap(f.hb_ms);
+    max_gap_ms = f.max_send_gap_ms;
+  });
+  on(clients, [&] {
     gets_done = f.gets_done;
     gets_failed = f.gets_failed;
     watch_refused = f.watch_refused;
-    clients_on = false;
-    f.stop = true;
+    watch_answers = f.watch_answers;
   });
+  clients_on = false;
+  f.stop = true;
   json events = json::parse(tided.Get("/v1/events?limit=100000").body, nullptr, false);
   int not_ready = 0;
   if (events.contains("items")) {
@@ -486,14 +513,22 @@ int Run(int n_agents, int per_agent, int steady_s, int n_watches, int gets) {
   }
   std::printf(
       "with %d watches + %d GET/s: admin GET /v1/workloads p50 %.1f ms p99 %.1f ms; GETs done "
-      "%.0f/s (%ld failed), watches refused %ld; heartbeat client p99 %.1f ms; /healthz p99 "
-      "%.1f ms; tided %.1f%% of a core; NodeNotReady events over the run: %d\n",
+      "%.0f/s (%ld failed), watch answers %ld, refused %ld; heartbeat client p99 %.1f ms; /healthz "
+      "p99 "
+      "%.1f ms; tided %.1f%% of a core; NodeNotReady events over the run: %d (longest gap "
+      "between one agent's heartbeats as this process sent them: %.0f ms)\n",
       n_watches, gets, Percentile(admin_ms, 50), Percentile(admin_ms, 99),
-      gets_done / static_cast<double>(steady_s), gets_failed, watch_refused, Percentile(hb_ms, 99),
-      Percentile(health_ms, 99), cpu_share2 * 100, not_ready);
+      gets_done / static_cast<double>(steady_s), gets_failed, watch_answers, watch_refused,
+      Percentile(hb_ms, 99), Percentile(health_ms, 99), cpu_share2 * 100, not_ready, max_gap_ms);
   work.reset();
+  clients_work.reset();
+  probes_work.reset();
   ctx.stop();
+  clients.stop();
+  probes.stop();
   io.join();
+  clients_io.join();
+  probes_io.join();
   for (auto& a : f.agents) {  // the kept connections go before the io_context they belong to
     a.beat_conn.reset();
     a.poll_conn.reset();
