@@ -273,28 +273,32 @@ void from_json(const json& j, Object& o) {
 }
 
 void to_json(json& j, const InstanceStatus& s) {
-  j = json{{"id", s.id},
-           {"workload", s.workload},
-           {"node", s.node},
-           {"generation", s.generation},
-           {"pid", s.pid},
-           {"port", s.port},
-           {"state", InstanceStateName(s.state)},
-           {"restarts", s.restarts},
-           {"startedAt", FormatTime(s.started_at_ms)},
-           {"readyAt", FormatTime(s.ready_at_ms)},
-           {"startedAtMs", s.started_at_ms},
-           {"readyAtMs", s.ready_at_ms},
-           {"cpu", s.cpu},
-           {"cpuSecondsTotal", s.cpu_seconds_total},
-           {"memoryBytes", s.memory_bytes},
-           {"lastExitCode", s.last_exit_code},
-           {"lastSignal", s.last_signal},
-           {"reason", s.reason},
-           {"message", s.message},
-           {"limitEnforcer", s.limit_enforcer},
-           {"pidsEnforcer", s.pids_enforcer}};
-  if (s.frozen) j["frozen"] = true;
+  // Built in place: an initializer list copies every value once more (nlohmann's json_ref) and
+  // this runs for every instance of every agent report and of every instance listing.
+  j = json::object();
+  auto& o = j.get_ref<json::object_t&>();
+  o.emplace("id", s.id);
+  o.emplace("workload", s.workload);
+  o.emplace("node", s.node);
+  o.emplace("generation", s.generation);
+  o.emplace("pid", s.pid);
+  o.emplace("port", s.port);
+  o.emplace("state", InstanceStateName(s.state));
+  o.emplace("restarts", s.restarts);
+  o.emplace("startedAt", FormatTime(s.started_at_ms));
+  o.emplace("readyAt", FormatTime(s.ready_at_ms));
+  o.emplace("startedAtMs", s.started_at_ms);
+  o.emplace("readyAtMs", s.ready_at_ms);
+  o.emplace("cpu", s.cpu);
+  o.emplace("cpuSecondsTotal", s.cpu_seconds_total);
+  o.emplace("memoryBytes", s.memory_bytes);
+  o.emplace("lastExitCode", s.last_exit_code);
+  o.emplace("lastSignal", s.last_signal);
+  o.emplace("reason", s.reason);
+  o.emplace("message", s.message);
+  o.emplace("limitEnforcer", s.limit_enforcer);
+  o.emplace("pidsEnforcer", s.pids_enforcer);
+  if (s.frozen) o.emplace("frozen", true);
 }
 
 void from_json(const json& j, InstanceStatus& s) {
