@@ -21,7 +21,11 @@
 //    port released and launcher.Cleanup called.
 //  - once a second, one sampling round for every running instance: CPU/RSS from ONE
 //    ProcessLauncher::Sample call (one pass over /proc, whatever the instance count), and
-//    LogFiles::RotateIfNeeded. Launching never samples.
+//    LogFiles::RotateIfNeeded. Never on a cold start's path: not in a Tick that launched or
+//    changed a reported status, nor within kQuietAfterChangeMs after one (the agent reports
+//    that change once the Tick returns), nor while an instance waits for its first ready probe;
+//    a round held back this way runs at most kHousekeepingIntervalMs late. The lazy save of
+//    status-only changes waits the same way.
 // A changed generation for a running instance id is recorded, never acted on (rollouts are the
 // control plane's job: it sends new instance ids).
 //
@@ -109,6 +113,9 @@ class Supervisor {
   static constexpr int64_t kMaxTickDelayMs = 500;
   static constexpr int64_t kIdleTickDelayMs = 60000;
   static constexpr int64_t kStoppingPollMs = 5;
+  // After a Tick that launched or changed a reported status, sampling and lazy saves wait this
+  // long, so the report of the change does not wait behind them for the caller's lock.
+  static constexpr int64_t kQuietAfterChangeMs = 50;
   // Launches due in one Tick go to the launcher in batches of this many; between batches the
   // instances already started are probed, so readiness follows the launches instead of waiting
   // for the whole burst (200 launches take about 100 ms).
@@ -167,6 +174,9 @@ class Supervisor {
   void StepReadiness(Instance& inst, int64_t now);
   void StepLiveness(Instance& inst, int64_t now);
   void SampleRound(int64_t now);
+  // When the sampling round and the lazy save may run (see the header comment).
+  int64_t HousekeepingAt() const;
+  bool FirstStartInProgress() const;
   void CancelProbes(Instance& inst);
   void Remove(Instance& inst);
   ProbeTarget TargetFor(const Instance& inst) const;
@@ -204,6 +214,7 @@ class Supervisor {
   bool stale_ = false;         // a status change not yet persisted (saved within a second)
   int64_t next_round_ms_ = 0;  // next sampling round (steady)
   int64_t next_lazy_save_ms_ = 0;  // earliest save for a stale_-only change
+  int64_t quiet_until_ms_ = 0;     // no sampling round or lazy save before (steady)
   std::map<std::string, Durable> persisted_;
   int64_t persist_retry_at_ms_ = 0;
   bool persist_failing_ = false;

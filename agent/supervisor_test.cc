@@ -468,6 +468,43 @@ TEST_F(SupervisorTest, OneSamplingPassPerSecondWhateverTheInstanceCount) {
   EXPECT_LE(s->NextTickDelayMs(), Supervisor::kHousekeepingIntervalMs);
 }
 
+// A cold start's path has no pass over /proc: not in the Tick that launches (here it also
+// finds the instance Ready), not in the Tick that reports a change, not while an instance
+// waits for its first ready probe; the round comes kQuietAfterChangeMs after the change.
+TEST_F(SupervisorTest, NoSamplingRoundOnAColdStartsPath) {
+  auto s = Make();
+  s->Tick();              // no instance: nothing to sample
+  clock_.Advance(60000);  // idle for a minute: the next round is long overdue
+  listening_.insert("web-1");
+  s->SetDesired({A("web-1")});
+  EXPECT_TRUE(s->Tick());
+  ASSERT_EQ(launcher_.launched.size(), 1u);
+  EXPECT_EQ(Get(*s, "web-1").state, InstanceState::kReady);
+  EXPECT_EQ(launcher_.sample_calls, 0);
+  EXPECT_LE(s->NextTickDelayMs(), Supervisor::kQuietAfterChangeMs);
+  clock_.Advance(Supervisor::kQuietAfterChangeMs - 1);
+  EXPECT_FALSE(s->Tick());
+  EXPECT_EQ(launcher_.sample_calls, 0);
+  clock_.Advance(1);
+  s->Tick();
+  EXPECT_EQ(launcher_.sample_calls, 1);
+
+  // An instance that takes its time to listen holds the round back, at most a period.
+  s->SetDesired({A("web-1"), A("web-2")});
+  clock_.Advance(Supervisor::kHousekeepingIntervalMs);
+  s->Tick();  // launches web-2
+  const int before = launcher_.sample_calls;
+  for (int i = 0; i < 9; ++i) {
+    clock_.Advance(Supervisor::kHousekeepingIntervalMs / 10);
+    s->Tick();
+    EXPECT_EQ(Get(*s, "web-2").state, InstanceState::kStarting);
+  }
+  EXPECT_EQ(launcher_.sample_calls, before);
+  clock_.Advance(Supervisor::kHousekeepingIntervalMs / 10);
+  s->Tick();
+  EXPECT_EQ(launcher_.sample_calls, before + 1);
+}
+
 TEST_F(SupervisorTest, SavesALaunchAtOnceAndAReadinessChangeWithinASecond) {
   auto read_state = [&] {  // the snapshot and its journal (agent/state_store.h)
     std::stringstream text;
