@@ -616,6 +616,15 @@ Status Agent::Freeze(const std::string& id) {
 }
 
 Status Agent::Thaw(const std::string& id) {
+  if (!freezer_->IsFrozen(id)) {
+    // Nothing to thaw (the supervisor's lock is taken only here, never on a real thaw): an
+    // instance this node runs is thawed already; any other id is not this node's to touch.
+    std::lock_guard<std::mutex> lk(mu_);
+    for (const auto& s : supervisor_->Statuses()) {
+      if (s.id == id) return Status::Ok();
+    }
+    return Status::NotFound("no instance " + id + " on node " + opts_.name);
+  }
   Status st = freezer_->Thaw(id);
   ++freeze_gen_;  // no lock on the thaw path: a report wakes within its second at worst
   report_cv_.notify_all();
