@@ -486,6 +486,14 @@ void Agent::ReportLoop(Member& m) {
                !m.registered.load();
       });
       if (stopping_) return;
+      // A cold start is reported once, Ready, when it gets there within the hold: a report
+      // saying Starting would go first and the Ready one would wait for its round trip.
+      for (const int64_t until = clock_.NowMs() + Supervisor::kReportHoldMs;;) {
+        const int64_t hold = std::min(supervisor_->ReportHoldMs(), until - clock_.NowMs());
+        if (hold <= 0 || stopping_ || !m.registered) break;
+        report_cv_.wait_for(lk, std::chrono::milliseconds(hold));  // woken by every change
+      }
+      if (stopping_) return;
       seen_gen = report_gen_;
       seen_freeze = freeze_gen_.load();
       now = supervisor_->Statuses();

@@ -353,18 +353,27 @@ void Supervisor::Remove(Instance& inst) {
   if (inst.status.port != 0) ports_.Release(inst.status.port);
 }
 
-bool Supervisor::FirstStartInProgress() const {
+bool Supervisor::AwaitsFirstReady(const std::string& id, const Instance& inst) const {
+  return inst.phase == Phase::kRunning && !inst.stopping && !inst.was_ready && !Frozen(id);
+}
+
+int64_t Supervisor::ReportHoldMs() const {
+  const int64_t now = clock_.NowMs();
+  int64_t hold = 0;
   for (const auto& [id, inst] : instances_) {
-    if (inst.phase == Phase::kRunning && !inst.stopping && !inst.was_ready && !Frozen(id))
-      return true;
+    if (AwaitsFirstReady(id, inst)) hold = std::max(hold, inst.started_ms + kReportHoldMs - now);
   }
-  return false;
+  return hold;
 }
 
 int64_t Supervisor::HousekeepingAt() const {
-  const int64_t latest = next_round_ms_ + kHousekeepingIntervalMs;  // held back at most this
-  if (FirstStartInProgress()) return latest;
-  return std::min(latest, std::max(next_round_ms_, quiet_until_ms_));
+  int64_t at = std::max(next_round_ms_, quiet_until_ms_);
+  // A process started less than a period ago and not ready yet holds the round until it is
+  // (its Tick then sets quiet_until_ms_), at most a period after its start.
+  for (const auto& [id, inst] : instances_) {
+    if (AwaitsFirstReady(id, inst)) at = std::max(at, inst.started_ms + kHousekeepingIntervalMs);
+  }
+  return std::min(at, next_round_ms_ + kHousekeepingIntervalMs);  // held back at most a period
 }
 
 bool Supervisor::Tick() {
