@@ -157,10 +157,6 @@ class ControlPlane : public GatewayBackend {
   void Emit(const std::string& type, const std::string& reason, const std::string& object,
             const std::string& workload, const std::string& message);
 
-  // One full reconcile pass on the caller's thread: what the reconcile loop runs when kicked.
-  // Public for tests, which drive a ControlPlane without Start().
-  void ReconcileOnce();
-
   // ---- GatewayBackend ----
   std::optional<RouteInfo> Route(const std::string& workload) override;
   void OnLoad(const std::string& workload, int inflight, int queued) override;
@@ -207,6 +203,7 @@ class ControlPlane : public GatewayBackend {
   // Several members: a follower publishes its gateway's load, the leader reads the others' and
   // counts them as requests (control_plane_scaling.cc). Called by the autoscale loop.
   void ShareLoad();
+  void ReconcileOnce();
   // All under mu_:
   void RefreshWorkloadsLocked();
   void UpdateNodeStatesLocked(int64_t now);

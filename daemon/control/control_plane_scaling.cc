@@ -298,10 +298,6 @@ void ControlPlane::OnLoad(const std::string& workload, int inflight, int queued)
           .Increment();
       EmitLocked("Normal", "ScaledUp", "workload/" + workload, workload, change->reason);
       wr.desired = change->desired;
-      // Created and placed here, not in the reconcile pass kicked below: the waiting request's
-      // instance goes to its agent without a hand-off to that thread and a pass over every
-      // workload first (issue 13). The pass still runs and finds it placed.
-      ReconcileWorkloadLocked(wr, now);
       kicked_ = true;
       activate = true;
       active_autoscaled_.insert(workload);  // sampled from now on (loop_wake.h)
@@ -309,8 +305,6 @@ void ControlPlane::OnLoad(const std::string& workload, int inflight, int queued)
     }
   }
   if (activate) {
-    assignments_cv_.notify_all();  // the agents' long-polls first
-    NotifyListener();
     kick_cv_.notify_all();
     autoscale_cv_.notify_all();
   }
