@@ -483,6 +483,14 @@ void Agent::ReportLoop(Member& m) {
                !m.registered.load();
       });
       if (stopping_) return;
+      // A cold start is reported once, Ready, when it gets there within the hold: a report
+      // saying Starting would go first and the Ready one would wait for its round trip.
+      for (const int64_t until = clock_.NowMs() + Supervisor::kReportHoldMs;;) {
+        const int64_t hold = std::min(supervisor_->ReportHoldMs(), until - clock_.NowMs());
+        if (hold <= 0 || stopping_ || !m.registered) break;
+        report_cv_.wait_for(lk, std::chrono::milliseconds(hold));  // woken by every change
+      }
+      if (stopping_) return;
       seen_gen = report_gen_;
       seen_freeze = freeze_gen_.load();
       now = supervisor_->Statuses();
@@ -613,6 +621,15 @@ Status Agent::Freeze(const std::string& id) {
 }
 
 Status Agent::Thaw(const std::string& id) {
+  if (!freezer_->IsFrozen(id)) {
+    // Nothing to thaw (the supervisor's lock is taken only here, never on a real thaw): an
+    // instance this node runs is thawed already; any other id is not this node's to touch.
+    std::lock_guard<std::mutex> lk(mu_);
+    for (const auto& s : supervisor_->Statuses()) {
+      if (s.id == id) return Status::Ok();
+    }
+    return Status::NotFound("no instance " + id + " on node " + opts_.name);
+  }
   Status st = freezer_->Thaw(id);
   ++freeze_gen_;  // no lock on the thaw path: a report wakes within its second at worst
   report_cv_.notify_all();

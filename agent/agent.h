@@ -91,8 +91,9 @@ class Agent {
   int api_port() const { return api_port_; }
   // The frozen tier (agent/freezer.h), called by tided's gateway: directly for the in-process
   // agent, through the agent API for remote ones. Freeze: NotFound for an unknown instance,
-  // Conflict for one that is not Ready. Thaw takes no agent lock (only the
-  // freezer's): NotFound when the instance's process is gone.
+  // Conflict for one that is not Ready. Thaw of a frozen instance takes no agent lock (only
+  // the freezer's): NotFound when the instance's process is gone; of one not frozen, Ok when
+  // this node runs it, else NotFound.
   Status Freeze(const std::string& id);
   Status Thaw(const std::string& id);
   const AgentOptions& options() const { return opts_; }

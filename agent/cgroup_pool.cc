@@ -18,6 +18,12 @@
 namespace tide {
 namespace {
 
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 void Reap(int pid) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -138,6 +144,10 @@ void CgroupPool::RefillLoop() {
       cv_.wait(lock);
       continue;
     }
+    if (const int64_t wait = RefillAt(ready_.size(), last_take_ms_) - SteadyMs(); wait > 0) {
+      cv_.wait_for(lock, std::chrono::milliseconds(wait));
+      continue;
+    }
     lock.unlock();
     std::optional<Stub> stub = StartStub();
     lock.lock();
@@ -164,9 +174,14 @@ std::optional<CgroupPool::Stub> CgroupPool::Take() {
       out = ready_.front();
       ready_.pop_front();
     }
+    last_take_ms_ = SteadyMs();
   }
   cv_.notify_all();
   return out;
+}
+
+int64_t CgroupPool::RefillAt(size_t ready, int64_t last_take_ms) {
+  return ready == 0 ? last_take_ms : last_take_ms + kRefillQuietMs;
 }
 
 void CgroupPool::Discard(const Stub& stub, const std::string& instance_id) {

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <vector>
 
+#include "agent/cgroup_pool.h"
 #include "agent/os_test_util.h"
 #include "agent/proc_stats.h"
 #include "agent/process_launcher.h"
@@ -94,6 +95,16 @@ TEST(ExecStubMessageTest, RefusesTruncatedPaddedOrOddMessages) {
   StubLaunch nul = Sample();
   nul.envp.push_back(std::string("X=a\0b", 5));
   EXPECT_FALSE(DecodeStubLaunch(EncodeStubLaunch(nul), &out));
+}
+
+// The refill waits for a quiet moment after a Take (the launch's exec must not wait for a
+// new stub's cgroup join), except when no stub is left.
+TEST(CgroupPoolRefillTest, WaitsAfterATakeUnlessThePoolIsEmpty) {
+  const int64_t q = CgroupPool::kRefillQuietMs;
+  EXPECT_EQ(CgroupPool::RefillAt(3, 5000), 5000 + q);
+  EXPECT_EQ(CgroupPool::RefillAt(1, 5000), 5000 + q);
+  EXPECT_EQ(CgroupPool::RefillAt(0, 5000), 5000);
+  EXPECT_GE(q, 50);  // longer than a cold start of a small program through the gateway
 }
 
 class CgroupPoolTest : public ::testing::Test {

@@ -1,15 +1,19 @@
 #include "agent/state_store.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "api/json.h"
 
@@ -172,10 +176,83 @@ Status DecodeAgentState(const std::string& text, AgentState* out) {
 
 // ---- FileStateStore ---------------------------------------------------------------------------
 
-FileStateStore::FileStateStore(std::string dir)
+// Takes the descriptors of appended lines, fdatasyncs (one call covers every line the file
+// holds, whichever descriptor wrote it) and closes them.
+class FileStateStore::Syncer {
+ public:
+  Syncer(std::string what, std::function<int(int)> datasync)
+      : what_(std::move(what)), datasync_(std::move(datasync)), thread_([this] { Run(); }) {}
+  ~Syncer() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();  // Run syncs what is queued before it ends
+  }
+  void Add(int fd) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      fds_.push_back(fd);
+      ++queued_;
+    }
+    cv_.notify_all();
+  }
+  bool Flush() {
+    std::unique_lock<std::mutex> lk(mu_);
+    const uint64_t want = queued_;
+    cv_.wait(lk, [&] { return synced_ >= want; });
+    const bool ok = !failed_seen_;
+    failed_seen_ = false;
+    return ok;
+  }
+  // True once after an fdatasync failed: the caller's next save is a snapshot.
+  bool TakeFailure() { return failed_.exchange(false); }
+
+ private:
+  void Run() {
+    std::unique_lock<std::mutex> lk(mu_);
+    while (true) {
+      cv_.wait(lk, [&] { return stopping_ || !fds_.empty(); });
+      if (fds_.empty()) return;  // stopping, nothing left
+      std::vector<int> fds;
+      fds.swap(fds_);
+      lk.unlock();
+      const int rc = datasync_(fds.back());
+      const int err = errno;
+      for (int fd : fds) ::close(fd);
+      if (rc != 0) {
+        spdlog::warn("agent state: cannot fdatasync {}: {}; the next save is a snapshot", what_,
+                     std::strerror(err));
+        failed_ = true;
+      }
+      lk.lock();
+      failed_seen_ = failed_seen_ || rc != 0;
+      synced_ += fds.size();
+      cv_.notify_all();
+    }
+  }
+
+  const std::string what_;
+  const std::function<int(int)> datasync_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<int> fds_;
+  uint64_t queued_ = 0, synced_ = 0;
+  bool stopping_ = false, failed_seen_ = false;
+  std::atomic<bool> failed_{false};
+  std::thread thread_;  // last: started once the members above exist
+};
+
+FileStateStore::FileStateStore(std::string dir, std::function<int(int)> datasync)
     : dir_(std::move(dir)),
       path_(dir_ + "/instances.json"),
-      journal_path_(dir_ + "/instances.journal") {}
+      journal_path_(dir_ + "/instances.journal"),
+      datasync_(datasync ? std::move(datasync) : [](int fd) { return ::fdatasync(fd); }) {}
+
+FileStateStore::~FileStateStore() = default;
+
+bool FileStateStore::Flush() { return !syncer_ || syncer_->Flush(); }
 
 Status FileStateStore::Save(const AgentState& state) {
   std::map<std::string, std::string> encoded;
@@ -193,7 +270,9 @@ Status FileStateStore::Save(const AgentState& state) {
   // Most of many records changed (a sampling round of a busy node): the snapshot is no bigger
   // than the line would be. One instance of one (a cold start from zero) is a line.
   const bool most = encoded.size() >= kMinSnapshotRecords && changed * 2 > encoded.size();
-  const bool snapshot = journal_id_ == 0 || journal_bytes_ >= kMaxJournalBytes || most;
+  const bool sync_failed = syncer_ && syncer_->TakeFailure();
+  const bool snapshot =
+      journal_id_ == 0 || journal_bytes_ >= kMaxJournalBytes || most || sync_failed;
   return snapshot ? SaveSnapshot(state, std::move(encoded)) : Append(state, std::move(encoded));
 }
 
@@ -262,7 +341,7 @@ Status FileStateStore::Append(const AgentState& state, std::map<std::string, std
   // Opened for each append, never created here: a journal that went away (or cannot be
   // written) fails this save, and the next one is a snapshot that makes it again.
   const int fd = ::open(journal_path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-  const bool ok = fd >= 0 && WriteAll(fd, data) && ::fdatasync(fd) == 0;
+  const bool ok = fd >= 0 && WriteAll(fd, data);
   if (!ok) {
     Status st = Status::Internal(Errno("cannot append to " + journal_path_));
     // Cut the partial line off again; either way the next save is a snapshot.
@@ -271,7 +350,9 @@ Status FileStateStore::Append(const AgentState& state, std::map<std::string, std
     journal_id_ = 0;
     return st;
   }
-  ::close(fd);
+  // Synced off the caller's path (the header says why); the syncer closes fd.
+  if (!syncer_) syncer_ = std::make_unique<Syncer>(journal_path_, datasync_);
+  syncer_->Add(fd);
   journal_bytes_ += data.size();
   saved_ = std::move(encoded);
   ++appends_;

@@ -17,18 +17,24 @@
 //    created with mode 0700 when missing (an existing DIR keeps the mode its owner gave it).
 //    Each snapshot carries a random "journal" id; the journal is emptied after it is written.
 //  - Every other save appends ONE line to the journal, holding only the records that changed
-//    since the previous save and the ids removed, tagged with the snapshot's id, and
-//    fdatasyncs it: a cold start's first save costs one small append, not the rewrite of the
-//    whole document and two fsyncs (issue 13). A save is a snapshot when this store has not
+//    since the previous save and the ids removed, tagged with the snapshot's id: a cold
+//    start's first save costs one small append, not the rewrite of the whole document and two
+//    fsyncs (issue 13). The line is written before Save returns (it is in the kernel's page
+//    cache, so a crash of the process, kill -9 included, loses nothing) and fdatasynced on the
+//    store's syncer thread right after, off the caller's path: an fdatasync on a busy disk
+//    costs milliseconds, and what it adds is durability against a crash of the machine, after
+//    which no instance process is left to re-adopt. Lines a machine crash loses are the last
+//    ones (a torn last line is skipped, below). A failed fdatasync makes the next save a
+//    snapshot, which syncs before it returns. A save is a snapshot when this store has not
 //    written one yet (the first save after a start), when the journal passed kMaxJournalBytes,
 //    or when more than half of at least kMinSnapshotRecords records changed.
 //  - Load reads the snapshot and applies, in order, the journal lines that carry its id (lines
 //    of an earlier snapshot are stale and skipped). A last line that does not decode is a save
-//    that never completed (its Save did not return Ok, so nothing it holds was reported) and is
-//    skipped; any other line that does not decode makes the state unreadable (Invalid). A
-//    failed append is cut off again (ftruncate) and the next save is a snapshot. The journal is
-//    opened for each append and only a snapshot creates it: a journal that went away fails the
-//    append.
+//    that never completed (its Save did not return Ok, so nothing it holds was reported; or a
+//    machine crash cut it, and no process it names survived that) and is skipped; any other line
+//    that does not decode makes the state unreadable (Invalid). A failed append is cut off again
+//    (ftruncate) and the next save is a snapshot. The journal is opened for each append and only a
+//    snapshot creates it: a journal that went away fails the append.
 //  - Both files are JSON: {"node", "specs": [assignment specs, each once], "instances": [{"id",
 //    "specRef", "status", "phase", "startTime", "removing", "relaunchCounts"}]} (the shared-spec
 //    form of api/json.h); a journal line adds "journal" (the snapshot's id) and "removed" (ids).
@@ -36,11 +42,15 @@
 //    too.
 // MemoryStateStore keeps it in memory, for tests; it can be told to fail its next saves.
 //
-// Thread-safety: none; the caller serializes calls on one store.
+// Thread-safety: none; the caller serializes calls on one store (FileStateStore's syncer
+// thread is its own).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -80,7 +90,11 @@ class StateStore {
 
 class FileStateStore final : public StateStore {
  public:
-  explicit FileStateStore(std::string dir);
+  // datasync makes an appended line durable (nullptr: ::fdatasync); tests pass a slow one.
+  explicit FileStateStore(std::string dir, std::function<int(int fd)> datasync = nullptr);
+  ~FileStateStore() override;  // syncs the lines not yet synced, then stops the syncer
+  FileStateStore(const FileStateStore&) = delete;
+  FileStateStore& operator=(const FileStateStore&) = delete;
   Status Save(const AgentState& state) override;
   Status Load(AgentState* out) override;
   std::string Where() const override { return path_; }
@@ -92,6 +106,8 @@ class FileStateStore final : public StateStore {
   // Saves so far that were snapshots / journal appends (for tests and tools).
   int snapshots() const { return snapshots_; }
   int appends() const { return appends_; }
+  // Waits until every line appended so far is synced; false when an fdatasync failed.
+  bool Flush();
 
  private:
   Status SaveSnapshot(const AgentState& state, std::map<std::string, std::string> encoded);
@@ -104,6 +120,9 @@ class FileStateStore final : public StateStore {
   size_t journal_bytes_ = 0;
   std::map<std::string, std::string> saved_;  // id -> its record as last saved (encoded)
   int snapshots_ = 0, appends_ = 0;
+  class Syncer;  // the thread that fdatasyncs appended lines, started by the first append
+  std::function<int(int)> datasync_;
+  std::unique_ptr<Syncer> syncer_;
 };
 
 class MemoryStateStore final : public StateStore {

@@ -3,10 +3,15 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "api/json.h"
@@ -292,6 +297,64 @@ TEST_F(FileStateStoreTest, AJournalThatWentAwayFailsTheSaveAndTheNextIsASnapshot
   want.instances[1].status.pid = 4444;
   ASSERT_TRUE(store.Save(want).ok());
   EXPECT_EQ(store.appends(), 1);
+  ASSERT_TRUE(FileStateStore(dir_).Load(&back).ok());
+  ExpectSame(SortedById(want), SortedById(back));
+}
+
+// A cold start's save is one appended line; its fdatasync (milliseconds on a busy disk) runs
+// on the store's syncer thread, so Save returns without waiting for it, and what it wrote is
+// already what a new store (an agent restarted after kill -9) loads.
+TEST_F(FileStateStoreTest, AnAppendDoesNotWaitForItsSync) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  int syncs = 0;
+  FileStateStore store(dir_, [&](int fd) {
+    std::unique_lock<std::mutex> lk(mu);
+    cv.wait_for(lk, std::chrono::seconds(10), [&] { return release; });
+    ++syncs;
+    return ::fdatasync(fd);
+  });
+  AgentState want = FourInstances();
+  ASSERT_TRUE(store.Save(want).ok());  // the first save is a snapshot, synced in Save
+  want.instances.push_back(Record("web-5", 105, InstancePhase::kRunning));
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(store.Save(want).ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_EQ(store.appends(), 1);
+  AgentState back;
+  ASSERT_TRUE(FileStateStore(dir_).Load(&back).ok());
+  ExpectSame(SortedById(want), SortedById(back));
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    EXPECT_EQ(syncs, 0);
+    release = true;
+  }
+  cv.notify_all();
+  EXPECT_TRUE(store.Flush());
+  std::lock_guard<std::mutex> lk(mu);
+  EXPECT_EQ(syncs, 1);
+}
+
+// An fdatasync that fails is not lost: the next save is a snapshot, synced before it returns.
+TEST_F(FileStateStoreTest, AFailedSyncMakesTheNextSaveASnapshot) {
+  bool fail = true;
+  FileStateStore store(dir_, [&](int fd) {
+    if (!fail) return ::fdatasync(fd);
+    errno = EIO;
+    return -1;
+  });
+  AgentState want = FourInstances();
+  ASSERT_TRUE(store.Save(want).ok());
+  want.instances[0].status.pid = 4545;
+  ASSERT_TRUE(store.Save(want).ok());
+  EXPECT_FALSE(store.Flush());
+  fail = false;  // read by the syncer only after the next append, which Flush ordered
+  want.instances[1].status.pid = 4646;
+  ASSERT_TRUE(store.Save(want).ok());
+  EXPECT_EQ(store.snapshots(), 2);
+  EXPECT_EQ(store.appends(), 1);
+  AgentState back;
   ASSERT_TRUE(FileStateStore(dir_).Load(&back).ok());
   ExpectSame(SortedById(want), SortedById(back));
 }

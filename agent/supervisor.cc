@@ -353,8 +353,34 @@ void Supervisor::Remove(Instance& inst) {
   if (inst.status.port != 0) ports_.Release(inst.status.port);
 }
 
+bool Supervisor::AwaitsFirstReady(const std::string& id, const Instance& inst) const {
+  return inst.phase == Phase::kRunning && !inst.stopping && !inst.was_ready && !Frozen(id);
+}
+
+int64_t Supervisor::ReportHoldMs() const {
+  const int64_t now = clock_.NowMs();
+  int64_t hold = 0;
+  for (const auto& [id, inst] : instances_) {
+    if (AwaitsFirstReady(id, inst)) hold = std::max(hold, inst.started_ms + kReportHoldMs - now);
+  }
+  return hold;
+}
+
+int64_t Supervisor::HousekeepingAt() const {
+  int64_t at = std::max(next_round_ms_, quiet_until_ms_);
+  // A process started less than a period ago and not ready yet holds the round until it is
+  // (its Tick then sets quiet_until_ms_), at most a period after its start.
+  for (const auto& [id, inst] : instances_) {
+    if (AwaitsFirstReady(id, inst)) at = std::max(at, inst.started_ms + kHousekeepingIntervalMs);
+  }
+  return std::min(at, next_round_ms_ + kHousekeepingIntervalMs);  // held back at most a period
+}
+
 bool Supervisor::Tick() {
   const int64_t now = clock_.NowMs();
+  // A round overdue by more than a period means the supervisor slept (no instance): the round
+  // is due from now, so a launch from idle can still hold it back.
+  if (next_round_ms_ < now - kHousekeepingIntervalMs) next_round_ms_ = now;
   if (desired_known_) {
     for (const auto& [id, a] : desired_) {
       if (!instances_.count(id)) instances_.emplace(id, NewInstance(a));
@@ -414,17 +440,19 @@ bool Supervisor::Tick() {
     }
   }
 
-  if (now >= next_round_ms_) SampleRound(now);
-
   auto sigs = Signatures();
   const bool changed = sigs != reported_;
   if (changed) reported_ = std::move(sigs);
+  // What this Tick changed is reported once it returns: housekeeping keeps out of its way.
+  if (changed || !specs.empty()) quiet_until_ms_ = clock_.NowMs() + kQuietAfterChangeMs;
+  if (now >= HousekeepingAt()) SampleRound(now);
   stale_ = stale_ || changed;
   // Every change to a durable field also changes the reported signature (state, pid, port,
   // restarts, generation, or the instance's presence), so quiet ticks skip this comparison.
   if (changed && DurableRecords() != persisted_) dirty_ = true;
   const bool save_now = dirty_ && now >= persist_retry_at_ms_;
-  const bool save_lazy = stale_ && now >= std::max(persist_retry_at_ms_, next_lazy_save_ms_);
+  const bool save_lazy =
+      stale_ && now >= std::max({persist_retry_at_ms_, next_lazy_save_ms_, quiet_until_ms_});
   if (save_now || save_lazy) {
     Status ps = Persist();
     if (ps.ok()) {
@@ -447,7 +475,7 @@ int64_t Supervisor::NextTickDelayMs() const {
   int64_t due = now + kMaxTickDelayMs;
   auto at = [&](int64_t t) { due = std::min(due, t); };
   if (dirty_) at(std::max(now, persist_retry_at_ms_));
-  if (stale_) at(std::max({now, persist_retry_at_ms_, next_lazy_save_ms_}));
+  if (stale_) at(std::max({now, persist_retry_at_ms_, next_lazy_save_ms_, quiet_until_ms_}));
   if (desired_known_) {
     for (const auto& [id, a] : desired_) {
       if (!instances_.count(id)) at(now);
@@ -469,7 +497,7 @@ int64_t Supervisor::NextTickDelayMs() const {
           break;
         }
         if (Frozen(id)) {  // no probe due while frozen
-          at(next_round_ms_);
+          at(HousekeepingAt());
           break;
         }
         if (inst.readiness.ticket != 0 || inst.liveness.ticket != 0) {
@@ -477,7 +505,7 @@ int64_t Supervisor::NextTickDelayMs() const {
         }
         at(inst.readiness.next_ms);
         if (inst.assignment.spec.liveness) at(inst.liveness.next_ms);
-        at(next_round_ms_);
+        at(HousekeepingAt());
         break;
     }
   }

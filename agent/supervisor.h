@@ -21,7 +21,12 @@
 //    port released and launcher.Cleanup called.
 //  - once a second, one sampling round for every running instance: CPU/RSS from ONE
 //    ProcessLauncher::Sample call (one pass over /proc, whatever the instance count), and
-//    LogFiles::RotateIfNeeded. Launching never samples.
+//    LogFiles::RotateIfNeeded. Never on a cold start's path: not in a Tick that launched or
+//    changed a reported status, nor within kQuietAfterChangeMs after one (the agent reports
+//    that change once the Tick returns), nor while a process started less than a period ago
+//    waits for its first ready probe; a round held back this way runs at most
+//    kHousekeepingIntervalMs late. The lazy save of
+//    status-only changes waits the same way.
 // A changed generation for a running instance id is recorded, never acted on (rollouts are the
 // control plane's job: it sends new instance ids).
 //
@@ -92,6 +97,10 @@ class Supervisor {
   int64_t NextTickDelayMs() const;
   // No instance and nothing left to save: Tick has nothing to do until SetDesired.
   bool Idle() const { return instances_.empty() && !dirty_ && !stale_; }
+  // How much longer (ms) a report may wait for the readiness of a process started less than
+  // kReportHoldMs ago that has not been ready yet; 0 when none is. A report sent meanwhile
+  // (saying Starting) would hold up the one saying Ready by its round trip to tided.
+  int64_t ReportHoldMs() const;
   // Every instance, ordered by id, except a process whose (pid, start time) the state store does
   // not hold yet (a failing save: full disk, unwritable dir): the agent never reports a process
   // it could not record, so what tided knows of always survives an agent restart.
@@ -109,6 +118,10 @@ class Supervisor {
   static constexpr int64_t kMaxTickDelayMs = 500;
   static constexpr int64_t kIdleTickDelayMs = 60000;
   static constexpr int64_t kStoppingPollMs = 5;
+  // After a Tick that launched or changed a reported status, sampling and lazy saves wait this
+  // long, so the report of the change does not wait behind them for the caller's lock.
+  static constexpr int64_t kQuietAfterChangeMs = 50;
+  static constexpr int64_t kReportHoldMs = 20;
   // Launches due in one Tick go to the launcher in batches of this many; between batches the
   // instances already started are probed, so readiness follows the launches instead of waiting
   // for the whole burst (200 launches take about 100 ms).
@@ -167,6 +180,10 @@ class Supervisor {
   void StepReadiness(Instance& inst, int64_t now);
   void StepLiveness(Instance& inst, int64_t now);
   void SampleRound(int64_t now);
+  // When the sampling round and the lazy save may run (see the header comment).
+  int64_t HousekeepingAt() const;
+  // Has a process (not stopping, not frozen) that has not been ready since it started.
+  bool AwaitsFirstReady(const std::string& id, const Instance& inst) const;
   void CancelProbes(Instance& inst);
   void Remove(Instance& inst);
   ProbeTarget TargetFor(const Instance& inst) const;
@@ -204,6 +221,7 @@ class Supervisor {
   bool stale_ = false;         // a status change not yet persisted (saved within a second)
   int64_t next_round_ms_ = 0;  // next sampling round (steady)
   int64_t next_lazy_save_ms_ = 0;  // earliest save for a stale_-only change
+  int64_t quiet_until_ms_ = 0;     // no sampling round or lazy save before (steady)
   std::map<std::string, Durable> persisted_;
   int64_t persist_retry_at_ms_ = 0;
   bool persist_failing_ = false;

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "tests/harness.h"
+#include "tests/harness_extra.h"
 
 namespace tide::testing {
 namespace {
@@ -23,24 +24,6 @@ std::string ReadText(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// How the kernel sees pid: "stopped" (State T: the SIGSTOP fallback), "frozen" (its cgroup v1
-// freezer.state is FROZEN, or its v2 cgroup.events says frozen 1), else "running".
-std::string FreezeState(int pid) {
-  const std::string status = ReadText("/proc/" + std::to_string(pid) + "/status");
-  if (status.find("State:\tT") != std::string::npos) return "stopped";
-  std::istringstream cg(ReadText("/proc/" + std::to_string(pid) + "/cgroup"));
-  for (std::string line; std::getline(cg, line);) {
-    const auto path = line.substr(line.find(':', line.find(':') + 1) + 1);
-    if (line.find(":freezer:") != std::string::npos && path != "/" &&
-        ReadText("/sys/fs/cgroup/freezer" + path + "/freezer.state").starts_with("FROZEN"))
-      return "frozen";
-    if (line.starts_with("0::") &&
-        ReadText("/sys/fs/cgroup" + path + "/cgroup.events").find("frozen 1") != std::string::npos)
-      return "frozen";
-  }
-  return "running";
 }
 
 // utime + stime of pid in clock ticks.
@@ -67,15 +50,7 @@ class FrozenTest : public ::testing::Test {
       PrintInstanceLogTails(dir_.path());
     }
     // A process frozen by the v1 freezer cannot die until thawed: thaw what is left first.
-    for (int pid : PidsOfWorkload("fz")) {
-      std::istringstream cg(ReadText("/proc/" + std::to_string(pid) + "/cgroup"));
-      for (std::string line; std::getline(cg, line);) {
-        const auto at = line.find(":freezer:");
-        if (at != std::string::npos && line.substr(at + 9) != "/")
-          WriteFile("/sys/fs/cgroup/freezer" + line.substr(at + 9) + "/freezer.state", "THAWED");
-      }
-      ::kill(pid, SIGCONT);
-    }
+    for (int pid : PidsOfWorkload("fz")) ThawForTeardown(pid);
     KillProcessesLoggingUnder(dir_.path());
   }
   void Apply(double stop_after) {

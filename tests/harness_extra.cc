@@ -1,5 +1,8 @@
 #include "tests/harness_extra.h"
 
+#include <signal.h>
+
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -78,6 +81,44 @@ std::string NodeStateOf(const Tided& tided, const std::string& node) {
     if (n.value("name", "") == node) return n.value("state", "");
   }
   return "";
+}
+
+namespace {
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+std::string FreezeState(int pid) {
+  const std::string status = ReadText("/proc/" + std::to_string(pid) + "/status");
+  if (status.find("State:\tT") != std::string::npos) return "stopped";
+  std::istringstream cg(ReadText("/proc/" + std::to_string(pid) + "/cgroup"));
+  for (std::string line; std::getline(cg, line);) {
+    const auto path = line.substr(line.find(':', line.find(':') + 1) + 1);
+    if (line.find(":freezer:") != std::string::npos && path != "/" &&
+        ReadText("/sys/fs/cgroup/freezer" + path + "/freezer.state").starts_with("FROZEN"))
+      return "frozen";
+    if (line.starts_with("0::") &&
+        ReadText("/sys/fs/cgroup" + path + "/cgroup.events").find("frozen 1") != std::string::npos)
+      return "frozen";
+  }
+  return "running";
+}
+
+void ThawForTeardown(int pid) {
+  std::istringstream cg(ReadText("/proc/" + std::to_string(pid) + "/cgroup"));
+  for (std::string line; std::getline(cg, line);) {
+    const auto at = line.find(":freezer:");
+    if (at != std::string::npos && line.substr(at + 9) != "/")
+      WriteFile("/sys/fs/cgroup/freezer" + line.substr(at + 9) + "/freezer.state", "THAWED");
+    if (!line.starts_with("0::")) continue;
+    const std::string v2 = "/sys/fs/cgroup" + line.substr(3) + "/cgroup.freeze";
+    if (std::filesystem::exists(v2)) WriteFile(v2, "0");
+  }
+  ::kill(pid, SIGCONT);
 }
 
 uint64_t ProcStartTime(int pid) {

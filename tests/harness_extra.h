@@ -51,6 +51,14 @@ std::string NodeStateOf(const Tided& tided, const std::string& node);
 // Start time (clock ticks since boot, /proc/PID/stat field 22) of a live pid; 0 when gone.
 uint64_t ProcStartTime(int pid);
 
+// How the kernel sees pid (the frozen tier, agent/freezer.h): "stopped" (State T: the SIGSTOP
+// fallback), "frozen" (its cgroup v1 freezer.state is FROZEN, or its v2 cgroup.events says
+// frozen 1), else "running".
+std::string FreezeState(int pid);
+// Thaws pid whichever way it was frozen (a v1-frozen process cannot die until thawed): for
+// test teardown.
+void ThawForTeardown(int pid);
+
 // N client threads each sending at most max_per_client GET requests to url, one after the
 // other, until Stop(). Every answer other than 200 (including no answer) is a failure and is
 // kept (status + body) for the test's message.

@@ -22,6 +22,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr const char* kPinnedToken = "pinned-token-0123456789";  // bound to node-p
+constexpr const char* kAgentApiToken = "agent-a-api-token-0123456789abcdef";
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path);
@@ -70,7 +71,11 @@ class IdentityTest : public ::testing::Test {
                      "\", role: agent, node: node-p}\n";
     tided_ = std::make_unique<Tided>(dir_.path(), o);
     const int base = ReservePortBlock();
-    a_ = std::make_unique<AgentProc>(dir_.path(), *tided_, "node-a", base, base + 49);
+    // node-a's agent API token is known to the test (the freeze/thaw routes' test); node-b's
+    // is the random one an agent makes for itself.
+    WriteFile(dir_.path() + "/agent-a-api.token", std::string(kAgentApiToken) + "\n");
+    a_ = std::make_unique<AgentProc>(dir_.path(), *tided_, "node-a", base, base + 49,
+                                     "--api-token-file " + dir_.path() + "/agent-a-api.token");
     b_ = std::make_unique<AgentProc>(dir_.path(), *tided_, "node-b", base + 50, base + 99);
     ASSERT_TRUE(WaitFor(
         [&] {
@@ -287,6 +292,65 @@ TEST_F(IdentityTest, AForgedInstanceListIsNeverAdopted) {
 
 // The join flow end to end: credential kept 0600 in a 0700 dir, used after agent and tided
 // restarts; instances survive both.
+// The agent API's freeze and thaw routes (the frozen tier) act only for tided, which presents
+// the agent's own API token: no token, a wrong one, node-a's or node-b's credential, the join
+// token, tided's admin token get 401; the right token for an instance this node does not run
+// gets 404. None of them freezes anything; the right token does (the control).
+TEST_F(IdentityTest, FreezeAndThawOnTheAgentApiNeedItsOwnToken) {
+  const std::string id = a_instance_["id"];
+  const int pid = a_instance_.value("pid", 0);
+  ASSERT_GT(pid, 0);
+  std::string b_id;
+  for (const auto& i : tided_->Instances("web")) {
+    if (i["node"] == "node-b") b_id = i["id"];
+  }
+  ASSERT_FALSE(b_id.empty());
+  auto call = [&](const std::string& inst, const std::string& verb, const std::string& token,
+                  const std::map<std::string, std::string>& headers = {}) {
+    return Http("POST", a_->api_url() + "/v1/instances/" + inst + "/" + verb, "", token,
+                "application/json", 10, headers);
+  };
+  const std::vector<std::pair<std::string, std::string>> wrong = {
+      {"no token", ""},
+      {"a wrong token", "not-the-token"},
+      {"the token with a byte more", std::string(kAgentApiToken) + "x"},
+      {"a prefix of the token", std::string(kAgentApiToken).substr(0, 20)},
+      {"node-a's credential", cred_a_},
+      {"node-b's credential", cred_b_},
+      {"the join token", Tided::JoinToken()},
+      {"the pinned node token", kPinnedToken},
+      {"tided's admin token", tided_->token()},
+  };
+  for (const std::string verb : {"freeze", "thaw"}) {
+    for (const auto& [what, token] : wrong) {
+      auto r = call(id, verb, token);
+      EXPECT_EQ(r.status, 401) << verb << " with " << what << ": " << r.body;
+      EXPECT_EQ(r.body.find(kAgentApiToken), std::string::npos) << what << " leaks the token";
+    }
+    auto basic = call(id, verb, "", {{"Authorization", std::string("Basic ") + kAgentApiToken}});
+    EXPECT_EQ(basic.status, 401) << verb << " with the token as Basic: " << basic.body;
+    // The right token, instances this node does not run: node-b's, an unknown one.
+    for (const std::string& other : {b_id, std::string("web-nosuch0")}) {
+      auto r = call(other, verb, kAgentApiToken);
+      EXPECT_EQ(r.status, 404) << verb << " of " << other << ": " << r.body;
+    }
+    EXPECT_EQ(FreezeState(pid), "running") << "after the refused " << verb << "s";
+  }
+  for (int b_pid : PidsOfWorkload("web")) EXPECT_EQ(FreezeState(b_pid), "running") << b_pid;
+  ExpectUnchanged("after refused freezes and thaws");
+
+  // The control: tided's way in (the agent's token) freezes, and thaws.
+  auto frozen = call(id, "freeze", kAgentApiToken);
+  const std::string state = FreezeState(pid);
+  auto thawed = call(id, "thaw", kAgentApiToken);
+  const std::string after = FreezeState(pid);
+  if (state != "running") ThawForTeardown(pid);
+  EXPECT_EQ(frozen.status, 200) << frozen.body;
+  EXPECT_NE(state, "running");
+  EXPECT_EQ(thawed.status, 200) << thawed.body;
+  EXPECT_EQ(after, "running");
+}
+
 TEST_F(IdentityTest, JoinedAgentKeepsItsCredentialAcrossRestarts) {
   const std::string data = dir_.path() + "/agent-node-a/data";
   EXPECT_EQ(ModeOf(data + "/node-credential.json"), 0600u);

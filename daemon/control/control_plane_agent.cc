@@ -302,10 +302,12 @@ Status ControlPlane::Report(const NodeReport& report, int64_t seq, int64_t base,
     kicked_ = true;
     events.swap(pending_events_);
   }
+  // The routes first: a cold start's waiting request goes out before the threads woken below
+  // (watchers, long-polls, the reconcile pass) take the cores.
+  FlushGateway(std::move(updates));
   status_cv_.notify_all();
   NotifyListener();
   kick_cv_.notify_one();
-  FlushGateway(std::move(updates));
   store_.AppendEvents(std::move(events));
   return Status::Ok();
 }
