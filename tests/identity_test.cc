@@ -341,6 +341,8 @@ TEST_F(IdentityTest, FreezeAndThawOnTheAgentApiNeedItsOwnToken) {
 
   // The control: tided's way in (the agent's token) freezes, and thaws.
   auto frozen = call(id, "freeze", kAgentApiToken);
+  // The kernel completes a freeze asynchronously (v1 FREEZING, v2 "frozen 0" for a moment).
+  WaitFor([&] { return FreezeState(pid) != "running"; }, 5s);
   const std::string state = FreezeState(pid);
   auto thawed = call(id, "thaw", kAgentApiToken);
   const std::string after = FreezeState(pid);
