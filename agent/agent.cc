@@ -211,7 +211,12 @@ Status Agent::Start() {
   });
   supervise_thread_ = std::thread([this] { SuperviseLoop(); });
   for (auto& m : members_) m->reporter = std::thread([this, mp = m.get()] { ReportLoop(*mp); });
-  assign_thread_ = std::thread([this] { AssignmentsLoop(); });
+  assign_thread_ = std::thread([this] {
+    AssignmentsLoop();
+    std::lock_guard<std::mutex> lk(poll_mu_);
+    poll_done_ = true;
+    poll_cv_.notify_all();
+  });
   spdlog::info("agent {}: serving on {}:{}, server {}", opts_.name, host, api_port_, opts_.server);
   return Status::Ok();
 }
@@ -222,6 +227,15 @@ void Agent::Stop() {
   supervise_cv_.notify_all();
   report_cv_.notify_all();
   if (http_) http_->server->stop();
+  // The assignments long-poll may wait kLongPollWaitMs for tided: end it now. Again until the
+  // thread is done, as an abort just before its request starts ends nothing.
+  if (assign_thread_.joinable()) {
+    std::unique_lock<std::mutex> lk(poll_mu_);
+    while (!poll_done_) {
+      if (poll_client_ != nullptr) poll_client_->Abort();
+      poll_cv_.wait_for(lk, std::chrono::milliseconds(20), [this] { return poll_done_; });
+    }
+  }
   for (auto* t : {&assign_thread_, &supervise_thread_, &http_thread_}) {
     if (t->joinable()) t->join();
   }
@@ -341,6 +355,12 @@ bool Agent::Register(Member& m) {
 void Agent::AssignmentsLoop() {
   uint64_t token_gen = 0;
   std::unique_ptr<Client> cli;
+  // The client Stop() may abort (its long-poll) is the one in use.
+  auto use_client = [&](std::unique_ptr<Client> next) {
+    std::lock_guard<std::mutex> lk(poll_mu_);
+    cli = std::move(next);
+    poll_client_ = cli.get();
+  };
   size_t cur = 0;  // the member asked: the leader once found
   int64_t version = -1;
   std::vector<InstanceAssignment> desired;  // the full set at `version`
@@ -353,7 +373,7 @@ void Agent::AssignmentsLoop() {
   // This member gave nothing: ask the next one (from the complete set), pausing once per round.
   auto next_member = [&] {
     cur = (cur + 1) % members_.size();
-    cli.reset();
+    use_client(nullptr);
     version = -1;
     if (++misses % members_.size() == 0) {
       pause(backoff_ms);
@@ -371,15 +391,20 @@ void Agent::AssignmentsLoop() {
       continue;
     }
     Response r;
+    // With one tided the poll waits long (an idle node costs tided one request per wait, and
+    // Stop() aborts it); with several, briefly, so that a member that stops leading while the
+    // agent waits on it is left within the wait. The answer comes the moment a change lands.
+    const int64_t wait_ms = members_.size() == 1 ? kLongPollWaitMs : kShortPollWaitMs;
     if (uint64_t g = 0; !cli || (CurrentToken(&g), g != token_gen)) {
-      cli = std::make_unique<Client>(
-          ClientConfig{m.url, CurrentToken(&token_gen), 10, opts_.ca_file, opts_.pin_server_cert});
+      use_client(std::make_unique<Client>(ClientConfig{m.url, CurrentToken(&token_gen),
+                                                       10 + wait_ms / 1000.0, opts_.ca_file,
+                                                       opts_.pin_server_cert}));
     }
-    // Short waits let Stop() finish promptly; the answer still comes the moment a change lands.
     // delta=true: only what changed since `version` (api/agent_delta.h), or the full set when
     // tided does not remember what it sent then (its restart, a gap).
-    Status st = cli->Get("/v1/agent/assignments?node=" + UrlEncode(opts_.name) + "&after=" +
-                             std::to_string(version) + "&waitMs=2000&specs=shared&delta=true",
+    Status st = cli->Get("/v1/agent/assignments?node=" + UrlEncode(opts_.name) +
+                             "&after=" + std::to_string(version) +
+                             "&waitMs=" + std::to_string(wait_ms) + "&specs=shared&delta=true",
                          &r);
     if (stopping_) break;
     if (!st.ok()) {

@@ -98,6 +98,12 @@ class Agent {
   Status Thaw(const std::string& id);
   const AgentOptions& options() const { return opts_; }
 
+  // How long tided may hold the assignments long-poll when nothing changes: with one tided,
+  // long (an idle node then costs tided a request per wait); with several members, short, so
+  // that a member that stops leading is left within it. Stop() aborts a poll that waits.
+  static constexpr int64_t kLongPollWaitMs = 20000;
+  static constexpr int64_t kShortPollWaitMs = 2000;
+
  private:
   // One tided member: its URL and whether it knows this node now.
   struct Member {
@@ -142,6 +148,10 @@ class Agent {
   std::unique_ptr<Http> http_;
   int api_port_ = 0;
   std::thread assign_thread_, supervise_thread_, http_thread_;
+  std::mutex poll_mu_;
+  std::condition_variable poll_cv_;
+  Client* poll_client_ = nullptr;  // poll_mu_; the assignments thread's client (Stop aborts it)
+  bool poll_done_ = false;         // poll_mu_; the assignments thread has ended
 };
 
 }  // namespace tide

@@ -47,6 +47,12 @@ int main(int argc, char** argv) {
   // KiB of half-empty heap once touched. The agent allocates little and rarely: one arena.
   tide::MaybeRunExecStub(argc, argv);  // an exec stub (agent/exec_stub.h): never returns
   ::mallopt(M_ARENA_MAX, 1);
+  // Blocks of 128 KiB and more (a JSON document of 1,000 instances, a report's body) are mapped
+  // on their own and given back when freed. glibc would raise this bound to the largest block
+  // freed so far, and a burst's documents then stay in the heap as free pages until a trim: the
+  // RSS read at 1,000 instances Ready was several MiB above what is held (docs/benchmarks.md,
+  // idle_bench).
+  ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   ::umask(077);  // instance records and logs are the agent's alone; workloads get 022 back
   CLI::App app{"tide-agent: Tide node agent"};
   tide::AgentOptions o;

@@ -309,7 +309,11 @@ Status Client::Connect() {
   }
   prefix_ = m[3].str();
   while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
-  http_ = std::make_unique<httplib::Client>(m[1].str() + "://" + m[2].str());
+  {
+    auto next = std::make_unique<httplib::Client>(m[1].str() + "://" + m[2].str());
+    std::lock_guard<std::mutex> lk(http_mu_);
+    http_ = std::move(next);
+  }
   if (!http_->is_valid()) {
     return Status::Invalid("invalid server URL \"" + config_.server + "\"");
   }
@@ -332,6 +336,13 @@ Status Client::Connect() {
   http_->set_tcp_nodelay(true);  // small requests must not wait for delayed ACKs
   if (!config_.token.empty()) http_->set_bearer_token_auth(config_.token);
   return Status::Ok();
+}
+
+void Client::Abort() {
+  std::lock_guard<std::mutex> lk(http_mu_);
+  // httplib shuts the socket of a request in flight down (its read fails at once), else closes
+  // the idle connection.
+  if (http_) http_->stop();
 }
 
 void Client::SetReadTimeout(double seconds) {

@@ -29,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -145,6 +146,12 @@ class Client {
   Status Send(const std::string& method, const std::string& path, const std::string& body,
               const std::string& content_type, const HeaderMap& extra_headers, Response* out);
 
+  // Ends the call in progress on another thread at once: it returns kUnavailable, not reached,
+  // instead of waiting for its answer (a thread that must stop while its long-poll waits). The
+  // only method that may be called while another thread uses this Client. A call that had not
+  // started its request yet is not ended: call it again until that thread is done.
+  void Abort();
+
   // GET whose 2xx body is handed to `on_chunk` as it streams in (logs -f, long polls).
   // `read_timeout_seconds` bounds the wait for each chunk (<= 0: the config's timeout).
   // For a non-2xx answer the body is collected into out->body instead and the Status says why.
@@ -164,6 +171,7 @@ class Client {
   std::vector<std::string> servers_;  // config_.server split (ParseServerList)
   size_t cur_ = 0;
   std::string prefix_;  // path part of the base URL, without a trailing '/'
+  std::mutex http_mu_;  // held where http_ is replaced, and by Abort
   std::unique_ptr<httplib::Client> http_;
   TlsVerifyLog verify_log_;  // why the server's certificate was refused (https)
   Status init_status_;

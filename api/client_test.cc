@@ -9,9 +9,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 namespace tide {
@@ -312,6 +314,55 @@ TEST(ClientTest, StreamsChunksAndStopsEarly) {
       &r);
   EXPECT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(calls, 1);
+}
+
+// The agent's assignments long-poll waits up to 20 s for an answer; Stop() must not.
+TEST(ClientTest, AbortEndsACallThatWaitsAtOnce) {
+  FakeServer fake;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, release = false;
+  fake.server().Get("/wait", [&](const httplib::Request&, httplib::Response& res) {
+    std::unique_lock<std::mutex> lk(mu);
+    entered = true;
+    cv.notify_all();
+    cv.wait_for(lk, std::chrono::seconds(30), [&] { return release; });
+    res.set_content("late", "text/plain");
+  });
+  fake.server().Get("/ok", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok", "text/plain");
+  });
+  fake.Start();
+  Client client({fake.url(), "", 30});
+  Status st;
+  Response r;
+  std::atomic<bool> done{false};
+  const auto start = std::chrono::steady_clock::now();
+  std::thread caller([&] {
+    st = client.Get("/wait", &r);
+    done = true;
+  });
+  {
+    std::unique_lock<std::mutex> lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return entered; }));
+  }
+  client.Abort();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!done && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  const bool ended = done.load();
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    release = true;
+  }
+  cv.notify_all();
+  caller.join();
+  ASSERT_TRUE(ended) << "the call still waited 5 s after Abort";
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(25));
+  EXPECT_FALSE(st.ok());
+  EXPECT_FALSE(r.reached);
+  // The Client is usable afterwards.
+  EXPECT_TRUE(client.Get("/ok", &r).ok());
+  EXPECT_EQ(r.body, "ok");
 }
 
 TEST(ClientTest, StreamErrorCollectsBody) {

@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "api/quantity.h"
 #include "bench/bench_util.h"
 #include "tests/harness.h"
 
@@ -101,7 +102,15 @@ bool RssRun(int n, const WorkloadConfig& cfg, long* tided_kib, long* agent_kib) 
   Tided tided(dir.path());
   const int ports = n + 40;
   int lo = FreePortRange(ports);
-  AgentProc agent(dir.path(), tided, "rss-node", lo, lo + ports - 1);
+  // Placement counts each instance's limit against the node's memory: 1,000 x 64Mi is more than
+  // this host has (it placed 376 and left the rest Pending), while a tcp_sink uses about 1 MiB.
+  // The node declares room for all of them, as an operator who overcommits would.
+  int64_t limit = 0;
+  std::string err;
+  if (!cfg.memory.empty() && !ParseMemory(cfg.memory, &limit, &err)) return false;
+  const int64_t capacity = (n + 40) * limit + (int64_t{1} << 30);
+  AgentProc agent(dir.path(), tided, "rss-node", lo, lo + ports - 1,
+                  "--memory " + std::to_string(capacity));
   if (!WaitFor([&] { return AnyNodeReady(tided.Get("/v1/nodes").Json()); }, 20s)) return false;
   const std::string yaml =
       "apiVersion: tide/v1\nkind: Service\nmetadata: {name: sink}\nspec:\n"
@@ -109,10 +118,13 @@ bool RssRun(int n, const WorkloadConfig& cfg, long* tided_kib, long* agent_kib) 
       TcpSinkBin() + "\"]\n  replicas: " + std::to_string(n) +
       "\n  terminationGracePeriodSeconds: 1\n" + cfg.SpecLines();
   if (tided.Post("/v1/apply", yaml).status != 200) return false;
+  const auto start = SteadyClock::now();
   if (!WaitFor([&] { return tided.ReadyCount("sink") >= n; }, 900s)) {
     std::fprintf(stderr, "only %d of %d Ready\n", tided.ReadyCount("sink"), n);
     return false;
   }
+  std::printf("  %d instances Ready %.1f s after the apply (node memory declared: %.1f GiB)\n", n,
+              MsSince(start) / 1000, capacity / 1073741824.0);
   const pid_t tp = tided.proc()->pid(), ap = agent.proc()->pid();
   long t1 = RssKib(tp), a1 = RssKib(ap);
   std::this_thread::sleep_for(5s);  // steady-state window (heartbeats, samples), not a wait

@@ -137,6 +137,12 @@ int main(int argc, char** argv) {
   // idle threads that is several MiB of resident, half-empty heap. Two arenas are plenty here.
   tide::MaybeRunExecStub(argc, argv);  // a local agent's exec stub: never returns
   ::mallopt(M_ARENA_MAX, 2);
+  // Blocks of 128 KiB and more (a JSON document of 1,000 instances, a report's body) are mapped
+  // on their own and given back when freed. glibc would raise this bound to the largest block
+  // freed so far, and a burst's documents then stay in the heap as free pages until a trim: the
+  // RSS read at 1,000 instances Ready was several MiB above what is held (docs/benchmarks.md,
+  // idle_bench).
+  ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   ::umask(077);  // the store, its WAL, tokens and logs are private from their first byte
   CLI::App app{"tided: Tide control plane"};
   Config cfg;

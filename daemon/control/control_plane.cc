@@ -1,5 +1,6 @@
 #include "daemon/control/control_plane.h"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -111,15 +112,17 @@ int64_t ControlPlane::WaitStatusChange(int64_t seen,
 
 // ---- reconcile -----------------------------------------------------------------------------
 
-// Wakes every period; a full pass only when loop_wake.h's FullPassDue says so, else a light
-// pass that costs what the nodes and running instances cost, nothing per idle workload.
+// Sleeps until loop_wake.h's ReconcileSleepMs (the period while work is in progress, else the
+// nearest deadline) or a kick; a full pass only when FullPassDue says so, else a light pass that
+// costs what the nodes and running instances cost, nothing per idle workload.
 void ControlPlane::ReconcileLoop() {
   const LoopTiming timing{opts_.reconcile_period_ms, opts_.resync_period_ms};
+  int64_t sleep_ms = opts_.reconcile_period_ms;
   while (true) {
     bool full = false;
     {
       std::unique_lock<std::mutex> lk(mu_);
-      kick_cv_.wait_for(lk, std::chrono::milliseconds(opts_.reconcile_period_ms),
+      kick_cv_.wait_for(lk, std::chrono::milliseconds(sleep_ms),
                         [this] { return kicked_ || stopping_; });
       if (stopping_) return;
       FullPassInput in;
@@ -130,9 +133,39 @@ void ControlPlane::ReconcileLoop() {
       kicked_ = false;
       if (!FullPassDue(in, timing)) in.node_state_changed = LightPassLocked(in.now_ms);
       full = FullPassDue(in, timing);
+      if (!full) sleep_ms = SleepMsLocked(in.now_ms, timing);
     }
     if (full) ReconcileOnce();
+    // Outside mu_: a trim walks the free lists of every arena (about a millisecond after a
+    // burst), and no API call should wait for it. last_full_ms_ is written by this thread only.
+    const int64_t now = clock_.NowMs();
+    const int64_t trim_at = TrimDueMs(last_full_ms_, last_trim_ms_);
+    const bool trim = trim_at >= 0 && now >= trim_at;
+    if (trim) {
+      ::malloc_trim(0);
+      last_trim_ms_ = now;
+    }
+    if (!full && !trim) continue;
+    std::lock_guard<std::mutex> lk(mu_);
+    sleep_ms = SleepMsLocked(now, timing);
   }
+}
+
+int64_t ControlPlane::SleepMsLocked(int64_t now, const LoopTiming& timing) const {
+  ReconcileSleepInput in;
+  in.busy = busy_;
+  in.now_ms = now;
+  in.last_full_ms = last_full_ms_;
+  in.stall_ms = StallBoundMs(opts_.node_grace_ms, opts_.reconcile_period_ms);
+  in.trim_due_ms = TrimDueMs(last_full_ms_, last_trim_ms_);
+  for (const auto& [name, n] : state_.nodes) {
+    // Heartbeats QuickReport took since the last pass are not in last_heartbeat_ms yet: this
+    // deadline may come early, never late (the pass collects them and sleeps again).
+    const int64_t heard = std::max(n.last_heartbeat_ms, hearing_.heard_since());
+    const int64_t d = NodeDeadlineMs(n.state, heard, opts_.node_grace_ms);
+    if (d >= 0 && (in.node_deadline_ms < 0 || d < in.node_deadline_ms)) in.node_deadline_ms = d;
+  }
+  return ReconcileSleepMs(in, timing);
 }
 
 bool ControlPlane::LightPassLocked(int64_t now) {

@@ -44,6 +44,7 @@
 #include "daemon/control/cluster_state.h"
 #include "daemon/control/hearing.h"
 #include "daemon/control/keepalive_policy.h"
+#include "daemon/control/loop_wake.h"
 #include "daemon/control/member_load.h"
 #include "daemon/control/quick_beats.h"
 #include "daemon/control/rollout.h"
@@ -59,8 +60,9 @@ class Invoker;
 
 struct ControlPlaneOptions {
   int64_t node_grace_ms = 10000;  // silent this long: Lost (NotReady at half of it)
-  // The reconcile loop wakes this often; a full pass (every workload) runs only when kicked,
-  // while work is in progress, or every resync_period_ms (daemon/control/loop_wake.h).
+  // The reconcile loop wakes this often while work is in progress, else at the nearest deadline;
+  // a full pass (every workload) runs only when kicked, while work is in progress, or every
+  // resync_period_ms (daemon/control/loop_wake.h).
   int64_t reconcile_period_ms = 200;
   int64_t resync_period_ms = 30000;   // level-triggered safety net of an idle cluster
   int64_t autoscale_period_ms = 100;  // load sampling and scaling decisions (active workloads)
@@ -206,6 +208,8 @@ class ControlPlane : public GatewayBackend {
   // The light pass of an idle wake-up: hearing and node liveness, instance-seconds. True when a
   // node changed state (a full pass follows).
   bool LightPassLocked(int64_t now);
+  // How long the reconcile loop sleeps unless kicked (loop_wake.h ReconcileSleepMs).
+  int64_t SleepMsLocked(int64_t now, const LoopTiming& timing) const;
   // Instance-seconds and memory of the workloads with running instances (per instance, so
   // nothing is done for idle workloads).
   void AccrueLocked(int64_t now);
@@ -281,6 +285,8 @@ class ControlPlane : public GatewayBackend {
   bool stopping_ = false;
   bool busy_ = true;          // the last full pass left work in progress (loop_wake.h)
   int64_t last_full_ms_ = 0;  // steady; the last full reconcile pass
+  // The last heap trim (loop_wake.h TrimDueMs); the reconcile thread's only.
+  int64_t last_trim_ms_ = 0;
   // Autoscaled workloads with desired > 0 or instances: the only ones the autoscale loop
   // samples. Recomputed by every full pass; an activation from zero adds one at once.
   std::set<std::string> active_autoscaled_;

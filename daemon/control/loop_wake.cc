@@ -22,6 +22,27 @@ bool FullPassDue(const FullPassInput& in, const LoopTiming& timing) {
          in.now_ms - in.last_full_ms >= timing.resync_ms;
 }
 
+int64_t TrimDueMs(int64_t last_full_ms, int64_t last_trim_ms) {
+  if (last_trim_ms < last_full_ms) return std::max(last_full_ms, last_trim_ms + kTrimEveryMs);
+  if (last_trim_ms < last_full_ms + kTrimSettleMs) return last_full_ms + kTrimSettleMs;
+  return -1;
+}
+
+int64_t HearingPassMs(int64_t stall_ms, const LoopTiming& timing) {
+  return std::max(timing.period_ms, stall_ms / 2);
+}
+
+int64_t ReconcileSleepMs(const ReconcileSleepInput& in, const LoopTiming& timing) {
+  if (in.busy) return timing.period_ms;
+  int64_t wake = in.last_full_ms + timing.resync_ms;
+  if (in.node_deadline_ms >= 0) {
+    wake = std::min({wake, in.node_deadline_ms, in.now_ms + HearingPassMs(in.stall_ms, timing)});
+  }
+  if (in.trim_due_ms >= 0) wake = std::min(wake, in.trim_due_ms);
+  // Never a busy loop on a deadline already past (the light pass just made moved it).
+  return std::clamp<int64_t>(wake - in.now_ms, 1, timing.resync_ms);
+}
+
 int64_t AutoscaleSleepMs(bool any_active, int64_t next_trigger_wall_ms, int64_t now_wall_ms,
                          const LoopTiming& timing) {
   if (any_active) return timing.period_ms;

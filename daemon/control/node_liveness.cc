@@ -18,4 +18,15 @@ NodeLiveness NextNodeState(NodeState state, int64_t last_heartbeat_ms, int64_t n
   return out;
 }
 
+int64_t NodeDeadlineMs(NodeState state, int64_t last_heartbeat_ms, int64_t grace_ms) {
+  switch (state) {
+    case NodeState::kReady:
+      return last_heartbeat_ms + grace_ms / 2 + 1;
+    case NodeState::kNotReady:
+      return last_heartbeat_ms + grace_ms + 1;
+    default:
+      return -1;
+  }
+}
+
 }  // namespace tide

@@ -26,4 +26,10 @@ struct NodeLiveness {
 NodeLiveness NextNodeState(NodeState state, int64_t last_heartbeat_ms, int64_t now_ms,
                            int64_t grace_ms);
 
+// The first steady time at which NextNodeState(state, last_heartbeat_ms, t, grace_ms) changes the
+// state, if no heartbeat comes before: last heard + grace / 2 + 1 for a Ready node, last heard
+// + grace + 1 for a NotReady one; -1 for a Lost node (only the agent protocol changes it). The
+// reconcile loop sleeps until the nearest of these (daemon/control/loop_wake.h).
+int64_t NodeDeadlineMs(NodeState state, int64_t last_heartbeat_ms, int64_t grace_ms);
+
 }  // namespace tide

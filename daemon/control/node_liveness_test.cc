@@ -85,5 +85,23 @@ TEST_F(NodeLivenessTest, OddGraceRoundsHalfDown) {
   EXPECT_EQ(NextNodeState(NodeState::kNotReady, 0, 8, 7).state, NodeState::kLost);
 }
 
+// The reconcile loop sleeps until NodeDeadlineMs: the state must not change a millisecond
+// before it and must change at it, for every state, grace and heartbeat time.
+TEST(NodeDeadlineTest, IsTheFirstTimeTheStateChanges) {
+  for (int64_t grace : {7, 1000, 10000}) {
+    for (int64_t heard : {0, 123, 50000}) {
+      for (NodeState st : {NodeState::kReady, NodeState::kNotReady}) {
+        const int64_t d = NodeDeadlineMs(st, heard, grace);
+        ASSERT_GT(d, heard);
+        EXPECT_EQ(NextNodeState(st, heard, d - 1, grace).state, st) << grace << " " << heard;
+        EXPECT_NE(NextNodeState(st, heard, d, grace).state, st) << grace << " " << heard;
+      }
+    }
+  }
+  EXPECT_EQ(NodeDeadlineMs(NodeState::kReady, 0, 10000), 5001);
+  EXPECT_EQ(NodeDeadlineMs(NodeState::kNotReady, 0, 10000), 10001);
+  EXPECT_EQ(NodeDeadlineMs(NodeState::kLost, 0, 10000), -1);  // only a heartbeat changes it
+}
+
 }  // namespace
 }  // namespace tide

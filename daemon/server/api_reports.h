@@ -2,10 +2,11 @@
 // answered in the front door's event loop (daemon/server/front_door.h, FrontDoorLane::serve)
 // rather than by a worker thread behind a loopback hop.
 //  - Every report is parsed (once) on a parse pool of two threads, so the event loop's one
-//    thread only moves bytes. A heartbeat that says nothing new (a report delta with no gone id
-//    whose statuses differ at most in CPU and memory samples: the steady state of every node)
-//    is answered there through ControlPlane::QuickReport, which never waits for the control
-//    loop's lock.
+//    thread only moves bytes; but one of at most kInlineReportBytes (a heartbeat that lists no
+//    status: an idle node's) is parsed in the event loop, which costs less than the hop. A
+//    heartbeat that says nothing new (a report delta with no gone id whose statuses differ at most
+//    in CPU and memory samples: the steady state of every node) is answered there through
+//    ControlPlane::QuickReport, which never waits for the control loop's lock.
 //  - Anything else (a changed status, a complete report, a refusal and its event) runs on a
 //    second pool (daemon/server/off_pool.h), where ControlPlane::Report may wait for a
 //    reconcile pass without holding up the quick ones.
@@ -32,6 +33,7 @@ class ApiReports {
              int pool_threads = 4);
 
   boost::asio::awaitable<FrontDoorAnswer> Report(FrontDoorCall call);
+  static constexpr size_t kInlineReportBytes = 512;
   void StopPool();
 
  private:

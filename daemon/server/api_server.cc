@@ -20,6 +20,7 @@
 #include "daemon/server/api_reports.h"
 #include "daemon/server/api_waits.h"
 #include "daemon/server/apply.h"
+#include "daemon/server/lazy_pool.h"
 
 namespace tide {
 namespace {
@@ -278,7 +279,8 @@ void ApiServer::Stop() {
 void ApiServer::Routes(httplib::Server& s, int workers) {
   // Workers only ever see complete, admitted requests (FrontDoor); a long-poll holds one of its
   // lane's workers while it waits.
-  s.new_task_queue = [workers] { return new httplib::ThreadPool(static_cast<size_t>(workers)); };
+  // Threads started as calls need them (daemon/server/lazy_pool.h), not `workers` at start.
+  s.new_task_queue = [workers] { return new LazyPool(static_cast<size_t>(workers)); };
   s.set_payload_max_length(opts_.max_body_bytes);
   s.set_keep_alive_max_count(1000);
   s.set_tcp_nodelay(true);  // no Nagle: small JSON answers must not wait for delayed ACKs
