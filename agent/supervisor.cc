@@ -357,6 +357,38 @@ bool Supervisor::AwaitsFirstReady(const std::string& id, const Instance& inst) c
   return inst.phase == Phase::kRunning && !inst.stopping && !inst.was_ready && !Frozen(id);
 }
 
+std::vector<std::string> Supervisor::FastProbed() const {
+  const int64_t now = clock_.NowMs();
+  std::vector<std::string> out;
+  for (const auto& [id, inst] : instances_) {
+    if (!AwaitsFirstReady(id, inst) || now - inst.started_ms >= kFastProbeWindowMs) continue;
+    const Probe probe = inst.assignment.spec.readiness.value_or(Probe{});
+    // TCP only (a connect to loopback, answered at once), and only once initialDelaySeconds has
+    // passed (the startup cadence runs).
+    if (probe.type != Probe::Type::kTcp || inst.readiness.ticket != 0 ||
+        inst.readiness.next_ms > now + kStartupProbeIntervalMs)
+      continue;
+    out.push_back(id);
+    if (static_cast<int>(out.size()) > kFastProbeMax) break;
+  }
+  return out;
+}
+
+bool Supervisor::FastProbing() const {
+  const size_t n = FastProbed().size();
+  return n > 0 && static_cast<int>(n) <= kFastProbeMax;
+}
+
+void Supervisor::DueFastProbes() {
+  const std::vector<std::string> ids = FastProbed();
+  if (ids.empty() || static_cast<int>(ids.size()) > kFastProbeMax) return;
+  const int64_t now = clock_.NowMs();
+  for (const auto& id : ids) {
+    ProbeState& ps = instances_.at(id).readiness;
+    ps.next_ms = std::min(ps.next_ms, now);
+  }
+}
+
 int64_t Supervisor::ReportHoldMs() const {
   const int64_t now = clock_.NowMs();
   int64_t hold = 0;

@@ -101,6 +101,16 @@ class Supervisor {
   // kReportHoldMs ago that has not been ready yet; 0 when none is. A report sent meanwhile
   // (saying Starting) would hold up the one saying Ready by its round trip to tided.
   int64_t ReportHoldMs() const;
+  // A fresh start's readiness seen sooner than the millisecond tick allows: true when a process
+  // started less than kFastProbeWindowMs ago awaits its first ready on a TCP probe already in
+  // its startup cadence, and no more than kFastProbeMax do (a burst of launches keeps the 1 ms
+  // cadence). The caller may then call DueFastProbes every kFastProbeIntervalUs, each followed
+  // by a Tick: a bare client sees a small server listening within 100 us, the 1 ms cadence
+  // added 0.5 ms to an average cold start.
+  bool FastProbing() const;
+  // Makes the readiness probe of each instance FastProbing counts due now (the next Tick runs
+  // it, whatever the millisecond clock says).
+  void DueFastProbes();
   // Every instance, ordered by id, except a process whose (pid, start time) the state store does
   // not hold yet (a failing save: full disk, unwritable dir): the agent never reports a process
   // it could not record, so what tided knows of always survives an agent restart.
@@ -122,6 +132,9 @@ class Supervisor {
   // long, so the report of the change does not wait behind them for the caller's lock.
   static constexpr int64_t kQuietAfterChangeMs = 50;
   static constexpr int64_t kReportHoldMs = 20;
+  static constexpr int64_t kFastProbeWindowMs = 20;
+  static constexpr int kFastProbeMax = 4;
+  static constexpr int kFastProbeIntervalUs = 200;
   // Launches due in one Tick go to the launcher in batches of this many; between batches the
   // instances already started are probed, so readiness follows the launches instead of waiting
   // for the whole burst (200 launches take about 100 ms).
@@ -183,6 +196,8 @@ class Supervisor {
   // When the sampling round and the lazy save may run (see the header comment).
   int64_t HousekeepingAt() const;
   // Has a process (not stopping, not frozen) that has not been ready since it started.
+  // The instances FastProbing counts (at most kFastProbeMax + 1 are collected).
+  std::vector<std::string> FastProbed() const;
   bool AwaitsFirstReady(const std::string& id, const Instance& inst) const;
   void CancelProbes(Instance& inst);
   void Remove(Instance& inst);

@@ -532,6 +532,53 @@ TEST_F(SupervisorTest, AReportWaitsBrieflyForAFreshStartsReadiness) {
   EXPECT_EQ(s->ReportHoldMs(), 0);
 }
 
+TEST_F(SupervisorTest, AFreshStartIsProbedFasterThanTheMillisecondTick) {
+  auto s = Make();
+  EXPECT_FALSE(s->FastProbing());
+  s->SetDesired({A("web-1")});
+  s->Tick();
+  ASSERT_EQ(Get(*s, "web-1").state, InstanceState::kStarting);
+  EXPECT_TRUE(s->FastProbing());
+  // Within the same millisecond a Tick does not probe again, unless DueFastProbes says so.
+  const int before = prober_.CountOfType(Probe::Type::kTcp);
+  s->Tick();
+  EXPECT_EQ(prober_.CountOfType(Probe::Type::kTcp), before);
+  s->DueFastProbes();
+  listening_.insert("web-1");
+  EXPECT_TRUE(s->Tick());
+  EXPECT_EQ(prober_.CountOfType(Probe::Type::kTcp), before + 1);
+  EXPECT_EQ(Get(*s, "web-1").state, InstanceState::kReady);
+  EXPECT_FALSE(s->FastProbing()) << "ready: nothing left to look for";
+}
+
+TEST_F(SupervisorTest, FastProbingIsForAFewFreshTcpProbedStartsOnly) {
+  auto s = Make();
+  InstanceAssignment exec = A("exec-1");
+  Probe p;
+  p.type = Probe::Type::kExec;
+  p.exec = {"true"};
+  exec.spec.readiness = p;
+  s->SetDesired({exec});
+  s->Tick();
+  EXPECT_FALSE(s->FastProbing()) << "an exec probe is a process: never at 200 us";
+  // A burst of launches keeps the millisecond cadence.
+  std::vector<InstanceAssignment> many;
+  for (int i = 0; i <= Supervisor::kFastProbeMax; ++i)
+    many.push_back(A("web-" + std::to_string(i)));
+  s->SetDesired(many);
+  s->Tick();
+  EXPECT_FALSE(s->FastProbing());
+  // One slow to listen: fast only within the window after its start.
+  auto one = Make(20100, 20199);
+  one->SetDesired({A("slow-1")});
+  one->Tick();
+  EXPECT_TRUE(one->FastProbing());
+  clock_.Advance(Supervisor::kFastProbeWindowMs);
+  one->Tick();
+  EXPECT_FALSE(one->FastProbing());
+  EXPECT_EQ(Get(*one, "slow-1").state, InstanceState::kStarting);
+}
+
 TEST_F(SupervisorTest, SavesALaunchAtOnceAndAReadinessChangeWithinASecond) {
   auto read_state = [&] {  // the snapshot and its journal (agent/state_store.h)
     std::stringstream text;
