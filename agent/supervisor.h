@@ -8,8 +8,9 @@
 //    (reason CommandNotFound | LaunchFailed | NoPortAvailable | InvalidCommand), retried with
 //    backoff unless restartPolicy is Never.
 //  - Starting -> Ready on the readiness probe (default TCP on $PORT), probed every ~1 ms from
-//    initialDelaySeconds after the start until ready, then every periodSeconds; failureThreshold
-//    failures in a row while Ready -> back to Starting (reason ProbeFailed).
+//    initialDelaySeconds after the start until ready (a TCP probe every 200 us for the first
+//    20 ms, when at most 4 processes start at once: FastProbing), then every periodSeconds;
+//    failureThreshold failures in a row while Ready -> back to Starting (reason ProbeFailed).
 //  - liveness probe (when set), every periodSeconds after initialDelaySeconds: failureThreshold
 //    failures in a row -> SIGTERM, grace, SIGKILL, then a restart (reason LivenessFailed).
 //  - reaps exits (TryReap) and applies restartPolicy: Always restarts; OnFailure restarts unless
