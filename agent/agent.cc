@@ -470,13 +470,12 @@ void Agent::SuperviseLoop() {
       report_cv_.notify_all();
     }
     int64_t delay = supervisor_->NextTickDelayMs();
-    if (delay <= Supervisor::kStartupProbeIntervalMs && supervisor_->FastProbing()) {
-      // A process that just started: its listening socket is looked for every 200 us, not at
-      // the supervisor's millisecond ticks.
+    if (delay <= Supervisor::kStartupProbeIntervalMs && supervisor_->DueFastProbes()) {
+      // A process that just started: its listening socket is looked for every 200 us (its
+      // probe is due at the next Tick), not at the supervisor's millisecond ticks.
       supervise_cv_.wait_for(lk, std::chrono::microseconds(Supervisor::kFastProbeIntervalUs),
                              [this] { return wake_supervisor_ || stopping_.load(); });
       wake_supervisor_ = false;
-      supervisor_->DueFastProbes();
       continue;
     }
     if (untrimmed) delay = std::min(delay, std::max<int64_t>(0, next_trim_ms - clock_.NowMs()));

@@ -379,14 +379,15 @@ bool Supervisor::FastProbing() const {
   return n > 0 && static_cast<int>(n) <= kFastProbeMax;
 }
 
-void Supervisor::DueFastProbes() {
+bool Supervisor::DueFastProbes() {
   const std::vector<std::string> ids = FastProbed();
-  if (ids.empty() || static_cast<int>(ids.size()) > kFastProbeMax) return;
+  if (ids.empty() || static_cast<int>(ids.size()) > kFastProbeMax) return false;
   const int64_t now = clock_.NowMs();
   for (const auto& id : ids) {
     ProbeState& ps = instances_.at(id).readiness;
     ps.next_ms = std::min(ps.next_ms, now);
   }
+  return true;
 }
 
 int64_t Supervisor::ReportHoldMs() const {

@@ -110,8 +110,8 @@ class Supervisor {
   // added 0.5 ms to an average cold start.
   bool FastProbing() const;
   // Makes the readiness probe of each instance FastProbing counts due now (the next Tick runs
-  // it, whatever the millisecond clock says).
-  void DueFastProbes();
+  // it, whatever the millisecond clock says). Returns FastProbing(), from the same scan.
+  bool DueFastProbes();
   // Every instance, ordered by id, except a process whose (pid, start time) the state store does
   // not hold yet (a failing save: full disk, unwritable dir): the agent never reports a process
   // it could not record, so what tided knows of always survives an agent restart.

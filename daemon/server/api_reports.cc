@@ -34,6 +34,8 @@ ApiReports::ApiReports(ControlPlane& cp, Auth& auth, Metrics& metrics, ApiWaits:
     : cp_(cp),
       auth_(auth),
       metrics_(metrics),
+      quick_reports_(metrics.agent_reports_total.Add({{"path", "quick"}})),
+      full_reports_(metrics.agent_reports_total.Add({{"path", "full"}})),
       deny_(std::move(deny)),
       parse_pool_(std::make_unique<OffPool>(2)),
       pool_(std::make_unique<OffPool>(pool_threads)) {}
@@ -68,12 +70,12 @@ std::optional<FrontDoorAnswer> ApiReports::Answer(const FrontDoorCall& call, boo
     return ErrorAnswer(400, "InvalidRequest", st.message());
   }
   if (gone.empty() && base >= 0 && cp_.QuickReport(report.node, seq, base, report.instances)) {
-    metrics_.agent_reports_total.Add({{"path", "quick"}}).Increment();
+    quick_reports_.Increment();
     return JsonAnswer(200, json{{"ok", true}, {"seq", seq}});
   }
   if (quick_only) return std::nullopt;
   bool resync = false;
-  metrics_.agent_reports_total.Add({{"path", "full"}}).Increment();
+  full_reports_.Increment();
   if (Status st = cp_.Report(report, seq, base, gone, &resync); !st.ok()) {
     return ErrorAnswer(HttpCode(st.code()), ErrorCode(st.code()), st.message());
   }

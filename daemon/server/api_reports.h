@@ -44,6 +44,9 @@ class ApiReports {
   ControlPlane& cp_;
   Auth& auth_;
   Metrics& metrics_;
+  // tide_agent_reports_total{path}: looked up once, not per report (1,000 a second).
+  prometheus::Counter& quick_reports_;
+  prometheus::Counter& full_reports_;
   ApiWaits::DenyHook deny_;
   std::unique_ptr<OffPool> parse_pool_;  // parse, check, QuickReport: never waits for mu_
   std::unique_ptr<OffPool> pool_;        // ControlPlane::Report, the refusal event
