@@ -41,6 +41,10 @@ PortAllocator::PortAllocator(int lo, int hi, std::function<bool(int)> is_free,
   }
 }
 
+bool PortAllocator::InUseByAnother(int port) const {
+  return is_usable_ ? !is_usable_(port) : !is_free_(port);
+}
+
 Status PortAllocator::Allocate(int* port) {
   std::lock_guard<std::mutex> lock(mu_);
   const int n = hi_ - lo_ + 1;

@@ -32,6 +32,9 @@ class PortAllocator {
   // Gives the port back; unknown ports are ignored.
   void Release(int port);
   bool IsTaken(int port) const;
+  // True when another process holds `port` on the host now (a listener; not a TIME_WAIT
+  // leftover): a restart on it would fail to bind for good.
+  bool InUseByAnother(int port) const;
   int lo() const { return lo_; }
   int hi() const { return hi_; }
 

@@ -97,6 +97,12 @@ bool Supervisor::PrepareLaunch(Instance& inst, int64_t now, LaunchSpec* ls) {
       return false;
     }
   }
+  // A restart keeps its port unless another process took it meanwhile: on a port some other
+  // listener holds, the instance would exit with "address in use" on every restart for good.
+  if (inst.status.port != 0 && ports_.InUseByAnother(inst.status.port)) {
+    ports_.Release(inst.status.port);
+    inst.status.port = 0;
+  }
   if (inst.status.port == 0) {
     int port = 0;
     Status s = ports_.Allocate(&port);

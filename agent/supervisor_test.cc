@@ -579,6 +579,34 @@ TEST_F(SupervisorTest, FastProbingIsForAFewFreshTcpProbedStartsOnly) {
   EXPECT_EQ(Get(*one, "slow-1").state, InstanceState::kStarting);
 }
 
+TEST_F(SupervisorTest, ARestartMovesOffAPortAnotherProcessTook) {
+  std::set<int> busy;
+  SupervisorOptions o;
+  o.node = "node-a";
+  o.data_dir = dir_;
+  o.port_lo = 20000;
+  o.port_hi = 20099;
+  o.agent_env = StringMap{{"PATH", "/usr/bin:/bin"}};
+  o.port_is_free = [&busy](int p) { return busy.count(p) == 0; };
+  Supervisor s(o, clock_, launcher_, prober_, *logs_);
+  s.SetDesired({A("web-1")});
+  s.Tick();
+  const int first = Get(s, "web-1").port;
+  ASSERT_GT(first, 0);
+  Crash(s, "web-1");
+  clock_.Advance(60000);  // past the restart backoff
+  s.Tick();
+  EXPECT_EQ(Get(s, "web-1").port, first) << "its own port, free again, is kept";
+  busy.insert(first);  // another process listens there now
+  Crash(s, "web-1");
+  clock_.Advance(60000);
+  s.Tick();
+  const InstanceStatus st = Get(s, "web-1");
+  EXPECT_EQ(st.state, InstanceState::kStarting);
+  EXPECT_NE(st.port, first);
+  EXPECT_EQ(launcher_.Last().spec.env.at("PORT"), std::to_string(st.port));
+}
+
 TEST_F(SupervisorTest, SavesALaunchAtOnceAndAReadinessChangeWithinASecond) {
   auto read_state = [&] {  // the snapshot and its journal (agent/state_store.h)
     std::stringstream text;
