@@ -535,8 +535,8 @@ void Agent::ReportLoop(Member& m) {
       cli = std::make_unique<Client>(
           ClientConfig{m.url, CurrentToken(&token_gen), 5, opts_.ca_file, opts_.pin_server_cert});
     }
-    const json body = NextReport(opts_.name, now, &deltas);
-    Status st = cli->Post("/v1/agent/status", body.dump(), "application/json", &r);
+    Status st =
+        cli->Post("/v1/agent/status", NextReport(opts_.name, now, &deltas), "application/json", &r);
     OnReportAnswer(st.ok() ? r.status : 0, r.body, &deltas);
     if (!st.ok() && r.reached && r.status == 404) m.registered = false;
     // A member that does not answer may have restarted (and forgotten this node) by the time

@@ -36,9 +36,9 @@ StringMap BuildInstanceEnv(const InstanceAssignment& a, const std::string& node,
     if (it != agent_env.end()) env[key] = it->second;
   }
   if (env["PATH"].empty()) env["PATH"] = kDefaultPath;
-  for (const auto& [k, v] : a.spec.env) env[k] = v;
+  for (const auto& [k, v] : a.spec->env) env[k] = v;
   for (const auto& [k, v] : a.secret_env) {
-    if (a.spec.secret_env.count(k)) env[k] = v;  // only what the spec asks for
+    if (a.spec->secret_env.count(k)) env[k] = v;  // only what the spec asks for
   }
   env["PORT"] = std::to_string(port);
   env["TIDE_WORKLOAD"] = a.workload;
@@ -58,7 +58,7 @@ StringMap BuildInstanceEnv(const InstanceAssignment& a, const std::string& node,
 
 StringMap ArgvEnv(const StringMap& env, const InstanceAssignment& a) {
   StringMap out = env;
-  for (const auto& [k, ref] : a.spec.secret_env) out.erase(k);
+  for (const auto& [k, ref] : a.spec->secret_env) out.erase(k);
   return out;
 }
 

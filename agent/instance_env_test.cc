@@ -9,8 +9,8 @@ InstanceAssignment Assignment() {
   InstanceAssignment a;
   a.id = "users-3f2a";
   a.workload = "users";
-  a.spec.command = {"./users-svc", "--port", "${PORT}"};
-  a.spec.env = {{"LOG_LEVEL", "info"}, {"PORT", "1"}};
+  a.spec.mut().command = {"./users-svc", "--port", "${PORT}"};
+  a.spec.mut().env = {{"LOG_LEVEL", "info"}, {"PORT", "1"}};
   return a;
 }
 
@@ -38,7 +38,7 @@ TEST(InstanceEnvTest, DefaultPathWhenAgentHasNone) {
 
 TEST(InstanceEnvTest, LayersPrependedFirstLayerFirst) {
   InstanceAssignment a = Assignment();
-  a.spec.env["LD_LIBRARY_PATH"] = "/usr/local/lib";
+  a.spec.mut().env["LD_LIBRARY_PATH"] = "/usr/local/lib";
   a.layers = {{"common-py", "/layers/common"}, {"extra", "/layers/extra"}};
   StringMap env = BuildInstanceEnv(a, "n", 1, {{"PATH", "/usr/bin"}});
   EXPECT_EQ(env["PATH"], "/layers/common/bin:/layers/extra/bin:/usr/bin");
@@ -67,7 +67,7 @@ TEST(InstanceEnvTest, ExpandVars) {
 TEST(InstanceEnvTest, ExpandArgvFromBuiltEnv) {
   InstanceAssignment a = Assignment();
   StringMap env = BuildInstanceEnv(a, "n", 20005, {});
-  auto argv = ExpandArgv(a.spec.command, env);
+  auto argv = ExpandArgv(a.spec->command, env);
   ASSERT_EQ(argv.size(), 3u);
   EXPECT_EQ(argv[0], "./users-svc");
   EXPECT_EQ(argv[2], "20005");

@@ -67,23 +67,64 @@ const char* InstancePhaseName(InstancePhase p) {
 
 namespace {
 
-json EncodeAgentStateJson(const AgentState& state) {
-  // Specs in the shared form: 200 replicas of one workload store their spec once.
+// The records of `state` with the specs in the shared form (200 replicas of one workload store
+// their spec once); each element gets the instance's fields.
+json EncodeRecords(const AgentState& state, json* specs) {
   std::vector<const InstanceAssignment*> assignments;
   assignments.reserve(state.instances.size());
   for (const auto& r : state.instances) assignments.push_back(&r.assignment);
+  json records = EncodeSharedAssignments(assignments, specs);
+  return records;
+}
+
+void AddInstanceFields(const InstanceRecord& in, json& r) {
+  r["status"] = in.status;
+  r["phase"] = InstancePhaseName(in.phase);
+  r["startTime"] = in.start_time;
+  r["removing"] = in.removing;
+  r["relaunchCounts"] = in.relaunch_counts;
+}
+
+json EncodeAgentStateJson(const AgentState& state) {
   json specs;
-  json records = EncodeSharedAssignments(assignments, &specs);
-  for (size_t i = 0; i < state.instances.size(); ++i) {
-    const InstanceRecord& in = state.instances[i];
-    json& r = records[i];
-    r["status"] = in.status;
-    r["phase"] = InstancePhaseName(in.phase);
-    r["startTime"] = in.start_time;
-    r["removing"] = in.removing;
-    r["relaunchCounts"] = in.relaunch_counts;
-  }
+  json records = EncodeRecords(state, &specs);
+  for (size_t i = 0; i < state.instances.size(); ++i)
+    AddInstanceFields(state.instances[i], records[i]);
   return json{{"node", state.node}, {"specs", std::move(specs)}, {"instances", std::move(records)}};
+}
+
+// The snapshot document, {"journal", "node", "specs", "instances"}, handed to `write` in pieces
+// of about 64 KiB: a record's JSON exists only while it is written, so saving 1,000 instances
+// does not hold them all as a JSON tree and again as one string (3 MiB of the agent's peak).
+bool WriteSnapshot(const AgentState& state, uint64_t journal,
+                   const std::function<bool(const std::string&)>& write) {
+  json specs;
+  json records = EncodeRecords(state, &specs);
+  std::string buf = "{\"journal\":" + std::to_string(journal) +
+                    ",\"node\":" + json(state.node).dump() + ",\"specs\":" + specs.dump() +
+                    ",\"instances\":[";
+  specs = nullptr;
+  constexpr size_t kChunk = 64 * 1024;
+  for (size_t i = 0; i < state.instances.size(); ++i) {
+    json r = std::move(records[i]);
+    AddInstanceFields(state.instances[i], r);
+    if (i > 0) buf += ',';
+    buf += r.dump();
+    if (buf.size() >= kChunk) {
+      if (!write(buf)) return false;
+      buf.clear();
+    }
+  }
+  buf += "]}\n";
+  return write(buf);
+}
+
+// Two independent 64-bit hashes of a record as saved: 128 bits tell a changed record from an
+// unchanged one without keeping its text (1 KiB and more each, with its spec).
+FileStateStore::Digest DigestOf(const std::string& text) {
+  uint64_t fnv = 14695981039346656037ull;
+  for (unsigned char c : text) fnv = (fnv ^ c) * 1099511628211ull;
+  return {std::hash<std::string>{}(text), fnv};
 }
 
 // One record as saved, for telling which records changed since the previous save.
@@ -255,10 +296,10 @@ FileStateStore::~FileStateStore() = default;
 bool FileStateStore::Flush() { return !syncer_ || syncer_->Flush(); }
 
 Status FileStateStore::Save(const AgentState& state) {
-  std::map<std::string, std::string> encoded;
+  std::map<std::string, Digest> encoded;
   size_t changed = 0;
   for (const auto& r : state.instances) {
-    auto [it, inserted] = encoded.emplace(r.assignment.id, EncodeRecord(r));
+    auto [it, inserted] = encoded.emplace(r.assignment.id, DigestOf(EncodeRecord(r)));
     if (!inserted) continue;
     auto was = saved_.find(r.assignment.id);
     if (was == saved_.end() || was->second != it->second) ++changed;
@@ -277,7 +318,7 @@ Status FileStateStore::Save(const AgentState& state) {
 }
 
 Status FileStateStore::SaveSnapshot(const AgentState& state,
-                                    std::map<std::string, std::string> encoded) {
+                                    std::map<std::string, Digest> encoded) {
   if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) {
     return Status::Internal(Errno("cannot create " + dir_));
   }
@@ -290,14 +331,14 @@ Status FileStateStore::SaveSnapshot(const AgentState& state,
     ~Closer() { ::close(fd); }
   } closer{journal_fd};
   const uint64_t id = RandomId();
-  json doc = EncodeAgentStateJson(state);
-  doc["journal"] = id;
-  const std::string data = doc.dump() + "\n";
   const std::string tmp = path_ + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::Internal(Errno("cannot write " + tmp));
   // A temp file left by an older version may have a wider mode.
-  bool ok = ::fchmod(fd, 0600) == 0 && WriteAll(fd, data) && ::fsync(fd) == 0;
+  bool ok =
+      ::fchmod(fd, 0600) == 0 &&
+      WriteSnapshot(state, id, [fd](const std::string& piece) { return WriteAll(fd, piece); }) &&
+      ::fsync(fd) == 0;
   const int err = errno;
   ok = ::close(fd) == 0 && ok;
   if (!ok) {
@@ -321,7 +362,7 @@ Status FileStateStore::SaveSnapshot(const AgentState& state,
   return Status::Ok();
 }
 
-Status FileStateStore::Append(const AgentState& state, std::map<std::string, std::string> encoded) {
+Status FileStateStore::Append(const AgentState& state, std::map<std::string, Digest> encoded) {
   AgentState changed;
   changed.node = state.node;
   for (const auto& r : state.instances) {

@@ -27,7 +27,9 @@
 //    ones (a torn last line is skipped, below). A failed fdatasync makes the next save a
 //    snapshot, which syncs before it returns. A save is a snapshot when this store has not
 //    written one yet (the first save after a start), when the journal passed kMaxJournalBytes,
-//    or when more than half of at least kMinSnapshotRecords records changed.
+//    or when more than half of at least kMinSnapshotRecords records changed. Which records
+//    changed is told by a digest of each as last saved (Digest, 128 bits), not its text; a
+//    snapshot is written a piece at a time (WriteSnapshot), never held whole in memory.
 //  - Load reads the snapshot and applies, in order, the journal lines that carry its id (lines
 //    of an earlier snapshot are stale and skipped). A last line that does not decode is a save
 //    that never completed (its Save did not return Ok, so nothing it holds was reported; or a
@@ -53,6 +55,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "api/model.h"
@@ -108,17 +111,19 @@ class FileStateStore final : public StateStore {
   int appends() const { return appends_; }
   // Waits until every line appended so far is synced; false when an fdatasync failed.
   bool Flush();
+  // A saved record's digest (two 64-bit hashes of its encoding), kept instead of its text.
+  using Digest = std::pair<uint64_t, uint64_t>;
 
  private:
-  Status SaveSnapshot(const AgentState& state, std::map<std::string, std::string> encoded);
-  Status Append(const AgentState& state, std::map<std::string, std::string> encoded);
+  Status SaveSnapshot(const AgentState& state, std::map<std::string, Digest> encoded);
+  Status Append(const AgentState& state, std::map<std::string, Digest> encoded);
 
   std::string dir_;
   std::string path_;
   std::string journal_path_;
   uint64_t journal_id_ = 0;  // of the snapshot this store wrote; 0: none yet
   size_t journal_bytes_ = 0;
-  std::map<std::string, std::string> saved_;  // id -> its record as last saved (encoded)
+  std::map<std::string, Digest> saved_;  // id -> digest of its record as last saved
   int snapshots_ = 0, appends_ = 0;
   class Syncer;  // the thread that fdatasyncs appended lines, started by the first append
   std::function<int(int)> datasync_;

@@ -26,7 +26,7 @@ InstanceRecord Record(const std::string& id, int pid, InstancePhase phase) {
   r.assignment.id = id;
   r.assignment.workload = "web";
   r.assignment.generation = 3;
-  r.assignment.spec.command = {"web-server", "--port", "${PORT}"};
+  r.assignment.spec.mut().command = {"web-server", "--port", "${PORT}"};
   r.status.id = id;
   r.status.workload = "web";
   r.status.pid = pid;
@@ -57,7 +57,7 @@ void ExpectSame(const AgentState& a, const AgentState& b) {
     EXPECT_EQ(x.assignment.id, y.assignment.id);
     EXPECT_EQ(x.assignment.workload, y.assignment.workload);
     EXPECT_EQ(x.assignment.generation, y.assignment.generation);
-    EXPECT_EQ(x.assignment.spec.command, y.assignment.spec.command);
+    EXPECT_EQ(x.assignment.spec->command, y.assignment.spec->command);
     EXPECT_EQ(x.status.pid, y.status.pid);
     EXPECT_EQ(x.status.port, y.status.port);
     EXPECT_EQ(x.status.restarts, y.status.restarts);

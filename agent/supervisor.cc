@@ -12,6 +12,11 @@
 namespace tide {
 namespace {
 
+bool HasExecProbe(const WorkloadSpec& spec) {
+  auto exec = [](const std::optional<Probe>& p) { return p && p->type == Probe::Type::kExec; };
+  return exec(spec.readiness) || exec(spec.liveness);
+}
+
 int64_t SecondsToMs(double s) {
   return static_cast<int64_t>(std::llround(std::max(0.0, s) * 1000));
 }
@@ -58,7 +63,7 @@ Supervisor::Instance Supervisor::NewInstance(const InstanceAssignment& a) const 
   inst.status.node = options_.node;
   inst.status.generation = a.generation;
   inst.status.state = InstanceState::kPending;
-  inst.backoff.set_config(a.spec.backoff);
+  inst.backoff.set_config(a.spec->backoff);
   inst.restart_at_ms = clock_.NowMs();
   return inst;
 }
@@ -74,7 +79,7 @@ void Supervisor::SetDesired(const std::vector<InstanceAssignment>& desired) {
     inst.assignment = it->second;
     inst.status.workload = it->second.workload;
     inst.status.generation = it->second.generation;
-    inst.backoff.set_config(it->second.spec.backoff);
+    inst.backoff.set_config(it->second.spec->backoff);
   }
   for (const auto& [id, a] : desired_) {
     if (!instances_.count(id)) instances_.emplace(id, NewInstance(a));
@@ -83,7 +88,7 @@ void Supervisor::SetDesired(const std::vector<InstanceAssignment>& desired) {
 }
 
 bool Supervisor::PrepareLaunch(Instance& inst, int64_t now, LaunchSpec* ls) {
-  const WorkloadSpec& spec = inst.assignment.spec;
+  const WorkloadSpec& spec = *inst.assignment.spec;
   if (spec.command.empty()) {
     LaunchFailed(inst, now, "InvalidCommand", "spec.command is empty");
     return false;
@@ -138,7 +143,7 @@ void Supervisor::FinishLaunch(Instance& inst, int64_t now, int64_t started_wall_
                  s.message());
     return;
   }
-  const WorkloadSpec& spec = inst.assignment.spec;
+  const WorkloadSpec& spec = *inst.assignment.spec;
   if (inst.relaunch_counts) ++inst.status.restarts;
   inst.relaunch_counts = false;
   inst.phase = Phase::kRunning;
@@ -158,7 +163,8 @@ void Supervisor::FinishLaunch(Instance& inst, int64_t now, int64_t started_wall_
   inst.liveness = ProbeState{
       0, now + SecondsToMs(spec.liveness ? spec.liveness->initial_delay_seconds : 0), 0, 0};
   inst.last_cpu_total = -1;
-  inst.env = std::move(ls.env);
+  // Kept for exec probes only (their argv's ${VAR} and PATH): 1 KiB an instance otherwise.
+  inst.env = HasExecProbe(spec) ? std::move(ls.env) : StringMap{};
   inst.backoff.Started(now);
 }
 
@@ -169,7 +175,7 @@ void Supervisor::LaunchFailed(Instance& inst, int64_t now, const std::string& re
   inst.status.ready_at_ms = 0;
   inst.status.reason = reason;
   inst.status.message = message;
-  if (inst.assignment.spec.restart_policy == "Never") {
+  if (inst.assignment.spec->restart_policy == "Never") {
     inst.phase = Phase::kDone;
     return;
   }
@@ -208,7 +214,7 @@ void Supervisor::OnExit(Instance& inst, const ExitInfo& exit, int64_t now,
   inst.phase = Phase::kWaiting;
   if (inst.removing) return;  // dropped by the caller
 
-  const std::string& policy = inst.assignment.spec.restart_policy;
+  const std::string& policy = inst.assignment.spec->restart_policy;
   const bool restart = policy == "Always" || (policy == "OnFailure" && failed);
   if (!restart) {
     inst.phase = Phase::kDone;
@@ -227,7 +233,7 @@ void Supervisor::BeginStop(Instance& inst, int64_t now, const std::string& stop_
   inst.stopping = true;
   inst.killed = false;
   inst.stop_reason = stop_reason;
-  inst.kill_at_ms = now + SecondsToMs(inst.assignment.spec.termination_grace_period_seconds);
+  inst.kill_at_ms = now + SecondsToMs(inst.assignment.spec->termination_grace_period_seconds);
   if (options_.freezer) options_.freezer->Release(inst.assignment.id, false);  // then it can stop
   launcher_.SignalGroup(inst.status.pid, SIGTERM);
 }
@@ -239,17 +245,19 @@ void Supervisor::CancelProbes(Instance& inst) {
   }
 }
 
-ProbeTarget Supervisor::TargetFor(const Instance& inst) const {
-  return ProbeTarget{inst.assignment.id, inst.status.port, inst.env,
-                     inst.assignment.spec.working_dir};
+ProbeTarget Supervisor::TargetFor(const Instance& inst, const Probe& probe) const {
+  // Only an exec probe reads the environment: a TCP probe every 200 us of a start copies none.
+  return ProbeTarget{inst.assignment.id, inst.status.port,
+                     probe.type == Probe::Type::kExec ? inst.env : StringMap{},
+                     inst.assignment.spec->working_dir};
 }
 
 void Supervisor::StepReadiness(Instance& inst, int64_t now) {
-  Probe probe = inst.assignment.spec.readiness.value_or(Probe{});
+  Probe probe = inst.assignment.spec->readiness.value_or(Probe{});
   ProbeState& ps = inst.readiness;
   if (ps.ticket == 0 && now >= ps.next_ms) {
     probe.exec = ExpandArgv(probe.exec, ArgvEnv(inst.env, inst.assignment));
-    ps.ticket = prober_.Submit(probe, TargetFor(inst));
+    ps.ticket = prober_.Submit(probe, TargetFor(inst, probe));
   }
   if (ps.ticket == 0) return;
   auto result = prober_.Poll(ps.ticket);
@@ -283,12 +291,12 @@ void Supervisor::StepReadiness(Instance& inst, int64_t now) {
 }
 
 void Supervisor::StepLiveness(Instance& inst, int64_t now) {
-  if (!inst.assignment.spec.liveness) return;
-  Probe probe = *inst.assignment.spec.liveness;
+  if (!inst.assignment.spec->liveness) return;
+  Probe probe = *inst.assignment.spec->liveness;
   ProbeState& ps = inst.liveness;
   if (ps.ticket == 0 && now >= ps.next_ms) {
     probe.exec = ExpandArgv(probe.exec, ArgvEnv(inst.env, inst.assignment));
-    ps.ticket = prober_.Submit(probe, TargetFor(inst));
+    ps.ticket = prober_.Submit(probe, TargetFor(inst, probe));
   }
   if (ps.ticket == 0) return;
   auto result = prober_.Poll(ps.ticket);
@@ -368,7 +376,7 @@ std::vector<std::string> Supervisor::FastProbed() const {
   std::vector<std::string> out;
   for (const auto& [id, inst] : instances_) {
     if (!AwaitsFirstReady(id, inst) || now - inst.started_ms >= kFastProbeWindowMs) continue;
-    const Probe probe = inst.assignment.spec.readiness.value_or(Probe{});
+    const Probe probe = inst.assignment.spec->readiness.value_or(Probe{});
     // TCP only (a connect to loopback, answered at once), and only once initialDelaySeconds has
     // passed (the startup cadence runs).
     if (probe.type != Probe::Type::kTcp || inst.readiness.ticket != 0 ||
@@ -479,9 +487,7 @@ bool Supervisor::Tick() {
     }
   }
 
-  auto sigs = Signatures();
-  const bool changed = sigs != reported_;
-  if (changed) reported_ = std::move(sigs);
+  const bool changed = UpdateReported();
   // What this Tick changed is reported once it returns: housekeeping keeps out of its way.
   if (changed || !specs.empty()) quiet_until_ms_ = clock_.NowMs() + kQuietAfterChangeMs;
   if (now >= HousekeepingAt()) SampleRound(now);
@@ -543,7 +549,7 @@ int64_t Supervisor::NextTickDelayMs() const {
           at(now + kStartupProbeIntervalMs);
         }
         at(inst.readiness.next_ms);
-        if (inst.assignment.spec.liveness) at(inst.liveness.next_ms);
+        if (inst.assignment.spec->liveness) at(inst.liveness.next_ms);
         at(HousekeepingAt());
         break;
     }
@@ -577,15 +583,36 @@ std::map<std::string, Supervisor::Durable> Supervisor::DurableRecords() const {
   return out;
 }
 
-std::map<std::string, Supervisor::Signature> Supervisor::Signatures() const {
-  std::map<std::string, Signature> out;
+bool Supervisor::UpdateReported() {
+  // Both maps are ordered by id: one walk updates reported_ in place, without building a second
+  // map of every instance each Tick (a transient 1 MiB at 1,000 instances).
+  bool changed = false;
+  auto r = reported_.begin();
   for (const auto& [id, inst] : instances_) {
+    while (r != reported_.end() && r->first < id) {
+      r = reported_.erase(r);
+      changed = true;
+    }
     const InstanceStatus& s = inst.status;
-    out.emplace(id, Signature{s.state, s.pid, s.port, s.restarts, s.started_at_ms, s.ready_at_ms,
-                              s.generation, s.last_exit_code, s.last_signal, s.reason, s.message,
-                              s.limit_enforcer});
+    Signature sig{s.state,         s.pid,         s.port,       s.restarts,
+                  s.started_at_ms, s.ready_at_ms, s.generation, s.last_exit_code,
+                  s.last_signal,   s.reason,      s.message,    s.limit_enforcer};
+    if (r != reported_.end() && r->first == id) {
+      if (!(r->second == sig)) {
+        r->second = std::move(sig);
+        changed = true;
+      }
+      ++r;
+    } else {
+      reported_.emplace_hint(r, id, std::move(sig));
+      changed = true;
+    }
   }
-  return out;
+  if (r != reported_.end()) {
+    reported_.erase(r, reported_.end());
+    changed = true;
+  }
+  return changed;
 }
 
 Status Supervisor::Persist() {
@@ -627,7 +654,9 @@ Status Supervisor::Restore() {
     if (inst.phase == Phase::kRunning) {
       inst.started_ms = now;
       inst.backoff.Started(now);
-      inst.env = BuildInstanceEnv(a, options_.node, inst.status.port, agent_env_);
+      if (HasExecProbe(*a.spec)) {
+        inst.env = BuildInstanceEnv(a, options_.node, inst.status.port, agent_env_);
+      }
       if (inst.status.pid <= 0 || !launcher_.IsAlive(inst.status.pid, inst.start_time)) {
         // Reap it when it is still our child (a Supervisor re-created inside one agent
         // process) so no zombie is left, and learn its exit status when the launcher knows it.
@@ -639,14 +668,14 @@ Status Supervisor::Restore() {
         BeginStop(inst, now, "");
       } else {
         // Re-adopted as it was: a Ready instance stays Ready and is re-probed at its period.
-        const Probe readiness = a.spec.readiness.value_or(Probe{});
+        const Probe readiness = a.spec->readiness.value_or(Probe{});
         inst.was_ready = inst.status.state == InstanceState::kReady;
         if (!inst.was_ready) inst.status.state = InstanceState::kStarting;
         inst.readiness.next_ms =
             inst.was_ready ? now + std::max<int64_t>(1, SecondsToMs(readiness.period_seconds))
                            : now;
         inst.liveness.next_ms =
-            now + SecondsToMs(a.spec.liveness ? a.spec.liveness->period_seconds : 0);
+            now + SecondsToMs(a.spec->liveness ? a.spec->liveness->period_seconds : 0);
       }
     }
     instances_.emplace(a.id, std::move(inst));

@@ -169,7 +169,7 @@ class Supervisor {
     double cpu_base = 0;         // cpu seconds of earlier processes of this instance
     double last_cpu_total = -1;  // last sample of this process; -1 = none yet
     int64_t last_sample_ms = 0;
-    StringMap env;  // the running process's env (exec probes)
+    StringMap env;  // the running process's env, kept only when it has an exec probe
   };
   struct Signature {
     InstanceState state;
@@ -202,9 +202,10 @@ class Supervisor {
   bool AwaitsFirstReady(const std::string& id, const Instance& inst) const;
   void CancelProbes(Instance& inst);
   void Remove(Instance& inst);
-  ProbeTarget TargetFor(const Instance& inst) const;
+  ProbeTarget TargetFor(const Instance& inst, const Probe& probe) const;
   bool Frozen(const std::string& id) const;
-  std::map<std::string, Signature> Signatures() const;
+  // Brings reported_ up to date with instances_; whether anything changed.
+  bool UpdateReported();
   // The fields of an InstanceRecord that Restore() needs to re-adopt an instance; a change to
   // any of them is persisted in the same Tick.
   struct Durable {

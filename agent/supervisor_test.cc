@@ -53,9 +53,9 @@ class SupervisorTest : public ::testing::Test {
     a.id = id;
     a.workload = "web";
     a.generation = 1;
-    a.spec.command = {"web-server", "--port", "${PORT}"};
-    a.spec.restart_policy = policy;
-    a.spec.termination_grace_period_seconds = 10;
+    a.spec.mut().command = {"web-server", "--port", "${PORT}"};
+    a.spec.mut().restart_policy = policy;
+    a.spec.mut().termination_grace_period_seconds = 10;
     return a;
   }
 
@@ -130,7 +130,7 @@ TEST_F(SupervisorTest, ReadinessRespectsInitialDelay) {
   p.type = Probe::Type::kHttp;
   p.http_path = "/healthz";
   p.initial_delay_seconds = 3;
-  a.spec.readiness = p;
+  a.spec.mut().readiness = p;
   listening_.insert("web-1");
   s->SetDesired({a});
   s->Tick();
@@ -376,7 +376,7 @@ TEST_F(SupervisorTest, LivenessFailureKillsAndRestarts) {
   live.exec = {"check", "${PORT}"};
   live.period_seconds = 1;
   live.failure_threshold = 3;
-  a.spec.liveness = live;
+  a.spec.mut().liveness = live;
   listening_.insert("web-1");
   s->SetDesired({a});
   s->Tick();
@@ -415,7 +415,7 @@ TEST_F(SupervisorTest, GenerationChangeIsRecordedNotRestarted) {
   s->Tick();
   InstanceAssignment a = A("web-1");
   a.generation = 2;
-  a.spec.command = {"other"};
+  a.spec.mut().command = {"other"};
   s->SetDesired({a});
   EXPECT_TRUE(s->Tick());
   EXPECT_EQ(Get(*s, "web-1").generation, 2);
@@ -557,7 +557,7 @@ TEST_F(SupervisorTest, FastProbingIsForAFewFreshTcpProbedStartsOnly) {
   Probe p;
   p.type = Probe::Type::kExec;
   p.exec = {"true"};
-  exec.spec.readiness = p;
+  exec.spec.mut().readiness = p;
   s->SetDesired({exec});
   s->Tick();
   EXPECT_FALSE(s->FastProbing()) << "an exec probe is a process: never at 200 us";

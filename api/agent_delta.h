@@ -69,9 +69,9 @@ struct ReportDeltaState {
   int64_t pending = -1;                          // the seq of the report in flight
   std::map<std::string, InstanceStatus> sent;    // what that report brings tided to
 };
-// The next report's body for `now` (a complete one when nothing is acknowledged).
-nlohmann::json NextReport(const std::string& node, const std::vector<InstanceStatus>& now,
-                          ReportDeltaState* st);
+// The next report's body (JSON text) for `now` (a complete one when nothing is acknowledged).
+std::string NextReport(const std::string& node, const std::vector<InstanceStatus>& now,
+                       ReportDeltaState* st);
 // tided's answer to the report in flight (status 0: no answer): acknowledged, or back to a
 // complete report next time.
 void OnReportAnswer(int status, const std::string& body, ReportDeltaState* st);

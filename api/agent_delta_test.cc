@@ -12,7 +12,7 @@ InstanceAssignment A(const std::string& id, int64_t gen = 1, const std::string& 
   a.id = id;
   a.workload = "web";
   a.generation = gen;
-  a.spec.command = {image};
+  a.spec.mut().command = {image};
   return a;
 }
 
@@ -141,19 +141,20 @@ std::vector<std::string> ReportedIds(const json& j) {
 
 TEST(ReportDelta, CompleteFirstThenOnlyWhatChangedSinceTheAcknowledgedReport) {
   ReportDeltaState st;
-  json first = NextReport("n1", {S("a"), S("b")}, &st);
+  json first = json::parse(NextReport("n1", {S("a"), S("b")}, &st));
   EXPECT_FALSE(first.contains("base"));
   EXPECT_EQ(ReportedIds(first), (std::vector<std::string>{"a", "b"}));
   OnReportAnswer(200, R"({"ok":true,"seq":)" + first["seq"].dump() + "}", &st);
-  json second = NextReport("n1", {S("a"), S("b", InstanceState::kFailed), S("c")}, &st);
+  json second =
+      json::parse(NextReport("n1", {S("a"), S("b", InstanceState::kFailed), S("c")}, &st));
   EXPECT_EQ(second["base"], first["seq"]);
   EXPECT_EQ(ReportedIds(second), (std::vector<std::string>{"b", "c"}));
   EXPECT_TRUE(second["gone"].empty());
   OnReportAnswer(200, R"({"ok":true,"seq":)" + second["seq"].dump() + "}", &st);
-  json third = NextReport("n1", {S("a"), S("b", InstanceState::kFailed), S("c")}, &st);
+  json third = json::parse(NextReport("n1", {S("a"), S("b", InstanceState::kFailed), S("c")}, &st));
   EXPECT_TRUE(third["instances"].empty()) << "a heartbeat that changes nothing carries nothing";
   OnReportAnswer(200, R"({"ok":true,"seq":)" + third["seq"].dump() + "}", &st);
-  json fourth = NextReport("n1", {S("c")}, &st);
+  json fourth = json::parse(NextReport("n1", {S("c")}, &st));
   EXPECT_EQ(fourth["gone"], json({"a", "b"}));
 }
 
@@ -165,12 +166,12 @@ TEST(ReportDelta, NoAnswerAResyncOrAStaleAckMeansACompleteReportNext) {
                                                 {500, R"({"ok":true,"seq":2})"},
                                                 {200, "not json"}}) {
     ReportDeltaState st;
-    json first = NextReport("n1", {S("a")}, &st);
+    json first = json::parse(NextReport("n1", {S("a")}, &st));
     OnReportAnswer(200, R"({"ok":true,"seq":)" + first["seq"].dump() + "}", &st);
-    json second = NextReport("n1", {S("a"), S("b")}, &st);  // seq 2
+    json second = json::parse(NextReport("n1", {S("a"), S("b")}, &st));  // seq 2
     ASSERT_TRUE(second.contains("base"));
     OnReportAnswer(status, body, &st);
-    json third = NextReport("n1", {S("a"), S("b")}, &st);
+    json third = json::parse(NextReport("n1", {S("a"), S("b")}, &st));
     EXPECT_FALSE(third.contains("base")) << status << " " << body;
     EXPECT_EQ(ReportedIds(third), (std::vector<std::string>{"a", "b"})) << body;
   }

@@ -428,7 +428,7 @@ void to_json(json& j, const InstanceAssignment& a) {
            {"workload", a.workload},
            {"kind", KindName(a.kind)},
            {"generation", a.generation},
-           {"spec", a.spec},
+           {"spec", *a.spec},
            {"layers", layers}};
 }
 

@@ -56,7 +56,7 @@ TEST(ManifestSecretTest, AssignmentsCarryValuesOnlyOnTheWireToAgents) {
   InstanceAssignment a;
   a.id = "app-1";
   a.workload = "app";
-  a.spec.secret_env["DB_PASSWORD"] = {"db", "password"};
+  a.spec.mut().secret_env["DB_PASSWORD"] = {"db", "password"};
   a.secret_env["DB_PASSWORD"] = kValue;
   EXPECT_EQ(json(a).dump().find(kValue), std::string::npos);  // e.g. instances.json
   json specs;

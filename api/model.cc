@@ -65,4 +65,23 @@ const char* NodeStateName(NodeState s) {
   return "?";
 }
 
+namespace {
+const std::shared_ptr<WorkloadSpec>& EmptySpec() {
+  static const auto* const empty =
+      new std::shared_ptr<WorkloadSpec>(std::make_shared<WorkloadSpec>());
+  return *empty;
+}
+}  // namespace
+
+SharedSpec::SharedSpec() : p_(EmptySpec()) {}
+
+SharedSpec::SharedSpec(WorkloadSpec spec) : p_(std::make_shared<WorkloadSpec>(std::move(spec))) {}
+
+WorkloadSpec& SharedSpec::mut() {
+  // use_count() is exact enough here: another holder could only appear by copying this very
+  // object, which a caller writing to it may not do concurrently.
+  if (p_.use_count() != 1) p_ = std::make_shared<WorkloadSpec>(*p_);
+  return *p_;
+}
+
 }  // namespace tide

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -183,6 +184,7 @@ struct InstanceStatus {
   std::string limit_enforcer;  // cgroup2 | cgroup1 | rlimit | none
   std::string pids_enforcer;   // cgroup2 | cgroup1 | rlimit | none (agent/pids_limit.h)
   bool frozen = false;         // frozen by spec.keepAlive (agent/freezer.h); not ready capacity
+  bool operator==(const InstanceStatus&) const = default;
 };
 
 enum class NodeState { kReady, kNotReady, kLost };
@@ -237,12 +239,32 @@ struct LayerRef {
 };
 
 // What tided wants one node to run: the full desired set is sent every time (level-triggered).
+// A WorkloadSpec held once however many instances run it. An assignment is copied per
+// instance, and several times (tided's cluster state; the agent's desired set, supervisor and
+// saved records): with the spec by value that was 768 bytes plus its strings per copy, the
+// bulk of an agent's memory at 1,000 instances. Copies share one immutable spec; reads go
+// through `->` and `*`, writes through mut(), which copies first when the spec is shared.
+// Thread-safety: as a shared_ptr (distinct SharedSpec objects may be used from any threads).
+class SharedSpec {
+ public:
+  SharedSpec();                   // the empty spec (one shared instance)
+  SharedSpec(WorkloadSpec spec);  // NOLINT(google-explicit-constructor): a spec is its value
+  const WorkloadSpec& operator*() const { return *p_; }
+  const WorkloadSpec* operator->() const { return p_.get(); }
+  WorkloadSpec& mut();  // this copy's own spec (copied from the shared one on first write)
+  bool SameObject(const SharedSpec& o) const { return p_ == o.p_; }
+  bool operator==(const SharedSpec& o) const { return p_ == o.p_ || *p_ == *o.p_; }
+
+ private:
+  std::shared_ptr<WorkloadSpec> p_;
+};
+
 struct InstanceAssignment {
   std::string id;
   std::string workload;
   Kind kind = Kind::kService;
   int64_t generation = 0;
-  WorkloadSpec spec;
+  SharedSpec spec;
   std::vector<LayerRef> layers;  // resolved from spec.layers
   // spec.secret_env resolved: env name -> value. Sent to the agent in the assignments answer
   // only; the agent keeps it in memory (never in instances.json, api/json.h leaves it out).

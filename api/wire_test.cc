@@ -305,8 +305,8 @@ InstanceAssignment Assignment(const std::string& id, int64_t generation,
   a.id = id;
   a.workload = "web";
   a.generation = generation;
-  a.spec.command = {command, "--port", "${PORT}"};
-  a.spec.env = {{"MODE", "fast"}};
+  a.spec.mut().command = {command, "--port", "${PORT}"};
+  a.spec.mut().env = {{"MODE", "fast"}};
   a.layers = {{"py", "/opt/py"}};
   return a;
 }

@@ -235,7 +235,7 @@ asio::awaitable<void> Heartbeats(Fleet& f, SimAgent& a, SteadyClock::duration of
       st.cpu_seconds_total += st.cpu;
       st.memory_bytes = (int64_t{24} << 20) + 4096 * (st.memory_bytes / 4096 % 64 + 1);
     }
-    const std::string body = NextReport(a.name, a.statuses, &a.reports).dump();
+    const std::string body = NextReport(a.name, a.statuses, &a.reports);
     Answer r = co_await Call(f.port, http::verb::post, "/v1/agent/status", a.credential, body, "",
                              10s, &a.beat_conn);
     OnReportAnswer(r.status, r.body, &a.reports);

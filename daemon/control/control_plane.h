@@ -192,6 +192,7 @@ class ControlPlane : public GatewayBackend {
     // busy/idle edges.
     std::unique_ptr<KeepAliveTracker> keepalive;
     bool settled = false;  // the last full pass left nothing to follow (loop_wake.h)
+    SharedSpec spec;       // the spec last handed to an instance's assignment, to share
   };
   struct GatewayUpdate {
     std::string workload;
@@ -238,8 +239,9 @@ class ControlPlane : public GatewayBackend {
   WorkloadStatus StatusLocked(const StoredObject& obj);
   // What an agent is told to run for instance `id` of workload `o` (layers and secret env
   // resolved; secret values live in tided's memory and the agent's, daemon/control/secret_env.h).
-  InstanceAssignment AssignmentLocked(const Object& o, const std::string& id,
-                                      int64_t generation) const;
+  // Instances of one spec share it (SharedSpec in api/model.h): one copy per workload and
+  // generation in tided's cluster state, not one per instance.
+  InstanceAssignment AssignmentLocked(const Object& o, const std::string& id, int64_t generation);
   // A new instance of `obj` (its generation and spec), not yet placed.
   InstanceRecord NewInstanceLocked(const StoredObject& obj);
   // True when instance `r` of `wr` must get no traffic (a failed rollout's generation).

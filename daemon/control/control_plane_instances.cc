@@ -53,8 +53,8 @@ void ControlPlane::BuildPlacementCacheLocked() {
     auto it = c.index.find(other.node);
     if (it == c.index.end()) continue;
     SchedNode& sn = c.nodes[it->second];
-    sn.allocated.cpu += other.assignment.spec.resources.cpu;
-    sn.allocated.memory_bytes += other.assignment.spec.resources.memory_bytes;
+    sn.allocated.cpu += other.assignment.spec->resources.cpu;
+    sn.allocated.memory_bytes += other.assignment.spec->resources.memory_bytes;
     ++c.per_workload[other.workload][it->second];
   }
   placement_cache_ = std::move(c);
@@ -63,7 +63,7 @@ void ControlPlane::BuildPlacementCacheLocked() {
 bool ControlPlane::PlaceLocked(InstanceRecord& rec, std::string* reason) {
   // Values as they are now: the instance may have waited for its Secret to be applied.
   if (std::string missing =
-          ResolveSecretEnv(rec.assignment.spec, secret_values_, &rec.assignment.secret_env);
+          ResolveSecretEnv(*rec.assignment.spec, secret_values_, &rec.assignment.secret_env);
       !missing.empty()) {
     *reason = std::string(kWaitingForSecret) + missing;
     return false;
@@ -84,9 +84,9 @@ bool ControlPlane::PlaceLocked(InstanceRecord& rec, std::string* reason) {
   std::vector<SchedNode>& nodes = cache.nodes;
   PlacementRequest req;
   req.workload = rec.workload;
-  req.cpu = rec.assignment.spec.resources.cpu;
-  req.memory_bytes = rec.assignment.spec.resources.memory_bytes;
-  req.node_selector = rec.assignment.spec.node_selector;
+  req.cpu = rec.assignment.spec->resources.cpu;
+  req.memory_bytes = rec.assignment.spec->resources.memory_bytes;
+  req.node_selector = rec.assignment.spec->node_selector;
   std::string node;
   Status s = PlaceOne(nodes, req, &node);
   if (!s.ok()) {
@@ -117,19 +117,25 @@ void ControlPlane::DrainLocked(InstanceRecord& rec, int64_t now, const std::stri
     return;
   }
   rec.draining = true;
-  int64_t grace = static_cast<int64_t>(rec.assignment.spec.timeout_seconds * 1000);
+  int64_t grace = static_cast<int64_t>(rec.assignment.spec->timeout_seconds * 1000);
   rec.drain_deadline_ms = now + (rec.Ready() ? grace : 0);
   EmitLocked("Normal", "Killing", "instance/" + rec.id, rec.workload, "stopping instance: " + why);
 }
 
 InstanceAssignment ControlPlane::AssignmentLocked(const Object& o, const std::string& id,
-                                                  int64_t generation) const {
+                                                  int64_t generation) {
   InstanceAssignment a;
   a.id = id;
   a.workload = o.metadata.name;
   a.kind = o.kind;
   a.generation = generation;
-  a.spec = o.spec;
+  if (auto w = workloads_.find(o.metadata.name); w != workloads_.end()) {
+    // During a rollout two generations alternate here; each switch makes one copy.
+    if (!(*w->second.spec == o.spec)) w->second.spec = o.spec;
+    a.spec = w->second.spec;
+  } else {
+    a.spec = o.spec;
+  }
   for (const auto& l : o.spec.layers) {
     auto lp = layer_paths_.find(l);
     a.layers.push_back({l, lp == layer_paths_.end() ? "" : lp->second});

@@ -128,8 +128,8 @@ std::vector<ControlPlane::NodeView> ControlPlane::Nodes() {
       auto it = state_.instances.find(id);
       if (it == state_.instances.end() || it->second.removed) continue;
       const InstanceRecord& rec = it->second;
-      v.allocated.cpu += rec.assignment.spec.resources.cpu;
-      v.allocated.memory_bytes += rec.assignment.spec.resources.memory_bytes;
+      v.allocated.cpu += rec.assignment.spec->resources.cpu;
+      v.allocated.memory_bytes += rec.assignment.spec->resources.memory_bytes;
       ++v.instances;
     }
     out.push_back(std::move(v));
