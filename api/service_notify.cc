@@ -1,26 +1,70 @@
 #include "api/service_notify.h"
 
-#include <systemd/sd-daemon.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 
 namespace tide {
 
+namespace {
+
+// A decimal without sign or junk, as systemd writes WATCHDOG_USEC and WATCHDOG_PID.
+bool ParseDecimal(const char* s, uint64_t* out) {
+  if (s == nullptr || *s == '\0') return false;
+  uint64_t v = 0;
+  for (; *s != '\0'; ++s) {
+    if (*s < '0' || *s > '9') return false;
+    const uint64_t d = static_cast<uint64_t>(*s - '0');
+    if (v > (UINT64_MAX - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
 ServiceNotify::ServiceNotify() {
   const char* socket = std::getenv("NOTIFY_SOCKET");
-  enabled_ = socket != nullptr && *socket != '\0';
-  uint64_t usec = 0;
-  // > 0 only when WATCHDOG_USEC is set and WATCHDOG_PID (if set) names this process.
-  if (enabled_ && sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+  // A path or an abstract name ("@..."); other forms (vsock:, for VMs) are not for us.
+  if (socket != nullptr && (socket[0] == '/' || socket[0] == '@') &&
+      std::strlen(socket) < sizeof(sockaddr_un::sun_path)) {
+    socket_ = socket;
+    enabled_ = true;
+  }
+  // As sd_watchdog_enabled(3): WATCHDOG_USEC > 0, and WATCHDOG_PID, when set, is this process.
+  uint64_t usec = 0, pid = 0;
+  const char* pid_env = std::getenv("WATCHDOG_PID");
+  const bool ours = pid_env == nullptr ||
+                    (ParseDecimal(pid_env, &pid) && pid == static_cast<uint64_t>(::getpid()));
+  if (enabled_ && ours && ParseDecimal(std::getenv("WATCHDOG_USEC"), &usec) && usec > 0) {
     watchdog_interval_ = std::chrono::microseconds(usec / 2);
   }
 }
 
 bool ServiceNotify::Send(const std::string& message) {
   if (!enabled_) return false;
-  return sd_notify(0, message.c_str()) > 0;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, socket_.data(), socket_.size());
+  if (socket_[0] == '@') addr.sun_path[0] = '\0';  // abstract: no terminating NUL counted
+  const socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + socket_.size() +
+                                               (socket_[0] == '@' ? 0 : 1));
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  ssize_t n;
+  do {
+    n = ::sendto(fd, message.data(), message.size(), MSG_NOSIGNAL,
+                 reinterpret_cast<const sockaddr*>(&addr), len);
+  } while (n < 0 && errno == EINTR);
+  ::close(fd);
+  return n == static_cast<ssize_t>(message.size());
 }
 
 bool ServiceNotify::Ready(const std::string& status) { return Send("READY=1\nSTATUS=" + status); }

@@ -6,11 +6,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 
 // The sd_notify protocol against a unix datagram socket standing in for systemd's.
 namespace tide {
@@ -96,6 +99,34 @@ TEST_F(ServiceNotifyTest, WatchdogIntervalIsHalfOfWatchdogUsecForThisProcessOnly
   for (const char* bad : {"0", "abc", "-5", ""}) {
     ::setenv("WATCHDOG_USEC", bad, 1);
     EXPECT_EQ(ServiceNotify().watchdog_interval().count(), 0) << bad;
+  }
+}
+
+// systemd may name an abstract socket ("@name"); anything else that is not a path (vsock:, a
+// relative name, a name too long for sockaddr_un) leaves notification off instead of failing.
+TEST_F(ServiceNotifyTest, AbstractSocketNamesAreReachedAndOtherFormsAreOff) {
+  const std::string name = "tide-notify-test-" + std::to_string(::getpid());
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  name.copy(addr.sun_path + 1, sizeof addr.sun_path - 2);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr),
+                   static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size())),
+            0);
+  ::setenv("NOTIFY_SOCKET", ("@" + name).c_str(), 1);
+  ServiceNotify n;
+  ASSERT_TRUE(n.enabled());
+  EXPECT_TRUE(n.Ready("up"));
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 2000), 1);
+  char buf[64];
+  const ssize_t got = ::recv(fd, buf, sizeof buf, 0);
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(std::max<ssize_t>(got, 0))), "READY=1\nSTATUS=up");
+  ::close(fd);
+  for (const std::string& bad : std::vector<std::string>{"vsock:2:1234", "relative/notify.sock",
+                                                         "/" + std::string(200, 'x')}) {
+    ::setenv("NOTIFY_SOCKET", bad.c_str(), 1);
+    EXPECT_FALSE(ServiceNotify().enabled()) << bad;
   }
 }
 

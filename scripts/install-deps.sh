@@ -7,8 +7,6 @@ PKGS=(
   libboost1.81-dev prometheus-cpp-dev libcpp-httplib-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libssl-dev libsqlite3-dev
   libgtest-dev libgmock-dev
-  # sd_notify for the Type=notify units with a watchdog (api/service_notify.h, deploy/systemd)
-  libsystemd-dev
   python3 redis-server nginx prometheus wrk procps iproute2 curl
   etcd-server  # a real etcd (3.4, v3 JSON gateway at /v3/) for the HA store tests
 )
