@@ -112,6 +112,14 @@ bool RssRun(int n, const WorkloadConfig& cfg, long* tided_kib, long* agent_kib) 
   AgentProc agent(dir.path(), tided, "rss-node", lo, lo + ports - 1,
                   "--memory " + std::to_string(capacity));
   if (!WaitFor([&] { return AnyNodeReady(tided.Get("/v1/nodes").Json()); }, 20s)) return false;
+  // The reference: the same two processes before any instance. Most of it is file pages of the
+  // shared libraries (RssFile), mapped whatever the daemon does.
+  const pid_t tp = tided.proc()->pid(), ap = agent.proc()->pid();
+  std::printf(
+      "  RSS with 0 instances (reference): tided %.1f MiB (shared-library and binary pages %.1f), "
+      "tide-agent %.1f MiB (%.1f)\n",
+      RssKib(tp) / 1024.0, StatusField(tp, "RssFile") / 1024.0, RssKib(ap) / 1024.0,
+      StatusField(ap, "RssFile") / 1024.0);
   const std::string yaml =
       "apiVersion: tide/v1\nkind: Service\nmetadata: {name: sink}\nspec:\n"
       "  command: [\"" +
@@ -125,7 +133,6 @@ bool RssRun(int n, const WorkloadConfig& cfg, long* tided_kib, long* agent_kib) 
   }
   std::printf("  %d instances Ready %.1f s after the apply (node memory declared: %.1f GiB)\n", n,
               MsSince(start) / 1000, capacity / 1073741824.0);
-  const pid_t tp = tided.proc()->pid(), ap = agent.proc()->pid();
   long t1 = RssKib(tp), a1 = RssKib(ap);
   std::this_thread::sleep_for(5s);  // steady-state window (heartbeats, samples), not a wait
   long t2 = RssKib(tp), a2 = RssKib(ap);
@@ -133,8 +140,9 @@ bool RssRun(int n, const WorkloadConfig& cfg, long* tided_kib, long* agent_kib) 
   *agent_kib = std::max(a1, a2);
   std::printf(
       "  RSS with %d instances Ready: tided %.1f MiB, tide-agent %.1f MiB; 5 s later %.1f / "
-      "%.1f MiB\n",
-      n, t1 / 1024.0, a1 / 1024.0, t2 / 1024.0, a2 / 1024.0);
+      "%.1f MiB (shared-library and binary pages %.1f / %.1f)\n",
+      n, t1 / 1024.0, a1 / 1024.0, t2 / 1024.0, a2 / 1024.0, StatusField(tp, "RssFile") / 1024.0,
+      StatusField(ap, "RssFile") / 1024.0);
   tided.Put("/v1/workloads/sink/scale", "{\"replicas\":0}");
   WaitFor([&] { return tided.Instances("sink").empty(); }, 60s);
   return true;
