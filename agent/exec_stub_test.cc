@@ -97,6 +97,29 @@ TEST(ExecStubMessageTest, RefusesTruncatedPaddedOrOddMessages) {
   EXPECT_FALSE(DecodeStubLaunch(EncodeStubLaunch(nul), &out));
 }
 
+// Stubs run the small `tide-exec-stub` beside the agent's binary when it is there and
+// executable, else the agent's binary; a link (such as /proc/self/exe) counts where it points.
+TEST(ExecStubBinaryTest, TheSmallStubBesideTheAgentElseTheAgentItself) {
+  TempDir dir;
+  ASSERT_EQ(::mkdir((dir.path() + "/bin").c_str(), 0755), 0);
+  const std::string agent = dir.path() + "/bin/tide-agent";
+  const std::string stub = dir.path() + "/bin/tide-exec-stub";
+  const std::string link = dir.path() + "/agent-link";
+  std::ofstream(agent) << "#!/bin/sh\n";
+  ::chmod(agent.c_str(), 0755);
+  ASSERT_EQ(::symlink(agent.c_str(), link.c_str()), 0);
+  EXPECT_EQ(ExecStubBinary(agent), agent);  // none beside it
+  std::ofstream(stub) << "#!/bin/sh\n";
+  ::chmod(stub.c_str(), 0644);
+  EXPECT_EQ(ExecStubBinary(agent), agent);  // not executable
+  ::chmod(stub.c_str(), 0755);
+  EXPECT_EQ(ExecStubBinary(agent), stub);
+  EXPECT_EQ(ExecStubBinary(link), stub);
+  // The build puts it beside the test binaries too: CgroupPoolTest below runs the real one.
+  EXPECT_EQ(ExecStubBinary("/proc/self/exe").substr(ExecStubBinary("/proc/self/exe").rfind('/')),
+            "/tide-exec-stub");
+}
+
 // The refill waits for a quiet moment after a Take (the launch's exec must not wait for a
 // new stub's cgroup join), except when no stub is left.
 TEST(CgroupPoolRefillTest, WaitsAfterATakeUnlessThePoolIsEmpty) {

@@ -78,8 +78,8 @@ struct OsProcessLauncher::Impl {
         pids(o.pids ? *o.pids : DetectPidsLayout(o.proc_root)),
         run_as(std::move(o.run_as)) {
     if (o.cgroup_pool > 0 && !o.pool_exe.empty()) {
-      pool = std::make_unique<CgroupPool>(limits, &pids,
-                                          CgroupPool::Options{o.cgroup_pool, o.pool_exe});
+      pool = std::make_unique<CgroupPool>(
+          limits, &pids, CgroupPool::Options{o.cgroup_pool, ExecStubBinary(o.pool_exe)});
     }
   }
 
