@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -190,6 +191,45 @@ TEST_F(CgroupPoolTest, AReadyStubBecomesTheInstanceInItsOwnLimitedCgroup) {
   EXPECT_EQ(cg.find("pool-"), std::string::npos) << cg;
   // The pool fills up again off the launch path.
   EXPECT_TRUE(launcher_->WaitPoolReady(2, 10000));
+}
+
+// A pooled launch's log file is a spare made ahead on the refill thread and renamed into
+// place; a log that is there already (a restart) is appended to; spares of agents that are gone
+// are removed.
+TEST_F(CgroupPoolTest, APooledLaunchRenamesASpareLogIntoPlaceAndKeepsAnExistingLog) {
+  auto spares = [&] {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(dir_.path())) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(".spare-", 0) == 0) out.push_back(name);
+    }
+    return out;
+  };
+  const std::string gone = dir_.path() + "/.spare-2147483647-0.log";  // no such pid
+  std::ofstream(gone) << "";
+  LaunchResult r;
+  LaunchSpec first = Spec("pooled-log-1", {"/bin/sh", "-c", "echo one; exec sleep 60"});
+  ASSERT_TRUE(Launch(first, &r).ok());
+  ASSERT_TRUE(WaitFor([&] { return ReadAll(first.log_path).find("one") != std::string::npos; }));
+  // The refill after the launch makes one spare beside the log and removes the one left over.
+  ASSERT_TRUE(WaitFor([&] {
+    auto s = spares();
+    return s.size() == 1 && s[0].rfind(".spare-" + std::to_string(::getpid()) + "-", 0) == 0;
+  })) << spares().size();
+  const std::string spare = dir_.path() + "/" + spares()[0];
+  LaunchSpec second = Spec("pooled-log-2", {"/bin/sh", "-c", "echo two; exec sleep 60"});
+  ASSERT_TRUE(Launch(second, &r).ok());
+  ASSERT_TRUE(WaitFor([&] { return ReadAll(second.log_path).find("two") != std::string::npos; }));
+  struct stat st;
+  EXPECT_NE(::stat(spare.c_str(), &st), 0) << "the spare was not renamed into place";
+  EXPECT_EQ((::stat(second.log_path.c_str(), &st), st.st_mode & 0777), 0600u);
+  // A restart's log keeps what it had.
+  ASSERT_TRUE(WaitFor([&] { return spares().size() == 1; }));
+  LaunchSpec again = Spec("pooled-log-3", {"/bin/sh", "-c", "echo three; exec sleep 60"});
+  std::ofstream(again.log_path) << "before\n";
+  ASSERT_TRUE(Launch(again, &r).ok());
+  ASSERT_TRUE(WaitFor([&] { return ReadAll(again.log_path).find("three") != std::string::npos; }));
+  EXPECT_EQ(ReadAll(again.log_path), "before\nthree\n");
 }
 
 TEST_F(CgroupPoolTest, SocketActivationThroughAStubGivesTheStubsPid) {
