@@ -150,6 +150,7 @@ void CgroupPool::RefillLoop() {
     }
     lock.unlock();
     std::optional<Stub> stub = StartStub();
+    if (options_.alongside) options_.alongside();
     lock.lock();
     if (!stub) {
       broken_ = true;

@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -40,6 +41,9 @@ class CgroupPool {
   struct Options {
     size_t size = 0;       // 0: no pool
     std::string self_exe;  // the binary whose main() calls MaybeRunExecStub
+    // Also run on the refill thread with each stub it starts (off the launch path, no lock
+    // held): other preparations for the next launch (the launcher's spare log file).
+    std::function<void()> alongside;
   };
   struct Stub {
     int pid = -1;

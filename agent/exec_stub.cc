@@ -184,6 +184,20 @@ void MaybeRunExecStub(int argc, char** argv) {
   if (argc == 2 && std::strcmp(argv[1], kExecStubArg) == 0) RunStub();
 }
 
+std::string ExecStubBinary(const std::string& self_exe) {
+  char buf[4096];
+  const ssize_t n = ::readlink(self_exe.c_str(), buf, sizeof buf - 1);
+  const std::string exe = n > 0 ? std::string(buf, static_cast<size_t>(n)) : self_exe;
+  const size_t slash = exe.rfind('/');
+  if (slash == std::string::npos) return self_exe;
+  const std::string stub = exe.substr(0, slash + 1) + "tide-exec-stub";
+  struct stat st;
+  if (::stat(stub.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || ::access(stub.c_str(), X_OK) != 0) {
+    return self_exe;
+  }
+  return stub;
+}
+
 std::string EncodeStubLaunch(const StubLaunch& l) {
   std::string out;
   PutU32(&out, l.umask);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -97,6 +98,29 @@ TEST(ExecStubMessageTest, RefusesTruncatedPaddedOrOddMessages) {
   EXPECT_FALSE(DecodeStubLaunch(EncodeStubLaunch(nul), &out));
 }
 
+// Stubs run the small `tide-exec-stub` beside the agent's binary when it is there and
+// executable, else the agent's binary; a link (such as /proc/self/exe) counts where it points.
+TEST(ExecStubBinaryTest, TheSmallStubBesideTheAgentElseTheAgentItself) {
+  TempDir dir;
+  ASSERT_EQ(::mkdir((dir.path() + "/bin").c_str(), 0755), 0);
+  const std::string agent = dir.path() + "/bin/tide-agent";
+  const std::string stub = dir.path() + "/bin/tide-exec-stub";
+  const std::string link = dir.path() + "/agent-link";
+  std::ofstream(agent) << "#!/bin/sh\n";
+  ::chmod(agent.c_str(), 0755);
+  ASSERT_EQ(::symlink(agent.c_str(), link.c_str()), 0);
+  EXPECT_EQ(ExecStubBinary(agent), agent);  // none beside it
+  std::ofstream(stub) << "#!/bin/sh\n";
+  ::chmod(stub.c_str(), 0644);
+  EXPECT_EQ(ExecStubBinary(agent), agent);  // not executable
+  ::chmod(stub.c_str(), 0755);
+  EXPECT_EQ(ExecStubBinary(agent), stub);
+  EXPECT_EQ(ExecStubBinary(link), stub);
+  // The build puts it beside the test binaries too: CgroupPoolTest below runs the real one.
+  EXPECT_EQ(ExecStubBinary("/proc/self/exe").substr(ExecStubBinary("/proc/self/exe").rfind('/')),
+            "/tide-exec-stub");
+}
+
 // The refill waits for a quiet moment after a Take (the launch's exec must not wait for a
 // new stub's cgroup join), except when no stub is left.
 TEST(CgroupPoolRefillTest, WaitsAfterATakeUnlessThePoolIsEmpty) {
@@ -167,6 +191,45 @@ TEST_F(CgroupPoolTest, AReadyStubBecomesTheInstanceInItsOwnLimitedCgroup) {
   EXPECT_EQ(cg.find("pool-"), std::string::npos) << cg;
   // The pool fills up again off the launch path.
   EXPECT_TRUE(launcher_->WaitPoolReady(2, 10000));
+}
+
+// A pooled launch's log file is a spare made ahead on the refill thread and renamed into
+// place; a log that is there already (a restart) is appended to; spares of agents that are gone
+// are removed.
+TEST_F(CgroupPoolTest, APooledLaunchRenamesASpareLogIntoPlaceAndKeepsAnExistingLog) {
+  auto spares = [&] {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(dir_.path())) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(".spare-", 0) == 0) out.push_back(name);
+    }
+    return out;
+  };
+  const std::string gone = dir_.path() + "/.spare-2147483647-0.log";  // no such pid
+  std::ofstream(gone) << "";
+  LaunchResult r;
+  LaunchSpec first = Spec("pooled-log-1", {"/bin/sh", "-c", "echo one; exec sleep 60"});
+  ASSERT_TRUE(Launch(first, &r).ok());
+  ASSERT_TRUE(WaitFor([&] { return ReadAll(first.log_path).find("one") != std::string::npos; }));
+  // The refill after the launch makes one spare beside the log and removes the one left over.
+  ASSERT_TRUE(WaitFor([&] {
+    auto s = spares();
+    return s.size() == 1 && s[0].rfind(".spare-" + std::to_string(::getpid()) + "-", 0) == 0;
+  })) << spares().size();
+  const std::string spare = dir_.path() + "/" + spares()[0];
+  LaunchSpec second = Spec("pooled-log-2", {"/bin/sh", "-c", "echo two; exec sleep 60"});
+  ASSERT_TRUE(Launch(second, &r).ok());
+  ASSERT_TRUE(WaitFor([&] { return ReadAll(second.log_path).find("two") != std::string::npos; }));
+  struct stat st;
+  EXPECT_NE(::stat(spare.c_str(), &st), 0) << "the spare was not renamed into place";
+  EXPECT_EQ((::stat(second.log_path.c_str(), &st), st.st_mode & 0777), 0600u);
+  // A restart's log keeps what it had.
+  ASSERT_TRUE(WaitFor([&] { return spares().size() == 1; }));
+  LaunchSpec again = Spec("pooled-log-3", {"/bin/sh", "-c", "echo three; exec sleep 60"});
+  std::ofstream(again.log_path) << "before\n";
+  ASSERT_TRUE(Launch(again, &r).ok());
+  ASSERT_TRUE(WaitFor([&] { return ReadAll(again.log_path).find("three") != std::string::npos; }));
+  EXPECT_EQ(ReadAll(again.log_path), "before\nthree\n");
 }
 
 TEST_F(CgroupPoolTest, SocketActivationThroughAStubGivesTheStubsPid) {

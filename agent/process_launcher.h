@@ -57,7 +57,9 @@ class OsProcessLauncher : public ProcessLauncher {
     RunAsPolicy run_as{"", true};
     // Exec stubs kept ready inside cgroups of their own (agent/cgroup_pool.h), so a launch
     // skips the cgroup join; 0 = none. pool_exe is the binary whose main() calls
-    // MaybeRunExecStub (the agent's own: "/proc/self/exe"). Used by Launch, not LaunchMany.
+    // MaybeRunExecStub (the agent's own: "/proc/self/exe"); stubs are started from the small
+    // `tide-exec-stub` beside it when there is one (ExecStubBinary, agent/exec_stub.h). Used by
+    // Launch, not LaunchMany.
     size_t cgroup_pool = 0;
     std::string pool_exe;
   };

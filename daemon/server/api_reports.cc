@@ -45,64 +45,67 @@ void ApiReports::StopPool() {
   pool_->Stop();
 }
 
-std::optional<FrontDoorAnswer> ApiReports::Answer(const FrontDoorCall& call, bool quick_only) {
-  NodeReport report;
+std::optional<FrontDoorAnswer> ApiReports::Take(const FrontDoorCall& call, Parsed* out) {
   json parsed;
-  if (Status st = DecodeNodeReport(call.body, &report, &parsed); !st.ok()) {
+  if (Status st = DecodeNodeReport(call.body, &out->report, &parsed); !st.ok()) {
     return ErrorAnswer(HttpCode(st.code()), "InvalidRequest", st.message());
   }
-  Principal who;
-  if (Status st = auth_.AuthorizeAs(call.Header("Authorization"), "POST", RouteClass::kAgent, &who);
+  if (Status st =
+          auth_.AuthorizeAs(call.Header("Authorization"), "POST", RouteClass::kAgent, &out->who);
       !st.ok()) {  // the door checked it; a token revoked since is refused here
     return ErrorAnswer(HttpCode(st.code()), ErrorCode(st.code()), st.message());
   }
-  const NodeAccess access =
-      DecideNodeAccess(who, NodeAction::kReport, report.node, auth_.NodeClaimed(report.node));
-  if (access.verdict != NodeAccess::Verdict::kAllow) {
-    if (quick_only) return std::nullopt;  // the event is written on the pool
-    if (deny_) deny_(who, NodeAction::kReport, report.node, access.message);
-    return ErrorAnswer(403, "Forbidden", access.message);
-  }
-  if (quick_only) cp_.HeardFrom(report.node);  // alive now, however long the rest waits
-  int64_t seq = -1, base = -1;
-  std::vector<std::string> gone;
-  if (Status st = DecodeReportDelta(parsed, &seq, &base, &gone); !st.ok()) {
+  const std::string& node = out->report.node;
+  out->access = DecideNodeAccess(out->who, NodeAction::kReport, node, auth_.NodeClaimed(node));
+  if (out->access.verdict != NodeAccess::Verdict::kAllow) return std::nullopt;  // event: pool
+  cp_.HeardFrom(node);  // alive now, however long the rest waits
+  if (Status st = DecodeReportDelta(parsed, &out->seq, &out->base, &out->gone); !st.ok()) {
     return ErrorAnswer(400, "InvalidRequest", st.message());
   }
-  if (gone.empty() && base >= 0 && cp_.QuickReport(report.node, seq, base, report.instances)) {
+  if (out->gone.empty() && out->base >= 0 &&
+      cp_.QuickReport(node, out->seq, out->base, out->report.instances)) {
     quick_reports_.Increment();
-    return JsonAnswer(200, json{{"ok", true}, {"seq", seq}});
+    return JsonAnswer(200, json{{"ok", true}, {"seq", out->seq}});
   }
-  if (quick_only) return std::nullopt;
+  return std::nullopt;
+}
+
+FrontDoorAnswer ApiReports::Finish(const Parsed& p) {
+  if (p.access.verdict != NodeAccess::Verdict::kAllow) {
+    if (deny_) deny_(p.who, NodeAction::kReport, p.report.node, p.access.message);
+    return ErrorAnswer(403, "Forbidden", p.access.message);
+  }
   bool resync = false;
   full_reports_.Increment();
-  if (Status st = cp_.Report(report, seq, base, gone, &resync); !st.ok()) {
+  if (Status st = cp_.Report(p.report, p.seq, p.base, p.gone, &resync); !st.ok()) {
     return ErrorAnswer(HttpCode(st.code()), ErrorCode(st.code()), st.message());
   }
   json out = {{"ok", true}};
   if (resync) {
     out["resync"] = true;
-  } else if (seq >= 0) {
-    out["seq"] = seq;
+  } else if (p.seq >= 0) {
+    out["seq"] = p.seq;
   }
   return JsonAnswer(200, out);
 }
 
 asio::awaitable<FrontDoorAnswer> ApiReports::Report(FrontDoorCall call) {
   std::optional<FrontDoorAnswer> ans;
+  Parsed parsed;
   if (call.method != "POST") {
     ans = ErrorAnswer(405, "MethodNotAllowed", "POST /v1/agent/status only");
   } else if (call.body.size() <= kInlineReportBytes) {
     // A heartbeat that lists nothing (the steady state of a node whose instances' samples did
     // not move, or that runs none) is parsed here: a few microseconds, where the hop to the
     // parse pool and back cost two thread wake-ups a second per idle node.
-    ans = Answer(call, /*quick_only=*/true);
+    ans = Take(call, &parsed);
   } else {
     // Parsing 1,000 reports a second would fill the event loop's one thread: it is done on the
     // parse pool, which never waits for the control loop's lock (QuickReport).
-    ans = co_await parse_pool_->Off([&] { return Answer(call, /*quick_only=*/true); });
+    ans = co_await parse_pool_->Off([&] { return Take(call, &parsed); });
   }
-  if (!ans) ans = co_await pool_->Off([&] { return *Answer(call, /*quick_only=*/false); });
+  // What is left goes to the pool as parsed: a report is never parsed twice.
+  if (!ans) ans = co_await pool_->Off([&] { return Finish(parsed); });
   metrics_.api_requests_total
       .Add({{"method", "POST"},
             {"route", "/v1/agent/status"},

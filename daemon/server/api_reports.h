@@ -1,7 +1,7 @@
 // ApiReports: POST /v1/agent/status, the agents' heartbeats (docs/api.md "Agent protocol"),
 // answered in the front door's event loop (daemon/server/front_door.h, FrontDoorLane::serve)
 // rather than by a worker thread behind a loopback hop.
-//  - Every report is parsed (once) on a parse pool of two threads, so the event loop's one
+//  - Every report is parsed once, on a parse pool of two threads, so the event loop's one
 //    thread only moves bytes; but one of at most kInlineReportBytes (a heartbeat that lists no
 //    status: an idle node's) is parsed in the event loop, which costs less than the hop. A
 //    heartbeat that says nothing new (a report delta with no gone id whose statuses differ at most
@@ -23,6 +23,7 @@
 #include "daemon/server/api_waits.h"
 #include "daemon/server/auth.h"
 #include "daemon/server/front_door.h"
+#include "daemon/server/node_identity.h"
 #include "daemon/server/off_pool.h"
 
 namespace tide {
@@ -37,9 +38,20 @@ class ApiReports {
   void StopPool();
 
  private:
-  // The answer to `call`; with quick_only, nullopt unless it is a heartbeat QuickReport took
-  // (nothing blocking runs: no event, no control-plane lock).
-  std::optional<FrontDoorAnswer> Answer(const FrontDoorCall& call, bool quick_only);
+  // A report parsed and checked once (Take), for the pool to finish (Finish).
+  struct Parsed {
+    NodeReport report;
+    int64_t seq = -1, base = -1;
+    std::vector<std::string> gone;
+    Principal who;
+    NodeAccess access;
+  };
+  // Parses `call` and answers what needs nothing blocking (no event, no control-plane lock):
+  // a malformed report, a refused token, a heartbeat QuickReport took. nullopt: *out holds the
+  // parsed report for Finish.
+  std::optional<FrontDoorAnswer> Take(const FrontDoorCall& call, Parsed* out);
+  // The rest, on the pool: the refusal and its event, or ControlPlane::Report.
+  FrontDoorAnswer Finish(const Parsed& p);
 
   ControlPlane& cp_;
   Auth& auth_;

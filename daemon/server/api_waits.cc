@@ -110,19 +110,37 @@ void ApiWaits::StopPool() { pool_->Stop(); }
 
 void ApiWaits::Notify() {
   dirty_ = true;
-  if (!checking_.exchange(true)) pool_->Post([this] { Check(); });
+  if (!checking_.exchange(true)) Check(/*on_notifier=*/true);
 }
 
-void ApiWaits::Check() {
+void ApiWaits::Check(bool on_notifier) {
   for (;;) {
     dirty_ = false;
+    size_t built = 0;
     for (const auto& node : agents_.Keys()) {
       const int64_t v = cp_.AssignmentVersion(node);
       auto [it, fresh] = seen_versions_.try_emplace(node, v);
-      if (fresh || it->second != v) {
-        it->second = v;
-        agents_.Notify(node);
+      if (!fresh && it->second == v) continue;
+      it->second = v;
+      // The polls of this node that the new version answers get their body from here; the
+      // rest (and any beyond kInlineAnswers on the notifier) build their own when woken.
+      std::vector<std::shared_ptr<Poll>> due;
+      {
+        std::lock_guard<std::mutex> lk(polls_mu_);
+        for (auto [p, end] = polls_.equal_range(node); p != end; ++p) {
+          if (!p->second->answered && v > p->second->after) due.push_back(p->second);
+        }
       }
+      for (const auto& p : due) {
+        if (v < 0 || (on_notifier && built >= kInlineAnswers)) break;
+        std::string body = AnswerBody(node, p->after, v, p->delta, p->shared);
+        ++built;
+        if (body.empty()) continue;
+        std::lock_guard<std::mutex> lk(polls_mu_);
+        p->body = std::move(body);
+        p->answered = true;
+      }
+      agents_.Notify(node);
     }
     if (seen_versions_.size() > 100000) seen_versions_.clear();  // bounded; a clear only wakes
     const int64_t status = cp_.StatusRevision(), store = store_.Revision();
@@ -133,7 +151,34 @@ void ApiWaits::Check() {
     }
     checking_ = false;
     if (!dirty_ || checking_.exchange(true)) return;  // nothing new, or another check runs
+    if (on_notifier) {
+      // Changes during this check: the next one runs on the pool, not on this caller's time.
+      pool_->Post([this] { Check(/*on_notifier=*/false); });
+      return;
+    }
   }
+}
+
+std::string ApiWaits::AnswerBody(const std::string& node, int64_t after, int64_t version,
+                                 bool delta, bool shared) {
+  if (delta && version == after) {
+    // Nothing changed since what the agent holds: an empty delta, without the set.
+    std::lock_guard<std::mutex> lk(history_mu_);
+    if (history_.Find(node, after)) {
+      AssignmentDelta d;
+      d.full = false;
+      d.base = d.version = after;
+      return Dump(AssignmentAnswerJson(d));
+    }
+  }
+  AssignmentSet set;
+  if (Status st = cp_.WaitAssignments(node, -1, 0, &set); !st.ok()) return std::string();
+  if (!delta) return Dump(shared ? SharedAssignmentSetJson(set) : json(set));
+  SetDigest now = DigestOf(set.instances);
+  std::lock_guard<std::mutex> lk(history_mu_);
+  const AssignmentDelta d = ComputeAssignmentDelta(history_.Find(node, after), after, set);
+  history_.Remember(node, set.version, std::move(now));
+  return Dump(AssignmentAnswerJson(d));
 }
 
 asio::awaitable<FrontDoorAnswer> ApiWaits::Assignments(FrontDoorCall call) {
@@ -173,36 +218,42 @@ asio::awaitable<FrontDoorAnswer> ApiWaits::Assignments(FrontDoorCall call) {
     const bool delta = TargetParam(call.target, "delta") == "true";
     const bool shared = delta || TargetParam(call.target, "specs") == "shared";
     const auto deadline = SteadyClock::now() + std::chrono::milliseconds(wait_ms);
+    // Registered before the first read: a check that sees the version move answers it.
+    auto poll = std::make_shared<Poll>();
+    poll->after = after;
+    poll->delta = delta;
+    poll->shared = shared;
+    std::multimap<std::string, std::shared_ptr<Poll>>::iterator registered;
+    {
+      std::lock_guard<std::mutex> lk(polls_mu_);
+      registered = polls_.emplace(node, poll);
+    }
+    struct Unregister {
+      ApiWaits* w;
+      std::multimap<std::string, std::shared_ptr<Poll>>::iterator it;
+      ~Unregister() {
+        std::lock_guard<std::mutex> lk(w->polls_mu_);
+        w->polls_.erase(it);
+      }
+    } unregister{this, registered};
+    auto answered = [&](std::string* body) {
+      std::lock_guard<std::mutex> lk(polls_mu_);
+      if (poll->answered) *body = std::move(poll->body);
+      return poll->answered;
+    };
+    FrontDoorAnswer a;
     int64_t version = -1;
     for (;;) {
       // Armed before reading: a change after the read wakes the wait.
       WaitList::Handle w = agents_.Arm(ex, deadline, node);
+      if (answered(&a.body)) co_return a;
       version = co_await pool_->Off([&] { return cp_.AssignmentVersion(node); });
       if (version < 0) co_return Error(404, "NotFound", "node " + node + " is not registered");
       if (version > after || SteadyClock::now() >= deadline) break;
       if (!co_await w->Wait()) break;
     }
-    FrontDoorAnswer a;
-    a.body = co_await pool_->Off([&] {
-      if (delta && version == after) {
-        // Nothing changed since what the agent holds: an empty delta, without the set.
-        std::lock_guard<std::mutex> lk(history_mu_);
-        if (history_.Find(node, after)) {
-          AssignmentDelta d;
-          d.full = false;
-          d.base = d.version = after;
-          return Dump(AssignmentAnswerJson(d));
-        }
-      }
-      AssignmentSet set;
-      if (Status st = cp_.WaitAssignments(node, -1, 0, &set); !st.ok()) return std::string();
-      if (!delta) return Dump(shared ? SharedAssignmentSetJson(set) : json(set));
-      SetDigest now = DigestOf(set.instances);
-      std::lock_guard<std::mutex> lk(history_mu_);
-      const AssignmentDelta d = ComputeAssignmentDelta(history_.Find(node, after), after, set);
-      history_.Remember(node, set.version, std::move(now));
-      return Dump(AssignmentAnswerJson(d));
-    });
+    if (answered(&a.body)) co_return a;
+    a.body = co_await pool_->Off([&] { return AnswerBody(node, after, version, delta, shared); });
     if (a.body.empty()) co_return Error(404, "NotFound", "node " + node + " is not registered");
     co_return a;
   }();

@@ -48,16 +48,35 @@ class ApiWaits {
   boost::asio::awaitable<FrontDoorAnswer> Watch(FrontDoorCall call);
   // Finishes what runs on the pool (no new work starts); before the front door is destroyed.
   void StopPool();
-  // Something may have changed (the control plane's change listener). Any thread, cheap: one
-  // check runs on the pool at a time (notifications during it make it run once more) and wakes
-  // only the long-polls whose node's version moved and, when the status or store revision
-  // moved, the watches. A storm of changes (1,000 heartbeats a second) is one check at a time,
-  // not a wake-up of every waiter per change.
+  // Something may have changed (the control plane's change listener). Any thread: one check at
+  // a time (notifications during it make it run once more, on the pool) wakes only the
+  // long-polls whose node's version moved and, when the status or store revision moved, the
+  // watches. The check runs on the notifying thread (the reconcile pass that placed an
+  // instance), and for up to kInlineAnswers long-polls whose node's version moved it builds the
+  // answer there too: the waiting poll only writes it, with no hop through the pool (a cold
+  // start's assignment reaches its agent with one thread hand-off, not seven). A storm of
+  // changes (1,000 heartbeats a second) is one check at a time, not a wake-up of every waiter
+  // per change.
   void Notify();
   size_t waiting() const { return agents_.size() + watches_.size(); }
+  static constexpr size_t kInlineAnswers = 4;
 
  private:
-  void Check();  // on the pool, one at a time
+  // A waiting long-poll, as a check can answer it: what it asked and, once built, its body.
+  struct Poll {
+    int64_t after = -1;
+    bool delta = false, shared = false;
+    bool answered = false;  // polls_mu_
+    std::string body;       // polls_mu_, set with answered
+  };
+  // One check; `on_notifier`: on the notifying thread (at most kInlineAnswers bodies built,
+  // what remains dirty goes on to the pool) rather than the pool.
+  void Check(bool on_notifier);
+  // The assignment answer for `node` after version `after`; "" when the node is unknown.
+  std::string AnswerBody(const std::string& node, int64_t after, int64_t version, bool delta,
+                         bool shared);
+  std::mutex polls_mu_;
+  std::multimap<std::string, std::shared_ptr<Poll>> polls_;  // polls_mu_: by node
   std::unique_ptr<OffPool> pool_;
   std::atomic<bool> checking_{false}, dirty_{false};
   std::map<std::string, int64_t> seen_versions_;  // Check only: per waiting node
