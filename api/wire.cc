@@ -64,13 +64,13 @@ bool DepthWithin(std::string_view text, int max) {
 }
 
 // Parses `body` as one JSON object into *out.
-Status ParseObject(std::string_view body, json* out) {
+Status ParseObject(std::string_view body, json* out, const json::parser_callback_t& on_event = {}) {
   if (body.size() > kMaxWireBodyBytes)
     return Status::TooLarge("body: larger than " + std::to_string(kMaxWireBodyBytes) + " bytes");
   if (!DepthWithin(body, kMaxWireDepth))
     return Fail("body", "nested deeper than " + std::to_string(kMaxWireDepth) + " levels");
   try {
-    *out = json::parse(body.begin(), body.end());
+    *out = json::parse(body.begin(), body.end(), on_event);
   } catch (const json::parse_error& e) {
     // The library's message quotes raw input bytes; name the position only.
     return Fail("body", "invalid JSON near byte " + std::to_string(e.byte));
@@ -279,12 +279,58 @@ Status DecodeNodeReport(std::string_view body, NodeReport* report) {
 }
 
 Status DecodeNodeReport(std::string_view body, NodeReport* report, json* parsed) {
+  // An agent's report of 1,000 instances is about 0.5 MB of text and was 3 MB as a JSON tree,
+  // held whole while tided decoded it (its peak RSS, issue 13; and most of its CPU under a
+  // fleet). Each top-level "instances" element is decoded as soon as the parser has it and
+  // dropped from the tree, so the tree only ever holds one instance. Same rules and messages
+  // as DecodeInstances.
+  struct Stop {};  // the first bad element ends the parse
+  Status bad = Status::Ok(), bad_element = Status::Ok();
+  std::string key;
+  bool in_list = false;
+  size_t index = 0;
+  auto on_event = [&](int depth, json::parse_event_t ev, json& j) -> bool {
+    using E = json::parse_event_t;
+    if (depth == 1) {
+      if (ev == E::key) {
+        key = j.get<std::string>();
+      } else if (ev == E::array_start && key == "instances") {
+        in_list = true;  // a repeated key replaces the list, as it would in a tree
+        index = 0;
+        bad_element = Status::Ok();
+        report->instances.clear();
+      } else if (ev == E::array_end) {
+        in_list = false;
+      }
+      return true;
+    }
+    if (!in_list || depth != 2 || ev == E::object_start || ev == E::array_start) return true;
+    // An element is complete: an object, a nested array or a scalar (the last two refused).
+    if (index >= kMaxWireInstances) {
+      bad = Status::TooLarge("instances: more than " + std::to_string(kMaxWireInstances) +
+                             " entries");
+      throw Stop{};
+    }
+    // A bad element is reported once the list is known to be within the cap, as before.
+    InstanceStatus st;
+    if (bad_element.ok()) bad_element = DecodeInstance(j, Index("instances", index), &st);
+    if (bad_element.ok()) report->instances.push_back(std::move(st));
+    ++index;
+    return false;  // not kept in the tree
+  };
   return NoThrow([&]() -> Status {
-    json& j = *parsed;
-    TIDE_WIRE_TRY(ParseObject(body, &j));
     *report = NodeReport{};
+    json& j = *parsed;
+    try {
+      TIDE_WIRE_TRY(ParseObject(body, &j, on_event));
+    } catch (const Stop&) {
+      return bad;
+    }
     TIDE_WIRE_TRY(ReadString(j, "", "node", true, 253, &report->node));
-    return DecodeInstances(j, &report->instances);
+    const json* list = Member(j, "instances");
+    if (list != nullptr && !list->is_array()) return Fail("instances", "expected an array");
+    if (list == nullptr) report->instances.clear();
+    return list == nullptr ? Status::Ok() : bad_element;
   });
 }
 

@@ -200,6 +200,40 @@ TEST(DecodeNodeReport, CapsInstanceCount) {
   EXPECT_EQ(st.message(), "instances: more than 100000 entries");
 }
 
+// The report is decoded an element at a time (wire.cc): the answers are those of the whole
+// tree, for shapes a hostile or broken agent may send.
+TEST(DecodeNodeReport, StreamedDecodingAnswersAsTheWholeTreeWould) {
+  NodeReport r;
+  // A repeated key: the last list wins.
+  ASSERT_TRUE(
+      DecodeNodeReport(
+          R"({"node":"a","instances":[{"id":"x"},{"id":"y"}],"instances":[{"id":"z"}]})", &r)
+          .ok());
+  ASSERT_EQ(r.instances.size(), 1u);
+  EXPECT_EQ(r.instances[0].id, "z");
+  ASSERT_TRUE(
+      DecodeNodeReport(R"({"node":"a","instances":[{"id":"x"}],"instances":null})", &r).ok());
+  EXPECT_TRUE(r.instances.empty());
+  // Objects under an "instances" that is not a list are not instances.
+  Status st = DecodeNodeReport(R"({"node":"a","instances":{"k":{"id":"x"}}})", &r);
+  EXPECT_EQ(st.message(), "instances: expected an array");
+  // Elements that are not objects are named by their index.
+  st = DecodeNodeReport(R"({"node":"a","instances":[{"id":"x"},[{"id":"y"}]]})", &r);
+  EXPECT_EQ(st.message(), "instances[1]: expected an object");
+  st = DecodeNodeReport(R"({"node":"a","instances":[{"id":"x"},7]})", &r);
+  EXPECT_EQ(st.message(), "instances[1]: expected an object");
+  // The first bad element is the one reported; the node is still required.
+  st = DecodeNodeReport(R"({"node":"a","instances":[{"id":"x"},{"port":1},{"id":5}]})", &r);
+  EXPECT_EQ(st.message(), "instances[1].id: required");
+  st = DecodeNodeReport(R"({"instances":[{"id":"x"}]})", &r);
+  EXPECT_EQ(st.message(), "node: required");
+  // Objects deeper down ("instances" of an instance) are fields, not instances.
+  ASSERT_TRUE(
+      DecodeNodeReport(R"({"node":"a","gone":[],"instances":[{"id":"x","reason":"r"}]})", &r).ok());
+  ASSERT_EQ(r.instances.size(), 1u);
+  EXPECT_EQ(r.instances[0].reason, "r");
+}
+
 // ---- scale -----------------------------------------------------------------------------
 
 TEST(DecodeScaleBody, AcceptsIntegersInRange) {
