@@ -5,6 +5,8 @@
 #include <httplib.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "api/json.h"
 #include "api/status.h"
@@ -64,6 +66,21 @@ inline void SendJson(httplib::Response& res, int status, const json& body) {
   res.status = status;
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n",
                   "application/json");
+}
+
+// 200 with {"items":[...]}, written an item at a time: a listing of 1,000 instances is never a
+// whole JSON tree (1.7 MiB) beside its text (issue 13: tided's RSS while a client lists them).
+template <typename T>
+void SendItems(httplib::Response& res, const std::vector<T>& items) {
+  std::string out = "{\"items\":[";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    out += json(items[i]).dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+  out += "]}\n";
+  res.status = 200;
+  res.body = std::move(out);  // set_content would copy it
+  res.set_header("Content-Type", "application/json");
 }
 
 inline void SendError(httplib::Response& res, int status, const std::string& code,

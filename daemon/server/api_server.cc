@@ -30,6 +30,7 @@ using api_reply::HttpCode;
 using api_reply::IsWorkload;
 using api_reply::ObjectRef;
 using api_reply::SendError;
+using api_reply::SendItems;
 using api_reply::SendJson;
 using api_reply::SendStatus;
 
@@ -521,7 +522,7 @@ void ApiServer::Routes(httplib::Server& s, int workers) {
 
   // ---- instances, nodes, events, layers ----
   s.Get("/v1/instances", [this](const httplib::Request& req, httplib::Response& res) {
-    SendJson(res, 200, {{"items", cp_.Instances(Param(req, "workload"), Param(req, "node"))}});
+    SendItems(res, cp_.Instances(Param(req, "workload"), Param(req, "node")));
   });
   auto node_json = [](const ControlPlane::NodeView& v) {
     json j = v.entry.info;
