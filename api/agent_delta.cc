@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <string_view>
 
 #include "api/json.h"
 
@@ -117,10 +118,51 @@ Status DecodeAssignmentAnswer(const json& j, AssignmentDelta* out) {
   return Status::Ok();
 }
 
+namespace {
+
+// What tells a changed status from an unchanged one: two 64-bit hashes of its fields (128 bits;
+// the agent hashes its own statuses, nobody chooses them). Kept per instance instead of the
+// status itself, twice (the acknowledged set and the one in flight): 0.6 MiB less at 1,000.
+ReportDeltaState::Digest StatusDigest(const InstanceStatus& s) {
+  std::string b;
+  b.reserve(160);
+  auto str = [&b](const std::string& v) {
+    const uint64_t n = v.size();
+    b.append(reinterpret_cast<const char*>(&n), sizeof n);
+    b += v;
+  };
+  auto num = [&b](auto v) { b.append(reinterpret_cast<const char*>(&v), sizeof v); };
+  str(s.id);
+  str(s.workload);
+  str(s.node);
+  num(s.generation);
+  num(s.pid);
+  num(s.port);
+  num(static_cast<int>(s.state));
+  num(s.restarts);
+  num(s.started_at_ms);
+  num(s.ready_at_ms);
+  num(s.cpu);
+  num(s.cpu_seconds_total);
+  num(s.memory_bytes);
+  num(s.last_exit_code);
+  num(s.last_signal);
+  str(s.reason);
+  str(s.message);
+  str(s.limit_enforcer);
+  str(s.pids_enforcer);
+  num(s.frozen);
+  uint64_t fnv = 14695981039346656037ull;
+  for (unsigned char c : b) fnv = (fnv ^ c) * 1099511628211ull;
+  return {std::hash<std::string_view>{}(b), fnv};
+}
+
+}  // namespace
+
 std::string NextReport(const std::string& node, const std::vector<InstanceStatus>& now,
                        ReportDeltaState* st) {
-  std::map<std::string, InstanceStatus> cur;
-  for (const auto& s : now) cur[s.id] = s;
+  std::map<std::string, ReportDeltaState::Digest> cur;
+  for (const auto& s : now) cur[s.id] = StatusDigest(s);
   // Written a status at a time: a complete report of 1,000 instances never exists as a JSON
   // tree (1.5 MiB of the agent's peak), only as the text sent.
   std::string out = "{\"node\":" + json(node).dump() + ",\"seq\":" + std::to_string(st->next_seq);
@@ -134,11 +176,11 @@ std::string NextReport(const std::string& node, const std::vector<InstanceStatus
   } else {
     out += ",\"base\":" + std::to_string(st->acked);
     json gone = json::array();
-    for (const auto& [id, s] : cur) {
-      auto it = st->at_ack.find(id);
-      if (it == st->at_ack.end() || !(it->second == s)) add(s);
+    for (const auto& s : now) {
+      auto it = st->at_ack.find(s.id);
+      if (it == st->at_ack.end() || it->second != cur[s.id]) add(s);
     }
-    for (const auto& [id, s] : st->at_ack) {
+    for (const auto& [id, d] : st->at_ack) {
       if (!cur.count(id)) gone.push_back(id);
     }
     out += ",\"gone\":" + gone.dump();

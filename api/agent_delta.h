@@ -22,6 +22,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "api/model.h"
@@ -63,11 +64,12 @@ Status DecodeAssignmentAnswer(const nlohmann::json& j, AssignmentDelta* out);
 // {"ok":true,"seq":S} (acknowledged) or {"ok":true,"resync":true} (it does not hold `base`: a
 // restart, a lost answer; the next report is complete).
 struct ReportDeltaState {
+  using Digest = std::pair<uint64_t, uint64_t>;  // of a status's fields (agent_delta.cc)
   int64_t next_seq = 1;
-  int64_t acked = -1;                            // the seq tided acknowledged (-1: none)
-  std::map<std::string, InstanceStatus> at_ack;  // what it held then
-  int64_t pending = -1;                          // the seq of the report in flight
-  std::map<std::string, InstanceStatus> sent;    // what that report brings tided to
+  int64_t acked = -1;                    // the seq tided acknowledged (-1: none)
+  std::map<std::string, Digest> at_ack;  // what it held then, by instance id
+  int64_t pending = -1;                  // the seq of the report in flight
+  std::map<std::string, Digest> sent;    // what that report brings tided to
 };
 // The next report's body (JSON text) for `now` (a complete one when nothing is acknowledged).
 std::string NextReport(const std::string& node, const std::vector<InstanceStatus>& now,
