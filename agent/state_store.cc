@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "api/json.h"
+#include "api/text_digest.h"
 
 namespace tide {
 namespace {
@@ -73,8 +74,7 @@ json EncodeRecords(const AgentState& state, json* specs) {
   std::vector<const InstanceAssignment*> assignments;
   assignments.reserve(state.instances.size());
   for (const auto& r : state.instances) assignments.push_back(&r.assignment);
-  json records = EncodeSharedAssignments(assignments, specs);
-  return records;
+  return EncodeSharedAssignments(assignments, specs);
 }
 
 void AddInstanceFields(const InstanceRecord& in, json& r) {
@@ -117,14 +117,6 @@ bool WriteSnapshot(const AgentState& state, uint64_t journal,
   }
   buf += "]}\n";
   return write(buf);
-}
-
-// Two independent 64-bit hashes of a record as saved: 128 bits tell a changed record from an
-// unchanged one without keeping its text (1 KiB and more each, with its spec).
-FileStateStore::Digest DigestOf(const std::string& text) {
-  uint64_t fnv = 14695981039346656037ull;
-  for (unsigned char c : text) fnv = (fnv ^ c) * 1099511628211ull;
-  return {std::hash<std::string>{}(text), fnv};
 }
 
 // One record as saved, for telling which records changed since the previous save.
@@ -299,7 +291,7 @@ Status FileStateStore::Save(const AgentState& state) {
   std::map<std::string, Digest> encoded;
   size_t changed = 0;
   for (const auto& r : state.instances) {
-    auto [it, inserted] = encoded.emplace(r.assignment.id, DigestOf(EncodeRecord(r)));
+    auto [it, inserted] = encoded.emplace(r.assignment.id, DigestText(EncodeRecord(r)));
     if (!inserted) continue;
     auto was = saved_.find(r.assignment.id);
     if (was == saved_.end() || was->second != it->second) ++changed;

@@ -60,6 +60,7 @@
 
 #include "api/model.h"
 #include "api/status.h"
+#include "api/text_digest.h"
 
 namespace tide {
 
@@ -111,8 +112,8 @@ class FileStateStore final : public StateStore {
   int appends() const { return appends_; }
   // Waits until every line appended so far is synced; false when an fdatasync failed.
   bool Flush();
-  // A saved record's digest (two 64-bit hashes of its encoding), kept instead of its text.
-  using Digest = std::pair<uint64_t, uint64_t>;
+  // A saved record's digest (api/text_digest.h, of its encoding), kept instead of its text.
+  using Digest = TextDigest;
 
  private:
   Status SaveSnapshot(const AgentState& state, std::map<std::string, Digest> encoded);

@@ -36,8 +36,7 @@ class SupervisorTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  std::unique_ptr<Supervisor> Make(int port_lo = 20000, int port_hi = 20099,
-                                   Prober* prober = nullptr) {
+  SupervisorOptions Options(int port_lo = 20000, int port_hi = 20099) const {
     SupervisorOptions o;
     o.node = "node-a";
     o.data_dir = dir_;
@@ -45,7 +44,13 @@ class SupervisorTest : public ::testing::Test {
     o.port_hi = port_hi;
     o.agent_env = StringMap{{"PATH", "/usr/bin:/bin"}, {"HOME", "/root"}};
     o.port_is_free = [](int) { return true; };
-    return std::make_unique<Supervisor>(o, clock_, launcher_, prober ? *prober : prober_, *logs_);
+    return o;
+  }
+
+  std::unique_ptr<Supervisor> Make(int port_lo = 20000, int port_hi = 20099,
+                                   Prober* prober = nullptr) {
+    return std::make_unique<Supervisor>(Options(port_lo, port_hi), clock_, launcher_,
+                                        prober ? *prober : prober_, *logs_);
   }
 
   static InstanceAssignment A(const std::string& id, const std::string& policy = "Always") {
@@ -581,12 +586,7 @@ TEST_F(SupervisorTest, FastProbingIsForAFewFreshTcpProbedStartsOnly) {
 
 TEST_F(SupervisorTest, ARestartMovesOffAPortAnotherProcessTook) {
   std::set<int> busy;
-  SupervisorOptions o;
-  o.node = "node-a";
-  o.data_dir = dir_;
-  o.port_lo = 20000;
-  o.port_hi = 20099;
-  o.agent_env = StringMap{{"PATH", "/usr/bin:/bin"}};
+  SupervisorOptions o = Options();
   o.port_is_free = [&busy](int p) { return busy.count(p) == 0; };
   Supervisor s(o, clock_, launcher_, prober_, *logs_);
   s.SetDesired({A("web-1")});

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <functional>
-#include <string_view>
 
 #include "api/json.h"
+#include "api/text_digest.h"
 
 namespace tide {
 
@@ -120,8 +120,8 @@ Status DecodeAssignmentAnswer(const json& j, AssignmentDelta* out) {
 
 namespace {
 
-// What tells a changed status from an unchanged one: two 64-bit hashes of its fields (128 bits;
-// the agent hashes its own statuses, nobody chooses them). Kept per instance instead of the
+// What tells a changed status from an unchanged one: the digest of its fields' bytes (the agent
+// hashes its own statuses, nobody chooses them). Kept per instance instead of the
 // status itself, twice (the acknowledged set and the one in flight): 0.6 MiB less at 1,000.
 ReportDeltaState::Digest StatusDigest(const InstanceStatus& s) {
   std::string b;
@@ -152,9 +152,7 @@ ReportDeltaState::Digest StatusDigest(const InstanceStatus& s) {
   str(s.limit_enforcer);
   str(s.pids_enforcer);
   num(s.frozen);
-  uint64_t fnv = 14695981039346656037ull;
-  for (unsigned char c : b) fnv = (fnv ^ c) * 1099511628211ull;
-  return {std::hash<std::string_view>{}(b), fnv};
+  return DigestText(b);
 }
 
 }  // namespace

@@ -27,6 +27,7 @@
 
 #include "api/model.h"
 #include "api/status.h"
+#include "api/text_digest.h"
 
 namespace tide {
 
@@ -64,7 +65,7 @@ Status DecodeAssignmentAnswer(const nlohmann::json& j, AssignmentDelta* out);
 // {"ok":true,"seq":S} (acknowledged) or {"ok":true,"resync":true} (it does not hold `base`: a
 // restart, a lost answer; the next report is complete).
 struct ReportDeltaState {
-  using Digest = std::pair<uint64_t, uint64_t>;  // of a status's fields (agent_delta.cc)
+  using Digest = TextDigest;  // of a status's fields (agent_delta.cc)
   int64_t next_seq = 1;
   int64_t acked = -1;                    // the seq tided acknowledged (-1: none)
   std::map<std::string, Digest> at_ack;  // what it held then, by instance id
