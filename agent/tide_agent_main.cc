@@ -15,10 +15,15 @@
 #include "agent/agent.h"
 #include "agent/exec_stub.h"
 #include "api/address.h"
+#include "api/openssl_init.h"
 #include "api/quantity.h"
 #include "api/service_notify.h"
 #include "api/tls.h"
 #include "api/user_spec.h"
+
+// OpenSSL's config, error strings and name tables are loaded only when the command line asks for
+// TLS: about 1.7 MiB of resident pages otherwise (api/openssl_init.h).
+TIDE_OPENSSL_INIT_ON_DEMAND();
 
 namespace {
 
