@@ -466,6 +466,7 @@ bool Supervisor::Tick() {
     if (inst.phase == Phase::kRunning) StepRunning(inst, now);
   }
   for (const auto& id : gone) instances_.erase(id);
+  if (!gone.empty()) erased_unsaved_ = erased_unreported_ = true;
   // The launches due this Tick in batches, so the launcher can overlap those of one batch;
   // after each batch every instance started so far is probed (with a fresh clock reading, so
   // one refused at its first probe is tried again).
@@ -494,14 +495,15 @@ bool Supervisor::Tick() {
   stale_ = stale_ || changed;
   // Every change to a durable field also changes the reported signature (state, pid, port,
   // restarts, generation, or the instance's presence), so quiet ticks skip this comparison.
-  if (changed && DurableRecords() != persisted_) dirty_ = true;
+  if (changed && DurableChanged()) dirty_ = true;
   const bool save_now = dirty_ && now >= persist_retry_at_ms_;
   const bool save_lazy =
       stale_ && now >= std::max({persist_retry_at_ms_, next_lazy_save_ms_, quiet_until_ms_});
   if (save_now || save_lazy) {
     Status ps = Persist();
     if (ps.ok()) {
-      persisted_ = DurableRecords();
+      for (auto& [id, inst] : instances_) inst.persisted = DurableOf(inst);
+      erased_unsaved_ = false;
       dirty_ = stale_ = false;
       next_lazy_save_ms_ = now + kHousekeepingIntervalMs;
     } else {
@@ -561,56 +563,42 @@ std::vector<InstanceStatus> Supervisor::Statuses() const {
   std::vector<InstanceStatus> out;
   out.reserve(instances_.size());
   for (const auto& [id, inst] : instances_) {
-    if (Recorded(id, inst)) out.push_back(inst.status);
+    if (Recorded(inst)) out.push_back(inst.status);
   }
   return out;
 }
 
-bool Supervisor::Recorded(const std::string& id, const Instance& inst) const {
+bool Supervisor::Recorded(const Instance& inst) const {
   if (!store_ || inst.status.pid <= 0) return true;
-  auto it = persisted_.find(id);
-  return it != persisted_.end() && it->second.pid == inst.status.pid &&
-         it->second.start_time == inst.start_time;
+  return inst.persisted && inst.persisted->pid == inst.status.pid &&
+         inst.persisted->start_time == inst.start_time;
 }
 
-std::map<std::string, Supervisor::Durable> Supervisor::DurableRecords() const {
-  std::map<std::string, Durable> out;
+Supervisor::Durable Supervisor::DurableOf(const Instance& inst) {
+  return Durable{inst.phase,    inst.status.pid,      inst.start_time,      inst.status.port,
+                 inst.removing, inst.relaunch_counts, inst.status.restarts, inst.status.generation};
+}
+
+bool Supervisor::DurableChanged() const {
+  if (erased_unsaved_) return true;
   for (const auto& [id, inst] : instances_) {
-    out.emplace(
-        id, Durable{inst.phase, inst.status.pid, inst.start_time, inst.status.port, inst.removing,
-                    inst.relaunch_counts, inst.status.restarts, inst.status.generation});
+    if (!inst.persisted || !(*inst.persisted == DurableOf(inst))) return true;
   }
-  return out;
+  return false;
 }
 
 bool Supervisor::UpdateReported() {
-  // Both maps are ordered by id: one walk updates reported_ in place, without building a second
-  // map of every instance each Tick (a transient 1 MiB at 1,000 instances).
-  bool changed = false;
-  auto r = reported_.begin();
-  for (const auto& [id, inst] : instances_) {
-    while (r != reported_.end() && r->first < id) {
-      r = reported_.erase(r);
-      changed = true;
-    }
+  bool changed = erased_unreported_;
+  erased_unreported_ = false;
+  for (auto& [id, inst] : instances_) {
     const InstanceStatus& s = inst.status;
     Signature sig{s.state,         s.pid,         s.port,       s.restarts,
                   s.started_at_ms, s.ready_at_ms, s.generation, s.last_exit_code,
                   s.last_signal,   s.reason,      s.message,    s.limit_enforcer};
-    if (r != reported_.end() && r->first == id) {
-      if (!(r->second == sig)) {
-        r->second = std::move(sig);
-        changed = true;
-      }
-      ++r;
-    } else {
-      reported_.emplace_hint(r, id, std::move(sig));
+    if (!inst.reported || !(*inst.reported == sig)) {
+      inst.reported = std::move(sig);
       changed = true;
     }
-  }
-  if (r != reported_.end()) {
-    reported_.erase(r, reported_.end());
-    changed = true;
   }
   return changed;
 }
@@ -632,15 +620,17 @@ Status Supervisor::Restore() {
   AgentState saved;
   if (Status st = store_->Load(&saved); !st.ok()) return st;
   const int64_t now = clock_.NowMs();
-  for (const InstanceRecord& rec : saved.instances) {  // what is on disk is recorded
-    persisted_[rec.assignment.id] =
-        Durable{rec.phase,    rec.status.pid,      rec.start_time,      rec.status.port,
-                rec.removing, rec.relaunch_counts, rec.status.restarts, rec.status.generation};
-  }
   for (InstanceRecord& rec : saved.instances) {
     const InstanceAssignment& a = rec.assignment;
-    if (a.id.empty() || instances_.count(a.id)) continue;
+    if (a.id.empty() || instances_.count(a.id)) {
+      erased_unsaved_ = true;  // on disk, not kept: the next save leaves it out
+      continue;
+    }
     Instance inst = NewInstance(a);
+    // What is on disk is recorded, as it was saved (the adoption below may change it).
+    inst.persisted =
+        Durable{rec.phase,    rec.status.pid,      rec.start_time,      rec.status.port,
+                rec.removing, rec.relaunch_counts, rec.status.restarts, rec.status.generation};
     inst.status = std::move(rec.status);
     inst.status.node = options_.node;
     inst.status.cpu = 0;

@@ -149,6 +149,26 @@ class Supervisor {
     int successes = 0;
     int failures = 0;
   };
+  struct Signature {
+    InstanceState state;
+    int pid, port, restarts;
+    int64_t started_at_ms, ready_at_ms, generation;
+    int last_exit_code, last_signal;
+    std::string reason, message, limit_enforcer;
+    bool operator==(const Signature&) const = default;
+  };
+  // The fields of an InstanceRecord that Restore() needs to re-adopt an instance; a change to
+  // any of them is persisted in the same Tick.
+  struct Durable {
+    Phase phase;
+    int pid;
+    uint64_t start_time;
+    int port;
+    bool removing, relaunch_counts;
+    int restarts;
+    int64_t generation;
+    bool operator==(const Durable&) const = default;
+  };
   struct Instance {
     InstanceAssignment assignment;
     InstanceStatus status;
@@ -170,16 +190,11 @@ class Supervisor {
     double last_cpu_total = -1;  // last sample of this process; -1 = none yet
     int64_t last_sample_ms = 0;
     StringMap env;  // the running process's env, kept only when it has an exec probe
+    // What the last report said of it and what the last save holds: kept here, not in maps of
+    // their own keyed by id (two map nodes and two copies of the id per instance).
+    std::optional<Signature> reported;
+    std::optional<Durable> persisted;
   };
-  struct Signature {
-    InstanceState state;
-    int pid, port, restarts;
-    int64_t started_at_ms, ready_at_ms, generation;
-    int last_exit_code, last_signal;
-    std::string reason, message, limit_enforcer;
-    bool operator==(const Signature&) const = default;
-  };
-
   Instance NewInstance(const InstanceAssignment& a) const;
   // Launching is split so one Tick hands every due launch to ProcessLauncher::LaunchMany.
   // PrepareLaunch: false when the launch already failed (state set); else *ls is ready.
@@ -204,22 +219,12 @@ class Supervisor {
   void Remove(Instance& inst);
   ProbeTarget TargetFor(const Instance& inst, const Probe& probe) const;
   bool Frozen(const std::string& id) const;
-  // Brings reported_ up to date with instances_; whether anything changed.
+  // Brings each instance's `reported` up to date; whether anything changed.
   bool UpdateReported();
-  // The fields of an InstanceRecord that Restore() needs to re-adopt an instance; a change to
-  // any of them is persisted in the same Tick.
-  struct Durable {
-    Phase phase;
-    int pid;
-    uint64_t start_time;
-    int port;
-    bool removing, relaunch_counts;
-    int restarts;
-    int64_t generation;
-    bool operator==(const Durable&) const = default;
-  };
-  std::map<std::string, Durable> DurableRecords() const;
-  bool Recorded(const std::string& id, const Instance& inst) const;  // see Statuses()
+  static Durable DurableOf(const Instance& inst);
+  // Whether a durable field of any instance, or the set of instances, differs from the last save.
+  bool DurableChanged() const;
+  bool Recorded(const Instance& inst) const;  // see Statuses()
   Status Persist();
 
   SupervisorOptions options_;
@@ -234,15 +239,15 @@ class Supervisor {
   std::map<std::string, Instance> instances_;
   std::map<std::string, InstanceAssignment> desired_;
   bool desired_known_ = false;
-  bool dirty_ = false;         // records changed in a way DurableRecords() does not see, or unsaved
+  bool dirty_ = false;         // records changed in a way DurableChanged() does not see, or unsaved
   bool stale_ = false;         // a status change not yet persisted (saved within a second)
   int64_t next_round_ms_ = 0;  // next sampling round (steady)
-  int64_t next_lazy_save_ms_ = 0;  // earliest save for a stale_-only change
-  int64_t quiet_until_ms_ = 0;     // no sampling round or lazy save before (steady)
-  std::map<std::string, Durable> persisted_;
+  int64_t next_lazy_save_ms_ = 0;   // earliest save for a stale_-only change
+  int64_t quiet_until_ms_ = 0;      // no sampling round or lazy save before (steady)
+  bool erased_unsaved_ = false;     // an instance was erased since the last save
+  bool erased_unreported_ = false;  // ... since the last UpdateReported
   int64_t persist_retry_at_ms_ = 0;
   bool persist_failing_ = false;
-  std::map<std::string, Signature> reported_;
 };
 
 }  // namespace tide
