@@ -7,6 +7,13 @@
 #include <string_view>
 
 namespace tide {
+namespace {
+
+// Set before main, on the only thread, and never after: constant-initialized (no constructor of
+// its own that could run after the preinit array and reset it).
+bool g_skipped = false;
+
+}  // namespace
 
 bool ArgsAskForTls(int argc, char* const* argv) {
   for (int i = 1; i < argc; ++i) {
@@ -20,11 +27,18 @@ bool ArgsAskForTls(int argc, char* const* argv) {
 
 void SkipOpenSslInitUnlessTls(int argc, char** argv, char**) {
   if (ArgsAskForTls(argc, argv)) return;
-  // Not OPENSSL_INIT_NO_ADD_ALL_DIGESTS: verifying a certificate's signature looks its digest up
-  // in that table, and a chain would be refused as "ca md too weak" (openssl_init_test).
   OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_LOAD_SSL_STRINGS |
-                       OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS | OPENSSL_INIT_NO_ADD_ALL_CIPHERS,
+                       OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS | OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
+                       OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
                    nullptr);
+  g_skipped = true;
+}
+
+Status TlsAvailable() {
+  if (!g_skipped) return Status::Ok();
+  return Status::Invalid(
+      "TLS is off in this process: it was started without an https:// URL, --tls-cert or "
+      "--ca-file, so OpenSSL was not initialized for it; give one of them on the command line");
 }
 
 }  // namespace tide

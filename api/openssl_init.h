@@ -3,34 +3,39 @@
 // Debian ships cpp-httplib as a shared library built with TLS support. Its constructor calls
 // OPENSSL_init_ssl in every process that links it, before main: it reads the system openssl.cnf,
 // loads the error strings of every OpenSSL library and fills the legacy cipher and digest name
-// tables. Without TLS, all but the digest table are for nothing, and they cost 1.3 MiB of
-// resident pages (a program that only links libcpp-httplib: 7.2 MiB RSS; with the three steps
-// below skipped: 5.9 MiB). The digest table stays: certificate checks look digests up in it.
+// tables. That is 1.7 MiB of resident pages (a program that only links libcpp-httplib: 7.2 MiB
+// RSS; with those steps skipped: 5.5 MiB), for nothing in a process that speaks no TLS.
 //
-// Each of those steps runs once per process, and OpenSSL lets a caller mark a step as done
-// without doing it (the OPENSSL_INIT_NO_* options); a later request for that step is then a no-op.
-// So a program may skip them, provided it asks before httplib's constructor runs. The only code
-// that runs before the constructors of shared libraries is the executable's own ELF preinit
-// array; TIDE_OPENSSL_INIT_ON_DEMAND puts a function there.
+// Each of those steps runs once per process, and OpenSSL lets a caller mark one as done without
+// doing it (the OPENSSL_INIT_NO_* options); a later request for it is then a no-op, for good. So
+// a program may skip them, provided it asks before httplib's constructor runs. The only code that
+// runs before the constructors of shared libraries is the executable's own ELF preinit array;
+// TIDE_OPENSSL_INIT_ON_DEMAND puts a function there.
 //
-// The rule (ArgsAskForTls): steps are skipped unless the command line asks for TLS: an argument
-// holding "https://", or a flag naming TLS files (--tls-*, --ca-file). A process that skipped
-// them and still speaks TLS works (openssl_init_test makes a verified https round trip): the TLS
-// code (api/tls.h) needs none of the three (providers load on first use, TLS ciphers are fetched
-// by name, Tide's contexts set their own TLS floor). Only OpenSSL's error texts would be codes
-// ("error:0A000086:lib(20)::reason(134)") and openssl.cnf would not apply.
+// The rule (ArgsAskForTls): the steps are skipped unless the command line asks for TLS, with an
+// argument holding "https://" or a flag naming TLS files (--tls-*, --ca-file). tide-agent speaks
+// TLS only when its flags say so (an https --server, --tls-cert), so the rule decides exactly.
+// A process that skipped them cannot verify certificates (the digest table is gone), so every TLS
+// setup in api/tls.h first asks TlsAvailable(), which then says why in plain words, instead of a
+// handshake failing as "ca md too weak".
 //
-// Thread-safety: SkipOpenSslInitUnlessTls runs before main, on the only thread.
+// Thread-safety: SkipOpenSslInitUnlessTls runs before main, on the only thread; TlsAvailable
+// only reads what it set.
 #pragma once
+
+#include "api/status.h"
 
 namespace tide {
 
 // True if the command line asks for TLS (see above). Pure.
 bool ArgsAskForTls(int argc, char* const* argv);
 
-// Marks OpenSSL's config, error-string and cipher-table steps as done unless ArgsAskForTls.
+// Marks OpenSSL's config, error-string and name-table steps as done unless ArgsAskForTls.
 // Meant for the ELF preinit array (an OpenSSL call there precedes every library constructor).
 void SkipOpenSslInitUnlessTls(int argc, char** argv, char** envp);
+
+// Ok unless this process skipped OpenSSL's start (then Invalid, saying which arguments enable it).
+Status TlsAvailable();
 
 }  // namespace tide
 

@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "api/openssl_init.h"
+
 namespace tide {
 namespace {
 
@@ -69,6 +71,7 @@ std::string OpenSslErrors() {
 }
 
 Status ConfigureServerTls(SSL_CTX* ctx, const std::string& cert_file, const std::string& key_file) {
+  if (Status st = TlsAvailable(); !st.ok()) return st;
   if (Status st = Readable("certificate file", cert_file); !st.ok()) return st;
   if (Status st = Readable("key file", key_file); !st.ok()) return st;
   ERR_clear_error();
@@ -97,6 +100,7 @@ Status ConfigureServerTls(SSL_CTX* ctx, const std::string& cert_file, const std:
 }
 
 Status CheckServerTlsFiles(const std::string& cert_file, const std::string& key_file) {
+  if (Status st = TlsAvailable(); !st.ok()) return st;
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   if (!ctx) return Status::Internal("TLS: cannot make a context: " + OpenSslErrors());
   Status st = ConfigureServerTls(ctx, cert_file, key_file);
@@ -105,6 +109,7 @@ Status CheckServerTlsFiles(const std::string& cert_file, const std::string& key_
 }
 
 Status CheckCaFile(const std::string& ca_file) {
+  if (Status st = TlsAvailable(); !st.ok()) return st;
   if (Status st = Readable("CA file", ca_file); !st.ok()) return st;
   ERR_clear_error();
   X509_STORE* store = X509_STORE_new();
@@ -119,6 +124,7 @@ Status CheckCaFile(const std::string& ca_file) {
 
 Status ConfigureClientTls(SSL_CTX* ctx, const ClientTls& tls, const std::string& host,
                           TlsVerifyLog* log) {
+  if (Status st = TlsAvailable(); !st.ok()) return st;
   ERR_clear_error();
   CommonSettings(ctx);
   if (!tls.ca_file.empty()) {
