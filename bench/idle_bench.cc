@@ -6,7 +6,10 @@
 //    accept): the floor of what /proc can tell apart from nothing.
 //  - RSS: the same tided and tide-agent with --rss-instances (default 1,000) instances of a
 //    Service running (tcp_sink, the memory limit users write), read once all are Ready and
-//    again 5 s later; the larger of the two is the figure. 0 skips this part.
+//    again 5 s later; the larger of the two is the figure. 0 skips this part. The agent speaks
+//    plain HTTP to tided, as deploy/systemd/tide-agent.service ships it; the same run with
+//    tided on https (--tls-cert) and the agent verifying it (--server https://, --ca-file)
+//    follows, as a figure beside it: such an agent starts OpenSSL (api/openssl_init.h).
 // Targets (issue 13): each CPU figure <= 0.1% of a core; tided <= 20 MiB and tide-agent
 // <= 12 MiB at 1,000 instances.
 // Usage: idle_bench [--seconds S] [--functions 0,100,1000] [--rss-instances N] [--memory Q|none]
@@ -19,6 +22,7 @@
 #include <thread>
 
 #include "api/quantity.h"
+#include "api/tls_testutil.h"
 #include "bench/bench_util.h"
 #include "tests/harness.h"
 
@@ -97,9 +101,29 @@ bool IdleRun(int n, double seconds, const WorkloadConfig& cfg, IdleFigures* out)
 }
 
 // RSS (KiB) of tided and tide-agent with n instances Ready, the larger of two reads 5 s apart.
-bool RssRun(int n, const WorkloadConfig& cfg, long* tided_kib, long* agent_kib) {
+// tls: tided serves https and the agent verifies it with the test CA.
+bool RssRun(int n, const WorkloadConfig& cfg, bool tls, long* tided_kib, long* agent_kib) {
   TempDir dir;
-  Tided tided(dir.path());
+  Tided::Options topts;
+  std::string agent_tls;
+  if (tls) {
+    using namespace tide::testing;
+    const TestCert ca = MakeTestCa("idle_bench CA");
+    WriteTestCert(ca, dir.path() + "/ca.crt", "");
+    WriteTestCert(MakeTestCert(ca, "tided", {"IP:127.0.0.1"}), dir.path() + "/tided.crt",
+                  dir.path() + "/tided.key");
+    SetHttpsCaFile(dir.path() + "/ca.crt");
+    topts.https = true;
+    topts.extra_args = {"--tls-cert", dir.path() + "/tided.crt", "--tls-key",
+                        dir.path() + "/tided.key"};
+    agent_tls = " --ca-file " + dir.path() + "/ca.crt";
+  }
+  struct ResetCa {
+    ~ResetCa() { tide::testing::SetHttpsCaFile(""); }
+  } reset_ca;
+  Tided tided(dir.path(), topts);
+  std::printf("  %s\n", tls ? "with TLS: tided --tls-cert, the agent --server https:// --ca-file"
+                            : "plain HTTP between the agent and tided (as the shipped unit)");
   const int ports = n + 40;
   int lo = FreePortRange(ports);
   // Placement counts each instance's limit against the node's memory: 1,000 x 64Mi is more than
@@ -110,7 +134,7 @@ bool RssRun(int n, const WorkloadConfig& cfg, long* tided_kib, long* agent_kib) 
   if (!cfg.memory.empty() && !ParseMemory(cfg.memory, &limit, &err)) return false;
   const int64_t capacity = (n + 40) * limit + (int64_t{1} << 30);
   AgentProc agent(dir.path(), tided, "rss-node", lo, lo + ports - 1,
-                  "--memory " + std::to_string(capacity));
+                  "--memory " + std::to_string(capacity) + agent_tls);
   if (!WaitFor([&] { return AnyNodeReady(tided.Get("/v1/nodes").Json()); }, 20s)) return false;
   // The reference: the same two processes before any instance. Most of it is file pages of the
   // shared libraries (RssFile), mapped whatever the daemon does.
@@ -166,11 +190,14 @@ int Run(double seconds, const std::vector<int>& counts, int rss_instances,
     s.AtMost("tide-agent CPU, " + at, f.agent_pct, 0.1, "%core");
   }
   if (rss_instances > 0) {
-    long tk = -1, ak = -1;
-    if (!RssRun(rss_instances, cfg, &tk, &ak)) return 2;
+    long tk = -1, ak = -1, tls_tk = -1, tls_ak = -1;
+    if (!RssRun(rss_instances, cfg, /*tls=*/false, &tk, &ak)) return 2;
+    if (!RssRun(rss_instances, cfg, /*tls=*/true, &tls_tk, &tls_ak)) return 2;
     const std::string at = " at " + std::to_string(rss_instances) + " instances";
     s.AtMost("tided VmRSS" + at, tk / 1024.0, 20, "MiB");
     s.AtMost("tide-agent VmRSS" + at, ak / 1024.0, 12, "MiB");
+    s.Info("with TLS: tided VmRSS" + at, tls_tk / 1024.0, "MiB");
+    s.Info("with TLS: tide-agent VmRSS" + at, tls_ak / 1024.0, "MiB");
   }
   std::printf("  load average at the end: %s\n", LoadAverage().c_str());
   return s.Print();
