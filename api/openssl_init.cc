@@ -3,7 +3,6 @@
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
-#include <cstring>
 #include <string_view>
 
 namespace tide {
