@@ -634,6 +634,42 @@ TEST_F(SupervisorTest, SavesALaunchAtOnceAndAReadinessChangeWithinASecond) {
   EXPECT_NE(read_state().find("\"state\":\"Ready\""), std::string::npos);
 }
 
+// Dropping an instance changes no field of the others: that it is gone is itself what the
+// report and the save must carry, in the Tick that drops it.
+TEST_F(SupervisorTest, ADroppedInstanceIsReportedAndSavedAtOnce) {
+  auto saved_ids = [&] {
+    AgentState st;
+    EXPECT_TRUE(FileStateStore(dir_).Load(&st).ok());
+    std::vector<std::string> ids;
+    for (const auto& r : st.instances) ids.push_back(r.assignment.id);
+    return ids;
+  };
+  auto s = Make();
+  listening_.insert("web-1");
+  listening_.insert("web-2");
+  s->SetDesired({A("web-1"), A("web-2")});
+  s->Tick();
+  clock_.Advance(Supervisor::kHousekeepingIntervalMs);
+  s->Tick();
+  ASSERT_EQ(s->Statuses().size(), 2u);
+  ASSERT_EQ(saved_ids(), (std::vector<std::string>{"web-1", "web-2"}));
+  clock_.Advance(1);
+  EXPECT_FALSE(s->Tick());  // nothing new
+  s->SetDesired({A("web-2")});
+  // SIGTERM; the fake process exits at once, and the Tick that sees it drops the instance.
+  for (int i = 0; i < 10 && s->Statuses().size() == 2u; ++i) {
+    const bool changed = s->Tick();
+    if (s->Statuses().size() == 1u) {
+      EXPECT_TRUE(changed) << "the drop was not reported";
+    }
+    clock_.Advance(1);
+  }
+  ASSERT_EQ(s->Statuses().size(), 1u);
+  EXPECT_EQ(saved_ids(), (std::vector<std::string>{"web-2"}));  // saved in that Tick
+  clock_.Advance(1);
+  EXPECT_FALSE(s->Tick());  // said once
+}
+
 TEST_F(SupervisorTest, PersistsRecordsAndRestoreReadoptsLiveProcesses) {
   listening_.insert("web-1");
   int live_pid = 0, dead_pid = 0, port = 0;
