@@ -226,6 +226,10 @@ void Agent::Stop() {
   if (launcher_) launcher_->SetExitListener(nullptr);  // no call into this Agent after here
   supervise_cv_.notify_all();
   report_cv_.notify_all();
+  {
+    std::lock_guard<std::mutex> lk(mu_);  // a registration wait has seen stopping_, or sleeps
+  }
+  registered_cv_.notify_all();
   if (http_) http_->server->stop();
   // The assignments long-poll may wait kLongPollWaitMs for tided: end it now. Again until the
   // thread is done, as an abort just before its request starts ends nothing.
@@ -347,7 +351,11 @@ bool Agent::Register(Member& m) {
     spdlog::info("agent {}: joined; node credential kept in {}/{}", opts_.name, opts_.data_dir,
                  kCredentialFile);
   }
-  m.registered = true;
+  {
+    std::lock_guard<std::mutex> lk(mu_);  // the assignments loop waits for this under mu_
+    m.registered = true;
+  }
+  registered_cv_.notify_all();
   spdlog::info("agent {}: registered with {}", opts_.name, m.url);
   return true;
 }
@@ -384,7 +392,11 @@ void Agent::AssignmentsLoop() {
     Member& m = *members_[cur];
     if (!m.registered) {  // its reporter registers; meanwhile another member may lead
       if (members_.size() == 1) {
-        pause(50);
+        // The first poll goes out the moment the reporter has registered (Register wakes this
+        // wait): a workload applied as the agent starts is not held for a pause.
+        std::unique_lock<std::mutex> lk(mu_);
+        registered_cv_.wait_for(lk, std::chrono::milliseconds(kRegisterWaitMs),
+                                [&] { return stopping_.load() || m.registered.load(); });
         continue;
       }
       next_member();

@@ -89,11 +89,18 @@ class Conn {
 struct UpConn {
   explicit UpConn(Worker& w) : c(w) {}
   Conn c;
+  // The response is read through it: kUpstreamReadBytes while a request uses the connection,
+  // none while it is parked.
   boost::beast::flat_buffer buf;
   int64_t parked_ms = 0;  // when it went idle (Clock steady ms)
 };
 
 inline constexpr size_t kRelayBufferBytes = 64 * 1024;
+// How much of a response one read from an instance may take. Beast reads as much as the buffer's
+// free capacity, at least 512 bytes, and an empty flat_buffer grows to 512 only: a 2 KiB answer
+// took five reads from the instance and five writes to the client, each a pass of the event loop
+// and a wake-up of the client (coldstart_bench, strace).
+inline constexpr size_t kUpstreamReadBytes = 16 * 1024;
 inline constexpr size_t kMaxIdlePerEndpoint = 128;
 // A workload's RouteInfo is reused by a worker for this long without asking the backend, unless
 // SetEndpoints/RemoveWorkload happened since (Impl::route_gen_). Unknown names are not cached.

@@ -398,6 +398,7 @@ void Gateway::Impl::Park(gw::Worker& w, const std::string& key, std::unique_ptr<
   auto& v = w.pool[key];
   if (v.size() >= gw::kMaxIdlePerEndpoint) return;
   c->c.ExpiresNever();
+  c->buf.shrink_to_fit();  // an idle connection holds no read buffer (empty after a response)
   c->parked_ms = clock_.NowMs();
   v.push_back(std::move(c));
 }
@@ -575,6 +576,7 @@ gw::Task<bool> Gateway::Impl::Proxy(gw::Worker& w, Request& r, gw::Lease& lease_
       }
     }
     // Response head (skipping interim 1xx answers).
+    up->buf.reserve(gw::kUpstreamReadBytes);
     error_code hec;
     for (;;) {
       rp.emplace();
