@@ -180,9 +180,9 @@ Status Agent::Start() {
   // Nothing stays frozen across an agent restart: the frozen set is not saved, so what a
   // previous agent froze is thawed here (the gateway freezes it again when it is idle).
   {
-    std::vector<int> pids;
-    for (const auto& st : supervisor_->Statuses()) pids.push_back(st.pid);
-    if (int n = freezer_->ThawLeftovers(pids); n > 0)
+    std::vector<InstanceFreezer::Leftover> own;
+    for (const auto& st : supervisor_->Statuses()) own.push_back({st.id, st.pid});
+    if (int n = freezer_->ThawLeftovers(own); n > 0)
       spdlog::info("agent {}: thawed {} instance(s) a previous agent left frozen", opts_.name, n);
   }
 

@@ -1,6 +1,5 @@
 #include "agent/freezer.h"
 
-#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -24,18 +23,6 @@ std::vector<std::string> Lines(const std::string& text) {
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);)
     if (!line.empty()) out.push_back(line);
-  return out;
-}
-
-std::vector<std::string> SubDirs(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return out;
-  while (dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
-    if (name != "." && name != ".." && e->d_type == DT_DIR) out.push_back(dir + "/" + name);
-  }
-  ::closedir(d);
   return out;
 }
 
@@ -183,11 +170,13 @@ void InstanceFreezer::Release(const std::string& id, bool gone) {
   }
 }
 
-int InstanceFreezer::ThawLeftovers(const std::vector<int>& pids) {
+int InstanceFreezer::ThawLeftovers(const std::vector<Leftover>& own) {
   std::lock_guard lock(mu_);
   int thawed = 0;
-  if (!paths_.v1_freezer_parent.empty()) {
-    for (const auto& dir : SubDirs(paths_.v1_freezer_parent)) {
+  for (const Leftover& l : own) {
+    if (l.id.empty()) continue;
+    if (!paths_.v1_freezer_parent.empty()) {
+      const std::string dir = MemoryLimits::InstanceDir(paths_.v1_freezer_parent, l.id);
       std::string state, procs;
       if (cgroupfs::ReadText(dir + "/freezer.state", &state) && !state.starts_with("THAWED") &&
           cgroupfs::WriteText(dir + "/freezer.state", "THAWED")) {
@@ -195,17 +184,15 @@ int InstanceFreezer::ThawLeftovers(const std::vector<int>& pids) {
         thawed += cgroupfs::ReadText(dir + "/cgroup.procs", &procs) && !procs.empty() ? 1 : 0;
       }
     }
-  }
-  if (!paths_.v2_parent.empty()) {
-    for (const auto& dir : SubDirs(paths_.v2_parent)) {
+    if (!paths_.v2_parent.empty()) {
+      const std::string file = MemoryLimits::InstanceDir(paths_.v2_parent, l.id) + "/cgroup.freeze";
       std::string state;
-      if (cgroupfs::ReadText(dir + "/cgroup.freeze", &state) && state.starts_with("1")) {
-        thawed += cgroupfs::WriteText(dir + "/cgroup.freeze", "0") ? 1 : 0;
+      if (cgroupfs::ReadText(file, &state) && state.starts_with("1")) {
+        thawed += cgroupfs::WriteText(file, "0") ? 1 : 0;
       }
     }
+    if (l.pid > 0) ::kill(-l.pid, SIGCONT);
   }
-  for (int pid : pids)
-    if (pid > 0) ::kill(-pid, SIGCONT);
   frozen_.clear();
   return thawed;
 }

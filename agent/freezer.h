@@ -19,9 +19,10 @@
 // (InstanceStatus::frozen) so the autoscaler does not count frozen instances as capacity.
 //
 // Restarts: nothing of the frozen set is saved. ThawLeftovers() at agent start thaws every
-// instance a previous agent left frozen (every freezer cgroup under the tide parents, and
-// SIGCONT to the re-adopted instances' groups), so no instance stays frozen with nobody to thaw
-// it.
+// instance of this agent's that a previous run left frozen (their freezer cgroups, and SIGCONT
+// to their process groups), so no instance stays frozen with nobody to thaw it. Only its own:
+// the tide parents are shared by every agent on the host (a test machine runs several), and
+// another agent's frozen instance is that agent's to thaw.
 //
 // Thread-safety: every method is thread-safe (one mutex, held across the one or two file writes
 // of a freeze or thaw, so calls for an instance apply in the order they were made).
@@ -61,9 +62,13 @@ class InstanceFreezer {
   // The instance is stopping or gone: thawed (a frozen process cannot act on SIGTERM, and a v1
   // frozen one not even on SIGKILL) and, with gone, its freezer cgroup removed.
   void Release(const std::string& id, bool gone);
-  // At agent start: thaws whatever a previous agent left frozen and sends SIGCONT to the
-  // groups of `pids` (the re-adopted instances). Returns how many freezer cgroups were thawed.
-  int ThawLeftovers(const std::vector<int>& pids);
+  // At agent start, for the instances it re-adopted: thaws their freezer cgroups and sends
+  // SIGCONT to their process groups. Returns how many freezer cgroups were thawed.
+  struct Leftover {
+    std::string id;
+    int pid = 0;
+  };
+  int ThawLeftovers(const std::vector<Leftover>& own);
 
   const FreezerPaths& paths() const { return paths_; }
 

@@ -139,7 +139,7 @@ TEST(FreezerTest, LeftoversAreThawedAtStart) {
   }  // the agent goes away; the process stays stopped
   EXPECT_TRUE(CpuStops(pid));
   InstanceFreezer after(FreezerPaths{});
-  after.ThawLeftovers({pid});
+  after.ThawLeftovers({{"left-1", pid}});
   EXPECT_GT(CpuOver(pid, 300), 0);
   Reap(pid);
 
@@ -162,7 +162,11 @@ TEST(FreezerTest, LeftoversAreThawedAtStart) {
   }
   EXPECT_TRUE(CpuStops(pid));
   InstanceFreezer again(paths);
-  EXPECT_GE(again.ThawLeftovers({}), 1);
+  // Another agent's instances are not this one's to thaw: it stays frozen...
+  EXPECT_EQ(again.ThawLeftovers({{"someone-else", 0}}), 0);
+  EXPECT_TRUE(CpuStops(pid));
+  // ...and this agent's own is thawed.
+  EXPECT_EQ(again.ThawLeftovers({{id, 0}}), 1);
   EXPECT_GT(CpuOver(pid, 300), 0);
   Reap(pid);
   again.Release(id, true);
