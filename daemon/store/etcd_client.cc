@@ -380,7 +380,7 @@ Status EtcdClient::LeaseRevoke(int64_t id) {
 struct Watch::Impl {
   EtcdClient::Options opts;
   std::string key, range_end;
-  int64_t next_revision = 0;  // the first revision not yet delivered (0: from now)
+  int64_t next_revision = 0;  // the first revision not yet delivered (0: from now, until created)
   EventsFn on_events;
   ErrorFn on_error;
   std::mutex mu;
@@ -434,7 +434,14 @@ void Watch::Start() {
             return false;
           }
           const json r = j.value("result", json::object());
-          if (r.value("created", false)) created_ = true;
+          if (r.value("created", false)) {
+            created_ = true;
+            // A watch "from now" covers every revision after the one it was created at; pin
+            // that, so a reconnect resumes there instead of from a later "now" (which would lose
+            // what changed between the creation and the break).
+            const int64_t at = Num(r.value("header", json::object()), "revision");
+            if (im.next_revision == 0 && at > 0) im.next_revision = at + 1;
+          }
           const int64_t compact = Num(r, "compact_revision");
           if (compact > 0) {
             compacted = true;

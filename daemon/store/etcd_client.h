@@ -161,10 +161,12 @@ class EtcdClient {
 
 // A watch of [key, range_end) from start_revision (0: from now), on its own thread. Events are
 // handed to on_events in revision order, one call per etcd answer (a txn's events together).
-// When the stream breaks (etcd restarted, endpoint gone) it reconnects from the revision after
-// the last one delivered, trying every endpoint, waiting a little between rounds; on_error is
-// told each break. A start revision that etcd compacted away is reported to on_error with
-// compacted=true and the watch resumes from the compact revision: the owner must re-read.
+// A watch from now starts at the revision after the one etcd created it at. When the stream
+// breaks (etcd restarted, endpoint gone) it reconnects from the revision after the last one
+// delivered (its start when none was: never from a later "now"), trying every endpoint, waiting
+// a little between rounds; on_error is told each break. A start revision that etcd compacted
+// away is reported to on_error with compacted=true and the watch resumes from the compact
+// revision: the owner must re-read.
 class Watch {
  public:
   using EventsFn = std::function<void(const std::vector<Event>& events, int64_t revision)>;

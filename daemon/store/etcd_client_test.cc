@@ -2,13 +2,19 @@
 #include "daemon/store/etcd_client.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
+#include "daemon/gateway/loopback_testutil.h"
 #include "daemon/store/etcd_testutil.h"
 
 namespace tide::etcd {
@@ -22,6 +28,96 @@ bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds tim
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return pred();
+}
+
+// A stand-in for etcd's gateway that the test drives by hand: it accepts the watch's
+// connections one at a time, reads each request and answers what the test writes.
+class FakeGateway {
+ public:
+  FakeGateway() {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+        ::listen(listen_fd_, 8) == 0 &&
+        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+      port_ = ntohs(a.sin_port);
+    }
+  }
+  ~FakeGateway() {
+    Hangup();
+    ::close(listen_fd_);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+  // Accepts the next connection and reads one request on it; *body its JSON body. False when
+  // none came within 5 s.
+  bool NextRequest(nlohmann::json* body) {
+    Hangup();
+    pollfd p{listen_fd_, POLLIN, 0};
+    if (::poll(&p, 1, 5000) != 1) return false;
+    conn_fd_ = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn_fd_ < 0) return false;
+    timeval tv{5, 0};
+    ::setsockopt(conn_fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string in;
+    size_t head_end = std::string::npos, length = 0;
+    while (head_end == std::string::npos || in.size() < head_end + 4 + length) {
+      char buf[4096];
+      const ssize_t n = ::recv(conn_fd_, buf, sizeof buf, 0);
+      if (n <= 0) return false;
+      in.append(buf, static_cast<size_t>(n));
+      if (head_end == std::string::npos && (head_end = in.find("\r\n\r\n")) != std::string::npos) {
+        const size_t at = in.find("Content-Length: ");
+        if (at == std::string::npos || at > head_end) return false;
+        length = std::stoul(in.substr(at + 16));
+      }
+    }
+    *body = nlohmann::json::parse(in.substr(head_end + 4, length), nullptr, false);
+    return body->is_object();
+  }
+  // Starts a streamed 200 answer whose first line is `line`.
+  bool AnswerStream(const std::string& line) {
+    std::ostringstream out;
+    out << "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        << std::hex << line.size() + 1 << "\r\n"
+        << line << "\n\r\n";
+    const std::string s = out.str();
+    return ::send(conn_fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
+  }
+  // Closes the current connection: a stream in progress breaks.
+  void Hangup() {
+    if (conn_fd_ >= 0) ::close(conn_fd_);
+    conn_fd_ = -1;
+  }
+
+ private:
+  int listen_fd_ = -1;
+  int conn_fd_ = -1;
+  int port_ = 0;
+};
+
+// A watch "from now" that breaks before any event came must resume where it was created, not
+// from a new "now": what changed between the creation and the reconnect would be lost. (Against
+// a real etcd this raced: a restart right after the creation lost a put made just before it.)
+TEST(EtcdWatch, FromNowResumesAtTheRevisionAfterItsCreationWhenTheStreamBreaks) {
+  FakeGateway gw;
+  EtcdClient::Options o;
+  o.endpoints = {gw.url()};
+  Watch w(o, "/f/", PrefixEnd("/f/"), 0, [](const std::vector<Event>&, int64_t) {});
+  w.Start();
+  nlohmann::json req;
+  ASSERT_TRUE(gw.NextRequest(&req));
+  EXPECT_FALSE(req["create_request"].contains("start_revision")) << req.dump();  // from now
+  ASSERT_TRUE(gw.AnswerStream(R"({"result":{"header":{"revision":"7"},"created":true}})"));
+  ASSERT_TRUE(Eventually([&] { return w.Created(); }, std::chrono::seconds(5)));
+  gw.Hangup();  // etcd went away before revision 8 was delivered
+
+  ASSERT_TRUE(gw.NextRequest(&req));  // the reconnect
+  EXPECT_EQ(req["create_request"].value("start_revision", std::string("none")), "8") << req.dump();
+  w.Stop();  // breaks the read of the connected stream at once
 }
 
 TEST(Base64, RoundTripsEveryLengthAndByte) {
