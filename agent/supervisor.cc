@@ -246,7 +246,7 @@ void Supervisor::CancelProbes(Instance& inst) {
 }
 
 ProbeTarget Supervisor::TargetFor(const Instance& inst, const Probe& probe) const {
-  // Only an exec probe reads the environment: a TCP probe every 200 us of a start copies none.
+  // Only an exec probe reads the environment: a TCP probe every 100 us of a start copies none.
   return ProbeTarget{inst.assignment.id, inst.status.port,
                      probe.type == Probe::Type::kExec ? inst.env : StringMap{},
                      inst.assignment.spec->working_dir};

@@ -8,7 +8,7 @@
 //    (reason CommandNotFound | LaunchFailed | NoPortAvailable | InvalidCommand), retried with
 //    backoff unless restartPolicy is Never.
 //  - Starting -> Ready on the readiness probe (default TCP on $PORT), probed every ~1 ms from
-//    initialDelaySeconds after the start until ready (a TCP probe every 200 us for the first
+//    initialDelaySeconds after the start until ready (a TCP probe every 100 us for the first
 //    20 ms, when at most 4 processes start at once: FastProbing), then every periodSeconds;
 //    failureThreshold failures in a row while Ready -> back to Starting (reason ProbeFailed).
 //  - liveness probe (when set), every periodSeconds after initialDelaySeconds: failureThreshold
@@ -135,7 +135,7 @@ class Supervisor {
   static constexpr int64_t kReportHoldMs = 20;
   static constexpr int64_t kFastProbeWindowMs = 20;
   static constexpr int kFastProbeMax = 4;
-  static constexpr int kFastProbeIntervalUs = 200;
+  static constexpr int kFastProbeIntervalUs = 100;
   // Launches due in one Tick go to the launcher in batches of this many; between batches the
   // instances already started are probed, so readiness follows the launches instead of waiting
   // for the whole burst (200 launches take about 100 ms).

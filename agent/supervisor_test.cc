@@ -565,7 +565,7 @@ TEST_F(SupervisorTest, FastProbingIsForAFewFreshTcpProbedStartsOnly) {
   exec.spec.mut().readiness = p;
   s->SetDesired({exec});
   s->Tick();
-  EXPECT_FALSE(s->FastProbing()) << "an exec probe is a process: never at 200 us";
+  EXPECT_FALSE(s->FastProbing()) << "an exec probe is a process: never at 100 us";
   // A burst of launches keeps the millisecond cadence.
   std::vector<InstanceAssignment> many;
   for (int i = 0; i <= Supervisor::kFastProbeMax; ++i)
