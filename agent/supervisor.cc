@@ -591,12 +591,8 @@ bool Supervisor::UpdateReported() {
   bool changed = erased_unreported_;
   erased_unreported_ = false;
   for (auto& [id, inst] : instances_) {
-    const InstanceStatus& s = inst.status;
-    Signature sig{s.state,         s.pid,         s.port,       s.restarts,
-                  s.started_at_ms, s.ready_at_ms, s.generation, s.last_exit_code,
-                  s.last_signal,   s.reason,      s.message,    s.limit_enforcer};
-    if (!inst.reported || !(*inst.reported == sig)) {
-      inst.reported = std::move(sig);
+    if (!inst.reported || !inst.reported->Matches(inst.status)) {
+      inst.reported = Signature::Of(inst.status);
       changed = true;
     }
   }
