@@ -237,7 +237,7 @@ void Agent::Stop() {
   if (assign_thread_.joinable()) {
     std::unique_lock<std::mutex> lk(poll_mu_);
     while (!poll_done_) {
-      if (poll_client_ != nullptr) poll_client_->Abort();
+      if (poll_link_ != nullptr) poll_link_->Abort();
       poll_cv_.wait_for(lk, std::chrono::milliseconds(20), [this] { return poll_done_; });
     }
   }
@@ -301,6 +301,12 @@ Status Agent::SaveCredential(const std::string& credential) {
   return Status::Ok();
 }
 
+std::unique_ptr<AgentLink> Agent::Link(const std::string& url, const std::string& token,
+                                       double timeout_seconds) const {
+  AgentLinkConfig c{url, token, timeout_seconds, opts_.ca_file, opts_.pin_server_cert};
+  return opts_.link ? opts_.link(c) : std::make_unique<HttpAgentLink>(c);
+}
+
 void Agent::Unregistered(Member& m) {
   m.registered = false;
   {
@@ -318,10 +324,8 @@ bool Agent::Register(Member& m) {
     std::lock_guard<std::mutex> lk(mu_);
     body["instances"] = supervisor_->Statuses();
   }
-  ClientConfig cc{m.url, CurrentToken(), 5, opts_.ca_file, opts_.pin_server_cert};
-  Client cli(cc);
   Response r;
-  Status st = cli.Post("/v1/agent/register", body.dump(), "application/json", &r);
+  Status st = Link(m.url, CurrentToken(), 5)->Send("POST", "/v1/agent/register", body.dump(), &r);
   if (!st.ok()) {
     spdlog::warn("agent {}: register with {} failed: {}", opts_.name, m.url, st.message());
     bool fall_back = false;
@@ -363,12 +367,12 @@ bool Agent::Register(Member& m) {
 
 void Agent::AssignmentsLoop() {
   uint64_t token_gen = 0;
-  std::unique_ptr<Client> cli;
-  // The client Stop() may abort (its long-poll) is the one in use.
-  auto use_client = [&](std::unique_ptr<Client> next) {
+  std::unique_ptr<AgentLink> link;
+  // The link Stop() may abort (its long-poll) is the one in use.
+  auto use_link = [&](std::unique_ptr<AgentLink> next) {
     std::lock_guard<std::mutex> lk(poll_mu_);
-    cli = std::move(next);
-    poll_client_ = cli.get();
+    link = std::move(next);
+    poll_link_ = link.get();
   };
   size_t cur = 0;  // the member asked: the leader once found
   int64_t version = -1;
@@ -382,7 +386,7 @@ void Agent::AssignmentsLoop() {
   // This member gave nothing: ask the next one (from the complete set), pausing once per round.
   auto next_member = [&] {
     cur = (cur + 1) % members_.size();
-    use_client(nullptr);
+    use_link(nullptr);
     version = -1;
     if (++misses % members_.size() == 0) {
       pause(backoff_ms);
@@ -408,17 +412,16 @@ void Agent::AssignmentsLoop() {
     // Stop() aborts it); with several, briefly, so that a member that stops leading while the
     // agent waits on it is left within the wait. The answer comes the moment a change lands.
     const int64_t wait_ms = members_.size() == 1 ? kLongPollWaitMs : kShortPollWaitMs;
-    if (uint64_t g = 0; !cli || (CurrentToken(&g), g != token_gen)) {
-      use_client(std::make_unique<Client>(ClientConfig{m.url, CurrentToken(&token_gen),
-                                                       10 + wait_ms / 1000.0, opts_.ca_file,
-                                                       opts_.pin_server_cert}));
+    if (uint64_t g = 0; !link || (CurrentToken(&g), g != token_gen)) {
+      use_link(Link(m.url, CurrentToken(&token_gen), 10 + wait_ms / 1000.0));
     }
     // delta=true: only what changed since `version` (api/agent_delta.h), or the full set when
     // tided does not remember what it sent then (its restart, a gap).
-    Status st = cli->Get("/v1/agent/assignments?node=" + UrlEncode(opts_.name) +
-                             "&after=" + std::to_string(version) +
-                             "&waitMs=" + std::to_string(wait_ms) + "&specs=shared&delta=true",
-                         &r);
+    Status st = link->Send("GET",
+                           "/v1/agent/assignments?node=" + UrlEncode(opts_.name) +
+                               "&after=" + std::to_string(version) +
+                               "&waitMs=" + std::to_string(wait_ms) + "&specs=shared&delta=true",
+                           "", &r);
     if (stopping_) break;
     if (!st.ok()) {
       if (r.reached && r.status == 404) {
@@ -509,7 +512,7 @@ void Agent::SuperviseLoop() {
 
 void Agent::ReportLoop(Member& m) {
   uint64_t token_gen = 0;
-  std::unique_ptr<Client> cli;
+  std::unique_ptr<AgentLink> link;
   // Only what changed since the report this member acknowledged (api/agent_delta.h); a complete
   // one after any doubt (no answer, a resync, a new registration).
   ReportDeltaState deltas;
@@ -552,12 +555,10 @@ void Agent::ReportLoop(Member& m) {
     for (auto& st : now) st.frozen = freezer_->IsFrozen(st.id);
     if (!m.registered) continue;
     Response r;
-    if (uint64_t g = 0; !cli || (CurrentToken(&g), g != token_gen)) {
-      cli = std::make_unique<Client>(
-          ClientConfig{m.url, CurrentToken(&token_gen), 5, opts_.ca_file, opts_.pin_server_cert});
+    if (uint64_t g = 0; !link || (CurrentToken(&g), g != token_gen)) {
+      link = Link(m.url, CurrentToken(&token_gen), 5);
     }
-    Status st =
-        cli->Post("/v1/agent/status", NextReport(opts_.name, now, &deltas), "application/json", &r);
+    Status st = link->Send("POST", "/v1/agent/status", NextReport(opts_.name, now, &deltas), &r);
     OnReportAnswer(st.ok() ? r.status : 0, r.body, &deltas);
     if (!st.ok() && r.reached && r.status == 404) m.registered = false;
     // A member that does not answer may have restarted (and forgotten this node) by the time

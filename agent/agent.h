@@ -34,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "api/agent_link.h"
 #include "api/clock.h"
 #include "api/model.h"
 #include "api/status.h"
@@ -44,7 +45,6 @@ class Supervisor;
 class ProcessLauncher;
 class Prober;
 class LogFiles;
-class Client;
 class InstanceFreezer;
 
 // The node name an agent uses when none is given: the host name.
@@ -77,6 +77,9 @@ struct AgentOptions {
   bool pin_server_cert = false;
   // Both set: the agent API speaks https only, with this certificate chain and key (PEM).
   std::string tls_cert_file, tls_key_file;
+  // How the agent reaches its tided members (api/agent_link.h). Unset: HTTP(S) to `server`.
+  // tided's in-process agent gets the API's own handlers (daemon/server/local_agent_link.h).
+  AgentLinkFactory link;
 };
 
 class Agent {
@@ -128,6 +131,8 @@ class Agent {
   Status SaveCredential(const std::string& credential);
   NodeInfo Info() const;
   void ServeApi();
+  std::unique_ptr<AgentLink> Link(const std::string& url, const std::string& token,
+                                  double timeout_seconds) const;
 
   AgentOptions opts_;
   Clock& clock_;
@@ -156,8 +161,8 @@ class Agent {
   std::thread assign_thread_, supervise_thread_, http_thread_;
   std::mutex poll_mu_;
   std::condition_variable poll_cv_;
-  Client* poll_client_ = nullptr;  // poll_mu_; the assignments thread's client (Stop aborts it)
-  bool poll_done_ = false;         // poll_mu_; the assignments thread has ended
+  AgentLink* poll_link_ = nullptr;  // poll_mu_; the assignments thread's link (Stop aborts it)
+  bool poll_done_ = false;          // poll_mu_; the assignments thread has ended
 };
 
 }  // namespace tide
