@@ -483,6 +483,9 @@ int main(int argc, char** argv) {
       ao.pin_server_cert = true;
     }
     ao.token = auth->local_agent_token();
+    // Its calls go straight to the API's handlers (daemon/server/local_agent_link.h): no socket
+    // and no front-door hop on a cold start's assignment and report. Authorized as over HTTP.
+    ao.link = api.LocalAgentLinks();
     ao.name = local_node;
     ao.data_dir = cfg.data_dir + "/agent";
     ao.listen = "127.0.0.1:0";

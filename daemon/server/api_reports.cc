@@ -106,12 +106,22 @@ asio::awaitable<FrontDoorAnswer> ApiReports::Report(FrontDoorCall call) {
   }
   // What is left goes to the pool as parsed: a report is never parsed twice.
   if (!ans) ans = co_await pool_->Off([&] { return Finish(parsed); });
-  metrics_.api_requests_total
-      .Add({{"method", "POST"},
-            {"route", "/v1/agent/status"},
-            {"code", std::to_string(ans->status)}})
-      .Increment();
+  Count(*ans);
   co_return std::move(*ans);
+}
+
+FrontDoorAnswer ApiReports::ReportNow(const FrontDoorCall& call) {
+  Parsed parsed;
+  std::optional<FrontDoorAnswer> ans = Take(call, &parsed);
+  if (!ans) ans = Finish(parsed);
+  Count(*ans);
+  return std::move(*ans);
+}
+
+void ApiReports::Count(const FrontDoorAnswer& a) {
+  metrics_.api_requests_total
+      .Add({{"method", "POST"}, {"route", "/v1/agent/status"}, {"code", std::to_string(a.status)}})
+      .Increment();
 }
 
 }  // namespace tide

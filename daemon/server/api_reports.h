@@ -34,6 +34,9 @@ class ApiReports {
              int pool_threads = 4);
 
   boost::asio::awaitable<FrontDoorAnswer> Report(FrontDoorCall call);
+  // The same for tided's in-process agent (daemon/server/local_agent_link.h), on the calling
+  // thread: parsed, checked and applied there, with no hop through the front door or a pool.
+  FrontDoorAnswer ReportNow(const FrontDoorCall& call);
   static constexpr size_t kInlineReportBytes = 512;
   void StopPool();
 
@@ -52,6 +55,7 @@ class ApiReports {
   std::optional<FrontDoorAnswer> Take(const FrontDoorCall& call, Parsed* out);
   // The rest, on the pool: the refusal and its event, or ControlPlane::Report.
   FrontDoorAnswer Finish(const Parsed& p);
+  void Count(const FrontDoorAnswer& a);  // tide_api_requests_total
 
   ControlPlane& cp_;
   Auth& auth_;

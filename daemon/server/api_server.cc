@@ -21,6 +21,7 @@
 #include "daemon/server/api_waits.h"
 #include "daemon/server/apply.h"
 #include "daemon/server/lazy_pool.h"
+#include "daemon/server/local_agent_link.h"
 
 namespace tide {
 namespace {
@@ -258,6 +259,12 @@ Status ApiServer::Start() {
   }
   port_ = front_->port();
   return Status::Ok();
+}
+
+AgentLinkFactory ApiServer::LocalAgentLinks() {
+  return [this](const AgentLinkConfig& c) -> std::unique_ptr<AgentLink> {
+    return std::make_unique<LocalAgentLink>(*this, c.token);
+  };
 }
 
 void ApiServer::Stop() {
@@ -595,49 +602,51 @@ void ApiServer::Routes(httplib::Server& s, int workers) {
   // ---- agent protocol ----
   // Each call first proves the caller may act as the node it names (docs/api.md "Node identity",
   // daemon/server/node_identity.h); the pre-routing handler has already authenticated it.
-  auto caller = [this](const httplib::Request& req) {
-    Principal who;
-    auth_.AuthorizeAs(req.get_header_value("Authorization"), req.method, RouteClass::kAgent, &who);
-    return who;
-  };
-  s.Post("/v1/agent/register", [this, caller](const httplib::Request& req, httplib::Response& res) {
-    NodeInfo info;
-    std::vector<InstanceStatus> running;
-    Status dst = DecodeRegisterBody(req.body, &info, &running);
-    if (!dst.ok()) return SendError(res, HttpCode(dst.code()), "InvalidRequest", dst.message());
-    const Principal who = caller(req);
-    const NodeAccess access =
-        DecideNodeAccess(who, NodeAction::kRegister, info.name, auth_.NodeClaimed(info.name));
-    if (access.verdict == NodeAccess::Verdict::kDeny) {
-      return DenyNodeAccess(res, who, NodeAction::kRegister, info.name, access.message);
-    }
-    std::string credential;
-    const bool joined = access.verdict == NodeAccess::Verdict::kJoin;
-    if (joined) {
-      Status st = auth_.Join(
-          info.name,
-          [this](const std::string& n, const std::string& d) {
-            return store_.PutNodeCredential(n, d);
-          },
-          &credential);
-      if (st.code() == Status::Code::kForbidden) {  // another join for this name won the race
-        return DenyNodeAccess(res, who, NodeAction::kRegister, info.name, st.message());
-      }
-      if (!st.ok()) return SendStatus(res, st);
-      cp_.Emit("Normal", "NodeJoined", "node/" + info.name, "",
-               "node " + info.name + " joined with join token " + who.name +
-                   "; it got a credential bound to it");
-    }
-    // A node that just joined was never assigned anything: what it says it runs is not adopted.
-    Status st = cp_.RegisterNode(info, running, /*may_adopt=*/!joined);
-    if (!st.ok()) return SendStatus(res, st);
-    json out = {{"registered", info.name}};
-    if (joined) out["credential"] = credential;
-    RememberAgentToken(info.agent_url, req.body);
-    SendJson(res, 200, out);
+  // tided's in-process agent makes the same calls without a socket (LocalAgentLink).
+  s.Post("/v1/agent/register", [this](const httplib::Request& req, httplib::Response& res) {
+    RegisterAgent(req.get_header_value("Authorization"), req.body, res);
   });
   // POST /v1/agent/status (heartbeats) is served by ApiReports::Report.
   // GET /v1/agent/assignments (the long-poll) is served by ApiWaits::Assignments.
+}
+
+void ApiServer::RegisterAgent(const std::string& authorization, const std::string& body,
+                              httplib::Response& res) {
+  NodeInfo info;
+  std::vector<InstanceStatus> running;
+  Status dst = DecodeRegisterBody(body, &info, &running);
+  if (!dst.ok()) return SendError(res, HttpCode(dst.code()), "InvalidRequest", dst.message());
+  Principal who;
+  auth_.AuthorizeAs(authorization, "POST", RouteClass::kAgent, &who);
+  const NodeAccess access =
+      DecideNodeAccess(who, NodeAction::kRegister, info.name, auth_.NodeClaimed(info.name));
+  if (access.verdict == NodeAccess::Verdict::kDeny) {
+    return DenyNodeAccess(res, who, NodeAction::kRegister, info.name, access.message);
+  }
+  std::string credential;
+  const bool joined = access.verdict == NodeAccess::Verdict::kJoin;
+  if (joined) {
+    Status st = auth_.Join(
+        info.name,
+        [this](const std::string& n, const std::string& d) {
+          return store_.PutNodeCredential(n, d);
+        },
+        &credential);
+    if (st.code() == Status::Code::kForbidden) {  // another join for this name won the race
+      return DenyNodeAccess(res, who, NodeAction::kRegister, info.name, st.message());
+    }
+    if (!st.ok()) return SendStatus(res, st);
+    cp_.Emit("Normal", "NodeJoined", "node/" + info.name, "",
+             "node " + info.name + " joined with join token " + who.name +
+                 "; it got a credential bound to it");
+  }
+  // A node that just joined was never assigned anything: what it says it runs is not adopted.
+  Status st = cp_.RegisterNode(info, running, /*may_adopt=*/!joined);
+  if (!st.ok()) return SendStatus(res, st);
+  json out = {{"registered", info.name}};
+  if (joined) out["credential"] = credential;
+  RememberAgentToken(info.agent_url, body);
+  SendJson(res, 200, out);
 }
 
 void ApiServer::DenyNodeAccess(httplib::Response& res, const Principal& who, NodeAction action,

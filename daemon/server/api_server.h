@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "api/agent_link.h"
 #include "api/status.h"
 #include "daemon/control/control_plane.h"
 #include "daemon/metrics.h"
@@ -73,8 +74,17 @@ class ApiServer {
   // The agent API token learnt from the registration of the agent at agent_url ("" unknown):
   // tided presents it on calls to that agent (logs, the frozen tier's freeze and thaw).
   std::string AgentApiToken(const std::string& agent_url) { return AgentToken(agent_url); }
+  // The agent protocol for tided's in-process agent, without a socket
+  // (daemon/server/local_agent_link.h): its calls reach the handlers a network call reaches,
+  // authorized the same way. Valid from Start() until Stop(); stop the agent first.
+  AgentLinkFactory LocalAgentLinks();
 
  private:
+  friend class LocalAgentLink;
+  // POST /v1/agent/register: decode, node identity (a join gets a credential), ControlPlane::
+  // RegisterNode; the answer in `res`.
+  void RegisterAgent(const std::string& authorization, const std::string& body,
+                     httplib::Response& res);
   // The routes on one backend server (every lane serves all of them; the front door decides
   // which lane a request takes) with `workers` threads.
   void Routes(httplib::Server& s, int workers);

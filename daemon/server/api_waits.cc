@@ -117,7 +117,18 @@ void ApiWaits::Check(bool on_notifier) {
   for (;;) {
     dirty_ = false;
     size_t built = 0;
-    for (const auto& node : agents_.Keys()) {
+    std::vector<std::string> nodes = agents_.Keys();
+    {
+      std::lock_guard<std::mutex> lk(polls_mu_);
+      if (now_polls_ > 0) {
+        for (const auto& [node, p] : polls_) {
+          if (p->now) nodes.push_back(node);
+        }
+        std::sort(nodes.begin(), nodes.end());
+        nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
+      }
+    }
+    for (const auto& node : nodes) {
       const int64_t v = cp_.AssignmentVersion(node);
       auto [it, fresh] = seen_versions_.try_emplace(node, v);
       if (!fresh && it->second == v) continue;
@@ -131,15 +142,21 @@ void ApiWaits::Check(bool on_notifier) {
           if (!p->second->answered && v > p->second->after) due.push_back(p->second);
         }
       }
+      bool wake_now = false;
       for (const auto& p : due) {
-        if (v < 0 || (on_notifier && built >= kInlineAnswers)) break;
-        std::string body = AnswerBody(node, p->after, v, p->delta, p->shared);
-        ++built;
-        if (body.empty()) continue;
+        std::string body;
+        if (v >= 0 && !(on_notifier && built >= kInlineAnswers)) {
+          body = AnswerBody(node, p->after, v, p->delta, p->shared);
+          ++built;
+        }
         std::lock_guard<std::mutex> lk(polls_mu_);
-        p->body = std::move(body);
-        p->answered = true;
+        if (!body.empty()) {
+          p->body = std::move(body);
+          p->answered = true;
+        }
+        if (p->now) wake_now = p->moved = true;  // it builds its own when no body came
       }
+      if (wake_now) now_cv_.notify_all();
       agents_.Notify(node);
     }
     if (seen_versions_.size() > 100000) seen_versions_.clear();  // bounded; a clear only wakes
@@ -181,48 +198,58 @@ std::string ApiWaits::AnswerBody(const std::string& node, int64_t after, int64_t
   return Dump(AssignmentAnswerJson(d));
 }
 
+std::optional<FrontDoorAnswer> ApiWaits::ParsePoll(const FrontDoorCall& call, PollQuery* q) {
+  q->node = TargetParam(call.target, "node");
+  if (q->node.empty() || q->node.size() > 253) {
+    return Error(400, "InvalidRequest", "node: want a node name of 1-253 characters");
+  }
+  q->after = TargetHasParam(call.target, "after")
+                 ? std::atoll(TargetParam(call.target, "after").c_str())
+                 : -1;
+  q->wait_ms =
+      TargetHasParam(call.target, "waitMs")
+          ? std::clamp<int64_t>(std::atoll(TargetParam(call.target, "waitMs").c_str()), 0, 60000)
+          : 25000;
+  q->delta = TargetParam(call.target, "delta") == "true";
+  q->shared = q->delta || TargetParam(call.target, "specs") == "shared";
+  return std::nullopt;
+}
+
+std::optional<FrontDoorAnswer> ApiWaits::RefusePoll(const FrontDoorCall& call,
+                                                    const std::string& node) {
+  Principal who;
+  auth_.AuthorizeAs(call.Header("Authorization"), "GET", RouteClass::kAgent, &who);
+  const NodeAccess a =
+      DecideNodeAccess(who, NodeAction::kAssignments, node, auth_.NodeClaimed(node));
+  if (a.verdict != NodeAccess::Verdict::kAllow) {
+    if (deny_) deny_(who, NodeAction::kAssignments, node, a.message);
+    return Error(403, "Forbidden", a.message);
+  }
+  // Only the leader hands out work (docs/ha.md): an agent that asks another member moves on.
+  if (!cp_.Leads()) {
+    return Error(503, "NotLeader",
+                 "this tided member does not lead: agents take their assignments from the "
+                 "leader (GET /v1/leader names it)");
+  }
+  return std::nullopt;
+}
+
 asio::awaitable<FrontDoorAnswer> ApiWaits::Assignments(FrontDoorCall call) {
   FrontDoorAnswer ans = co_await [&]() -> asio::awaitable<FrontDoorAnswer> {
     const auto ex = co_await asio::this_coro::executor;
-    const std::string node = TargetParam(call.target, "node");
-    if (node.empty() || node.size() > 253) {
-      co_return Error(400, "InvalidRequest", "node: want a node name of 1-253 characters");
-    }
-    struct Access {
-      bool allowed = false;
-      std::string message;
-    };
-    const Access access = co_await pool_->Off([&] {
-      Principal who;
-      auth_.AuthorizeAs(call.Header("Authorization"), "GET", RouteClass::kAgent, &who);
-      const NodeAccess a =
-          DecideNodeAccess(who, NodeAction::kAssignments, node, auth_.NodeClaimed(node));
-      if (a.verdict == NodeAccess::Verdict::kAllow) return Access{true, ""};
-      if (deny_) deny_(who, NodeAction::kAssignments, node, a.message);
-      return Access{false, a.message};
-    });
-    if (!access.allowed) co_return Error(403, "Forbidden", access.message);
-    // Only the leader hands out work (docs/ha.md): an agent that asks another member moves on.
-    if (!cp_.Leads()) {
-      co_return Error(503, "NotLeader",
-                      "this tided member does not lead: agents take their assignments from the "
-                      "leader (GET /v1/leader names it)");
-    }
-    const int64_t after = TargetHasParam(call.target, "after")
-                              ? std::atoll(TargetParam(call.target, "after").c_str())
-                              : -1;
-    const int64_t wait_ms =
-        TargetHasParam(call.target, "waitMs")
-            ? std::clamp<int64_t>(std::atoll(TargetParam(call.target, "waitMs").c_str()), 0, 60000)
-            : 25000;
-    const bool delta = TargetParam(call.target, "delta") == "true";
-    const bool shared = delta || TargetParam(call.target, "specs") == "shared";
-    const auto deadline = SteadyClock::now() + std::chrono::milliseconds(wait_ms);
+    PollQuery q;
+    if (auto bad = ParsePoll(call, &q)) co_return std::move(*bad);
+    const std::string& node = q.node;
+    std::optional<FrontDoorAnswer> refused =
+        co_await pool_->Off([&] { return RefusePoll(call, node); });
+    if (refused) co_return std::move(*refused);
+    const int64_t after = q.after;
+    const auto deadline = SteadyClock::now() + std::chrono::milliseconds(q.wait_ms);
     // Registered before the first read: a check that sees the version move answers it.
     auto poll = std::make_shared<Poll>();
     poll->after = after;
-    poll->delta = delta;
-    poll->shared = shared;
+    poll->delta = q.delta;
+    poll->shared = q.shared;
     std::multimap<std::string, std::shared_ptr<Poll>>::iterator registered;
     {
       std::lock_guard<std::mutex> lk(polls_mu_);
@@ -253,16 +280,86 @@ asio::awaitable<FrontDoorAnswer> ApiWaits::Assignments(FrontDoorCall call) {
       if (!co_await w->Wait()) break;
     }
     if (answered(&a.body)) co_return a;
-    a.body = co_await pool_->Off([&] { return AnswerBody(node, after, version, delta, shared); });
+    a.body = co_await pool_->Off(
+        [&] { return AnswerBody(node, after, version, poll->delta, poll->shared); });
     if (a.body.empty()) co_return Error(404, "NotFound", "node " + node + " is not registered");
     co_return a;
   }();
+  CountGet(call, ans.status);
+  co_return ans;
+}
+
+FrontDoorAnswer ApiWaits::AssignmentsNow(const FrontDoorCall& call,
+                                         const std::atomic<bool>& aborted) {
+  auto run = [&]() -> FrontDoorAnswer {
+    PollQuery q;
+    if (auto bad = ParsePoll(call, &q)) return std::move(*bad);
+    if (auto refused = RefusePoll(call, q.node)) return std::move(*refused);
+    const auto deadline = SteadyClock::now() + std::chrono::milliseconds(q.wait_ms);
+    auto poll = std::make_shared<Poll>();
+    poll->after = q.after;
+    poll->delta = q.delta;
+    poll->shared = q.shared;
+    poll->now = true;
+    std::unique_lock<std::mutex> lk(polls_mu_);
+    // Registered before the first read: a check that sees the version move marks it.
+    auto registered = polls_.emplace(q.node, poll);
+    ++now_polls_;
+    struct Unregister {
+      ApiWaits* w;
+      std::unique_lock<std::mutex>& lk;
+      std::multimap<std::string, std::shared_ptr<Poll>>::iterator it;
+      ~Unregister() {
+        if (!lk.owns_lock()) lk.lock();
+        w->polls_.erase(it);
+        --w->now_polls_;
+      }
+    } unregister{this, lk, registered};
+    FrontDoorAnswer a;
+    int64_t version = -1;
+    for (;;) {
+      if (aborted) {
+        a.status = 0;
+        return a;
+      }
+      if (poll->answered) {
+        a.body = std::move(poll->body);
+        return a;
+      }
+      poll->moved = false;
+      lk.unlock();
+      version = cp_.AssignmentVersion(q.node);
+      lk.lock();
+      if (version < 0) return Error(404, "NotFound", "node " + q.node + " is not registered");
+      if (version > q.after || SteadyClock::now() >= deadline) break;
+      now_cv_.wait_until(lk, deadline,
+                         [&] { return poll->answered || poll->moved || aborted.load(); });
+    }
+    if (poll->answered) {
+      a.body = std::move(poll->body);
+      return a;
+    }
+    lk.unlock();
+    a.body = AnswerBody(q.node, q.after, version, q.delta, q.shared);
+    if (a.body.empty()) return Error(404, "NotFound", "node " + q.node + " is not registered");
+    return a;
+  };
+  FrontDoorAnswer ans = run();
+  if (ans.status != 0) CountGet(call, ans.status);
+  return ans;
+}
+
+void ApiWaits::CountGet(const FrontDoorCall& call, int status) {
   metrics_.api_requests_total
       .Add({{"method", "GET"},
             {"route", ApiRouteLabel(PathOf(call.target))},
-            {"code", std::to_string(ans.status)}})
+            {"code", std::to_string(status)}})
       .Increment();
-  co_return ans;
+}
+
+void ApiWaits::AbortNow() {
+  std::lock_guard<std::mutex> lk(polls_mu_);
+  now_cv_.notify_all();
 }
 
 asio::awaitable<FrontDoorAnswer> ApiWaits::Watch(FrontDoorCall call) {
@@ -335,11 +432,7 @@ asio::awaitable<FrontDoorAnswer> ApiWaits::Watch(FrontDoorCall call) {
       }
     }
   }();
-  metrics_.api_requests_total
-      .Add({{"method", "GET"},
-            {"route", ApiRouteLabel(PathOf(call.target))},
-            {"code", std::to_string(ans.status)}})
-      .Increment();
+  CountGet(call, ans.status);
   co_return ans;
 }
 

@@ -13,10 +13,12 @@
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "api/agent_delta.h"
@@ -45,6 +47,14 @@ class ApiWaits {
   ~ApiWaits();
 
   boost::asio::awaitable<FrontDoorAnswer> Assignments(FrontDoorCall call);
+  // The same long-poll for tided's in-process agent (daemon/server/local_agent_link.h), waited
+  // for on the calling thread: the check that sees its node's version move builds the answer
+  // and wakes that thread directly (one thread hand-off from the placement to the agent, where
+  // the front door adds its event loop and a socket). Authorized as Assignments is. Returns
+  // early, with status 0, once AbortNow() was called after `aborted` became true.
+  FrontDoorAnswer AssignmentsNow(const FrontDoorCall& call, const std::atomic<bool>& aborted);
+  // Wakes every AssignmentsNow waiting, to look at its `aborted`.
+  void AbortNow();
   boost::asio::awaitable<FrontDoorAnswer> Watch(FrontDoorCall call);
   // Finishes what runs on the pool (no new work starts); before the front door is destroyed.
   void StopPool();
@@ -66,9 +76,21 @@ class ApiWaits {
   struct Poll {
     int64_t after = -1;
     bool delta = false, shared = false;
+    bool now = false;       // an AssignmentsNow: woken through now_cv_, not the WaitList
     bool answered = false;  // polls_mu_
+    bool moved = false;     // polls_mu_: an AssignmentsNow's node's version moved
     std::string body;       // polls_mu_, set with answered
   };
+  // What an assignments call asks (its target's query), checked.
+  struct PollQuery {
+    std::string node;
+    int64_t after = -1, wait_ms = 25000;
+    bool delta = false, shared = false;
+  };
+  static std::optional<FrontDoorAnswer> ParsePoll(const FrontDoorCall& call, PollQuery* q);
+  // 403 or 503 when this call may not have the node's assignments here; may block briefly.
+  std::optional<FrontDoorAnswer> RefusePoll(const FrontDoorCall& call, const std::string& node);
+  void CountGet(const FrontDoorCall& call, int status);  // tide_api_requests_total
   // One check; `on_notifier`: on the notifying thread (at most kInlineAnswers bodies built,
   // what remains dirty goes on to the pool) rather than the pool.
   void Check(bool on_notifier);
@@ -77,6 +99,8 @@ class ApiWaits {
                          bool shared);
   std::mutex polls_mu_;
   std::multimap<std::string, std::shared_ptr<Poll>> polls_;  // polls_mu_: by node
+  std::condition_variable now_cv_;                           // polls_mu_: AssignmentsNow waits
+  size_t now_polls_ = 0;                                     // polls_mu_: of them, now
   std::unique_ptr<OffPool> pool_;
   std::atomic<bool> checking_{false}, dirty_{false};
   std::map<std::string, int64_t> seen_versions_;  // Check only: per waiting node
