@@ -9,7 +9,10 @@
 // warm-up round's observations are subtracted (a first start's one-off costs are not a cold
 // start's).
 //
-// Setup: tided with its in-process agent. Back to zero between rounds: --zero idle (default;
+// Setup: tided with its in-process agent (--agent local, the default: a single-node install;
+// its agent protocol calls go to the API's handlers without a socket), or --agent http: tided
+// --no-local-agent and a tide-agent process on this machine, over loopback HTTP, as every
+// agent of a fleet speaks. Back to zero between rounds: --zero idle (default;
 // idleTimeoutSeconds 0.2 and 0.5 s autoscale windows let the autoscaler stop the instance) or
 // --zero scale (PUT /v1/workloads/NAME/scale {"replicas":0} right after the answer).
 // The Function is what a user writes: `resources: {memory: 64Mi}` (--memory Q|none) and the
@@ -20,7 +23,7 @@
 // Then the thaw line (bench/coldstart_thaw.h; --no-thaw skips it): the same Function with
 // keepAlive freezeAfterSeconds 0.2, a request to its frozen instance against a warm request.
 // Usage: coldstart_bench [--rounds R] [--zero idle|scale] [--memory 64Mi|none]
-//                        [--body-bytes 2048] [--no-compare] [--no-thaw]
+//                        [--body-bytes 2048] [--no-compare] [--no-thaw] [--agent local|http]
 #include <signal.h>
 
 #include <cstdio>
@@ -140,18 +143,29 @@ struct Side {
 };
 
 int Run(int rounds, bool zero_by_scale, const WorkloadConfig& cfg, int body_bytes, bool compare,
-        int cgroup_pool, bool thaw) {
+        int cgroup_pool, bool thaw, bool http_agent) {
   std::printf("coldstart_bench: %d rounds of %s bare vs through Tide from zero (%s)\n", rounds,
               TinyHttpBin().c_str(), zero_by_scale ? "PUT scale 0 between rounds" : "idle timeout");
   std::printf("  configuration: %s; response body %d bytes\n", cfg.Describe().c_str(), body_bytes);
   std::printf("  tided --cgroup-pool %s (processes kept ready in cgroups of their own)\n",
               cgroup_pool < 0 ? "default" : std::to_string(cgroup_pool).c_str());
+  std::printf("  agent: %s\n", http_agent ? "a tide-agent process, over loopback HTTP"
+                                          : "tided's in-process agent (no socket)");
   std::printf("  load average at start: %s\n", LoadAverage().c_str());
   TempDir dir;
   Tided::Options o;
-  o.local_agent = true;
-  if (cgroup_pool >= 0) o.extra_args = {"--cgroup-pool", std::to_string(cgroup_pool)};
+  o.local_agent = !http_agent;
+  const std::string pool_args =
+      cgroup_pool >= 0 ? "--cgroup-pool " + std::to_string(cgroup_pool) : std::string();
+  if (cgroup_pool >= 0 && !http_agent)
+    o.extra_args = {"--cgroup-pool", std::to_string(cgroup_pool)};
   Tided tided(dir.path(), o);
+  std::unique_ptr<tide::testing::AgentProc> agent;
+  if (http_agent) {
+    const int lo = FreePortRange(200);
+    agent = std::make_unique<tide::testing::AgentProc>(dir.path(), tided, "bench-node", lo,
+                                                       lo + 199, pool_args);
+  }
   std::vector<Side> sides;
   sides.push_back(
       {"tiny", cfg.memory.empty() ? "no-frills" : "realistic", cfg, false, {}, {}, 0, ""});
@@ -233,7 +247,8 @@ int Run(int rounds, bool zero_by_scale, const WorkloadConfig& cfg, int body_byte
               Percentile(to_zero, 50), Percentile(to_zero, 99));
   std::printf("  load average at the end: %s\n", LoadAverage().c_str());
 
-  Summary s("coldstart_bench (" + cfg.Describe() + ")");
+  Summary s("coldstart_bench (" + cfg.Describe() +
+            (http_agent ? "; agent over HTTP" : "; in-process agent") + ")");
   const Side& main = sides[0];
   s.Info("bare p50", Percentile(bare, 50), "ms");
   s.Info("bare p99", Percentile(bare, 99), "ms");
@@ -259,7 +274,7 @@ int Run(int rounds, bool zero_by_scale, const WorkloadConfig& cfg, int body_byte
 
 int main(int argc, char** argv) {
   int rounds = 50, body_bytes = 2048, cgroup_pool = -1;
-  bool zero_by_scale = false, compare = true, bad = false, thaw = true;
+  bool zero_by_scale = false, compare = true, bad = false, thaw = true, http_agent = false;
   tide::bench::WorkloadConfig cfg;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -267,6 +282,10 @@ int main(int argc, char** argv) {
       if (bad) rounds = -1;
     } else if (a == "--no-compare") {
       compare = false;
+    } else if (a == "--agent" && i + 1 < argc) {
+      std::string v = argv[++i];
+      if (v != "local" && v != "http") rounds = -1;
+      http_agent = v == "http";
     } else if (a == "--no-thaw") {
       thaw = false;
     } else if (a == "--body-bytes" && i + 1 < argc) {
@@ -290,12 +309,13 @@ int main(int argc, char** argv) {
         stderr,
         "usage: coldstart_bench [--rounds 1..1000] [--zero idle|scale] "
         "[--memory 64Mi|none] [--body-bytes 1..16384] [--no-compare] [--cgroup-pool 0..64] "
-        "[--no-thaw]\n");
+        "[--no-thaw] [--agent local|http]\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
   try {
-    return tide::bench::Run(rounds, zero_by_scale, cfg, body_bytes, compare, cgroup_pool, thaw);
+    return tide::bench::Run(rounds, zero_by_scale, cfg, body_bytes, compare, cgroup_pool, thaw,
+                            http_agent);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "coldstart_bench: %s\n", e.what());
     return 2;
