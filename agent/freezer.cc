@@ -112,6 +112,7 @@ Status InstanceFreezer::Freeze(const std::string& id, int pid) {
     ok = cgroupfs::WriteText(MemoryLimits::InstanceDir(paths_.v2_parent, id) + "/cgroup.freeze",
                              "1");
   } else if (m == Method::kCgroup1) {
+    HoldV1FreezerLocked();
     const std::string dir = MemoryLimits::InstanceDir(paths_.v1_freezer_parent, id);
     ok = cgroupfs::MakeDirs(dir) && MoveIntoFreezer(id, dir) &&
          cgroupfs::WriteText(dir + "/freezer.state", "FROZEN") && MoveIntoFreezer(id, dir);
@@ -124,6 +125,13 @@ Status InstanceFreezer::Freeze(const std::string& id, int pid) {
   }
   frozen_[id] = Frozen{m, pid};
   return Status::Ok();
+}
+
+void InstanceFreezer::HoldV1FreezerLocked() {
+  if (held_ || paths_.v1_freezer_parent.empty()) return;
+  // Best effort: without it a thaw is only slower.
+  const std::string dir = paths_.v1_freezer_parent + "/" + kV1HoldCgroup;
+  held_ = cgroupfs::MakeDirs(dir) && cgroupfs::WriteText(dir + "/freezer.state", "FROZEN");
 }
 
 bool InstanceFreezer::ThawLocked(const std::string& id, const Frozen& f) {

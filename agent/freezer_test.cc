@@ -123,6 +123,15 @@ TEST(FreezerTest, CgroupFreezerOfThisHost) {
   }
   InstanceFreezer f(paths);
   FreezeAndThaw(f, id, pid, method);
+  if (std::string(method) == "cgroup1") {
+    // The empty cgroup that keeps the kernel's freezer key on stays frozen, with no process.
+    const std::string hold = paths.v1_freezer_parent + "/" + InstanceFreezer::kV1HoldCgroup;
+    std::string state, members;
+    ASSERT_TRUE(cgroupfs::ReadText(hold + "/freezer.state", &state));
+    EXPECT_TRUE(state.starts_with("FROZEN")) << state;
+    ASSERT_TRUE(cgroupfs::ReadText(hold + "/cgroup.procs", &members));
+    EXPECT_EQ(members, "");
+  }
   f.Release(id, true);
   Reap(pid);
   limits.Cleanup(id);
