@@ -25,6 +25,7 @@ Status LocalAgentLink::Send(const std::string& method, const std::string& target
     return Status::Unavailable("in-process link: API not started");
   const std::string path = target.substr(0, target.find('?'));
   FrontDoorAnswer a;
+  bool counted = false;  // by the handler (the long-poll and the report count themselves)
   // The door's check (ApiServer::Admit): a token that is no agent's is refused before any
   // handler runs.
   Principal who;
@@ -48,15 +49,24 @@ Status LocalAgentLink::Send(const std::string& method, const std::string& target
     call.headers.emplace_back("Authorization", authorization_);
     if (method == "GET" && path == "/v1/agent/assignments") {
       a = api_.waits_->AssignmentsNow(call, aborted_);
+      counted = true;
       if (a.status == 0) return Status::Unavailable("in-process link to tided: aborted");
     } else if (method == "POST" && path == "/v1/agent/status") {
       a = api_.reports_->ReportNow(call);
+      counted = true;
     } else {
       a.status = 404;
       a.body =
           json{{"error", {{"code", "NotFound"}, {"message", "no route " + method + " " + path}}}}
               .dump();
     }
+  }
+  if (!counted) {  // tide_api_requests_total, as for a network call
+    api_.metrics_.api_requests_total
+        .Add({{"method", ApiMethodLabel(method)},
+              {"route", ApiRouteLabel(path)},
+              {"code", std::to_string(a.status)}})
+        .Increment();
   }
   out->reached = true;
   out->status = a.status;

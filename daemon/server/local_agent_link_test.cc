@@ -4,6 +4,7 @@
 #include "daemon/server/local_agent_link.h"
 
 #include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
 #include <stdlib.h>
 
 #include <chrono>
@@ -152,6 +153,15 @@ TEST_F(LocalAgentLinkTest, AnotherTokenIsRefusedAtTheDoorAndRegistersNothing) {
   EXPECT_EQ(r.status, 401) << r.body;
   EXPECT_LT(cp_->AssignmentVersion("node-a"), 0);  // not registered
   EXPECT_EQ(link->Send("GET", Poll("node-a", -1, 0), "", &r).code(), Status::Code::kUnauthorized);
+  // Counted as refusals at the door are.
+  const std::string text = prometheus::TextSerializer().Serialize(metrics_.registry()->Collect());
+  EXPECT_NE(text.find("tide_api_requests_total{code=\"401\",method=\"POST\",route=\"/v1/agent/"
+                      "register\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("tide_api_requests_total{code=\"401\",method=\"GET\",route=\"/v1/agent/"
+                      "assignments\"} 1"),
+            std::string::npos);
 }
 
 TEST_F(LocalAgentLinkTest, TheLocalAgentsTokenActsAsItsOwnNodeOnly) {
