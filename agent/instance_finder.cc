@@ -115,7 +115,7 @@ AgentState StateFromFound(const std::string& node, const std::vector<FoundInstan
   AgentState s;
   s.node = node;
   for (const FoundInstance& f : found) {
-    InstanceRecord r;
+    SavedInstance r;
     r.assignment.id = f.id;
     r.assignment.workload = f.workload;
     r.status.id = f.id;
@@ -168,8 +168,8 @@ Status AdoptUnrecorded(const std::string& data_dir, const std::string& node,
   AgentState state;
   if (Status st = store.Load(&state); !st.ok()) return st;
   const FoundInstances found = FindInstances(proc_root, node, logs_dir);
-  std::map<std::string, InstanceRecord*> by_id;
-  for (InstanceRecord& r : state.instances) by_id[r.assignment.id] = &r;
+  std::map<std::string, SavedInstance*> by_id;
+  for (SavedInstance& r : state.instances) by_id[r.assignment.id] = &r;
   std::vector<FoundInstance> fresh;
   for (const FoundInstance& f : found.instances) {
     auto it = by_id.find(f.id);
@@ -178,7 +178,7 @@ Status AdoptUnrecorded(const std::string& data_dir, const std::string& node,
       added->push_back(f);
       continue;
     }
-    InstanceRecord& r = *it->second;
+    SavedInstance& r = *it->second;
     if (r.phase == InstancePhase::kRunning && r.status.pid == f.pid &&
         r.start_time == f.start_time) {
       continue;  // recorded as it runs
@@ -194,7 +194,7 @@ Status AdoptUnrecorded(const std::string& data_dir, const std::string& node,
   }
   if (added->empty()) return Status::Ok();
   AgentState extra = StateFromFound(node, fresh);
-  for (InstanceRecord& r : extra.instances) state.instances.push_back(std::move(r));
+  for (SavedInstance& r : extra.instances) state.instances.push_back(std::move(r));
   if (state.node.empty()) state.node = node;
   return store.Save(state);
 }

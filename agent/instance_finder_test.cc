@@ -103,7 +103,7 @@ TEST_F(InstanceFinderTest, CorruptStateFileIsMovedAsideAndReplacedByWhatWasFound
   ASSERT_TRUE(store.Load(&saved).ok());
   EXPECT_EQ(saved.node, "node-a");
   ASSERT_EQ(saved.instances.size(), 2u);
-  const InstanceRecord& r = saved.instances[1];
+  const SavedInstance& r = saved.instances[1];
   EXPECT_EQ(r.assignment.id, "web-2");
   EXPECT_EQ(r.assignment.workload, "web");
   EXPECT_EQ(r.status.pid, 200);
@@ -153,7 +153,7 @@ TEST_F(InstanceFinderTest, UnrecordedInstancesAreAddedToTheSavedState) {
   AgentState saved;
   saved.node = "node-a";
   for (auto [id, pid, start] : {std::tuple{"web-1", 100, 5000}, std::tuple{"web-3", 300, 7000}}) {
-    InstanceRecord r;
+    SavedInstance r;
     r.assignment.id = r.status.id = id;
     r.status.pid = pid;
     r.start_time = start;

@@ -77,7 +77,7 @@ json EncodeRecords(const AgentState& state, json* specs) {
   return EncodeSharedAssignments(assignments, specs);
 }
 
-void AddInstanceFields(const InstanceRecord& in, json& r) {
+void AddInstanceFields(const SavedInstance& in, json& r) {
   r["status"] = in.status;
   r["phase"] = InstancePhaseName(in.phase);
   r["startTime"] = in.start_time;
@@ -120,7 +120,7 @@ bool WriteSnapshot(const AgentState& state, uint64_t journal,
 }
 
 // One record as saved, for telling which records changed since the previous save.
-std::string EncodeRecord(const InstanceRecord& in) {
+std::string EncodeRecord(const SavedInstance& in) {
   return json{{"assignment", in.assignment},
               {"status", in.status},
               {"phase", InstancePhaseName(in.phase)},
@@ -187,7 +187,7 @@ Status DecodeAgentState(const std::string& text, AgentState* out) {
     if (shared_form) shared = DecodeSharedAssignments(doc["instances"], doc["specs"]);
     size_t index = 0;
     for (const json& rec : doc["instances"]) {
-      InstanceRecord r;
+      SavedInstance r;
       r.assignment =
           shared_form ? shared.at(index) : rec.at("assignment").get<InstanceAssignment>();
       const std::string where = "instances[" + std::to_string(index++) + "]";
@@ -444,7 +444,7 @@ Status FileStateStore::Load(AgentState* out) {
         if (g.is_string()) gone.insert(g.get<std::string>());
       if (!gone.empty()) {
         std::erase_if(out->instances,
-                      [&](const InstanceRecord& r) { return gone.count(r.assignment.id) > 0; });
+                      [&](const SavedInstance& r) { return gone.count(r.assignment.id) > 0; });
         index.clear();
         for (size_t i = 0; i < out->instances.size(); ++i)
           index[out->instances[i].assignment.id] = i;

@@ -69,7 +69,7 @@ enum class InstancePhase { kWaiting, kRunning, kDone };
 const char* InstancePhaseName(InstancePhase p);  // "waiting" | "running" | "done"
 
 // One instance on this node, as saved.
-struct InstanceRecord {
+struct SavedInstance {
   InstanceAssignment assignment;
   InstanceStatus status;  // last known status: pid, port, restarts, generation, state, ...
   InstancePhase phase = InstancePhase::kWaiting;
@@ -80,7 +80,7 @@ struct InstanceRecord {
 
 struct AgentState {
   std::string node;
-  std::vector<InstanceRecord> instances;
+  std::vector<SavedInstance> instances;
 };
 
 class StateStore {

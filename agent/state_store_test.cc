@@ -21,8 +21,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-InstanceRecord Record(const std::string& id, int pid, InstancePhase phase) {
-  InstanceRecord r;
+SavedInstance Record(const std::string& id, int pid, InstancePhase phase) {
+  SavedInstance r;
   r.assignment.id = id;
   r.assignment.workload = "web";
   r.assignment.generation = 3;
@@ -53,7 +53,7 @@ void ExpectSame(const AgentState& a, const AgentState& b) {
   EXPECT_EQ(a.node, b.node);
   ASSERT_EQ(a.instances.size(), b.instances.size());
   for (size_t i = 0; i < a.instances.size(); ++i) {
-    const InstanceRecord &x = a.instances[i], &y = b.instances[i];
+    const SavedInstance &x = a.instances[i], &y = b.instances[i];
     EXPECT_EQ(x.assignment.id, y.assignment.id);
     EXPECT_EQ(x.assignment.workload, y.assignment.workload);
     EXPECT_EQ(x.assignment.generation, y.assignment.generation);

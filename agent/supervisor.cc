@@ -616,7 +616,7 @@ Status Supervisor::Restore() {
   AgentState saved;
   if (Status st = store_->Load(&saved); !st.ok()) return st;
   const int64_t now = clock_.NowMs();
-  for (InstanceRecord& rec : saved.instances) {
+  for (SavedInstance& rec : saved.instances) {
     const InstanceAssignment& a = rec.assignment;
     if (a.id.empty() || instances_.count(a.id)) {
       erased_unsaved_ = true;  // on disk, not kept: the next save leaves it out

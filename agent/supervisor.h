@@ -170,7 +170,7 @@ class Supervisor {
              limit_enforcer == s.limit_enforcer;
     }
   };
-  // The fields of an InstanceRecord that Restore() needs to re-adopt an instance; a change to
+  // The fields of an SavedInstance that Restore() needs to re-adopt an instance; a change to
   // any of them is persisted in the same Tick.
   struct Durable {
     Phase phase;
