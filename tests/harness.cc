@@ -40,6 +40,9 @@ TempDir::TempDir() {
 
 TempDir::~TempDir() {
   KillProcessesLoggingUnder(path_);
+  // TIDE_KEEP_TEST_DIRS=1 keeps every test's directory (logs of tided, agents and instances)
+  // for a look after a failure (docs/testing.md).
+  if (const char* keep = std::getenv("TIDE_KEEP_TEST_DIRS"); keep && *keep == '1') return;
   std::error_code ec;
   fs::remove_all(path_, ec);
 }
