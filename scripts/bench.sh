@@ -8,7 +8,7 @@
 # shared machine the figures move with it), and ends with `uptime` and the exit code (0 all
 # targets passed, 1 a target was missed, 2 the setup failed). SUMMARY lists every verdict line.
 # Extra arguments for one benchmark: BENCH_ARGS_<name>, e.g. BENCH_ARGS_warm_bench="--rounds 5".
-# Runs take about 6 minutes; the machine should be otherwise idle for figures worth quoting.
+# Runs take about 10 minutes (coldstart_bench about 5); the machine should be otherwise idle for figures worth quoting.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${TIDE_BUILD_DIR:-build}
