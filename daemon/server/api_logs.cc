@@ -12,10 +12,7 @@ namespace {
 
 FrontDoorRoute Answer(int status, const std::string& code, const std::string& message) {
   FrontDoorRoute r;
-  FrontDoorAnswer a;
-  a.status = status;
-  a.body = nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump() + "\n";
-  r.answer = std::move(a);
+  r.answer = api_reply::FrontDoorError(status, code, message);
   return r;
 }
 

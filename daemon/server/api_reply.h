@@ -1,5 +1,5 @@
 // The JSON answers of tided's API (docs/api.md "Errors"): shared by the route files
-// (api_server.cc, api_secrets.cc). Header-only, inline.
+// (api_server.cc, api_secrets.cc) and the front door's own routes. Header-only, inline.
 #pragma once
 
 #include <httplib.h>
@@ -10,6 +10,7 @@
 
 #include "api/json.h"
 #include "api/status.h"
+#include "daemon/server/front_door.h"
 
 namespace tide::api_reply {
 
@@ -92,6 +93,18 @@ inline void SendError(httplib::Response& res, int status, const std::string& cod
 
 inline void SendStatus(httplib::Response& res, const Status& s) {
   SendError(res, HttpCode(s.code()), ErrorCode(s.code()), s.message());
+}
+
+// The same error for the routes the front door answers itself (ApiWaits, ApiReports, ApiLogs)
+// and for the in-process agent's link.
+inline FrontDoorAnswer FrontDoorError(int status, const std::string& code,
+                                      const std::string& message) {
+  FrontDoorAnswer a;
+  a.status = status;
+  a.body = json{{"error", {{"code", code}, {"message", message}}}}.dump(
+               -1, ' ', false, json::error_handler_t::replace) +
+           "\n";
+  return a;
 }
 
 // "workload/NAME", "layer/NAME", "secret/NAME": the object of an event.

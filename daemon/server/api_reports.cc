@@ -12,6 +12,7 @@ namespace tide {
 namespace asio = boost::asio;
 using json = nlohmann::json;
 using api_reply::ErrorCode;
+using api_reply::FrontDoorError;
 using api_reply::HttpCode;
 
 namespace {
@@ -21,10 +22,6 @@ FrontDoorAnswer JsonAnswer(int status, const json& body) {
   a.status = status;
   a.body = body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   return a;
-}
-
-FrontDoorAnswer ErrorAnswer(int status, const std::string& code, const std::string& message) {
-  return JsonAnswer(status, json{{"error", {{"code", code}, {"message", message}}}});
 }
 
 }  // namespace
@@ -48,19 +45,19 @@ void ApiReports::StopPool() {
 std::optional<FrontDoorAnswer> ApiReports::Take(const FrontDoorCall& call, Parsed* out) {
   json parsed;
   if (Status st = DecodeNodeReport(call.body, &out->report, &parsed); !st.ok()) {
-    return ErrorAnswer(HttpCode(st.code()), "InvalidRequest", st.message());
+    return FrontDoorError(HttpCode(st.code()), "InvalidRequest", st.message());
   }
   if (Status st =
           auth_.AuthorizeAs(call.Header("Authorization"), "POST", RouteClass::kAgent, &out->who);
       !st.ok()) {  // the door checked it; a token revoked since is refused here
-    return ErrorAnswer(HttpCode(st.code()), ErrorCode(st.code()), st.message());
+    return FrontDoorError(HttpCode(st.code()), ErrorCode(st.code()), st.message());
   }
   const std::string& node = out->report.node;
   out->access = DecideNodeAccess(out->who, NodeAction::kReport, node, auth_.NodeClaimed(node));
   if (out->access.verdict != NodeAccess::Verdict::kAllow) return std::nullopt;  // event: pool
   cp_.HeardFrom(node);  // alive now, however long the rest waits
   if (Status st = DecodeReportDelta(parsed, &out->seq, &out->base, &out->gone); !st.ok()) {
-    return ErrorAnswer(400, "InvalidRequest", st.message());
+    return FrontDoorError(400, "InvalidRequest", st.message());
   }
   if (out->gone.empty() && out->base >= 0 &&
       cp_.QuickReport(node, out->seq, out->base, out->report.instances)) {
@@ -73,12 +70,12 @@ std::optional<FrontDoorAnswer> ApiReports::Take(const FrontDoorCall& call, Parse
 FrontDoorAnswer ApiReports::Finish(const Parsed& p) {
   if (p.access.verdict != NodeAccess::Verdict::kAllow) {
     if (deny_) deny_(p.who, NodeAction::kReport, p.report.node, p.access.message);
-    return ErrorAnswer(403, "Forbidden", p.access.message);
+    return FrontDoorError(403, "Forbidden", p.access.message);
   }
   bool resync = false;
   full_reports_.Increment();
   if (Status st = cp_.Report(p.report, p.seq, p.base, p.gone, &resync); !st.ok()) {
-    return ErrorAnswer(HttpCode(st.code()), ErrorCode(st.code()), st.message());
+    return FrontDoorError(HttpCode(st.code()), ErrorCode(st.code()), st.message());
   }
   json out = {{"ok", true}};
   if (resync) {
@@ -93,7 +90,7 @@ asio::awaitable<FrontDoorAnswer> ApiReports::Report(FrontDoorCall call) {
   std::optional<FrontDoorAnswer> ans;
   Parsed parsed;
   if (call.method != "POST") {
-    ans = ErrorAnswer(405, "MethodNotAllowed", "POST /v1/agent/status only");
+    ans = FrontDoorError(405, "MethodNotAllowed", "POST /v1/agent/status only");
   } else if (call.body.size() <= kInlineReportBytes) {
     // A heartbeat that lists nothing (the steady state of a node whose instances' samples did
     // not move, or that runs none) is parsed here: a few microseconds, where the hop to the

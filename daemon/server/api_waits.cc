@@ -11,6 +11,7 @@
 #include <functional>
 
 #include "api/json.h"
+#include "daemon/server/api_reply.h"
 #include "daemon/server/api_server.h"
 
 namespace tide {
@@ -64,12 +65,7 @@ std::string Dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
-FrontDoorAnswer Error(int status, const std::string& code, const std::string& message) {
-  FrontDoorAnswer a;
-  a.status = status;
-  a.body = Dump(json{{"error", {{"code", code}, {"message", message}}}});
-  return a;
-}
+using api_reply::FrontDoorError;
 
 std::string PathOf(const std::string& target) { return target.substr(0, target.find('?')); }
 
@@ -201,7 +197,7 @@ std::string ApiWaits::AnswerBody(const std::string& node, int64_t after, int64_t
 std::optional<FrontDoorAnswer> ApiWaits::ParsePoll(const FrontDoorCall& call, PollQuery* q) {
   q->node = TargetParam(call.target, "node");
   if (q->node.empty() || q->node.size() > 253) {
-    return Error(400, "InvalidRequest", "node: want a node name of 1-253 characters");
+    return FrontDoorError(400, "InvalidRequest", "node: want a node name of 1-253 characters");
   }
   q->after = TargetHasParam(call.target, "after")
                  ? std::atoll(TargetParam(call.target, "after").c_str())
@@ -223,13 +219,13 @@ std::optional<FrontDoorAnswer> ApiWaits::RefusePoll(const FrontDoorCall& call,
       DecideNodeAccess(who, NodeAction::kAssignments, node, auth_.NodeClaimed(node));
   if (a.verdict != NodeAccess::Verdict::kAllow) {
     if (deny_) deny_(who, NodeAction::kAssignments, node, a.message);
-    return Error(403, "Forbidden", a.message);
+    return FrontDoorError(403, "Forbidden", a.message);
   }
   // Only the leader hands out work (docs/ha.md): an agent that asks another member moves on.
   if (!cp_.Leads()) {
-    return Error(503, "NotLeader",
-                 "this tided member does not lead: agents take their assignments from the "
-                 "leader (GET /v1/leader names it)");
+    return FrontDoorError(503, "NotLeader",
+                          "this tided member does not lead: agents take their assignments from the "
+                          "leader (GET /v1/leader names it)");
   }
   return std::nullopt;
 }
@@ -275,14 +271,16 @@ asio::awaitable<FrontDoorAnswer> ApiWaits::Assignments(FrontDoorCall call) {
       WaitList::Handle w = agents_.Arm(ex, deadline, node);
       if (answered(&a.body)) co_return a;
       version = co_await pool_->Off([&] { return cp_.AssignmentVersion(node); });
-      if (version < 0) co_return Error(404, "NotFound", "node " + node + " is not registered");
+      if (version < 0)
+        co_return FrontDoorError(404, "NotFound", "node " + node + " is not registered");
       if (version > after || SteadyClock::now() >= deadline) break;
       if (!co_await w->Wait()) break;
     }
     if (answered(&a.body)) co_return a;
     a.body = co_await pool_->Off(
         [&] { return AnswerBody(node, after, version, poll->delta, poll->shared); });
-    if (a.body.empty()) co_return Error(404, "NotFound", "node " + node + " is not registered");
+    if (a.body.empty())
+      co_return FrontDoorError(404, "NotFound", "node " + node + " is not registered");
     co_return a;
   }();
   CountGet(call, ans.status);
@@ -330,7 +328,8 @@ FrontDoorAnswer ApiWaits::AssignmentsNow(const FrontDoorCall& call,
       lk.unlock();
       version = cp_.AssignmentVersion(q.node);
       lk.lock();
-      if (version < 0) return Error(404, "NotFound", "node " + q.node + " is not registered");
+      if (version < 0)
+        return FrontDoorError(404, "NotFound", "node " + q.node + " is not registered");
       if (version > q.after || SteadyClock::now() >= deadline) break;
       now_cv_.wait_until(lk, deadline,
                          [&] { return poll->answered || poll->moved || aborted.load(); });
@@ -341,7 +340,8 @@ FrontDoorAnswer ApiWaits::AssignmentsNow(const FrontDoorCall& call,
     }
     lk.unlock();
     a.body = AnswerBody(q.node, q.after, version, q.delta, q.shared);
-    if (a.body.empty()) return Error(404, "NotFound", "node " + q.node + " is not registered");
+    if (a.body.empty())
+      return FrontDoorError(404, "NotFound", "node " + q.node + " is not registered");
     return a;
   };
   FrontDoorAnswer ans = run();
@@ -372,7 +372,7 @@ asio::awaitable<FrontDoorAnswer> ApiWaits::Watch(FrontDoorCall call) {
         !name.empty() && name.size() <= 253 &&
         name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") == std::string::npos;
     if (path.rfind(prefix, 0) != 0 || !valid_name || call.method != "GET") {
-      co_return Error(404, "NotFound", "no route " + call.method + " " + path);
+      co_return FrontDoorError(404, "NotFound", "no route " + call.method + " " + path);
     }
     const std::string if_none_match = call.Header("If-None-Match");
     const int64_t wait_ms =
@@ -415,7 +415,7 @@ asio::awaitable<FrontDoorAnswer> ApiWaits::Watch(FrontDoorCall call) {
         cache_[name] = CachedRead{status_rev, store_rev, out.body, out.etag};
         return out;
       });
-      if (r.status != 200) co_return Error(r.status, r.code, r.message);
+      if (r.status != 200) co_return FrontDoorError(r.status, r.code, r.message);
       if (if_none_match != r.etag) {
         FrontDoorAnswer a;
         a.body = std::move(r.body);

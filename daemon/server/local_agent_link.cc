@@ -31,9 +31,8 @@ Status LocalAgentLink::Send(const std::string& method, const std::string& target
   Principal who;
   if (Status st = api_.auth_.AuthorizeAs(authorization_, method, RouteClass::kAgent, &who);
       !st.ok()) {
-    a.status = api_reply::HttpCode(st.code());
-    a.body = json{{"error", {{"code", api_reply::ErrorCode(st.code())}, {"message", st.message()}}}}
-                 .dump();
+    a = api_reply::FrontDoorError(api_reply::HttpCode(st.code()), api_reply::ErrorCode(st.code()),
+                                  st.message());
   } else if (method == "POST" && path == "/v1/agent/register") {
     httplib::Response res;
     api_.RegisterAgent(authorization_, body, res);
@@ -55,10 +54,7 @@ Status LocalAgentLink::Send(const std::string& method, const std::string& target
       a = api_.reports_->ReportNow(call);
       counted = true;
     } else {
-      a.status = 404;
-      a.body =
-          json{{"error", {{"code", "NotFound"}, {"message", "no route " + method + " " + path}}}}
-              .dump();
+      a = api_reply::FrontDoorError(404, "NotFound", "no route " + method + " " + path);
     }
   }
   if (!counted) {  // tide_api_requests_total, as for a network call
