@@ -115,11 +115,11 @@ void ApiWaits::Check(bool on_notifier) {
     size_t built = 0;
     std::vector<std::string> nodes = agents_.Keys();
     {
+      // The nodes of AssignmentsNow waiters (the in-process agent's, one), not a scan of every
+      // node's long-poll: a check runs on every change.
       std::lock_guard<std::mutex> lk(polls_mu_);
-      if (now_polls_ > 0) {
-        for (const auto& [node, p] : polls_) {
-          if (p->now) nodes.push_back(node);
-        }
+      if (!now_nodes_.empty()) {
+        for (const auto& [node, n] : now_nodes_) nodes.push_back(node);
         std::sort(nodes.begin(), nodes.end());
         nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
       }
@@ -302,15 +302,15 @@ FrontDoorAnswer ApiWaits::AssignmentsNow(const FrontDoorCall& call,
     std::unique_lock<std::mutex> lk(polls_mu_);
     // Registered before the first read: a check that sees the version move marks it.
     auto registered = polls_.emplace(q.node, poll);
-    ++now_polls_;
+    ++now_nodes_[q.node];
     struct Unregister {
       ApiWaits* w;
       std::unique_lock<std::mutex>& lk;
       std::multimap<std::string, std::shared_ptr<Poll>>::iterator it;
       ~Unregister() {
         if (!lk.owns_lock()) lk.lock();
+        if (--w->now_nodes_[it->first] == 0) w->now_nodes_.erase(it->first);
         w->polls_.erase(it);
-        --w->now_polls_;
       }
     } unregister{this, lk, registered};
     FrontDoorAnswer a;

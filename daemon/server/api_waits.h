@@ -100,7 +100,7 @@ class ApiWaits {
   std::mutex polls_mu_;
   std::multimap<std::string, std::shared_ptr<Poll>> polls_;  // polls_mu_: by node
   std::condition_variable now_cv_;                           // polls_mu_: AssignmentsNow waits
-  size_t now_polls_ = 0;                                     // polls_mu_: of them, now
+  std::map<std::string, int> now_nodes_;  // polls_mu_: AssignmentsNow waiters per node
   std::unique_ptr<OffPool> pool_;
   std::atomic<bool> checking_{false}, dirty_{false};
   std::map<std::string, int64_t> seen_versions_;  // Check only: per waiting node
